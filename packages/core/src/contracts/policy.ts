@@ -1,0 +1,52 @@
+import type * as tf from '@tensorflow/tfjs';
+import type { Completion, TokenBatch } from '../records.js';
+import type { Tokenizer } from './tokenizer.js';
+
+export interface SamplingOptions {
+  maxNewTokens: number;
+  /** 0 means greedy. */
+  temperature: number;
+  topK?: number;
+  topP?: number;
+  /** Per-sequence stop strings; the completion ends after the first one it produces. */
+  stop?: readonly string[];
+  /** Seed for this call; the same seed and inputs give the same completions. */
+  seed?: number;
+}
+
+/** Per-token log-probabilities of completion tokens, `[B, Lmax]`, zero where the completion is padded. */
+export interface TokenLogProbs {
+  logprobs: tf.Tensor2D;
+  /** Entropy of the full next-token distribution at each completion position, when asked for. */
+  entropy?: tf.Tensor2D;
+}
+
+/** Something that scores token sequences: the trainable policy and its frozen snapshots (π_old, π_ref). */
+export interface LogProbModel {
+  /**
+   * Differentiable per-token log-probs of each completion given its prompt. Call inside
+   * `tf.tidy` / `variableGrads`; the caller owns the returned tensors.
+   */
+  tokenLogProbs(batch: TokenBatch, options?: { entropy?: boolean }): TokenLogProbs;
+}
+
+export const Policy = Symbol.for('grpo.Policy');
+/** The language model GRPO trains. */
+export interface Policy extends LogProbModel {
+  readonly tokenizer: Tokenizer;
+  /** `groupSize` completions for every prompt, sampled with a shared prompt prefill; `[prompt][g]`. */
+  generate(prompts: readonly string[], groupSize: number, options: SamplingOptions): Promise<Completion[][]>;
+  trainableVariables(): tf.Variable[];
+  /** A frozen copy of the current weights (π_old, π_ref); disposing it frees its weights. */
+  snapshot(): FrozenPolicy;
+  /** Writes weights, config and tokenizer atomically into `dir`. */
+  save(dir: string): Promise<void>;
+  dispose(): void;
+}
+
+/** A frozen copy of a policy's weights. */
+export interface FrozenPolicy extends LogProbModel {
+  /** Overwrites these weights with `source`'s, or mixes them: `alpha·source + (1 − alpha)·this` (TR-DPO). */
+  syncFrom(source: Policy, alpha?: number): void;
+  dispose(): void;
+}

@@ -1,0 +1,46 @@
+/** Base class for errors users can act on: the CLI prints `message` without a stack trace. */
+export class GrpoError extends Error {
+  /** Process exit code the CLI uses for this error. */
+  readonly exitCode: number = 1;
+  constructor(message: string, options?: { cause?: unknown }) {
+    super(message, options);
+    this.name = new.target.name;
+  }
+}
+
+export interface ConfigIssue {
+  /** Dotted path into the config, e.g. `train.groupSize`; empty for the whole file. */
+  path: string;
+  message: string;
+}
+
+/** Every problem of a config at once, each with its path. Exit code 2. */
+export class ConfigError extends GrpoError {
+  override readonly exitCode = 2;
+  constructor(
+    readonly source: string,
+    readonly issues: readonly ConfigIssue[],
+  ) {
+    super(
+      `Invalid config (${source}):\n` +
+        issues.map((i) => `  - ${i.path ? `${i.path}: ` : ''}${i.message}`).join('\n'),
+    );
+  }
+}
+
+/** A plugin that cannot load: wrong core version, unmet requirement, bad shape. */
+export class PluginError extends GrpoError {
+  override readonly exitCode = 2;
+}
+
+/** A tensor backend that is not installed or cannot start. */
+export class BackendUnavailableError extends GrpoError {}
+
+/** A checkpoint that is missing, corrupt, truncated or does not match the model. */
+export class CheckpointError extends GrpoError {}
+
+/** A reward function that threw, timed out, or returned an invalid score. */
+export class RewardError extends GrpoError {}
+
+/** Bad input data (a dataset line, a training example). */
+export class DataError extends GrpoError {}

@@ -1,0 +1,113 @@
+import 'reflect-metadata';
+import { Container, ContainerModule } from 'inversify';
+import semver from 'semver';
+import { GrpoConfig, type ResolvedConfig } from '../config/schema.js';
+import { PluginError } from '../errors.js';
+import { CORE_VERSION } from '../version.js';
+import type { GrpoPlugin, PluginEntry } from './types.js';
+
+/** Flattens presets and drops falsy entries, keeping order. */
+export function flattenPlugins(entries: readonly PluginEntry[]): GrpoPlugin[] {
+  const out: GrpoPlugin[] = [];
+  const visit = (entry: PluginEntry): void => {
+    if (!entry) return;
+    if (Array.isArray(entry)) {
+      for (const e of entry as readonly PluginEntry[]) visit(e);
+      return;
+    }
+    out.push(entry as GrpoPlugin);
+  };
+  for (const e of entries) visit(e);
+  return out;
+}
+
+export function tokenName(token: symbol): string {
+  return token.description ?? token.toString();
+}
+
+function checkShape(plugin: GrpoPlugin, index: number): void {
+  const meta = (plugin as Partial<GrpoPlugin>).meta;
+  if (!meta || typeof meta.name !== 'string' || typeof meta.version !== 'string' || typeof meta.core !== 'string') {
+    throw new PluginError(
+      `Plugin #${index + 1} is not a GRPO plugin: expected { meta: { name, version, core }, module | register }.`,
+    );
+  }
+  if (!plugin.module && typeof plugin.register !== 'function') {
+    throw new PluginError(`Plugin '${meta.name}' contributes nothing: it has neither a 'module' nor a 'register' function.`);
+  }
+}
+
+function checkCoreRange(plugin: GrpoPlugin): void {
+  const { name, core } = plugin.meta;
+  if (!semver.validRange(core)) {
+    throw new PluginError(`Plugin '${name}' declares an invalid core version range '${core}'.`);
+  }
+  if (!semver.satisfies(CORE_VERSION, core, { includePrerelease: true })) {
+    throw new PluginError(
+      `Plugin '${name}' needs @grpo/core ${core}, but this is @grpo/core ${CORE_VERSION}. ` +
+        `Install a version of '${name}' built for @grpo/core ${CORE_VERSION}.`,
+    );
+  }
+}
+
+/**
+ * Builds the DI container: the config first, then `defaults` (core's GRPO defaults), then the
+ * config's plugins in order, so later plugins can rebind what earlier ones bound. Requirements
+ * are checked once everything is loaded.
+ */
+export async function assembleContainer(options: {
+  config: ResolvedConfig;
+  defaults?: readonly PluginEntry[];
+  plugins?: readonly PluginEntry[];
+}): Promise<Container> {
+  const container = new Container();
+  container.bind(GrpoConfig).toConstantValue(options.config);
+  const plugins = flattenPlugins([...(options.defaults ?? []), ...(options.plugins ?? options.config.plugins)]);
+  plugins.forEach(checkShape);
+  plugins.forEach(checkCoreRange);
+  for (const plugin of plugins) {
+    try {
+      if (plugin.module) await container.load(plugin.module);
+      if (plugin.register) {
+        const register = plugin.register.bind(plugin);
+        await container.load(new ContainerModule((load) => register({ ...load, config: options.config })));
+      }
+    } catch (error) {
+      if (error instanceof PluginError) throw error;
+      throw new PluginError(`Plugin '${plugin.meta.name}' failed to load: ${(error as Error).message}`, { cause: error });
+    }
+  }
+  for (const plugin of plugins) {
+    const missing = (plugin.meta.requires ?? []).filter((token) => !container.isBound(token));
+    if (missing.length > 0) {
+      throw new PluginError(
+        `Plugin '${plugin.meta.name}' requires ${missing.map(tokenName).join(', ')}, but no loaded plugin provides ` +
+          `${missing.length === 1 ? 'it' : 'them'}. Add a plugin that binds ${missing.length === 1 ? 'it' : 'them'} to the config's plugins.`,
+      );
+    }
+  }
+  return container;
+}
+
+/**
+ * Picks the binding of a many-of-a-kind token whose `name` matches the config, with an error
+ * that lists what is available.
+ */
+export function selectNamed<T extends { readonly name: string }>(
+  container: Container,
+  token: symbol,
+  name: string,
+  what: string,
+): T {
+  const all = container.isBound(token) ? container.getAll<T>(token) : [];
+  // Later bindings win, so a user plugin can replace a default of the same name.
+  const found = [...all].reverse().find((x) => x.name === name);
+  if (!found) {
+    const names = [...new Set(all.map((x) => x.name))];
+    throw new PluginError(
+      `No ${what} named '${name}' is registered. ` +
+        (names.length ? `Available: ${names.join(', ')}.` : `No plugin provides any ${what}.`),
+    );
+  }
+  return found;
+}

@@ -1,0 +1,87 @@
+/**
+ * Plain typed records that flow through one GRPO step:
+ * PromptDataset rows → Rollout (per prompt, G completions) → ScoredGroup → AdvantageBatch → loss.
+ */
+
+/** One dataset example. `prompt` is required; every other field reaches the reward functions. */
+export interface DatasetRow {
+  prompt: string;
+  [field: string]: unknown;
+}
+
+/** Why generation stopped: EOS token, a stop string, or the token limit. */
+export type FinishReason = 'eos' | 'stop' | 'length';
+
+/** One sampled completion with the sampling policy's per-token log-probs. */
+export interface Completion {
+  tokenIds: number[];
+  text: string;
+  /** log π_old(token) for each generated token, as sampled (temperature applied). */
+  logprobs: number[];
+  finishReason: FinishReason;
+}
+
+/** Prompt and completion token ids, unpadded; models pad internally. */
+export interface TokenBatch {
+  prompts: readonly (readonly number[])[];
+  completions: readonly (readonly number[])[];
+}
+
+/** G completions of one prompt. */
+export interface Rollout<Row extends DatasetRow = DatasetRow> {
+  row: Row;
+  promptIds: number[];
+  completions: Completion[];
+}
+
+/** Per-token reward at the end of a reasoning step (process supervision); `token` indexes the completion. */
+export interface TokenStepReward {
+  token: number;
+  reward: number;
+}
+
+/** A rollout with its combined rewards. */
+export interface ScoredGroup<Row extends DatasetRow = DatasetRow> extends Rollout<Row> {
+  /** Weighted sum of applicable rewards per completion. */
+  rewards: number[];
+  /** Per-step rewards per completion, when some reward function gives them. */
+  stepRewards?: TokenStepReward[][];
+  /** Per reward function: raw scores (null = not applicable). */
+  rewardsByFunction: Record<string, (number | null)[]>;
+  /** Completions for which no reward applied (they get advantage 0). */
+  unscored: boolean[];
+}
+
+/** Output of an advantage estimator: one row per completion, in group order, one value per completion token. */
+export interface AdvantageBatch {
+  advantages: number[][];
+  /** Value targets (PPO). */
+  returns?: number[][];
+  /** Estimator statistics to log, e.g. `frac_reward_zero_std`. */
+  metrics: Record<string, number>;
+}
+
+/** A sample completion shown in logs and the report. */
+export interface SampleLog {
+  prompt: string;
+  completion: string;
+  reward: number;
+  rewards: Record<string, number | null>;
+  advantage: number;
+}
+
+/** What one training step reports to hooks and sinks. */
+export interface StepSummary {
+  step: number;
+  metrics: Record<string, number>;
+  samples: SampleLog[];
+}
+
+/** Everything needed to resume a run exactly. */
+export interface TrainerState {
+  step: number;
+  /** Serialised RNG state of the trainer's data order and sampling seeds. */
+  rng: string;
+  /** Position in the shuffled prompt stream. */
+  dataCursor: number;
+}
