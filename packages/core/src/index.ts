@@ -16,3 +16,4 @@ export * from './plugin/types.js';
 export * from './plugin/container.js';
 export * from './config/schema.js';
 export * from './config/load.js';
+export * from './util/rng.js';
