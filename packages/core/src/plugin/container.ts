@@ -94,12 +94,12 @@ export async function assembleContainer(options: {
  * that lists what is available.
  */
 export function selectNamed<T extends { readonly name: string }>(
-  container: Container,
+  resolver: { getAll<U>(token: symbol): U[] },
   token: symbol,
   name: string,
   what: string,
 ): T {
-  const all = container.isBound(token) ? container.getAll<T>(token) : [];
+  const all = resolver.getAll<T>(token);
   // Later bindings win, so a user plugin can replace a default of the same name.
   const found = [...all].reverse().find((x) => x.name === name);
   if (!found) {
