@@ -9,6 +9,7 @@ export default defineConfig({
     testTimeout: 60_000,
     hookTimeout: 60_000,
     pool: 'forks',
-    typecheck: { enabled: true, include: ['**/*.test-d.ts'], tsconfig: './tsconfig.json' },
+    // Child processes resolve @grpo/* to sources too (config files loaded through tsx import them).
+    execArgv: ['--conditions=source'],
   },
 });

@@ -70,7 +70,7 @@ export async function assembleContainer(options: {
       if (plugin.module) await container.load(plugin.module);
       if (plugin.register) {
         const register = plugin.register.bind(plugin);
-        await container.load(new ContainerModule((load) => register({ ...load, config: options.config })));
+        await container.load(new ContainerModule(async (load) => void (await register({ ...load, config: options.config }))));
       }
     } catch (error) {
       if (error instanceof PluginError) throw error;

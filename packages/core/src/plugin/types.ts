@@ -23,7 +23,7 @@ export interface PluginContext extends ContainerModuleLoadOptions {
 export interface GrpoPlugin {
   readonly meta: PluginMeta;
   readonly module?: ContainerModule;
-  register?(context: PluginContext): void | Promise<void>;
+  register?(context: PluginContext): void | Promise<unknown>;
 }
 
 /** Plugin lists accept falsy entries (`useGpu && gpu()`) and nested arrays (presets). */
