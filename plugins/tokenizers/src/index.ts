@@ -1,1 +1,50 @@
-export {};
+// @grpo/plugin-tokenizers: a character tokenizer and Hugging Face tokenizer.json support.
+import { Tokenizer, type GrpoPlugin } from '@grpo/core';
+import { ContainerModule } from 'inversify';
+import { CharTokenizer, type CharTokenizerOptions } from './char.js';
+import { HfTokenizer, type HfTokenizerOptions } from './hf.js';
+import { loadTokenizer } from './load.js';
+
+export { CharTokenizer, TOKENIZER_FILE, type CharTokenizerJSON, type CharTokenizerOptions, type SpecialName } from './char.js';
+export { HfTokenizer, TOKENIZER_CONFIG_FILE, type HfTokenizerOptions } from './hf.js';
+export { loadTokenizer } from './load.js';
+
+export const meta = { name: '@grpo/plugin-tokenizers', version: '0.1.0', core: '^0.1.0' } as const;
+
+/** Which tokenizer the plugin binds to core's `Tokenizer` token. */
+export type TokenizersOptions =
+  /** A character tokenizer over `chars`, or over the characters of `corpus`. */
+  | { char: CharTokenizerOptions & ({ chars: Iterable<string> } | { corpus: Iterable<string> }) }
+  /** A Hugging Face `tokenizer.json` file (its `tokenizer_config.json` sibling is read if present). */
+  | ({ file: string } & HfTokenizerOptions)
+  /** A checkpoint directory's tokenizer, whatever its kind. */
+  | { dir: string }
+  /** An already built tokenizer. */
+  | { tokenizer: Tokenizer };
+
+async function build(options: TokenizersOptions): Promise<Tokenizer> {
+  if ('tokenizer' in options) return options.tokenizer;
+  if ('dir' in options) return loadTokenizer(options.dir);
+  if ('file' in options) {
+    const { file, ...rest } = options;
+    return HfTokenizer.fromFile(file, rest);
+  }
+  const { char } = options;
+  return 'chars' in char ? CharTokenizer.fromChars(char.chars, char) : CharTokenizer.fromCorpus(char.corpus, char);
+}
+
+/**
+ * The tokenizers plugin. With options it binds core's `Tokenizer` token to the tokenizer they
+ * describe; without, it binds nothing (the policy then brings its checkpoint's tokenizer, read
+ * with `loadTokenizer`).
+ */
+export default function tokenizers(options?: TokenizersOptions): GrpoPlugin {
+  return {
+    meta,
+    module: new ContainerModule(async ({ bind }) => {
+      if (!options) return;
+      const tokenizer = await build(options);
+      bind<Tokenizer>(Tokenizer).toConstantValue(tokenizer);
+    }),
+  };
+}

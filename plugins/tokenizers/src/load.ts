@@ -1,0 +1,51 @@
+import { readFile } from 'node:fs/promises';
+import { join } from 'node:path';
+import { CheckpointError, DataError, type Tokenizer } from '@grpo/core';
+import { CharTokenizer, TOKENIZER_FILE } from './char.js';
+import { HfTokenizer, TOKENIZER_CONFIG_FILE } from './hf.js';
+
+async function readJson(file: string, required: boolean): Promise<unknown> {
+  let text: string;
+  try {
+    text = await readFile(file, 'utf8');
+  } catch (error) {
+    if (!required && (error as NodeJS.ErrnoException).code === 'ENOENT') return undefined;
+    throw new CheckpointError(`${file}: cannot read the tokenizer file: ${(error as Error).message}`, { cause: error });
+  }
+  try {
+    return JSON.parse(text) as unknown;
+  } catch (error) {
+    throw new CheckpointError(`${file}: malformed JSON: ${(error as Error).message}`, { cause: error });
+  }
+}
+
+/**
+ * Reads the tokenizer a checkpoint directory holds and returns the matching implementation:
+ * `tokenizer.json` with `"kind": "char"` is a {@link CharTokenizer}; one with a `"model"` field is
+ * a Hugging Face tokenizer ({@link HfTokenizer}, with `tokenizer_config.json` if present).
+ * Throws a `CheckpointError` naming the file when it is missing or malformed.
+ */
+export async function loadTokenizer(dir: string): Promise<Tokenizer> {
+  const file = join(dir, TOKENIZER_FILE);
+  const json = await readJson(file, true);
+  try {
+    if (typeof json === 'object' && json !== null && !Array.isArray(json)) {
+      const record = json as Record<string, unknown>;
+      if (record.kind === 'char') return CharTokenizer.fromJSON(json, file);
+      if ('model' in record) {
+        const configFile = join(dir, TOKENIZER_CONFIG_FILE);
+        const config = await readJson(configFile, false);
+        if (config !== undefined && (typeof config !== 'object' || config === null || Array.isArray(config))) {
+          throw new CheckpointError(`${configFile}: expected a JSON object.`);
+        }
+        return HfTokenizer.fromJSON(record, { config: config as Record<string, unknown> | undefined }, file);
+      }
+    }
+  } catch (error) {
+    if (error instanceof DataError) throw new CheckpointError(error.message, { cause: error });
+    throw error;
+  }
+  throw new CheckpointError(
+    `${file}: unknown tokenizer format: expected {"kind": "char", ...} or a Hugging Face tokenizer.json (with "model").`,
+  );
+}
