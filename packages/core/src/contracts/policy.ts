@@ -41,6 +41,8 @@ export interface Policy extends LogProbModel {
   snapshot(): FrozenPolicy;
   /** Writes weights, config and tokenizer atomically into `dir`. */
   save(dir: string): Promise<void>;
+  /** Replaces this policy's weights with a checkpoint's (validated: same architecture and tokenizer). */
+  load(dir: string): Promise<void>;
   dispose(): void;
 }
 
@@ -48,5 +50,9 @@ export interface Policy extends LogProbModel {
 export interface FrozenPolicy extends LogProbModel {
   /** Overwrites these weights with `source`'s, or mixes them: `alpha·source + (1 − alpha)·this` (TR-DPO). */
   syncFrom(source: Policy, alpha?: number): void;
+  /** Writes these weights (same layout as `Policy.save`) so a resumed run restores π_ref exactly. */
+  save(dir: string): Promise<void>;
+  /** Replaces these weights with a checkpoint's. */
+  load(dir: string): Promise<void>;
   dispose(): void;
 }
