@@ -14,7 +14,11 @@ export interface SamplingOptions {
   seed?: number;
 }
 
-/** Per-token log-probabilities of completion tokens, `[B, Lmax]`, zero where the completion is padded. */
+/**
+ * Per-token log-probabilities of completion tokens, `[B, Lmax]` where Lmax is the longest completion
+ * in the batch; zero where a completion is padded. A completion's token ids include its final EOS
+ * token when it stopped on EOS, so the policy learns to stop.
+ */
 export interface TokenLogProbs {
   logprobs: tf.Tensor2D;
   /** Entropy of the full next-token distribution at each completion position, when asked for. */
@@ -34,6 +38,8 @@ export const Policy = Symbol.for('grpo.Policy');
 /** The language model GRPO trains. */
 export interface Policy extends LogProbModel {
   readonly tokenizer: Tokenizer;
+  /** The exact prompt token ids `generate` conditions on (e.g. BOS + encoded text); `tokenLogProbs` takes them back. */
+  encodePrompt(prompt: string): number[];
   /** `groupSize` completions for every prompt, sampled with a shared prompt prefill; `[prompt][g]`. */
   generate(prompts: readonly string[], groupSize: number, options: SamplingOptions): Promise<Completion[][]>;
   trainableVariables(): tf.Variable[];
