@@ -1,0 +1,103 @@
+import * as tf from '@tensorflow/tfjs';
+
+export interface AdamWOptions {
+  beta1: number;
+  beta2: number;
+  eps: number;
+  /** Decoupled weight decay (Loshchilov & Hutter), applied as w ← w − lr·wd·w. */
+  weightDecay: number;
+}
+
+/**
+ * AdamW with its state in named variables, so a checkpoint can save and restore it exactly.
+ * (tfjs's Adam has no decoupled decay and hides its learning rate.)
+ */
+export class AdamW {
+  private step = 0;
+  private readonly m = new Map<string, tf.Variable>();
+  private readonly v = new Map<string, tf.Variable>();
+
+  constructor(private readonly options: AdamWOptions) {}
+
+  get iterations(): number {
+    return this.step;
+  }
+
+  /** Applies one update with learning rate `lr`; `grads` are keyed by variable name. Does not dispose `grads`. */
+  apply(variables: readonly tf.Variable[], grads: Readonly<Record<string, tf.Tensor>>, lr: number): void {
+    this.step++;
+    const { beta1, beta2, eps, weightDecay } = this.options;
+    const c1 = 1 - beta1 ** this.step;
+    const c2 = 1 - beta2 ** this.step;
+    for (const variable of variables) {
+      const g = grads[variable.name];
+      if (!g) continue;
+      const m = this.moment(this.m, variable);
+      const v = this.moment(this.v, variable);
+      tf.tidy(() => {
+        const m1 = m.mul(beta1).add(g.mul(1 - beta1));
+        const v1 = v.mul(beta2).add(g.square().mul(1 - beta2));
+        m.assign(m1);
+        v.assign(v1);
+        let update = m1.div(c1).div(v1.div(c2).sqrt().add(eps));
+        if (weightDecay > 0) update = update.add(variable.mul(weightDecay));
+        variable.assign(variable.sub(update.mul(lr)));
+      });
+    }
+  }
+
+  private moment(store: Map<string, tf.Variable>, variable: tf.Variable): tf.Variable {
+    let s = store.get(variable.name);
+    if (!s) {
+      s = tf.tidy(() => tf.variable(tf.zerosLike(variable), false));
+      store.set(variable.name, s);
+    }
+    return s;
+  }
+
+  /** State as plain arrays (`m/<name>`, `v/<name>`) plus the step count. */
+  getState(): { step: number; tensors: Record<string, { shape: number[]; data: Float32Array }> } {
+    const tensors: Record<string, { shape: number[]; data: Float32Array }> = {};
+    for (const [prefix, store] of [['m', this.m], ['v', this.v]] as const)
+      for (const [name, t] of store) tensors[`${prefix}/${name}`] = { shape: t.shape, data: t.dataSync() as Float32Array };
+    return { step: this.step, tensors };
+  }
+
+  setState(state: { step: number; tensors: Record<string, { shape: number[]; data: Float32Array }> }, variables: readonly tf.Variable[]): void {
+    this.dispose();
+    this.step = state.step;
+    const byName = new Map(variables.map((v) => [v.name, v]));
+    for (const [key, value] of Object.entries(state.tensors)) {
+      const slash = key.indexOf('/');
+      const prefix = key.slice(0, slash);
+      const name = key.slice(slash + 1);
+      const variable = byName.get(name);
+      if (!variable) throw new Error(`optimizer state has '${key}', but the model has no variable '${name}'`);
+      if (variable.shape.join('x') !== value.shape.join('x'))
+        throw new Error(`optimizer state '${key}' has shape [${value.shape}], but variable '${name}' has [${variable.shape}]`);
+      const store = prefix === 'm' ? this.m : prefix === 'v' ? this.v : undefined;
+      if (!store) throw new Error(`optimizer state has an unknown entry '${key}'`);
+      store.set(name, tf.tidy(() => tf.variable(tf.tensor(value.data, value.shape), false)));
+    }
+  }
+
+  dispose(): void {
+    for (const store of [this.m, this.v]) {
+      for (const t of store.values()) t.dispose();
+      store.clear();
+    }
+  }
+}
+
+/** Global L2 norm of the gradients; scales them in place (new tensors) to `maxNorm` when above it (0 = off). */
+export function clipByGlobalNorm(grads: Record<string, tf.Tensor>, maxNorm: number): { grads: Record<string, tf.Tensor>; norm: number } {
+  const norm = tf.tidy(() => tf.addN(Object.values(grads).map((g) => g.square().sum())).sqrt().dataSync()[0] ?? 0);
+  if (!(maxNorm > 0) || norm <= maxNorm || !Number.isFinite(norm)) return { grads, norm };
+  const scale = maxNorm / (norm + 1e-6);
+  const clipped: Record<string, tf.Tensor> = {};
+  for (const [k, g] of Object.entries(grads)) {
+    clipped[k] = tf.tidy(() => g.mul(scale));
+    g.dispose();
+  }
+  return { grads: clipped, norm };
+}

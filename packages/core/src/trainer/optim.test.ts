@@ -1,0 +1,119 @@
+import * as tf from '@tensorflow/tfjs';
+import { beforeAll, describe, expect, it } from 'vitest';
+import { AdamW, clipByGlobalNorm } from './adamw.js';
+import { DataOrder } from './data-order.js';
+import { learningRateAt } from './schedule.js';
+import { applyOverlongShaping, hasRewardVariance, overlongPenalty } from './shaping.js';
+
+beforeAll(async () => {
+  await tf.setBackend('cpu');
+});
+
+describe('AdamW', () => {
+  it('matches a hand-computed first and second step', () => {
+    const w = tf.variable(tf.tensor1d([1, -2]), true, 'w');
+    const opt = new AdamW({ beta1: 0.9, beta2: 0.999, eps: 1e-8, weightDecay: 0.1 });
+    const before = tf.memory().numTensors;
+    const g = tf.tensor1d([0.5, -0.25]);
+    opt.apply([w], { w: g }, 0.01);
+    // Step 1: m̂ = g, v̂ = g², update = g/|g| = sign(g) (eps negligible); w ← w − lr(sign(g) + wd·w)
+    // w0 = 1 − 0.01(1 + 0.1) = 0.989; w1 = −2 − 0.01(−1 − 0.2) = −1.988
+    expect(Array.from(w.dataSync())).toEqual([expect.closeTo(0.989, 6), expect.closeTo(-1.988, 6)]);
+    opt.apply([w], { w: g }, 0.01);
+    // Step 2 with the same g: m̂ = g and v̂ = g² again, so the update is sign(g) again.
+    expect(Array.from(w.dataSync())).toEqual([expect.closeTo(0.989 - 0.01 * (1 + 0.0989), 6), expect.closeTo(-1.988 - 0.01 * (-1 - 0.1988), 6)]);
+    // Moments were created once (2 variables); nothing else is left behind.
+    expect(tf.memory().numTensors).toBe(before + 3); // g, m and v
+    g.dispose();
+    opt.dispose();
+    w.dispose();
+  });
+
+  it('saves and restores its state exactly', () => {
+    const w = tf.variable(tf.tensor1d([0.3, 0.7]), true, 'w2');
+    const opt = new AdamW({ beta1: 0.9, beta2: 0.99, eps: 1e-8, weightDecay: 0 });
+    const g = tf.tensor1d([0.1, -0.3]);
+    opt.apply([w], { w2: g }, 0.1);
+    const state = opt.getState();
+    const copy = new AdamW({ beta1: 0.9, beta2: 0.99, eps: 1e-8, weightDecay: 0 });
+    copy.setState(state, [w]);
+    const w2 = tf.variable(w.clone(), true, 'w2b');
+    opt.apply([w], { w2: g }, 0.1);
+    // Same state → same next update on a twin variable.
+    copy.apply([w2], { w2b: g }, 0.1);
+    expect(copy.iterations).toBe(2);
+    expect(() => copy.setState({ step: 1, tensors: { 'm/nope': { shape: [2], data: new Float32Array(2) } } }, [w])).toThrow(/no variable 'nope'/);
+    g.dispose();
+    [opt, copy].forEach((o) => o.dispose());
+    [w, w2].forEach((v) => v.dispose());
+  });
+});
+
+describe('clipByGlobalNorm', () => {
+  it('scales gradients to the max norm', () => {
+    const grads = { a: tf.tensor1d([3, 0]), b: tf.tensor1d([0, 4]) };
+    const { grads: clipped, norm } = clipByGlobalNorm(grads, 1);
+    expect(norm).toBeCloseTo(5);
+    expect(Array.from(clipped.a!.dataSync())[0]).toBeCloseTo(0.6, 5);
+    expect(Array.from(clipped.b!.dataSync())[1]).toBeCloseTo(0.8, 5);
+    Object.values(clipped).forEach((g) => g.dispose());
+  });
+  it('leaves small gradients alone', () => {
+    const grads = { a: tf.tensor1d([0.3, 0.4]) };
+    const { grads: same, norm } = clipByGlobalNorm(grads, 1);
+    expect(norm).toBeCloseTo(0.5);
+    expect(same.a).toBe(grads.a);
+    grads.a.dispose();
+  });
+});
+
+describe('learningRateAt', () => {
+  const base = { learningRate: 1, warmupSteps: 2, totalSteps: 12, minLrRatio: 0.1 } as const;
+  it('warms up linearly', () => {
+    expect(learningRateAt(0, { ...base, schedule: 'constant' })).toBe(0.5);
+    expect(learningRateAt(1, { ...base, schedule: 'constant' })).toBe(1);
+    expect(learningRateAt(7, { ...base, schedule: 'constant' })).toBe(1);
+  });
+  it('decays by cosine and linearly to the floor', () => {
+    // After warmup, 10 decay steps: halfway (step 7) cosine gives min + (1 − min)/2 = 0.55.
+    expect(learningRateAt(7, { ...base, schedule: 'cosine' })).toBeCloseTo(0.55);
+    expect(learningRateAt(12, { ...base, schedule: 'cosine' })).toBeCloseTo(0.1);
+    expect(learningRateAt(7, { ...base, schedule: 'linear' })).toBeCloseTo(0.55);
+    expect(learningRateAt(4, { ...base, schedule: 'linear' })).toBeCloseTo(0.1 + 0.9 * 0.8);
+  });
+});
+
+describe('DAPO shaping', () => {
+  it('reproduces the overlong penalty worked numbers (L_max 20480, L_buf 4096)', () => {
+    expect(overlongPenalty(16384, 20480, 4096, 1)).toBe(0);
+    expect(overlongPenalty(18432, 20480, 4096, 1)).toBe(-0.5);
+    expect(overlongPenalty(20480, 20480, 4096, 1)).toBe(-1);
+    expect(overlongPenalty(100, 20480, 4096, 1)).toBe(0);
+  });
+  it('adds the penalty to each completion reward', () => {
+    const c = (n: number) => ({ tokenIds: Array(n).fill(1), text: '', logprobs: [], finishReason: 'length' as const });
+    const g = { row: { prompt: '' }, promptIds: [], completions: [c(4), c(8)], rewards: [1, 1], rewardsByFunction: {}, unscored: [false, false] };
+    const { groups, meanPenalty } = applyOverlongShaping([g], { maxLength: 8, buffer: 4, factor: 1 });
+    expect(groups[0]!.rewards).toEqual([1, 0]);
+    expect(meanPenalty).toBe(-0.5);
+  });
+  it('keeps only groups whose rewards differ (dynamic sampling)', () => {
+    const g = (rewards: number[], unscored = rewards.map(() => false)) => ({ row: { prompt: '' }, promptIds: [], completions: [], rewards, rewardsByFunction: {}, unscored });
+    expect(hasRewardVariance(g([1, 1, 1]))).toBe(false);
+    expect(hasRewardVariance(g([0, 0, 1]))).toBe(true);
+    expect(hasRewardVariance(g([1, 0], [false, true]))).toBe(false);
+  });
+});
+
+describe('DataOrder', () => {
+  it('visits every index once per epoch, reproducibly from the seed and cursor alone', () => {
+    const a = new DataOrder(10, 7);
+    const epoch0 = a.take(0, 10);
+    expect([...epoch0].sort((x, y) => x - y)).toEqual([0, 1, 2, 3, 4, 5, 6, 7, 8, 9]);
+    const epoch1 = a.take(10, 10);
+    expect(epoch1).not.toEqual(epoch0);
+    // A fresh order resumed at cursor 13 continues identically.
+    expect(new DataOrder(10, 7).take(13, 5)).toEqual(a.take(13, 5));
+    expect(new DataOrder(10, 8).take(0, 10)).not.toEqual(epoch0);
+  });
+});

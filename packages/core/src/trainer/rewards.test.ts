@@ -1,0 +1,135 @@
+import { describe, expect, it } from 'vitest';
+import type { RewardFunction } from '../contracts/reward.js';
+import { RewardError } from '../errors.js';
+import type { Rollout } from '../records.js';
+import { charToToken, scoreRollouts, type RewardRunOptions } from './rewards.js';
+
+const completion = (text: string) => ({ tokenIds: [...text].map((c) => c.charCodeAt(0)), text, logprobs: [...text].map(() => -1), finishReason: 'eos' as const });
+const rollouts: Rollout[] = [
+  { row: { prompt: '1+1=', answer: '2' }, promptIds: [1], completions: [completion('2'), completion('3')] },
+  { row: { prompt: '2+2=', answer: '4' }, promptIds: [1], completions: [completion('4'), completion('4')] },
+];
+const prompts = rollouts.map((r) => r.row.prompt);
+const options: RewardRunOptions = { weights: {}, timeoutMs: 200, onError: 'raise', penalty: -1 };
+
+const exact: RewardFunction = {
+  name: 'accuracy',
+  score: ({ completions, rows }) => completions.map((c, i) => (c === rows[i]!.answer ? 1 : 0)),
+};
+
+describe('scoreRollouts', () => {
+  it('combines weighted rewards, skips nulls, and reports per-reward metrics', async () => {
+    const onlyFirstGroup: RewardFunction = { name: 'bonus', score: async ({ rows }) => rows.map((r) => (r.prompt === '1+1=' ? 0.5 : null)) };
+    const { groups, metrics } = await scoreRollouts(rollouts, prompts, [exact, onlyFirstGroup], { ...options, weights: { accuracy: 2 } });
+    // accuracy [1, 0, 1, 1] × 2, bonus 0.5 on the first group only.
+    expect(groups[0]!.rewards).toEqual([2.5, 0.5]);
+    expect(groups[1]!.rewards).toEqual([2, 2]);
+    expect(groups[1]!.rewardsByFunction.bonus).toEqual([null, null]);
+    expect(metrics['rewards/accuracy/mean']).toBeCloseTo(0.75);
+    expect(metrics['rewards/bonus/mean']).toBeCloseTo(0.5);
+    expect(metrics.reward).toBeCloseTo((2.5 + 0.5 + 2 + 2) / 4);
+    // Group stds (unbiased): group 1 √2, group 2 0 → mean √2/2; one of two groups has zero std.
+    expect(metrics.reward_std).toBeCloseTo(Math.SQRT2 / 2);
+    expect(metrics.frac_reward_zero_std).toBe(0.5);
+  });
+
+  it('marks samples that no reward applies to as unscored, with reward 0', async () => {
+    const never: RewardFunction = { name: 'never', score: ({ completions }) => completions.map(() => null) };
+    const { groups, metrics } = await scoreRollouts(rollouts, prompts, [never], options);
+    expect(groups.flatMap((g) => g.unscored)).toEqual([true, true, true, true]);
+    expect(groups.flatMap((g) => g.rewards)).toEqual([0, 0, 0, 0]);
+    expect(metrics['rewards/unscored_frac']).toBe(1);
+  });
+
+  it('runs async rewards concurrently', async () => {
+    let running = 0;
+    let peak = 0;
+    const slow = (name: string): RewardFunction => ({
+      name,
+      score: async ({ completions }) => {
+        running++;
+        peak = Math.max(peak, running);
+        await new Promise((r) => setTimeout(r, 30));
+        running--;
+        return completions.map(() => 1);
+      },
+    });
+    await scoreRollouts(rollouts, prompts, [slow('a'), slow('b'), slow('c')], options);
+    expect(peak).toBe(3);
+  });
+
+  it('names the reward and the sample when a reward throws on one sample', async () => {
+    const fragile: RewardFunction = {
+      name: 'fragile',
+      score: ({ completions }) =>
+        completions.map((c) => {
+          if (c === '3') throw new Error('cannot parse "3"');
+          return 1;
+        }),
+    };
+    await expect(scoreRollouts(rollouts, prompts, [fragile], options)).rejects.toThrow(
+      /Reward 'fragile' threw on sample 1 \(prompt "1\+1=", completion "3"\): cannot parse "3"/,
+    );
+  });
+
+  it('names the reward and sample for NaN, Infinity and malformed scores', async () => {
+    const nan: RewardFunction = { name: 'nan', score: ({ completions }) => completions.map((_, i) => (i === 2 ? Number.NaN : 0)) };
+    await expect(scoreRollouts(rollouts, prompts, [nan], options)).rejects.toThrow(/Reward 'nan' returned NaN for sample 2 \(prompt "2\+2="/);
+    const inf: RewardFunction = { name: 'inf', score: ({ completions }) => completions.map(() => Infinity) };
+    await expect(scoreRollouts(rollouts, prompts, [inf], options)).rejects.toThrow(/Reward 'inf' returned Infinity for sample 0/);
+    const steps: RewardFunction = { name: 'steps', score: ({ completions }) => completions.map(() => ({ score: 1, steps: [{ endChar: 99, reward: 1 }] })) };
+    await expect(scoreRollouts(rollouts, prompts, [steps], options)).rejects.toThrow(/step 0 ending at character 99, outside the completion/);
+  });
+
+  it('rejects the wrong number of scores', async () => {
+    const short: RewardFunction = { name: 'short', score: () => [1] };
+    await expect(scoreRollouts(rollouts, prompts, [short], options)).rejects.toThrow("Reward 'short' returned 1 scores for 4 completions");
+  });
+
+  it('times out a slow reward with a clear error', async () => {
+    const stuck: RewardFunction = { name: 'stuck', score: () => new Promise(() => {}) };
+    await expect(scoreRollouts(rollouts, prompts, [stuck], { ...options, timeoutMs: 20 })).rejects.toThrow(/Reward 'stuck' timed out after 20 ms/);
+  });
+
+  it('in penalty mode scores only the failing samples with the penalty and counts them', async () => {
+    const fragile: RewardFunction = {
+      name: 'fragile',
+      score: ({ completions }) => completions.map((c) => (c === '3' ? Number.NaN : 1)),
+    };
+    const { groups, metrics } = await scoreRollouts(rollouts, prompts, [fragile], { ...options, onError: 'penalty' });
+    expect(groups.flatMap((g) => g.rewards)).toEqual([1, -1, 1, 1]);
+    expect(metrics['rewards/fragile/errors']).toBe(1);
+    const stuck: RewardFunction = { name: 'stuck', score: () => new Promise(() => {}) };
+    const timedOut = await scoreRollouts(rollouts, prompts, [stuck], { ...options, onError: 'penalty', timeoutMs: 10 });
+    expect(timedOut.metrics['rewards/stuck/errors']).toBe(4);
+  });
+
+  it('rejects unknown weight names, duplicate names and an empty reward list', async () => {
+    await expect(scoreRollouts(rollouts, prompts, [exact], { ...options, weights: { acuracy: 1 } })).rejects.toThrow(/rewards.weights names 'acuracy'/);
+    await expect(scoreRollouts(rollouts, prompts, [exact, exact], options)).rejects.toThrow(/both named 'accuracy'/);
+    await expect(scoreRollouts(rollouts, prompts, [], options)).rejects.toThrow(RewardError);
+  });
+
+  it('maps per-step rewards from characters to tokens and weights them', async () => {
+    const stepwise: RewardFunction = {
+      name: 'prm',
+      score: ({ completions }) => completions.map(() => ({ score: null, steps: [{ endChar: 1, reward: 1 }] })),
+    };
+    const multi: Rollout[] = [{ row: { prompt: 'p' }, promptIds: [1], completions: [completion('ab'), completion('xy')] }];
+    // Two-character tokens: token 0 covers chars 0..1, so a step ending at char 1 lands on token 0.
+    const { groups } = await scoreRollouts(multi, ['p'], [stepwise], { ...options, weights: { prm: 3 } }, () => [2]);
+    expect(groups[0]!.stepRewards).toEqual([[{ token: 0, reward: 3 }], [{ token: 0, reward: 3 }]]);
+    expect(groups[0]!.unscored).toEqual([true, true]);
+  });
+});
+
+describe('charToToken', () => {
+  it('finds the token containing a character offset', () => {
+    // tokens "ab" | "c" | "de": cumulative ends 2, 3, 5
+    expect(charToToken([2, 3, 5], 1)).toBe(0);
+    expect(charToToken([2, 3, 5], 2)).toBe(0);
+    expect(charToToken([2, 3, 5], 3)).toBe(1);
+    expect(charToToken([2, 3, 5], 4)).toBe(2);
+    expect(charToToken([2, 3, 5], 5)).toBe(2);
+  });
+});

@@ -1,0 +1,223 @@
+import type { RewardFunction, RewardInput, RewardScore, StepReward } from '../contracts/reward.js';
+import { RewardError } from '../errors.js';
+import type { Rollout, ScoredGroup, TokenStepReward } from '../records.js';
+
+export interface RewardRunOptions {
+  /** Weight per reward name; missing names weigh 1. */
+  weights: Readonly<Record<string, number>>;
+  /** Per-call timeout. */
+  timeoutMs: number;
+  /** `raise`: stop the step; `penalty`: score the failing samples `penalty` and count them. */
+  onError: 'raise' | 'penalty';
+  penalty: number;
+}
+
+export interface ScoredBatch {
+  groups: ScoredGroup[];
+  metrics: Record<string, number>;
+}
+
+interface Normalised {
+  score: number | null;
+  steps?: readonly StepReward[];
+  info?: Readonly<Record<string, number>>;
+}
+
+const preview = (text: string, n = 60) => JSON.stringify(text.length > n ? `${text.slice(0, n)}…` : text);
+
+class TimeoutError extends Error {}
+
+async function withTimeout<T>(work: () => T | Promise<T>, ms: number): Promise<T> {
+  let timer: ReturnType<typeof setTimeout> | undefined;
+  try {
+    return await Promise.race([
+      Promise.resolve().then(work),
+      new Promise<never>((_, reject) => {
+        timer = setTimeout(() => reject(new TimeoutError(`timed out after ${ms} ms`)), ms);
+      }),
+    ]);
+  } finally {
+    clearTimeout(timer);
+  }
+}
+
+/** Checks one score; returns an error description or the normalised score. */
+function normalise(value: RewardScore | undefined, completionLength: number): Normalised | string {
+  if (value === null) return { score: null };
+  if (typeof value === 'number') return Number.isFinite(value) ? { score: value } : `returned ${value}`;
+  if (typeof value !== 'object' || value === undefined || Array.isArray(value)) return `returned ${JSON.stringify(value) ?? String(value)} (expected a number, null or { score })`;
+  const { score, steps, info } = value;
+  if (score !== null && (typeof score !== 'number' || !Number.isFinite(score))) return `returned score ${String(score)}`;
+  if (steps !== undefined) {
+    if (!Array.isArray(steps)) return 'returned steps that are not an array';
+    for (const [j, s] of steps.entries()) {
+      if (!s || !Number.isFinite(s.reward)) return `returned step ${j} with reward ${String(s?.reward)}`;
+      if (!Number.isInteger(s.endChar) || s.endChar < 0 || s.endChar > completionLength)
+        return `returned step ${j} ending at character ${String(s.endChar)}, outside the completion (length ${completionLength})`;
+    }
+  }
+  return { score, steps, info };
+}
+
+/** Calls one reward on the whole batch, validating shape and values. */
+async function runReward(fn: RewardFunction, input: RewardInput, options: RewardRunOptions): Promise<{ scores: Normalised[]; errors: number }> {
+  const n = input.completions.length;
+  const describe = (i: number) => `sample ${i} (prompt ${preview(input.prompts[i] ?? '')}, completion ${preview(input.completions[i] ?? '')})`;
+  const fail = (message: string): never => {
+    throw new RewardError(`Reward '${fn.name}' ${message}`);
+  };
+  const penalise = (count: number) => ({ scores: Array.from({ length: count }, () => ({ score: options.penalty })), errors: count });
+
+  let raw: readonly RewardScore[];
+  try {
+    raw = await withTimeout(() => fn.score(input), options.timeoutMs);
+  } catch (error) {
+    if (error instanceof TimeoutError) {
+      if (options.onError === 'penalty') return penalise(n);
+      return fail(`timed out after ${options.timeoutMs} ms on a batch of ${n} samples (first: ${describe(0)}); raise rewards.timeoutMs or make it faster`);
+    }
+    // Find the sample that makes it throw by scoring one at a time.
+    const scores: Normalised[] = [];
+    let errors = 0;
+    for (let i = 0; i < n; i++) {
+      const one = sliceInput(input, i);
+      try {
+        const [value] = await withTimeout(() => fn.score(one), options.timeoutMs);
+        const checked = normalise(value, input.completions[i]!.length);
+        if (typeof checked === 'string') throw new Error(checked);
+        scores.push(checked);
+      } catch (inner) {
+        if (options.onError === 'raise') fail(`threw on ${describe(i)}: ${(inner as Error).message ?? String(inner)}`);
+        scores.push({ score: options.penalty });
+        errors++;
+      }
+    }
+    if (errors === 0 && options.onError === 'raise') fail(`threw on a batch of ${n} samples but not on any one alone: ${(error as Error).message}`);
+    return { scores, errors };
+  }
+  if (!Array.isArray(raw) || raw.length !== n) {
+    if (options.onError === 'penalty') return penalise(n);
+    return fail(`returned ${Array.isArray(raw) ? `${raw.length} scores` : typeof raw} for ${n} completions; it must return exactly one score (or null) per completion`);
+  }
+  const scores: Normalised[] = [];
+  let errors = 0;
+  for (let i = 0; i < n; i++) {
+    const checked = normalise(raw[i], input.completions[i]!.length);
+    if (typeof checked === 'string') {
+      if (options.onError === 'raise') fail(`${checked} for ${describe(i)}; scores must be finite numbers or null`);
+      scores.push({ score: options.penalty });
+      errors++;
+    } else scores.push(checked);
+  }
+  return { scores, errors };
+}
+
+function sliceInput(input: RewardInput, i: number): RewardInput {
+  return {
+    prompts: input.prompts.slice(i, i + 1),
+    completions: input.completions.slice(i, i + 1),
+    completionIds: input.completionIds.slice(i, i + 1),
+    finishReasons: input.finishReasons.slice(i, i + 1),
+    rows: input.rows.slice(i, i + 1),
+  };
+}
+
+/**
+ * Maps a step's end (a character offset into the completion) to the index of the token that
+ * contains that character. `tokenEnds[t]` is the text length after decoding tokens 0..t.
+ */
+export function charToToken(tokenEnds: readonly number[], endChar: number): number {
+  if (tokenEnds.length === 0) return 0;
+  for (let t = 0; t < tokenEnds.length; t++) if (tokenEnds[t]! >= endChar) return t;
+  return tokenEnds.length - 1;
+}
+
+const mean = (xs: readonly number[]) => (xs.length ? xs.reduce((a, b) => a + b, 0) / xs.length : 0);
+const std = (xs: readonly number[]) => {
+  if (xs.length < 2) return 0;
+  const m = mean(xs);
+  return Math.sqrt(xs.reduce((a, b) => a + (b - m) ** 2, 0) / (xs.length - 1));
+};
+
+/**
+ * Scores every completion with every reward function concurrently, combines them
+ * R = Σ w·r over applicable rewards, and reports per-reward metrics with TRL's names.
+ */
+export async function scoreRollouts(
+  rollouts: readonly Rollout[],
+  prompts: readonly string[],
+  functions: readonly RewardFunction[],
+  options: RewardRunOptions,
+  tokenEnds?: (tokenIds: readonly number[]) => number[],
+): Promise<ScoredBatch> {
+  if (functions.length === 0) throw new RewardError('No reward functions are configured: add a reward plugin (e.g. @grpo/plugin-math-reward) to the config.');
+  const names = functions.map((f) => f.name);
+  const dup = names.find((n, i) => names.indexOf(n) !== i);
+  if (dup) throw new RewardError(`Two reward functions are both named '${dup}'; reward names must be unique.`);
+  for (const name of Object.keys(options.weights))
+    if (!names.includes(name)) throw new RewardError(`rewards.weights names '${name}', but no reward function has that name (have: ${names.join(', ')}).`);
+
+  const input: RewardInput = {
+    prompts: rollouts.flatMap((r, i) => r.completions.map(() => prompts[i] ?? r.row.prompt)),
+    completions: rollouts.flatMap((r) => r.completions.map((c) => c.text)),
+    completionIds: rollouts.flatMap((r) => r.completions.map((c) => c.tokenIds)),
+    finishReasons: rollouts.flatMap((r) => r.completions.map((c) => c.finishReason)),
+    rows: rollouts.flatMap((r) => r.completions.map(() => r.row)),
+  };
+  const results = await Promise.all(functions.map((fn) => runReward(fn, input, options)));
+
+  const metrics: Record<string, number> = {};
+  functions.forEach((fn, k) => {
+    const applicable = results[k]!.scores.map((s) => s.score).filter((s): s is number => s !== null);
+    metrics[`rewards/${fn.name}/mean`] = mean(applicable);
+    metrics[`rewards/${fn.name}/std`] = std(applicable);
+    if (options.onError === 'penalty') metrics[`rewards/${fn.name}/errors`] = results[k]!.errors;
+    const infoKeys = new Set(results[k]!.scores.flatMap((s) => Object.keys(s.info ?? {})));
+    for (const key of infoKeys) metrics[`rewards/${fn.name}/${key}`] = mean(results[k]!.scores.map((s) => s.info?.[key]).filter((v): v is number => typeof v === 'number'));
+  });
+
+  let flat = 0;
+  const groups: ScoredGroup[] = rollouts.map((rollout) => {
+    const rewards: number[] = [];
+    const unscored: boolean[] = [];
+    const byFunction: Record<string, (number | null)[]> = Object.fromEntries(names.map((n) => [n, []]));
+    let stepRewards: TokenStepReward[][] | undefined;
+    rollout.completions.forEach((completion, g) => {
+      let total = 0;
+      let any = false;
+      let steps: Map<number, number> | undefined;
+      functions.forEach((fn, k) => {
+        const s = results[k]!.scores[flat]!;
+        const w = options.weights[fn.name] ?? 1;
+        byFunction[fn.name]!.push(s.score);
+        if (s.score !== null) {
+          total += w * s.score;
+          any = true;
+        }
+        if (s.steps?.length) {
+          const ends = tokenEnds ? tokenEnds(completion.tokenIds) : completion.tokenIds.map((_, t) => t + 1);
+          steps ??= new Map();
+          for (const step of s.steps) {
+            const t = charToToken(ends, step.endChar);
+            steps.set(t, (steps.get(t) ?? 0) + w * step.reward);
+          }
+        }
+      });
+      if (steps) {
+        stepRewards ??= rollout.completions.map(() => []);
+        stepRewards[g] = [...steps.entries()].sort((a, b) => a[0] - b[0]).map(([token, reward]) => ({ token, reward }));
+      }
+      rewards.push(any ? total : 0);
+      unscored.push(!any);
+      flat++;
+    });
+    return { ...rollout, rewards, rewardsByFunction: byFunction, unscored, ...(stepRewards ? { stepRewards } : {}) };
+  });
+
+  const all = groups.flatMap((g) => g.rewards.filter((_, i) => !g.unscored[i]));
+  metrics.reward = mean(all);
+  metrics.reward_std = mean(groups.map((g) => std(g.rewards)));
+  metrics.frac_reward_zero_std = mean(groups.map((g) => (std(g.rewards) < 1e-12 ? 1 : 0)));
+  metrics['rewards/unscored_frac'] = mean(groups.flatMap((g) => g.unscored.map((u) => (u ? 1 : 0))));
+  return { groups, metrics };
+}

@@ -1,0 +1,397 @@
+import * as tf from '@tensorflow/tfjs';
+import type { Container } from 'inversify';
+import type { AdvantageEstimator, LossAggregation, Objective } from '../contracts/algorithm.js';
+import { AdvantageEstimator as AdvantageEstimatorToken, LossAggregation as LossAggregationToken, Objective as ObjectiveToken } from '../contracts/algorithm.js';
+import { EvalDataset, PromptDataset } from '../contracts/data.js';
+import { TrainerHook } from '../contracts/events.js';
+import { MetricsSink } from '../contracts/metrics.js';
+import { Policy, type FrozenPolicy } from '../contracts/policy.js';
+import { RewardFunction } from '../contracts/reward.js';
+import { GrpoConfig, type ResolvedConfig } from '../config/schema.js';
+import { GrpoError } from '../errors.js';
+import { selectNamed } from '../plugin/container.js';
+import type { DatasetRow, Rollout, SampleLog, ScoredGroup, StepSummary, TrainerState } from '../records.js';
+import { Rng } from '../util/rng.js';
+import { AdamW, clipByGlobalNorm } from './adamw.js';
+import { chunks, logprobsOf, padded, tokenBatch, type TrainSequence } from './batch.js';
+import { DataOrder } from './data-order.js';
+import { scoreRollouts } from './rewards.js';
+import { learningRateAt } from './schedule.js';
+import { applyOverlongShaping, hasRewardVariance } from './shaping.js';
+
+/** Everything the trainer orchestrates; `fromContainer` resolves it from the DI container. */
+export interface TrainerParts {
+  config: ResolvedConfig;
+  policy: Policy;
+  rewards: RewardFunction[];
+  estimator: AdvantageEstimator;
+  objective: Objective;
+  aggregation: LossAggregation;
+  dataset: PromptDataset;
+  evalDataset?: PromptDataset;
+  sinks?: MetricsSink[];
+  hooks?: TrainerHook[];
+}
+
+/** Fills `{field}` placeholders of the prompt template from a dataset row; `{prompt}` is the prompt field. */
+export function renderPrompt(template: string, row: DatasetRow, promptField: string): string {
+  const prompt = row[promptField];
+  if (typeof prompt !== 'string') throw new GrpoError(`dataset row has no string field '${promptField}' (data.promptField)`);
+  return template.replace(/\{(\w+)\}/g, (whole, key: string) => {
+    if (key === 'prompt') return prompt;
+    const value = row[key];
+    return value === undefined ? whole : String(value);
+  });
+}
+
+const mean = (xs: readonly number[]) => (xs.length ? xs.reduce((a, b) => a + b, 0) / xs.length : 0);
+
+/**
+ * The GRPO loop: sample groups from π_old, score, estimate advantages, then μ update passes over
+ * mini-batches (with gradient accumulation over micro-batches), clipping and an LR schedule.
+ * It only orchestrates; every piece of math is an injected part.
+ */
+export class GrpoTrainer {
+  readonly config: ResolvedConfig;
+  readonly policy: Policy;
+  reference: FrozenPolicy | undefined;
+  readonly optimizer: AdamW;
+  private readonly parts: TrainerParts;
+  private readonly order: DataOrder;
+  private rng: Rng;
+  private cursor = 0;
+  private stepIndex = 0;
+
+  constructor(parts: TrainerParts) {
+    this.parts = parts;
+    this.config = parts.config;
+    this.policy = parts.policy;
+    const t = this.config.train;
+    const batch = t.promptsPerStep * t.groupSize;
+    const mini = t.miniBatchSize ?? batch;
+    const micro = t.microBatchSize ?? mini;
+    if (mini > batch || batch % mini !== 0)
+      throw new GrpoError(`train.miniBatchSize (${mini}) must divide the batch of promptsPerStep × groupSize = ${batch} sequences`);
+    if (micro > mini || mini % micro !== 0) throw new GrpoError(`train.microBatchSize (${micro}) must divide train.miniBatchSize (${mini})`);
+    // β = 0 loads no reference model at all.
+    this.reference = this.config.algorithm.kl.beta > 0 ? this.policy.snapshot() : undefined;
+    this.optimizer = new AdamW({ beta1: t.adamBeta1, beta2: t.adamBeta2, eps: t.adamEps, weightDecay: t.weightDecay });
+    this.order = new DataOrder(parts.dataset.size, this.config.seed);
+    this.rng = new Rng(this.config.seed);
+  }
+
+  /** Resolves every part from a container built by `assembleContainer` (the policy must be bound). */
+  static fromContainer(container: Container): GrpoTrainer {
+    const config = container.get<ResolvedConfig>(GrpoConfig);
+    const a = config.algorithm;
+    return new GrpoTrainer({
+      config,
+      policy: container.get<Policy>(Policy),
+      rewards: container.getAll<RewardFunction>(RewardFunction),
+      estimator: selectNamed(container, AdvantageEstimatorToken, a.advantage.estimator, 'advantage estimator'),
+      objective: selectNamed(container, ObjectiveToken, a.objective.name, 'objective'),
+      aggregation: selectNamed(container, LossAggregationToken, a.lossAggregation, 'loss aggregation'),
+      dataset: container.get<PromptDataset>(PromptDataset),
+      evalDataset: container.isBound(EvalDataset) ? container.get<PromptDataset>(EvalDataset) : undefined,
+      sinks: container.getAll<MetricsSink>(MetricsSink),
+      hooks: container.getAll<TrainerHook>(TrainerHook),
+    });
+  }
+
+  get step(): number {
+    return this.stepIndex;
+  }
+
+  /** Trainer state for a checkpoint (the optimizer and weights are saved alongside). */
+  getState(): TrainerState {
+    return { step: this.stepIndex, rng: this.rng.getState(), dataCursor: this.cursor };
+  }
+
+  setState(state: TrainerState): void {
+    this.stepIndex = state.step;
+    this.rng = Rng.fromState(state.rng);
+    this.cursor = state.dataCursor;
+  }
+
+  private nextRows(count: number): DatasetRow[] {
+    const rows = this.order.take(this.cursor, count).map((i) => this.parts.dataset.get(i));
+    this.cursor += count;
+    return rows;
+  }
+
+  private prompt(row: DatasetRow): string {
+    return renderPrompt(this.config.data.promptTemplate, row, this.config.data.promptField);
+  }
+
+  /** Samples `groupSize` completions for each row with the current policy (π_old). */
+  async rollout(rows: readonly DatasetRow[]): Promise<{ rollouts: Rollout[]; prompts: string[] }> {
+    const g = this.config.generation;
+    const prompts = rows.map((r) => this.prompt(r));
+    const completions = await this.policy.generate(prompts, this.config.train.groupSize, {
+      maxNewTokens: g.maxNewTokens,
+      temperature: g.temperature,
+      topK: g.topK || undefined,
+      topP: g.topP < 1 ? g.topP : undefined,
+      stop: g.stop,
+      seed: this.rng.seed(),
+    });
+    return { prompts, rollouts: rows.map((row, i) => ({ row, promptIds: this.policy.encodePrompt(prompts[i]!), completions: completions[i]! })) };
+  }
+
+  private tokenEnds = (ids: readonly number[]): number[] => {
+    const tok = this.policy.tokenizer;
+    let total = 0;
+    return ids.map((id) => (total += tok.decode([id], { skipSpecial: true }).length));
+  };
+
+  private async score(rollouts: Rollout[], prompts: string[]) {
+    const r = this.config.rewards;
+    return scoreRollouts(rollouts, prompts, this.parts.rewards, r, this.tokenEnds);
+  }
+
+  /** One GRPO step. Returns its metrics and sample completions. */
+  async trainStep(): Promise<StepSummary> {
+    const started = performance.now();
+    const step = this.stepIndex;
+    for (const h of this.parts.hooks ?? []) await h.onStepStart?.({ step });
+    const { train, algorithm } = this.config;
+
+    // 1. Sample and score; DAPO dynamic sampling keeps only groups with a learning signal.
+    const first = await this.rollout(this.nextRows(train.promptsPerStep));
+    let scored = await this.score(first.rollouts, first.prompts);
+    const metrics: Record<string, number> = { ...scored.metrics };
+    let groups: ScoredGroup[] = scored.groups;
+    let genTokens = groups.reduce((a, g) => a + g.completions.reduce((b, c) => b + c.tokenIds.length, 0), 0);
+    if (algorithm.dynamicSampling.enabled) {
+      let kept = groups.filter(hasRewardVariance);
+      let rounds = 0;
+      while (kept.length < train.promptsPerStep && rounds < algorithm.dynamicSampling.maxRounds) {
+        rounds++;
+        const more = await this.rollout(this.nextRows(train.promptsPerStep - kept.length));
+        scored = await this.score(more.rollouts, more.prompts);
+        genTokens += scored.groups.reduce((a, g) => a + g.completions.reduce((b, c) => b + c.tokenIds.length, 0), 0);
+        kept = kept.concat(scored.groups.filter(hasRewardVariance));
+      }
+      metrics['dynamic_sampling/rounds'] = rounds;
+      metrics['dynamic_sampling/kept_groups'] = kept.length;
+      groups = kept.slice(0, train.promptsPerStep);
+    }
+    if (algorithm.overlong.enabled) {
+      const shaped = applyOverlongShaping(groups, {
+        maxLength: this.config.generation.maxNewTokens,
+        buffer: algorithm.overlong.buffer,
+        factor: algorithm.overlong.factor,
+      });
+      groups = shaped.groups;
+      metrics['rewards/overlong_penalty/mean'] = shaped.meanPenalty;
+    }
+
+    // 2. Advantages.
+    const adv = this.parts.estimator.estimate({ groups, options: algorithm.advantage });
+    Object.assign(metrics, adv.metrics);
+    const sequences: TrainSequence[] = [];
+    groups.forEach((g) =>
+      g.completions.forEach((c) => {
+        const advantages = adv.advantages[sequences.length];
+        if (!advantages || advantages.length !== c.tokenIds.length)
+          throw new GrpoError(`advantage estimator '${this.parts.estimator.name}' returned ${advantages?.length ?? 'no'} advantages for a completion of ${c.tokenIds.length} tokens`);
+        const masked = algorithm.maskTruncated && c.finishReason === 'length';
+        sequences.push({ promptIds: g.promptIds, completionIds: c.tokenIds, advantages, mask: c.tokenIds.map(() => (masked ? 0 : 1)) });
+      }),
+    );
+    const lengths = sequences.map((s) => s.completionIds.length);
+    const completions = groups.flatMap((g) => g.completions);
+    metrics['completions/mean_length'] = mean(lengths);
+    metrics['completions/min_length'] = lengths.length ? Math.min(...lengths) : 0;
+    metrics['completions/max_length'] = lengths.length ? Math.max(...lengths) : 0;
+    metrics['completions/clipped_ratio'] = mean(completions.map((c) => (c.finishReason === 'length' ? 1 : 0)));
+
+    // 3. Update: μ passes over mini-batches, gradient accumulation over micro-batches.
+    const update = sequences.length > 0 ? this.update(sequences) : { loss: 0, gradNorm: 0, lr: this.lr(), objective: {} };
+    Object.assign(metrics, update.objective);
+    metrics.loss = update.loss;
+    metrics.grad_norm = update.gradNorm;
+    metrics.learning_rate = update.lr;
+
+    // 4. Reference refresh: DeepSeekMath's periodic reset or TR-DPO mixing.
+    const kl = algorithm.kl;
+    if (this.reference) {
+      if (kl.trDpoAlpha !== undefined && (step + 1) % kl.trDpoTau === 0) this.reference.syncFrom(this.policy, kl.trDpoAlpha);
+      else if (kl.refResetEvery > 0 && (step + 1) % kl.refResetEvery === 0) this.reference.syncFrom(this.policy);
+    }
+
+    const seconds = (performance.now() - started) / 1000;
+    metrics.step_time = seconds;
+    metrics.tokens_per_sec = genTokens / seconds;
+    this.stepIndex++;
+    const samples = this.samples(groups, adv.advantages);
+    const summary: StepSummary = { step, metrics, samples };
+    return summary;
+  }
+
+  private lr(): number {
+    const t = this.config.train;
+    return learningRateAt(this.optimizer.iterations, {
+      learningRate: t.learningRate,
+      schedule: t.lrSchedule,
+      warmupSteps: t.warmupSteps,
+      // One optimizer step per mini-batch per iteration.
+      totalSteps: t.steps * t.numIterations * Math.ceil((t.promptsPerStep * t.groupSize) / (t.miniBatchSize ?? t.promptsPerStep * t.groupSize)),
+      minLrRatio: t.minLrRatio,
+    });
+  }
+
+  private update(sequences: TrainSequence[]): { loss: number; gradNorm: number; lr: number; objective: Record<string, number> } {
+    const t = this.config.train;
+    const beta = this.config.algorithm.kl.beta;
+    const mini = Math.min(t.miniBatchSize ?? sequences.length, sequences.length);
+    const micro = Math.min(t.microBatchSize ?? mini, mini);
+    const needOld = t.numIterations > 1 || mini < sequences.length;
+    if (needOld) logprobsOf(this.policy, sequences, micro).forEach((lp, i) => (sequences[i]!.oldLogprobs = lp));
+    if (beta > 0 && this.reference) logprobsOf(this.reference, sequences, micro).forEach((lp, i) => (sequences[i]!.refLogprobs = lp));
+
+    const variables = this.policy.trainableVariables();
+    const sums: Record<string, number> = {};
+    let weight = 0;
+    let loss = 0;
+    let gradNorm = 0;
+    let updates = 0;
+    let lr = this.lr();
+    for (let iteration = 0; iteration < t.numIterations; iteration++) {
+      for (const batch of chunks(sequences, mini)) {
+        const context = {
+          totalTokens: Math.max(1, batch.reduce((a, s) => a + s.mask.reduce((b, m) => b + m, 0), 0)),
+          totalSequences: batch.length,
+          maxLength: this.config.generation.maxNewTokens,
+        };
+        let accumulated: Record<string, tf.Tensor> | undefined;
+        let batchLoss = 0;
+        for (const part of chunks(batch, micro)) {
+          const kept: [string, tf.Scalar][] = [];
+          const { value, grads } = tf.variableGrads(() => {
+            const { logprobs, entropy } = this.policy.tokenLogProbs(tokenBatch(part), { entropy: true });
+            const L = logprobs.shape[1];
+            // μ = 1 with one mini-batch: π_old = π_θ, as a constant (a detached copy of the values).
+            const old = part[0]?.oldLogprobs ? padded(part.map((s) => s.oldLogprobs!), L) : tf.tensor2d(logprobs.dataSync(), logprobs.shape);
+            const result = this.parts.objective.loss(
+              {
+                logprobs,
+                oldLogprobs: old,
+                refLogprobs: part[0]?.refLogprobs ? padded(part.map((s) => s.refLogprobs!), L) : undefined,
+                advantages: padded(part.map((s) => s.advantages), L),
+                mask: padded(part.map((s) => s.mask), L),
+                entropy,
+              },
+              this.parts.aggregation,
+              context,
+            );
+            for (const [name, m] of Object.entries(result.metrics)) kept.push([name, tf.keep(m)]);
+            return result.loss;
+          }, variables);
+          batchLoss += value.dataSync()[0] ?? 0;
+          value.dispose();
+          const tokens = part.reduce((a, s) => a + s.mask.reduce((b, m) => b + m, 0), 0);
+          for (const [name, m] of kept) {
+            sums[name] = (sums[name] ?? 0) + (m.dataSync()[0] ?? 0) * tokens;
+            m.dispose();
+          }
+          weight += tokens;
+          if (!accumulated) accumulated = grads as Record<string, tf.Tensor>;
+          else {
+            for (const [k, g] of Object.entries(grads)) {
+              const prev = accumulated[k];
+              accumulated[k] = prev ? tf.tidy(() => prev.add(g)) : tf.keep(g.clone());
+              prev?.dispose();
+              g.dispose();
+            }
+          }
+        }
+        if (!Number.isFinite(batchLoss)) throw new GrpoError(`the loss became ${batchLoss} at step ${this.stepIndex}; lower train.learningRate or check the rewards`);
+        const clipped = clipByGlobalNorm(accumulated ?? {}, t.maxGradNorm);
+        lr = this.lr();
+        this.optimizer.apply(variables, clipped.grads, lr);
+        for (const g of Object.values(clipped.grads)) g.dispose();
+        loss += batchLoss;
+        gradNorm += clipped.norm;
+        updates++;
+      }
+    }
+    const objective = Object.fromEntries(Object.entries(sums).map(([k, v]) => [k, weight > 0 ? v / weight : 0]));
+    return { loss: loss / Math.max(1, updates), gradNorm: gradNorm / Math.max(1, updates), lr, objective };
+  }
+
+  private samples(groups: readonly ScoredGroup[], advantages: readonly number[][]): SampleLog[] {
+    const every = this.config.train.logSamplesEvery;
+    if (every <= 0 || this.stepIndex % every !== 0 || groups.length === 0) return [];
+    const g = groups[0]!;
+    return g.completions.slice(0, 4).map((c, i) => ({
+      prompt: this.prompt(g.row),
+      completion: c.text,
+      reward: g.rewards[i] ?? 0,
+      rewards: Object.fromEntries(Object.entries(g.rewardsByFunction).map(([k, v]) => [k, v[i] ?? null])),
+      advantage: advantages[i]?.[0] ?? 0,
+    }));
+  }
+
+  /**
+   * Greedy completions on held-out prompts, scored by the reward functions:
+   * `eval/reward` and `eval/rewards/<fn>/mean` (for a 0/1 accuracy reward, the accuracy).
+   */
+  async evaluate(dataset = this.parts.evalDataset, limit = this.config.data.evalSize): Promise<Record<string, number>> {
+    if (!dataset) throw new GrpoError('no evaluation dataset is configured (data.eval)');
+    const n = Math.min(dataset.size, limit ?? dataset.size);
+    const rows = Array.from({ length: n }, (_, i) => dataset.get(i));
+    const metrics: Record<string, number> = {};
+    const batchSize = 64;
+    const scores: Record<string, number[]> = {};
+    for (const part of chunks(rows, batchSize)) {
+      const prompts = part.map((r) => this.prompt(r));
+      const completions = await this.policy.generate(prompts, 1, {
+        maxNewTokens: this.config.generation.maxNewTokens,
+        temperature: 0,
+        stop: this.config.generation.stop,
+        seed: 0,
+      });
+      const rollouts = part.map((row, i) => ({ row, promptIds: [], completions: completions[i]! }));
+      const scored = await scoreRollouts(rollouts, prompts, this.parts.rewards, this.config.rewards, this.tokenEnds);
+      for (const g of scored.groups) {
+        (scores.reward ??= []).push(g.rewards[0] ?? 0);
+        for (const [name, values] of Object.entries(g.rewardsByFunction)) if (values[0] !== null && values[0] !== undefined) (scores[name] ??= []).push(values[0]);
+      }
+    }
+    metrics['eval/reward'] = mean(scores.reward ?? []);
+    for (const [name, values] of Object.entries(scores)) if (name !== 'reward') metrics[`eval/rewards/${name}/mean`] = mean(values);
+    return metrics;
+  }
+
+  /** Runs `train.steps` steps from the current step, logging to sinks and calling hooks. */
+  async train(options: { signal?: AbortSignal; onCheckpoint?: (trainer: GrpoTrainer) => Promise<string | undefined> } = {}): Promise<void> {
+    const { train } = this.config;
+    const hooks = this.parts.hooks ?? [];
+    const sinks = this.parts.sinks ?? [];
+    for (const h of hooks) await h.onTrainStart?.({ step: this.stepIndex, totalSteps: train.steps });
+    while (this.stepIndex < train.steps && !options.signal?.aborted) {
+      const summary = await this.trainStep();
+      if (train.evalEvery > 0 && this.stepIndex % train.evalEvery === 0 && this.parts.evalDataset) {
+        const evalMetrics = await this.evaluate();
+        Object.assign(summary.metrics, evalMetrics);
+        for (const h of hooks) await h.onEval?.({ step: summary.step, metrics: evalMetrics });
+      }
+      for (const s of sinks) {
+        await s.log(summary.step, summary.metrics);
+        if (summary.samples.length) await s.logSamples?.(summary.step, summary.samples);
+      }
+      for (const h of hooks) await h.onStepEnd?.(summary);
+      if (options.onCheckpoint && train.checkpointEvery > 0 && this.stepIndex % train.checkpointEvery === 0) {
+        const dir = await options.onCheckpoint(this);
+        if (dir) for (const h of hooks) await h.onCheckpoint?.({ step: this.stepIndex, dir });
+      }
+    }
+    for (const h of hooks) await h.onTrainEnd?.({ step: this.stepIndex });
+  }
+
+  dispose(): void {
+    this.reference?.dispose();
+    this.optimizer.dispose();
+  }
+}
