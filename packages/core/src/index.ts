@@ -24,3 +24,4 @@ export * from './trainer/shaping.js';
 export * from './trainer/data-order.js';
 export * from './trainer/batch.js';
 export * from './trainer/trainer.js';
+export * from './checkpoint/index.js';

@@ -1,4 +1,14 @@
-// Checkpoint I/O: safetensors encoding, atomic directory writes, validated readers.
-export { decodeSafetensors, encodeSafetensors, type StDtype, type StTensor } from './safetensors.js';
-export { readJsonFile, readSafetensorsFile, writeDirAtomic, type WriteDirAtomicOptions } from './directory.js';
-export { fromStTensor, toStTensor, toStTensors } from './tensors.js';
+// Checkpoint I/O lives in @grpo/core (the trainer's checkpointer needs it too); re-exported here for the model code.
+export {
+  decodeSafetensors,
+  encodeSafetensors,
+  fromStTensor,
+  readJsonFile,
+  readSafetensorsFile,
+  toStTensor,
+  toStTensors,
+  writeDirAtomic,
+  type StDtype,
+  type StTensor,
+  type WriteDirAtomicOptions,
+} from '@grpo/core';

@@ -1,4 +1,4 @@
-import { CheckpointError } from '@grpo/core';
+import { CheckpointError } from '../errors.js';
 
 /**
  * Reading and writing the safetensors format (https://github.com/huggingface/safetensors):

@@ -2,7 +2,7 @@ import { mkdir, mkdtemp, readdir, readFile, rm, writeFile } from 'node:fs/promis
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import * as tf from '@tensorflow/tfjs';
-import { CheckpointError } from '@grpo/core';
+import { CheckpointError } from '../errors.js';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { readJsonFile, readSafetensorsFile, writeDirAtomic } from './directory.js';
 import { encodeSafetensors } from './safetensors.js';

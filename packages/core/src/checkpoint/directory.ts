@@ -1,7 +1,7 @@
 import { randomBytes } from 'node:crypto';
 import { mkdir, open, readFile, rename, rm, stat } from 'node:fs/promises';
 import { basename, dirname, isAbsolute, join, normalize, sep } from 'node:path';
-import { CheckpointError } from '@grpo/core';
+import { CheckpointError } from '../errors.js';
 import { decodeSafetensors, type StTensor } from './safetensors.js';
 
 /** Options of `writeDirAtomic`; `beforeCommit` is mainly a seam for tests and progress reporting. */

@@ -1,4 +1,4 @@
-import { CheckpointError } from '@grpo/core';
+import { CheckpointError } from '../errors.js';
 import { describe, expect, it } from 'vitest';
 import { decodeSafetensors, encodeSafetensors, type StTensor } from './safetensors.js';
 
