@@ -57,7 +57,8 @@ export function clippedSurrogate(options: Partial<ClippedSurrogateOptions> = {})
       return tf.tidy(() => {
         const { logprobs, oldLogprobs, mask } = input;
         const valid = tf.greater(mask, 0);
-        const zeros = tf.zerosLike(logprobs);
+        // Not zerosLike(logprobs): that would put logprobs upstream of the comparisons below in the tape.
+        const zeros = tf.zeros(logprobs.shape);
         const validF = tf.cast(valid, 'float32');
         const nValid = tf.maximum(tf.sum(validF), 1);
         const maskedMean = (x: tf.Tensor): tf.Scalar => tf.div(tf.sum(tf.mul(x, validF)), nValid) as tf.Scalar;
