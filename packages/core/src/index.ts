@@ -25,3 +25,6 @@ export * from './trainer/data-order.js';
 export * from './trainer/batch.js';
 export * from './trainer/trainer.js';
 export * from './checkpoint/index.js';
+export * from './trainer/checkpointer.js';
+export * from './trainer/sinks.js';
+export * from './data/jsonl.js';

@@ -10,6 +10,7 @@ import { RewardFunction } from '../contracts/reward.js';
 import { GrpoConfig, type ResolvedConfig } from '../config/schema.js';
 import { GrpoError } from '../errors.js';
 import { selectNamed } from '../plugin/container.js';
+import type { Checkpointable, Checkpointer, OptimizerState } from '../contracts/checkpoint.js';
 import type { DatasetRow, Rollout, SampleLog, ScoredGroup, StepSummary, TrainerState } from '../records.js';
 import { Rng } from '../util/rng.js';
 import { AdamW, clipByGlobalNorm } from './adamw.js';
@@ -51,7 +52,7 @@ const mean = (xs: readonly number[]) => (xs.length ? xs.reduce((a, b) => a + b, 
  * mini-batches (with gradient accumulation over micro-batches), clipping and an LR schedule.
  * It only orchestrates; every piece of math is an injected part.
  */
-export class GrpoTrainer {
+export class GrpoTrainer implements Checkpointable {
   readonly config: ResolvedConfig;
   readonly policy: Policy;
   reference: FrozenPolicy | undefined;
@@ -105,6 +106,14 @@ export class GrpoTrainer {
   /** Trainer state for a checkpoint (the optimizer and weights are saved alongside). */
   getState(): TrainerState {
     return { step: this.stepIndex, rng: this.rng.getState(), dataCursor: this.cursor };
+  }
+
+  getOptimizerState(): OptimizerState {
+    return this.optimizer.getState();
+  }
+
+  setOptimizerState(state: OptimizerState): void {
+    this.optimizer.setState(state, this.policy.trainableVariables());
   }
 
   setState(state: TrainerState): void {
@@ -364,11 +373,20 @@ export class GrpoTrainer {
     return metrics;
   }
 
-  /** Runs `train.steps` steps from the current step, logging to sinks and calling hooks. */
-  async train(options: { signal?: AbortSignal; onCheckpoint?: (trainer: GrpoTrainer) => Promise<string | undefined> } = {}): Promise<void> {
+  /**
+   * Runs steps until `train.steps`, logging to sinks and calling hooks. Saves a checkpoint every
+   * `train.checkpointEvery` steps, at the end, and when `signal` aborts (Ctrl-C) after the step in flight.
+   */
+  async train(options: { signal?: AbortSignal; checkpointer?: Checkpointer } = {}): Promise<{ stopped: boolean; checkpoint?: string }> {
     const { train } = this.config;
     const hooks = this.parts.hooks ?? [];
     const sinks = this.parts.sinks ?? [];
+    let checkpoint: string | undefined;
+    const save = async () => {
+      if (!options.checkpointer) return;
+      checkpoint = await options.checkpointer.save(this);
+      for (const h of hooks) await h.onCheckpoint?.({ step: this.stepIndex, dir: checkpoint });
+    };
     for (const h of hooks) await h.onTrainStart?.({ step: this.stepIndex, totalSteps: train.steps });
     while (this.stepIndex < train.steps && !options.signal?.aborted) {
       const summary = await this.trainStep();
@@ -382,12 +400,13 @@ export class GrpoTrainer {
         if (summary.samples.length) await s.logSamples?.(summary.step, summary.samples);
       }
       for (const h of hooks) await h.onStepEnd?.(summary);
-      if (options.onCheckpoint && train.checkpointEvery > 0 && this.stepIndex % train.checkpointEvery === 0) {
-        const dir = await options.onCheckpoint(this);
-        if (dir) for (const h of hooks) await h.onCheckpoint?.({ step: this.stepIndex, dir });
-      }
+      if (train.checkpointEvery > 0 && this.stepIndex % train.checkpointEvery === 0) await save();
     }
+    const stopped = this.stepIndex < train.steps;
+    if (options.checkpointer && (stopped || train.checkpointEvery === 0 || this.stepIndex % train.checkpointEvery !== 0)) await save();
     for (const h of hooks) await h.onTrainEnd?.({ step: this.stepIndex });
+    for (const s of sinks) await s.close?.();
+    return { stopped, checkpoint };
   }
 
   dispose(): void {

@@ -1,0 +1,68 @@
+import { readFileSync } from 'node:fs';
+import type { PromptDataset } from '../contracts/data.js';
+import { DataError } from '../errors.js';
+import type { DatasetRow } from '../records.js';
+
+/**
+ * A JSONL prompt dataset: one JSON object per line with at least the prompt field. Every line is
+ * checked up front; the error names the file and line.
+ */
+export class JsonlPromptDataset implements PromptDataset {
+  readonly name: string;
+  private readonly rows: DatasetRow[];
+
+  constructor(file: string, options: { promptField?: string; name?: string } = {}) {
+    const promptField = options.promptField ?? 'prompt';
+    this.name = options.name ?? file;
+    let text: string;
+    try {
+      text = readFileSync(file, 'utf8');
+    } catch (error) {
+      throw new DataError(`${file}: cannot read the dataset (${(error as NodeJS.ErrnoException).code ?? (error as Error).message})`);
+    }
+    this.rows = [];
+    text.split('\n').forEach((line, i) => {
+      if (!line.trim()) return;
+      let value: unknown;
+      try {
+        value = JSON.parse(line);
+      } catch (error) {
+        throw new DataError(`${file}:${i + 1}: malformed JSON (${(error as Error).message})`);
+      }
+      if (!value || typeof value !== 'object' || Array.isArray(value)) throw new DataError(`${file}:${i + 1}: expected a JSON object per line`);
+      const row = value as Record<string, unknown>;
+      const prompt = row[promptField];
+      if (typeof prompt !== 'string' || !prompt) throw new DataError(`${file}:${i + 1}: missing or empty string field '${promptField}'`);
+      this.rows.push({ ...row, prompt } as DatasetRow);
+    });
+    if (this.rows.length === 0) throw new DataError(`${file}: the dataset has no rows`);
+  }
+
+  get size(): number {
+    return this.rows.length;
+  }
+
+  get(index: number): DatasetRow {
+    const row = this.rows[index];
+    if (!row) throw new RangeError(`row ${index} is outside the dataset (${this.rows.length} rows)`);
+    return row;
+  }
+}
+
+/** An in-memory dataset (for programmatic use and tests). */
+export class ArrayPromptDataset<Row extends DatasetRow = DatasetRow> implements PromptDataset<Row> {
+  constructor(
+    readonly name: string,
+    private readonly rows: readonly Row[],
+  ) {
+    if (rows.length === 0) throw new DataError(`dataset '${name}' has no rows`);
+  }
+  get size(): number {
+    return this.rows.length;
+  }
+  get(index: number): Row {
+    const row = this.rows[index];
+    if (!row) throw new RangeError(`row ${index} is outside dataset '${this.name}' (${this.rows.length} rows)`);
+    return row;
+  }
+}
