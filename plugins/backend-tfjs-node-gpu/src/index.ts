@@ -1,1 +1,123 @@
-export {};
+// @grpo/plugin-backend-tfjs-node-gpu: TensorFlow.js's CUDA backend (libtensorflow GPU), loaded on demand.
+import { BackendUnavailableError, TensorBackend, type GrpoPlugin } from '@grpo/core';
+import * as tf from '@tensorflow/tfjs';
+import { ContainerModule } from 'inversify';
+
+export const meta = { name: '@grpo/plugin-backend-tfjs-node-gpu', version: '0.1.0', core: '^0.1.0' } as const;
+
+/** The optional peer dependency this backend loads at setup time. */
+export const PACKAGE = '@tensorflow/tfjs-node-gpu';
+/** The tfjs backend name that @tensorflow/tfjs-node-gpu registers. */
+export const TF_BACKEND_NAME = 'tensorflow';
+/** What libtensorflow 2.9 (used by tfjs-node-gpu 4.x) needs. */
+export const REQUIREMENTS = 'Linux x64 with an NVIDIA GPU, CUDA 11.2 and cuDNN 8.1';
+
+export interface TfjsNodeGpuBackendOptions {
+  /** Loads the package; defaults to `import('@tensorflow/tfjs-node-gpu')`. Override for bundlers (or tests). */
+  load?: () => Promise<unknown>;
+  /** Fail when TensorFlow starts but sees no GPU (it would silently run on the CPU). Default true. */
+  requireGpu?: boolean;
+  /** Platform to check (default `process.platform` / `process.arch`); for tests. */
+  platform?: { os: string; arch: string };
+}
+
+const ALTERNATIVE = "or set `backend: 'wasm'` in your config (the default; it needs no native library).";
+
+function isMissingPackage(error: unknown, pkg: string): boolean {
+  const { code, message } = (error ?? {}) as { code?: unknown; message?: unknown };
+  return (
+    (code === 'ERR_MODULE_NOT_FOUND' || code === 'MODULE_NOT_FOUND') &&
+    typeof message === 'string' &&
+    (message.includes(`'${pkg}'`) || message.includes(`"${pkg}"`))
+  );
+}
+
+/**
+ * Loads @tensorflow/tfjs-node-gpu (which registers the `tensorflow` backend), activates it and
+ * checks that it became the active backend and, unless `requireGpu: false`, that TensorFlow uses a
+ * GPU. `name` must be `'tfjs-node-gpu'`. Every failure is a `BackendUnavailableError` naming the
+ * package, its requirements and the fix.
+ */
+export async function setupBackend(name = 'tfjs-node-gpu', options: TfjsNodeGpuBackendOptions = {}): Promise<void> {
+  if (name !== 'tfjs-node-gpu') {
+    throw new BackendUnavailableError(`@grpo/plugin-backend-tfjs-node-gpu sets up the 'tfjs-node-gpu' backend, not '${name}'.`);
+  }
+  const platform = options.platform ?? { os: process.platform, arch: process.arch };
+  if (platform.os !== 'linux' || platform.arch !== 'x64') {
+    throw new BackendUnavailableError(
+      `The 'tfjs-node-gpu' backend (${PACKAGE}) only runs on ${REQUIREMENTS}; this is ${platform.os} ${platform.arch}. ` +
+        `Use \`backend: 'tfjs-node'\` (npm install @tensorflow/tfjs-node) for native CPU speed, ${ALTERNATIVE}`,
+    );
+  }
+  const load = options.load ?? (() => import(/* @vite-ignore */ PACKAGE) as Promise<unknown>);
+  try {
+    await load();
+  } catch (error) {
+    if (isMissingPackage(error, PACKAGE)) {
+      throw new BackendUnavailableError(
+        `The 'tfjs-node-gpu' backend needs the optional package ${PACKAGE}, which is not installed. ` +
+          `Install it with \`npm install ${PACKAGE}\` on ${REQUIREMENTS} (its install script downloads libtensorflow with GPU support, ` +
+          `so it needs network access), ${ALTERNATIVE}`,
+        { cause: error },
+      );
+    }
+    throw new BackendUnavailableError(
+      `The 'tfjs-node-gpu' backend could not load ${PACKAGE}: ${(error as Error).message}. ` +
+        `It needs ${REQUIREMENTS} (libcudart.so.11.0 and libcudnn.so.8 on the library path) and its native library ` +
+        `libtensorflow, which its install script downloads: install CUDA 11.2 and cuDNN 8.1, then reinstall with ` +
+        `\`npm install ${PACKAGE}\` (or \`npm rebuild ${PACKAGE}\`), ${ALTERNATIVE}`,
+      { cause: error },
+    );
+  }
+  if (!tf.findBackendFactory(TF_BACKEND_NAME)) {
+    throw new BackendUnavailableError(
+      `${PACKAGE} loaded but did not register the '${TF_BACKEND_NAME}' backend with this copy of @tensorflow/tfjs ` +
+        `(${tf.version_core}). Install matching versions: \`npm install ${PACKAGE}@${tf.version_core} @tensorflow/tfjs@${tf.version_core}\`, ${ALTERNATIVE}`,
+    );
+  }
+  let ok: boolean;
+  try {
+    ok = await tf.setBackend(TF_BACKEND_NAME);
+    await tf.ready();
+  } catch (error) {
+    throw new BackendUnavailableError(
+      `${PACKAGE} failed to start: ${(error as Error).message}. It needs ${REQUIREMENTS}; reinstall with \`npm install ${PACKAGE}\`, ${ALTERNATIVE}`,
+      { cause: error },
+    );
+  }
+  if (!ok || tf.getBackend() !== TF_BACKEND_NAME) {
+    throw new BackendUnavailableError(
+      `${PACKAGE} failed to start (the active backend is '${tf.getBackend()}'). It needs ${REQUIREMENTS}; reinstall with \`npm install ${PACKAGE}\`, ${ALTERNATIVE}`,
+    );
+  }
+  const usesGpu = (tf.backend() as { isUsingGpuDevice?: unknown }).isUsingGpuDevice;
+  if ((options.requireGpu ?? true) && usesGpu === false) {
+    throw new BackendUnavailableError(
+      `${PACKAGE} started, but TensorFlow found no usable GPU and would run on the CPU. It needs ${REQUIREMENTS} ` +
+        `(check \`nvidia-smi\` and that libcudart.so.11.0 and libcudnn.so.8 are on LD_LIBRARY_PATH). ` +
+        `Pass { requireGpu: false } to accept the CPU, use \`backend: 'tfjs-node'\`, ${ALTERNATIVE}`,
+    );
+  }
+}
+
+/** core's `TensorBackend` for `backend: 'tfjs-node-gpu'`. */
+export class TfjsNodeGpuBackend implements TensorBackend {
+  readonly name = 'tfjs-node-gpu';
+  constructor(private readonly options: TfjsNodeGpuBackendOptions = {}) {}
+  setup(): Promise<void> {
+    return setupBackend('tfjs-node-gpu', this.options);
+  }
+}
+
+/**
+ * The tfjs-node-gpu backend plugin: binds a `TensorBackend` named `tfjs-node-gpu` (select it with
+ * `backend: 'tfjs-node-gpu'`). Nothing is loaded until the trainer calls its `setup()`.
+ */
+export default function backendTfjsNodeGpu(options: TfjsNodeGpuBackendOptions = {}): GrpoPlugin {
+  return {
+    meta,
+    module: new ContainerModule(({ bind }) => {
+      bind<TensorBackend>(TensorBackend).toConstantValue(new TfjsNodeGpuBackend(options));
+    }),
+  };
+}
