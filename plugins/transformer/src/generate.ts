@@ -1,0 +1,178 @@
+/**
+ * Batched sampling with a KV cache.
+ *
+ * - Prompts are encoded with `tokenizer.encode(prompt, { addBos: true })` (see `encodePrompt`).
+ * - The P distinct prompts are prefilled once, left-padded to the longest (pad keys masked,
+ *   rotary positions counted from each prompt's first real token), and their keys/values and
+ *   last-position logits are tiled G times: all G completions of a prompt share its prefill.
+ * - Each decoding step runs the Bt still-active sequences together; a sequence stops on EOS
+ *   (kept as its last token, finishReason 'eos'), on a stop string (the text ends with the stop
+ *   string, finishReason 'stop'), or after `maxNewTokens` tokens or at the model's `maxSeqLen`
+ *   ('length'). Finished sequences are dropped from the batch (their cache rows gathered away).
+ * - Every completion samples from its own RNG stream derived from `options.seed`, so results
+ *   do not depend on which other sequences are in the batch.
+ */
+import * as tf from '@tensorflow/tfjs';
+import { DataError, Rng, type Completion, type FinishReason, type SamplingOptions, type Tokenizer } from '@grpo/core';
+import type { TransformerConfig } from './config.js';
+import { decodeStep, forwardHidden, leftPaddedContext, lmHead, type LayerKv, type RopeTables, type WeightMap } from './model.js';
+import { sampleToken } from './sampling.js';
+
+export interface ModelState {
+  cfg: TransformerConfig;
+  weights: WeightMap;
+  tables: RopeTables;
+}
+
+export function encodePrompt(tokenizer: Tokenizer, prompt: string): number[] {
+  return tokenizer.encode(prompt, { addBos: true });
+}
+
+interface SeqState {
+  prompt: number;
+  promptLen: number;
+  /** Left padding of its prompt in the prefill batch. */
+  pad: number;
+  limit: number;
+  rng: Rng;
+  tokens: number[];
+  logprobs: number[];
+  text: string;
+  finish?: FinishReason;
+}
+
+/** Left-padded logits of the last position for `rows` of token ids (full recompute, no cache). */
+function fullLastLogits(model: ModelState, rows: readonly (readonly number[])[], padId: number): { logits: tf.Tensor2D; kv: LayerKv[]; pads: number[]; T: number } {
+  const T = Math.max(...rows.map((r) => r.length));
+  const pads = rows.map((r) => T - r.length);
+  const ids = new Int32Array(rows.length * T).fill(padId);
+  rows.forEach((r, b) => ids.set(r, b * T + (pads[b] as number)));
+  const ctx = leftPaddedContext(model.cfg, model.tables, T, pads);
+  const { hidden, kv } = forwardHidden(model.cfg, model.weights, ids, ctx, true);
+  const last = tf.gather(hidden, tf.tensor1d(rows.map((_, b) => b * T + T - 1), 'int32')) as tf.Tensor2D;
+  return { logits: lmHead(model.cfg, model.weights, last), kv, pads, T };
+}
+
+export async function generate(
+  model: ModelState,
+  tokenizer: Tokenizer,
+  prompts: readonly string[],
+  groupSize: number,
+  options: SamplingOptions,
+  { useCache = true }: { useCache?: boolean } = {},
+): Promise<Completion[][]> {
+  const { cfg } = model;
+  if (!Number.isInteger(groupSize) || groupSize < 1) throw new DataError(`groupSize must be an integer ≥ 1, got ${groupSize}`);
+  if (prompts.length === 0) return [];
+  const promptIds = prompts.map((p, i) => {
+    const ids = encodePrompt(tokenizer, p);
+    if (ids.length >= cfg.maxSeqLen)
+      throw new DataError(`prompt ${i} has ${ids.length} tokens; the model's maxSeqLen (${cfg.maxSeqLen}) leaves no room to generate`);
+    return ids;
+  });
+  const Pmax = Math.max(...promptIds.map((p) => p.length));
+  const seedRng = new Rng(options.seed ?? 0);
+  const seqs: SeqState[] = [];
+  promptIds.forEach((ids, p) => {
+    for (let g = 0; g < groupSize; g++)
+      seqs.push({
+        prompt: p,
+        promptLen: ids.length,
+        pad: Pmax - ids.length,
+        limit: Math.min(options.maxNewTokens, cfg.maxSeqLen - ids.length),
+        rng: new Rng(seedRng.seed()),
+        tokens: [],
+        logprobs: [],
+        text: '',
+      });
+  });
+  const stops = (options.stop ?? []).filter((s) => s.length > 0);
+  const sampler = { temperature: options.temperature, topK: options.topK, topP: options.topP };
+
+  // Prefill the distinct prompts once, then tile keys/values and logits G times.
+  let logits: tf.Tensor2D;
+  let cache: LayerKv[] = [];
+  {
+    const tile = tf.tensor1d(seqs.map((s) => s.prompt), 'int32');
+    const out = tf.tidy(() => {
+      const r = fullLastLogits(model, promptIds, tokenizer.padId);
+      return {
+        logits: tf.gather(r.logits, tile),
+        kv: useCache ? r.kv.map((l) => ({ k: tf.gather(l.k, tile), v: tf.gather(l.v, tile) })) : [],
+      };
+    });
+    tile.dispose();
+    logits = out.logits as tf.Tensor2D;
+    cache = out.kv as LayerKv[];
+  }
+  let rows = seqs.map((_, i) => i);
+  try {
+    for (let step = 0; ; step++) {
+      const values = (await logits.data()) as Float32Array;
+      const V = cfg.vocabSize;
+      const keep: number[] = [];
+      rows.forEach((si, r) => {
+        const s = seqs[si] as SeqState;
+        const { token, logprob } = sampleToken(values.subarray(r * V, (r + 1) * V), sampler, s.rng);
+        s.tokens.push(token);
+        s.logprobs.push(logprob);
+        if (token === tokenizer.eosId) s.finish = 'eos';
+        else {
+          s.text = tokenizer.decode(s.tokens, { skipSpecial: true });
+          let cut = -1;
+          for (const stop of stops) {
+            const at = s.text.indexOf(stop);
+            if (at >= 0 && (cut < 0 || at + stop.length < cut)) cut = at + stop.length;
+          }
+          if (cut >= 0) {
+            s.text = s.text.slice(0, cut);
+            s.finish = 'stop';
+          } else if (s.tokens.length >= s.limit) s.finish = 'length';
+        }
+        if (!s.finish) keep.push(r);
+      });
+      if (keep.length === 0) break;
+      const prevLogits = logits;
+      const prevCache = cache;
+      const prevRows = rows;
+      rows = keep.map((r) => prevRows[r] as number);
+      const L = Pmax + step; // cache length before this step's token
+      const next = tf.tidy(() => {
+        const active = rows.map((si) => seqs[si] as SeqState);
+        if (!useCache) {
+          const full = active.map((s) => [...(promptIds[s.prompt] as number[]), ...s.tokens]);
+          return { logits: fullLastLogits(model, full, tokenizer.padId).logits, kv: [] as LayerKv[] };
+        }
+        let kv = prevCache;
+        if (keep.length < prevRows.length) {
+          const idx = tf.tensor1d(keep, 'int32');
+          kv = prevCache.map((l) => ({ k: tf.gather(l.k, idx), v: tf.gather(l.v, idx) }));
+        }
+        const ids = new Int32Array(active.map((s) => s.tokens[s.tokens.length - 1] as number));
+        const positions = active.map((s) => Math.min(cfg.maxSeqLen - 1, s.promptLen + step));
+        const bias = new Float32Array(active.length * (L + 1));
+        active.forEach((s, r) => bias.fill(-1e9, r * (L + 1), r * (L + 1) + s.pad));
+        const out = decodeStep(cfg, model.weights, model.tables, ids, positions, kv, tf.tensor4d(bias, [active.length, 1, 1, L + 1]));
+        return { logits: out.logits, kv: out.cache };
+      });
+      logits = next.logits as tf.Tensor2D;
+      cache = next.kv as LayerKv[];
+      prevLogits.dispose();
+      for (const l of prevCache) tf.dispose([l.k, l.v]);
+    }
+  } finally {
+    logits.dispose();
+    for (const l of cache) tf.dispose([l.k, l.v]);
+  }
+
+  const out: Completion[][] = prompts.map(() => []);
+  for (const s of seqs) {
+    (out[s.prompt] as Completion[]).push({
+      tokenIds: s.tokens,
+      text: s.finish === 'stop' ? s.text : tokenizer.decode(s.tokens, { skipSpecial: true }),
+      logprobs: s.logprobs,
+      finishReason: s.finish ?? 'length',
+    });
+  }
+  return out;
+}

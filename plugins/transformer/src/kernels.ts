@@ -1,0 +1,158 @@
+/**
+ * Matrix products that stay on fast paths of the wasm backend.
+ *
+ * tfjs-backend-wasm 4.x runs a matmul through XNNPACK only when it is a plain 2-D product
+ * (batch 1, no transpose flags); every batched or transposed product falls back to a naive
+ * triple loop that is 8–15× slower. tfjs's own `MatMul` gradient uses transpose flags, so
+ * backward passes also hit the slow loop. This module provides:
+ *
+ * - `bmm(a, b)`: `[N, M, K] × [N, K, P] → [N, M, P]` (or 2-D). On wasm it is a custom kernel
+ *   (`GrpoXnnBatchMatMul`) that runs one XNNPACK product per batch item on zero-copy views of
+ *   the operands (temporary tensor ids registered with the wasm module over slices of the
+ *   inputs' memory; no data is copied). Its gradient transposes explicitly (a fast copy) and
+ *   reuses the same kernel, so backward passes stay on XNNPACK too.
+ * - On every other backend `bmm` is `tf.matMul` with tfjs's own gradient.
+ *
+ * The wasm kernel uses internals of tfjs-backend-wasm 4.22 (`dataIdMap`, `dataIdNextNumber`,
+ * the exported `BatchMatMul` C function); when they are not there it falls back to `tf.matMul`.
+ */
+import * as tf from '@tensorflow/tfjs';
+
+const KERNEL = 'GrpoXnnBatchMatMul';
+
+interface WasmData {
+  id: number;
+  memoryOffset: number;
+}
+interface WasmModule {
+  cwrap(name: string, ret: null, args: string[]): (...args: unknown[]) => void;
+  tfjs: { registerTensor(id: number, size: number, offset: number): void; disposeData(id: number): void };
+}
+interface WasmBackendInternals {
+  wasm: WasmModule;
+  dataIdNextNumber: number;
+  dataIdMap: { get(dataId: object): WasmData | undefined };
+  makeOutput(shape: number[], dtype: 'float32'): tf.TensorInfo;
+}
+
+type MatMulFn = (
+  aId: number,
+  aShape: Uint8Array,
+  aRank: number,
+  bId: number,
+  bShape: Uint8Array,
+  bRank: number,
+  transposeA: boolean,
+  transposeB: boolean,
+  outId: number,
+) => void;
+
+const matMulFns = new WeakMap<object, MatMulFn>();
+
+function isWasmInternals(backend: unknown): backend is WasmBackendInternals {
+  const b = backend as Partial<WasmBackendInternals> | null;
+  return (
+    !!b &&
+    typeof b.dataIdNextNumber === 'number' &&
+    typeof b.makeOutput === 'function' &&
+    typeof b.wasm?.cwrap === 'function' &&
+    typeof b.wasm.tfjs?.registerTensor === 'function' &&
+    typeof b.dataIdMap?.get === 'function'
+  );
+}
+
+function shapeBytes(shape: number[]): Uint8Array {
+  return new Uint8Array(new Int32Array(shape).buffer);
+}
+
+function xnnBatchMatMul(args: { inputs: tf.NamedTensorInfoMap; backend: unknown }): tf.TensorInfo {
+  const { a, b } = args.inputs as { a: tf.TensorInfo; b: tf.TensorInfo };
+  const backend = args.backend;
+  if (!isWasmInternals(backend)) throw new Error(`${KERNEL}: not a tfjs-backend-wasm 4.x backend`);
+  const [n, m, k] = a.shape as [number, number, number];
+  const [nb, kb, p] = b.shape as [number, number, number];
+  if (n !== nb || k !== kb) throw new Error(`${KERNEL}: shapes ${a.shape} and ${b.shape} do not match`);
+  let fn = matMulFns.get(backend.wasm);
+  if (!fn) {
+    fn = backend.wasm.cwrap('BatchMatMul', null, [
+      'number', 'array', 'number', 'number', 'array', 'number', 'number', 'number', 'number',
+    ]) as MatMulFn;
+    matMulFns.set(backend.wasm, fn);
+  }
+  const out = backend.makeOutput([n, m, p], 'float32');
+  const aData = backend.dataIdMap.get(a.dataId);
+  const bData = backend.dataIdMap.get(b.dataId);
+  const oData = backend.dataIdMap.get(out.dataId);
+  if (!aData || !bData || !oData) throw new Error(`${KERNEL}: tensor data not found`);
+  if (n === 1) {
+    fn(aData.id, shapeBytes([1, m, k]), 3, bData.id, shapeBytes([1, k, p]), 3, false, false, oData.id);
+    return out;
+  }
+  const aBytes = shapeBytes([1, m, k]);
+  const bBytes = shapeBytes([1, k, p]);
+  const reg = backend.wasm.tfjs;
+  for (let i = 0; i < n; i++) {
+    const aId = backend.dataIdNextNumber++;
+    const bId = backend.dataIdNextNumber++;
+    const oId = backend.dataIdNextNumber++;
+    reg.registerTensor(aId, m * k, aData.memoryOffset + 4 * i * m * k);
+    reg.registerTensor(bId, k * p, bData.memoryOffset + 4 * i * k * p);
+    reg.registerTensor(oId, m * p, oData.memoryOffset + 4 * i * m * p);
+    fn(aId, aBytes, 3, bId, bBytes, 3, false, false, oId);
+    // Unregisters the views (and the XNNPACK operator cached on `bId`); frees no memory.
+    reg.disposeData(aId);
+    reg.disposeData(bId);
+    reg.disposeData(oId);
+  }
+  return out;
+}
+
+let registered = false;
+function register(): void {
+  if (registered) return;
+  registered = true;
+  tf.registerKernel({ kernelName: KERNEL, backendName: 'wasm', kernelFunc: xnnBatchMatMul as tf.KernelFunc });
+  tf.registerGradient({
+    kernelName: KERNEL,
+    inputsToSave: ['a', 'b'],
+    gradFunc: (dy, saved) => {
+      const [a, b] = saved as [tf.Tensor3D, tf.Tensor3D];
+      const g = dy as tf.Tensor3D;
+      return {
+        a: () => runXnn(g, tf.transpose(b, [0, 2, 1])),
+        b: () => runXnn(tf.transpose(a, [0, 2, 1]), g),
+      };
+    },
+  });
+}
+
+function runXnn(a: tf.Tensor3D, b: tf.Tensor3D): tf.Tensor3D {
+  return tf.engine().runKernel(KERNEL, { a, b }, {}) as tf.Tensor3D;
+}
+
+let fastPath: boolean | undefined;
+let fastPathBackend: string | undefined;
+function useFastPath(): boolean {
+  const name = tf.getBackend();
+  if (fastPathBackend !== name) {
+    fastPathBackend = name;
+    fastPath = name === 'wasm' && isWasmInternals(tf.engine().backend);
+    if (fastPath) register();
+  }
+  return fastPath === true;
+}
+
+/** `a × b` for rank-3 `[N, M, K] × [N, K, P]` or rank-2 operands, on fast paths (see module doc). */
+export function bmm<T extends tf.Tensor2D | tf.Tensor3D>(a: T, b: T): T {
+  if (!useFastPath()) return tf.matMul(a, b) as T;
+  if (a.rank === 2) {
+    const out = runXnn(a.expandDims(0) as tf.Tensor3D, b.expandDims(0) as tf.Tensor3D);
+    return out.reshape([a.shape[0], b.shape[1] as number]) as T;
+  }
+  return runXnn(a as tf.Tensor3D, b as tf.Tensor3D) as T;
+}
+
+/** `a × b` for a rank-2 product; see `bmm`. */
+export function mm(a: tf.Tensor2D, b: tf.Tensor2D): tf.Tensor2D {
+  return bmm(a, b);
+}

@@ -1,0 +1,215 @@
+import { mkdtemp, readdir, readFile, rm } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import * as tf from '@tensorflow/tfjs';
+import {
+  CheckpointError,
+  type Completion,
+  type FrozenPolicy,
+  type Policy,
+  type SamplingOptions,
+  type TokenBatch,
+  type TokenLogProbs,
+  type Tokenizer,
+} from '@grpo/core';
+import { loadTokenizer } from '@grpo/plugin-tokenizers';
+import { readJsonFile, readSafetensorsFile, writeDirAtomic, encodeSafetensors, type StTensor } from './checkpoint/index.js';
+import { resolveModelConfig, type ModelOptions, type TransformerConfig } from './config.js';
+import { encodePrompt, generate, type ModelState } from './generate.js';
+import { tokenLogProbs } from './logprobs.js';
+import { initWeights, makeVariables, ropeTables, weightShapes, type WeightMap } from './model.js';
+
+export const WEIGHTS_FILE = 'model.safetensors';
+export const CONFIG_FILE = 'config.json';
+export const CHECKPOINT_FORMAT = 'grpo.transformer';
+
+/** `config.json` of a transformer checkpoint. */
+export interface CheckpointConfig {
+  format: typeof CHECKPOINT_FORMAT;
+  version: 1;
+  model: TransformerConfig;
+}
+
+let instances = 0;
+
+/** The weights of a transformer plus what is needed to run it; shared by the policy and its snapshots. */
+abstract class TransformerBase {
+  readonly model: ModelState;
+  protected disposed = false;
+
+  constructor(
+    readonly config: TransformerConfig,
+    readonly tokenizer: Tokenizer,
+    values: Map<string, Float32Array>,
+    trainable: boolean,
+  ) {
+    const weights = makeVariables(config, values, trainable, `${trainable ? 'policy' : 'frozen'}${++instances}`);
+    this.model = { cfg: config, weights, tables: ropeTables(config) };
+  }
+
+  get weights(): WeightMap {
+    return this.model.weights;
+  }
+
+  tokenLogProbs(batch: TokenBatch, options?: { entropy?: boolean }): TokenLogProbs {
+    this.checkAlive();
+    return tokenLogProbs(this.model, batch, this.tokenizer.padId, options);
+  }
+
+  /** Writes weights, `config.json` and the tokenizer's files atomically into `dir`. */
+  async save(dir: string): Promise<void> {
+    this.checkAlive();
+    const tensors: Record<string, StTensor> = {};
+    for (const [name, v] of this.weights) tensors[name] = { dtype: 'F32', shape: [...v.shape], data: Float32Array.from(await v.data()) };
+    const cfg: CheckpointConfig = { format: CHECKPOINT_FORMAT, version: 1, model: this.config };
+    const files: Record<string, Uint8Array | string> = {
+      ...(await tokenizerFiles(this.tokenizer)),
+      [CONFIG_FILE]: `${JSON.stringify(cfg, null, 2)}\n`,
+      [WEIGHTS_FILE]: encodeSafetensors(tensors, { format: CHECKPOINT_FORMAT }),
+    };
+    await writeDirAtomic(dir, files);
+  }
+
+  /** Replaces the weights with a checkpoint's, after checking its architecture and tokenizer match. */
+  async load(dir: string): Promise<void> {
+    this.checkAlive();
+    const cfg = await readCheckpointConfig(dir);
+    const mismatch = (Object.keys(this.config) as (keyof TransformerConfig)[]).filter((k) => cfg[k] !== this.config[k]);
+    if (mismatch.length)
+      throw new CheckpointError(
+        `${join(dir, CONFIG_FILE)}: architecture differs from this policy's: ${mismatch.map((k) => `${k} ${String(cfg[k])} ≠ ${String(this.config[k])}`).join(', ')}`,
+      );
+    const ours = await tokenizerFiles(this.tokenizer);
+    for (const [name, content] of Object.entries(ours)) {
+      const theirs = await readFile(join(dir, name)).catch(() => undefined);
+      if (!theirs || !Buffer.from(content).equals(theirs)) throw new CheckpointError(`${join(dir, name)}: tokenizer differs from this policy's`);
+    }
+    const values = await readWeights(dir, cfg);
+    tf.tidy(() => {
+      for (const [name, v] of this.weights) v.assign(tf.tensor(values.get(name) as Float32Array, v.shape, 'float32'));
+    });
+  }
+
+  dispose(): void {
+    if (this.disposed) return;
+    this.disposed = true;
+    for (const v of this.weights.values()) v.dispose();
+  }
+
+  protected checkAlive(): void {
+    if (this.disposed) throw new Error('this policy has been disposed');
+  }
+}
+
+/** The trainable Llama-style policy. */
+export class TransformerPolicy extends TransformerBase implements Policy {
+  constructor(config: TransformerConfig, tokenizer: Tokenizer, values: Map<string, Float32Array>) {
+    super(config, tokenizer, values, true);
+  }
+
+  /** `tokenizer.encode(prompt, { addBos: true })`: the ids `generate` conditions on. */
+  encodePrompt(prompt: string): number[] {
+    return encodePrompt(this.tokenizer, prompt);
+  }
+
+  generate(prompts: readonly string[], groupSize: number, options: SamplingOptions): Promise<Completion[][]> {
+    this.checkAlive();
+    return generate(this.model, this.tokenizer, prompts, groupSize, options);
+  }
+
+  /** Like `generate`, but recomputing the whole prefix at every step (no KV cache); for tests and benchmarks. */
+  generateNoCache(prompts: readonly string[], groupSize: number, options: SamplingOptions): Promise<Completion[][]> {
+    this.checkAlive();
+    return generate(this.model, this.tokenizer, prompts, groupSize, options, { useCache: false });
+  }
+
+  trainableVariables(): tf.Variable[] {
+    return [...this.weights.values()];
+  }
+
+  snapshot(): FrozenTransformerPolicy {
+    this.checkAlive();
+    const values = new Map<string, Float32Array>();
+    for (const [name, v] of this.weights) values.set(name, v.dataSync() as Float32Array);
+    return new FrozenTransformerPolicy(this.config, this.tokenizer, values);
+  }
+}
+
+/** A frozen copy of a policy's weights (π_old, π_ref). */
+export class FrozenTransformerPolicy extends TransformerBase implements FrozenPolicy {
+  constructor(config: TransformerConfig, tokenizer: Tokenizer, values: Map<string, Float32Array>) {
+    super(config, tokenizer, values, false);
+  }
+
+  syncFrom(source: Policy, alpha = 1): void {
+    this.checkAlive();
+    if (!(source instanceof TransformerPolicy)) throw new TypeError('syncFrom: the source is not a TransformerPolicy');
+    if (!(alpha >= 0 && alpha <= 1)) throw new RangeError(`syncFrom: alpha must be in [0, 1], got ${alpha}`);
+    tf.tidy(() => {
+      for (const [name, v] of this.weights) {
+        const src = source.weights.get(name);
+        if (!src || src.shape.join() !== v.shape.join()) throw new TypeError(`syncFrom: the source has no weight ${name} of shape [${v.shape}]`);
+        v.assign(alpha === 1 ? src : tf.add(tf.mul(src, alpha), tf.mul(v, 1 - alpha)));
+      }
+    });
+  }
+}
+
+/** A fresh policy with deterministic seeded weights. */
+export function createPolicy(options: { model?: ModelOptions; tokenizer: Tokenizer; seed?: number }): TransformerPolicy {
+  const cfg = resolveModelConfig(options.model ?? {}, options.tokenizer.vocabSize);
+  return new TransformerPolicy(cfg, options.tokenizer, initWeights(cfg, options.seed ?? 0));
+}
+
+/** Loads a policy from a checkpoint directory written by `save`. */
+export async function loadPolicy(dir: string): Promise<TransformerPolicy> {
+  const cfg = await readCheckpointConfig(dir);
+  const tokenizer = await loadTokenizer(dir);
+  if (tokenizer.vocabSize !== cfg.vocabSize)
+    throw new CheckpointError(`${join(dir, CONFIG_FILE)}: vocabSize ${cfg.vocabSize} does not match the tokenizer's ${tokenizer.vocabSize} tokens`);
+  return new TransformerPolicy(cfg, tokenizer, await readWeights(dir, cfg));
+}
+
+async function readCheckpointConfig(dir: string): Promise<TransformerConfig> {
+  const file = join(dir, CONFIG_FILE);
+  const json = await readJsonFile<Partial<CheckpointConfig>>(file);
+  if (json.format !== CHECKPOINT_FORMAT || json.version !== 1 || typeof json.model !== 'object' || json.model === null)
+    throw new CheckpointError(`${file}: not a ${CHECKPOINT_FORMAT} v1 config (expected { "format": "${CHECKPOINT_FORMAT}", "version": 1, "model": {…} })`);
+  try {
+    const m = json.model;
+    return resolveModelConfig(m, m.vocabSize, 'model');
+  } catch (error) {
+    throw new CheckpointError(`${file}: invalid model config: ${(error as Error).message}`, { cause: error });
+  }
+}
+
+async function readWeights(dir: string, cfg: TransformerConfig): Promise<Map<string, Float32Array>> {
+  const file = join(dir, WEIGHTS_FILE);
+  const { tensors } = await readSafetensorsFile(file);
+  const expected = weightShapes(cfg);
+  const names = new Set(expected.map(([n]) => n));
+  const extra = Object.keys(tensors).filter((n) => !names.has(n));
+  if (extra.length) throw new CheckpointError(`${file}: unexpected tensors for this config.json: ${extra.join(', ')}`);
+  const out = new Map<string, Float32Array>();
+  for (const [name, shape] of expected) {
+    const t = tensors[name];
+    if (!t) throw new CheckpointError(`${file}: missing tensor '${name}' (shape [${shape}])`);
+    if (t.dtype !== 'F32') throw new CheckpointError(`${file}: tensor '${name}' has dtype ${t.dtype}, expected F32`);
+    if (t.shape.join() !== shape.join()) throw new CheckpointError(`${file}: tensor '${name}' has shape [${t.shape}], config.json implies [${shape}]`);
+    out.set(name, t.data as Float32Array);
+  }
+  return out;
+}
+
+/** The files `tokenizer.save` writes, read back (so they can go into one atomic directory write). */
+async function tokenizerFiles(tokenizer: Tokenizer): Promise<Record<string, Uint8Array>> {
+  const tmp = await mkdtemp(join(tmpdir(), 'grpo-tok-'));
+  try {
+    await tokenizer.save(tmp);
+    const out: Record<string, Uint8Array> = {};
+    for (const name of await readdir(tmp)) out[name] = await readFile(join(tmp, name));
+    return out;
+  } finally {
+    await rm(tmp, { recursive: true, force: true });
+  }
+}
