@@ -17,13 +17,16 @@ export interface TfjsNodeBackendOptions {
 
 const ALTERNATIVE = "or set `backend: 'wasm'` in your config (the default; it needs no native library).";
 
+/**
+ * Whether an import error says the package itself is missing (Node: `Cannot find package '…'`,
+ * bundlers such as Vite: `Could not resolve "…"`), as opposed to a file inside it (e.g. its
+ * native addon), which means it is installed but broken.
+ */
 function isMissingPackage(error: unknown, pkg: string): boolean {
-  const { code, message } = (error ?? {}) as { code?: unknown; message?: unknown };
-  return (
-    (code === 'ERR_MODULE_NOT_FOUND' || code === 'MODULE_NOT_FOUND') &&
-    typeof message === 'string' &&
-    (message.includes(`'${pkg}'`) || message.includes(`"${pkg}"`))
-  );
+  const { message } = (error ?? {}) as { message?: unknown };
+  if (typeof message !== 'string') return false;
+  const names = message.includes(`'${pkg}'`) || message.includes(`"${pkg}"`);
+  return names && /cannot find (package|module)|could not resolve|failed to resolve/i.test(message);
 }
 
 /**

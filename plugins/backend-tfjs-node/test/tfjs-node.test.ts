@@ -85,3 +85,17 @@ describe('@grpo/plugin-backend-tfjs-node', () => {
     await expect(setupBackend('wasm')).rejects.toThrow(/sets up the 'tfjs-node' backend, not 'wasm'/);
   });
 });
+
+describe('missing-package detection', () => {
+  it.each([
+    ["Cannot find package '@tensorflow/tfjs-node' imported from /app/x.js", 'not installed'],
+    ["Cannot find module '@tensorflow/tfjs-node'", 'not installed'],
+    ['Could not resolve "@tensorflow/tfjs-node" imported by "x"', 'not installed'],
+    ["Cannot find module '/app/node_modules/@tensorflow/tfjs-node/lib/napi-v8/tfjs_binding.node'", 'could not load'],
+    ["Cannot find package '@tensorflow/tfjs-core' imported from /app/node_modules/@tensorflow/tfjs-node/dist/index.js", 'could not load'],
+  ])('%s → %s', async (message, expected) => {
+    const error = await setupError('tfjs-node', { load: () => Promise.reject(new Error(message)) });
+    expect(error).toBeInstanceOf(BackendUnavailableError);
+    expect(error?.message).toContain(expected === 'not installed' ? 'which is not installed' : 'could not load @tensorflow/tfjs-node');
+  });
+});
