@@ -1,5 +1,11 @@
-import { Command, CommanderError } from 'commander';
+import { Command, CommanderError, InvalidArgumentError } from 'commander';
 import { configToJson, GrpoError, loadConfig, type ResolvedConfig } from '@grpo/core';
+import { ProgressSink } from './progress.js';
+import { prepareRun } from './run.js';
+
+export { prepareRun, configDir, type PreparedRun } from './run.js';
+export { defaultPlugins } from './defaults.js';
+export { ProgressSink } from './progress.js';
 
 export interface CliIo {
   out: (text: string) => void;
@@ -16,8 +22,73 @@ interface ConfigFlags {
   cwd?: string;
 }
 
-async function resolveFromFlags(flags: ConfigFlags): Promise<ResolvedConfig> {
-  return loadConfig({ cwd: flags.cwd, configFile: flags.config });
+async function resolveFromFlags(flags: ConfigFlags, overrides?: Record<string, unknown>): Promise<ResolvedConfig> {
+  return loadConfig({ cwd: flags.cwd, configFile: flags.config, overrides });
+}
+
+const integer = (min: number) => (value: string) => {
+  const n = Number(value);
+  if (!Number.isInteger(n) || n < min) throw new InvalidArgumentError(`expected an integer ≥ ${min}`);
+  return n;
+};
+
+interface TrainFlags extends ConfigFlags {
+  resume?: boolean;
+  steps?: number;
+  output?: string;
+  backend?: string;
+  seed?: number;
+}
+
+const fmtMetrics = (m: Record<string, number>) =>
+  Object.entries(m)
+    .map(([k, v]) => `${k} ${v.toFixed(4)}`)
+    .join(', ');
+
+/** `grpo train`: runs GRPO from a config; Ctrl-C saves a checkpoint and exits, a second Ctrl-C exits at once. */
+async function trainCommand(flags: TrainFlags, io: CliIo): Promise<void> {
+  const overrides: Record<string, unknown> = {};
+  if (flags.steps !== undefined) overrides.train = { steps: flags.steps };
+  if (flags.output !== undefined) overrides.outputDir = flags.output;
+  if (flags.backend !== undefined) overrides.backend = flags.backend;
+  if (flags.seed !== undefined) overrides.seed = flags.seed;
+  const config = await resolveFromFlags(flags, overrides);
+  const run = await prepareRun(config, { resume: flags.resume });
+  const { trainer } = run;
+  if (run.resumedFrom > 0) io.out(`resumed from step ${run.resumedFrom}\n`);
+  const hasEval = config.data.eval !== undefined;
+  const before = hasEval && run.resumedFrom === 0 ? await trainer.evaluate() : undefined;
+  if (before) io.out(`eval before: ${fmtMetrics(before)}\n`);
+
+  const controller = new AbortController();
+  let interrupts = 0;
+  const onSigint = () => {
+    interrupts++;
+    if (interrupts === 1) {
+      io.err('\nstopping after this step and saving a checkpoint (press Ctrl-C again to exit now)\n');
+      controller.abort();
+    } else {
+      process.exit(130);
+    }
+  };
+  process.on('SIGINT', onSigint);
+  try {
+    const progress = new ProgressSink(config.train.steps, run.resumedFrom);
+    const result = await trainer.train({ signal: controller.signal, checkpointer: run.checkpointer, sinks: [run.metrics, progress] });
+    if (result.checkpoint) io.out(`checkpoint: ${result.checkpoint}\n`);
+    if (result.stopped) {
+      io.out(`stopped at step ${trainer.step}; continue with --resume\n`);
+      return;
+    }
+    if (hasEval) {
+      const after = await trainer.evaluate();
+      io.out(`eval after: ${fmtMetrics(after)}\n`);
+    }
+    io.out(`run directory: ${run.outputDir}\n`);
+  } finally {
+    process.off('SIGINT', onSigint);
+    trainer.dispose();
+  }
 }
 
 /** Builds the `grpo` command tree. Actions write through `io` so tests can capture output. */
@@ -54,9 +125,24 @@ export function buildProgram(io: CliIo = defaultIo): Command {
     io.out(`config OK: ${resolved.source} (${resolved.plugins.length} plugin${resolved.plugins.length === 1 ? '' : 's'})\n`);
   });
 
+  withConfigFlags(
+    program
+      .command('train')
+      .description('train a policy with GRPO from a config (checkpoints, metrics.jsonl, Ctrl-C saves and stops)')
+      .option('--resume', 'continue from the latest checkpoint in the output directory')
+      .option('--steps <n>', 'override train.steps', integer(1))
+      .option('-o, --output <dir>', 'override outputDir')
+      .option('--backend <name>', "override backend ('wasm', 'cpu', 'tfjs-node', 'tfjs-node-gpu')")
+      .option('--seed <n>', 'override seed', integer(0))
+      .addHelpText(
+        'after',
+        '\nExamples:\n  $ grpo train\n  $ grpo train --config grpo.config.ts --steps 200 -o runs/try1\n  $ grpo train -o runs/try1 --resume',
+      ),
+  ).action((flags: TrainFlags) => trainCommand(flags, io));
+
   program.addHelpText(
     'after',
-    '\nExamples:\n  $ grpo config print           show the resolved config\n  $ grpo config validate        check a config file\n',
+    '\nExamples:\n  $ grpo train                  train from the config in this directory\n  $ grpo config print           show the resolved config\n  $ grpo config validate        check a config file\n',
   );
   return program;
 }

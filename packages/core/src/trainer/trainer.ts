@@ -377,10 +377,12 @@ export class GrpoTrainer implements Checkpointable {
    * Runs steps until `train.steps`, logging to sinks and calling hooks. Saves a checkpoint every
    * `train.checkpointEvery` steps, at the end, and when `signal` aborts (Ctrl-C) after the step in flight.
    */
-  async train(options: { signal?: AbortSignal; checkpointer?: Checkpointer } = {}): Promise<{ stopped: boolean; checkpoint?: string }> {
+  async train(
+    options: { signal?: AbortSignal; checkpointer?: Checkpointer; sinks?: readonly MetricsSink[] } = {},
+  ): Promise<{ stopped: boolean; checkpoint?: string }> {
     const { train } = this.config;
     const hooks = this.parts.hooks ?? [];
-    const sinks = this.parts.sinks ?? [];
+    const sinks = [...(this.parts.sinks ?? []), ...(options.sinks ?? [])];
     let checkpoint: string | undefined;
     const save = async () => {
       if (!options.checkpointer) return;

@@ -1,0 +1,15 @@
+import type { PluginEntry } from '@grpo/core';
+import backendCpu from '@grpo/plugin-backend-cpu';
+import backendTfjsNode from '@grpo/plugin-backend-tfjs-node';
+import backendTfjsNodeGpu from '@grpo/plugin-backend-tfjs-node-gpu';
+import backendWasm from '@grpo/plugin-backend-wasm';
+import grpo from '@grpo/plugin-grpo';
+import transformer from '@grpo/plugin-transformer';
+
+/**
+ * Core's defaults, loaded before the config's plugins: the GRPO algorithm, every backend (chosen
+ * by `backend:`; the native ones load their tfjs package only when chosen) and the transformer policy.
+ */
+export function defaultPlugins(): PluginEntry[] {
+  return [grpo(), backendWasm(), backendCpu(), backendTfjsNode(), backendTfjsNodeGpu(), transformer()];
+}
