@@ -59,14 +59,14 @@ describe('clipped-surrogate: algorithms.md §2', () => {
   it('A = +1, ρ = 1.5, ε_high 0.28 → ℓ = −1.28, clipped, zero gradient', () => {
     const r = run(DAPO, { logRatio: [[Math.log(1.5)]], advantages: [[1]] });
     expect(r.loss).toBeCloseTo(-1.28, 5);
-    expect(Math.abs(r.grad[0]![0])).toBe(0);
+    expect(Math.abs(r.grad[0]![0]!)).toBe(0);
     expect(r.metrics['clip_ratio/high_mean']).toBe(1);
   });
 
   it('A = −1, ρ = 0.5, ε_low 0.2 → ℓ = 0.8, clipped, zero gradient', () => {
     const r = run(DAPO, { logRatio: [[Math.log(0.5)]], advantages: [[-1]] });
     expect(r.loss).toBeCloseTo(0.8, 5);
-    expect(Math.abs(r.grad[0]![0])).toBe(0);
+    expect(Math.abs(r.grad[0]![0]!)).toBe(0);
     expect(r.metrics['clip_ratio/low_mean']).toBe(1);
   });
 
@@ -78,7 +78,7 @@ describe('clipped-surrogate: algorithms.md §2', () => {
     // Symmetric ε = 0.2: clipped at 1.2.
     const s = run({ epsilonLow: 0.2 }, { logRatio: [[Math.log(1.25)]], advantages: [[1]] });
     expect(s.loss).toBeCloseTo(-1.2, 5);
-    expect(Math.abs(s.grad[0]![0])).toBe(0);
+    expect(Math.abs(s.grad[0]![0]!)).toBe(0);
   });
 
   it('the pessimistic side is not clipped: A = −1, ρ = 1.5 → ℓ = 1.5 with gradient 1.5', () => {
@@ -90,7 +90,7 @@ describe('clipped-surrogate: algorithms.md §2', () => {
   it('dual-clip: A = −1, ρ = 5, ε 0.2, c 3 → ℓ = 3 (5 without it)', () => {
     const r = run({ epsilonLow: 0.2, dualClip: 3 }, { logRatio: [[Math.log(5)]], advantages: [[-1]] });
     expect(r.loss).toBeCloseTo(3, 5);
-    expect(Math.abs(r.grad[0]![0])).toBe(0);
+    expect(Math.abs(r.grad[0]![0]!)).toBe(0);
     expect(r.metrics['clip_ratio/dual_mean']).toBe(1);
     expect(run({ epsilonLow: 0.2 }, { logRatio: [[Math.log(5)]], advantages: [[-1]] }).loss).toBeCloseTo(5, 4);
     // Dual-clip never touches A > 0: ρ = 5, A = +1 → −1.2.
@@ -119,7 +119,7 @@ describe('clipped-surrogate: algorithms.md §2', () => {
     expect(r.metrics['clip_ratio/region_mean']).toBeCloseTo(0.5, 6);
     // ℓ: 0.8 (clipped), −1.28 (clipped), −0.5 (ρA = 0.5 < 0.8A), −1 → token-mean (0.8 − 1.28 − 0.5 − 1)/4.
     expect(r.loss).toBeCloseTo((0.8 - 1.28 - 0.5 - 1) / 4, 5);
-    expect(Math.abs(r.grad[0]![2])).toBe(0);
+    expect(Math.abs(r.grad[0]![2]!)).toBe(0);
   });
 
   it('GSPO: token log-ratios [0.1, −0.05, 0.3] → s = exp(0.35/3) = 1.123745 on every token', () => {

@@ -85,7 +85,7 @@ export function clippedSurrogate(options: Partial<ClippedSurrogateOptions> = {})
           metrics['clip_ratio/dual_mean'] = fraction(tf.logicalAnd(negative, tf.greater(ratio, dualClip)));
         }
         if (input.refLogprobs) {
-          const k = kl.estimate(tf.where(valid, logprobs, zeros), tf.where(valid, input.refLogprobs, zeros));
+          const k = kl.estimate(tf.where(valid, logprobs, zeros) as tf.Tensor2D, tf.where(valid, input.refLogprobs, zeros) as tf.Tensor2D);
           if (beta > 0) perToken = tf.add(perToken, tf.mul(k, beta));
           metrics.kl = maskedMean(k);
         }

@@ -77,9 +77,12 @@ describe('gradient accumulation', () => {
     const grad = matrix(() => 0);
     for (let k = 0; k < B; k += 2) {
       const width = Math.max(LENGTHS[k]!, LENGTHS[k + 1]!);
-      const context = naive
-        ? tf.tidy(() => contextOf(tf.slice(mask, [k, 0], [2, width]) as tf.Tensor2D))
-        : CONTEXT;
+      let context = CONTEXT;
+      if (naive) {
+        const part = tf.slice(mask, [k, 0], [2, width]);
+        context = contextOf(part);
+        part.dispose();
+      }
       const part = gradient(() => loss(level, agg, k, k + 2, width, context));
       value += part.value;
       part.grad.forEach((row, i) => row.forEach((g, t) => (grad[i]![t]! += g)));
