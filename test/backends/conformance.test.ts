@@ -85,6 +85,55 @@ function expectClose(actual: number[], expected: number[], what: string): void {
   expect(worst, `${what}: worst relative error ${worst} at index ${at}`).toBeLessThanOrEqual(1e-4);
 }
 
+/**
+ * The building blocks of the model, one by one (values and gradients), so that a mismatch in the
+ * model test can be traced to an op. Inputs are fixed numbers; each case returns plain arrays.
+ */
+const opCases: Record<string, () => number[]> = {
+  'matMul (batched, transposed) and its gradient': () =>
+    tf.tidy(() => {
+      const a = tf.tensor3d([0.5, -1, 2, 0.25, 3, -0.75, 1.5, 0.1, -2, 0.3, 0.7, -1.2], [2, 2, 3]);
+      const b = tf.tensor3d([1, -0.5, 0.2, 0.9, -1.1, 0.4, 0.6, 2, -0.3, 0.8, 1.3, -0.6], [2, 2, 3]);
+      const f = (x: tf.Tensor) => tf.sum(tf.square(tf.matMul(x as tf.Tensor3D, b, false, true)));
+      return [...tf.matMul(a, b, false, true).dataSync(), ...tf.grad(f)(a).dataSync()];
+    }),
+  'softmax / logSoftmax with a causal mask, and the gradient': () =>
+    tf.tidy(() => {
+      const x = tf.tensor2d([[0.3, -1.2, 2.5], [1e-3, 4, -3]]);
+      const mask = tf.tensor2d([[0, -1e9, -1e9], [0, 0, -1e9]]);
+      const f = (t: tf.Tensor) => tf.sum(tf.mul(tf.logSoftmax(tf.add(t, mask)), tf.tensor2d([[1, 0, 0], [0.3, 0.7, 0]])));
+      return [...tf.softmax(tf.add(x, mask)).dataSync(), ...tf.grad(f)(x).dataSync()];
+    }),
+  'RMSNorm (rsqrt) and its gradient': () =>
+    tf.tidy(() => {
+      const x = tf.tensor2d([[0.5, -2, 1, 3], [1e-2, 0.2, -0.1, 0.05]]);
+      const gain = tf.tensor1d([1, 0.5, -1, 2]);
+      const norm = (t: tf.Tensor) => tf.mul(tf.mul(t, tf.rsqrt(tf.add(tf.mean(tf.square(t), -1, true), 1e-5))), gain);
+      return [...norm(x).dataSync(), ...tf.grad((t: tf.Tensor) => tf.sum(tf.mul(norm(t), tf.tensor2d([[1, 2, 3, 4], [-1, 0, 1, 0.5]]))))(x).dataSync()];
+    }),
+  'SwiGLU (sigmoid) and its gradient': () =>
+    tf.tidy(() => {
+      const g = tf.tensor1d([-3, -0.5, 0, 0.7, 4]);
+      const u = tf.tensor1d([1, 2, -1, 0.5, -0.25]);
+      const swiglu = (t: tf.Tensor) => tf.mul(tf.mul(t, tf.sigmoid(t)), u);
+      return [...swiglu(g).dataSync(), ...tf.grad((t: tf.Tensor) => tf.sum(swiglu(t)))(g).dataSync()];
+    }),
+  'one-hot embedding lookup and its gradient': () =>
+    tf.tidy(() => {
+      const table = tf.tensor2d([[0.1, 0.2], [0.3, -0.4], [1.5, 0.6], [-0.7, 0.8]]);
+      const ids = tf.tensor1d([2, 0, 2, 3], 'int32');
+      const lookup = (t: tf.Tensor) => tf.matMul(tf.oneHot(ids, 4), t as tf.Tensor2D);
+      return [...lookup(table).dataSync(), ...tf.grad((t: tf.Tensor) => tf.sum(tf.square(lookup(t))))(table).dataSync()];
+    }),
+};
+
+function runOps(): Record<string, number[]> {
+  const before = tf.memory().numTensors;
+  const out = Object.fromEntries(Object.entries(opCases).map(([name, f]) => [name, f()]));
+  expect(tf.memory().numTensors).toBe(before);
+  return out;
+}
+
 const backends: { name: string; setup: () => Promise<void> }[] = [
   { name: 'wasm', setup: () => setupWasm() },
   { name: 'tfjs-node', setup: () => setupTfjsNode() },
@@ -106,9 +155,26 @@ await setupCpu();
 
 describe('backend conformance (reference: cpu)', () => {
   let reference: Results;
+  let referenceOps: Record<string, number[]>;
   beforeAll(async () => {
     await setupCpu();
     reference = run();
+    referenceOps = runOps();
+  });
+
+  it('the reference ops give the values computed by hand', () => {
+    const ops = referenceOps;
+    // [0.5, -1, 2]·[1, -0.5, 0.2] = 0.5 + 0.5 + 0.4 = 1.4
+    expect(ops['matMul (batched, transposed) and its gradient']?.[0]).toBeCloseTo(1.4, 6);
+    // Row 0 of the masked softmax keeps only its first entry.
+    expect(ops['softmax / logSoftmax with a causal mask, and the gradient']?.slice(0, 3)).toEqual([1, 0, 0]);
+    // SwiGLU at 0 is 0; d/dg [g·σ(g)] at 0 is σ(0) = 0.5, times u = -1.
+    expect(Math.abs(ops['SwiGLU (sigmoid) and its gradient']?.[2] ?? 1)).toBe(0);
+    expect(ops['SwiGLU (sigmoid) and its gradient']?.[7]).toBeCloseTo(-0.5, 6);
+    // Rows 2, 0, 2, 3 of the table; the gradient of Σ lookup² w.r.t. row 2 is 2·2·[1.5, 0.6].
+    const emb = ops['one-hot embedding lookup and its gradient'] ?? [];
+    expect(emb.slice(0, 8).map((x) => Math.round(x * 1e6) / 1e6)).toEqual([1.5, 0.6, 0.1, 0.2, 1.5, 0.6, -0.7, 0.8]);
+    expect(emb.slice(12, 14).map((x) => Math.round(x * 1e5) / 1e5)).toEqual([6, 2.4]);
   });
 
   it('the reference run is finite and actually trains', () => {
@@ -145,6 +211,12 @@ describe('backend conformance (reference: cpu)', () => {
       for (const [w, g] of Object.entries(refGrads)) expectClose(grads[w] as number[], g, `${name} gradient of ${w}`);
       const updated = byWeight(result.updated);
       for (const [w, v] of Object.entries(byWeight(reference.updated))) expectClose(updated[w] as number[], v, `${name} updated ${w}`);
+    });
+    it.skipIf(reason !== undefined)(`${name} matches cpu op by op`, async () => {
+      await setup();
+      const ops = runOps();
+      await setupCpu();
+      for (const [op, values] of Object.entries(referenceOps)) expectClose(ops[op] as number[], values, `${name} ${op}`);
     });
   }
 });
