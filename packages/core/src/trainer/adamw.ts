@@ -55,29 +55,36 @@ export class AdamW {
     return s;
   }
 
-  /** State as plain arrays (`m/<name>`, `v/<name>`) plus the step count. */
-  getState(): { step: number; tensors: Record<string, { shape: number[]; data: Float32Array }> } {
+  /**
+   * State as plain arrays keyed by the variable's position (`m/3`, `v/3`): variable names carry
+   * per-instance prefixes in tfjs, positions in `trainableVariables()` do not.
+   */
+  getState(variables: readonly tf.Variable[]): { step: number; tensors: Record<string, { shape: number[]; data: Float32Array }> } {
     const tensors: Record<string, { shape: number[]; data: Float32Array }> = {};
-    for (const [prefix, store] of [['m', this.m], ['v', this.v]] as const)
-      for (const [name, t] of store) tensors[`${prefix}/${name}`] = { shape: t.shape, data: t.dataSync() as Float32Array };
+    variables.forEach((variable, i) => {
+      for (const [prefix, store] of [['m', this.m], ['v', this.v]] as const) {
+        const t = store.get(variable.name);
+        if (t) tensors[`${prefix}/${i}`] = { shape: t.shape, data: t.dataSync() as Float32Array };
+      }
+    });
     return { step: this.step, tensors };
   }
 
   setState(state: { step: number; tensors: Record<string, { shape: number[]; data: Float32Array }> }, variables: readonly tf.Variable[]): void {
+    for (const [key, value] of Object.entries(state.tensors)) {
+      const m = /^([mv])\/(\d+)$/.exec(key);
+      if (!m) throw new Error(`optimizer state has an unknown entry '${key}'`);
+      const variable = variables[Number(m[2])];
+      if (!variable) throw new Error(`optimizer state has '${key}', but the model has only ${variables.length} variables`);
+      if (variable.shape.join('x') !== value.shape.join('x'))
+        throw new Error(`optimizer state '${key}' has shape [${value.shape}], but variable ${m[2]} ('${variable.name}') has [${variable.shape}]`);
+    }
     this.dispose();
     this.step = state.step;
-    const byName = new Map(variables.map((v) => [v.name, v]));
     for (const [key, value] of Object.entries(state.tensors)) {
-      const slash = key.indexOf('/');
-      const prefix = key.slice(0, slash);
-      const name = key.slice(slash + 1);
-      const variable = byName.get(name);
-      if (!variable) throw new Error(`optimizer state has '${key}', but the model has no variable '${name}'`);
-      if (variable.shape.join('x') !== value.shape.join('x'))
-        throw new Error(`optimizer state '${key}' has shape [${value.shape}], but variable '${name}' has [${variable.shape}]`);
-      const store = prefix === 'm' ? this.m : prefix === 'v' ? this.v : undefined;
-      if (!store) throw new Error(`optimizer state has an unknown entry '${key}'`);
-      store.set(name, tf.tidy(() => tf.variable(tf.tensor(value.data, value.shape), false)));
+      const [prefix, index] = key.split('/') as [string, string];
+      const variable = variables[Number(index)]!;
+      (prefix === 'm' ? this.m : this.v).set(variable.name, tf.tidy(() => tf.variable(tf.tensor(value.data, value.shape), false)));
     }
   }
 

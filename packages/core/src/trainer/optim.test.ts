@@ -32,20 +32,31 @@ describe('AdamW', () => {
   it('saves and restores its state exactly', () => {
     const w = tf.variable(tf.tensor1d([0.3, 0.7]), true, 'w2');
     const opt = new AdamW({ beta1: 0.9, beta2: 0.99, eps: 1e-8, weightDecay: 0 });
-    const g = tf.tensor1d([0.1, -0.3]);
-    opt.apply([w], { w2: g }, 0.1);
-    const state = opt.getState();
+    const g1 = tf.tensor1d([0.1, -0.3]);
+    const g2 = tf.tensor1d([-0.2, 0.05]);
+    opt.apply([w], { w2: g1 }, 0.1);
+    const state = opt.getState([w]);
+    expect(Object.keys(state.tensors)).toEqual(['m/0', 'v/0']);
+    // A twin variable with another name (as in a new process) picks the state up by position.
+    const twin = tf.variable(w.clone(), true, 'w2-twin');
     const copy = new AdamW({ beta1: 0.9, beta2: 0.99, eps: 1e-8, weightDecay: 0 });
-    copy.setState(state, [w]);
-    const w2 = tf.variable(w.clone(), true, 'w2b');
-    opt.apply([w], { w2: g }, 0.1);
-    // Same state → same next update on a twin variable.
-    copy.apply([w2], { w2b: g }, 0.1);
+    copy.setState(state, [twin]);
+    opt.apply([w], { w2: g2 }, 0.1);
+    copy.apply([twin], { 'w2-twin': g2 }, 0.1);
     expect(copy.iterations).toBe(2);
-    expect(() => copy.setState({ step: 1, tensors: { 'm/nope': { shape: [2], data: new Float32Array(2) } } }, [w])).toThrow(/no variable 'nope'/);
-    g.dispose();
-    [opt, copy].forEach((o) => o.dispose());
-    [w, w2].forEach((v) => v.dispose());
+    expect(Array.from(twin.dataSync())).toEqual(Array.from(w.dataSync()));
+    // A fresh optimizer (no restored moments) would have moved differently.
+    const fresh = tf.variable(tf.tensor1d([0.3, 0.7]), true, 'w2-fresh');
+    const other = new AdamW({ beta1: 0.9, beta2: 0.99, eps: 1e-8, weightDecay: 0 });
+    other.apply([fresh], { 'w2-fresh': g1 }, 0.1);
+    const freshTwin = tf.variable(fresh.clone(), true, 'w2-fresh-twin');
+    new AdamW({ beta1: 0.9, beta2: 0.99, eps: 1e-8, weightDecay: 0 }).apply([freshTwin], { 'w2-fresh-twin': g2 }, 0.1);
+    expect(Array.from(freshTwin.dataSync())).not.toEqual(Array.from(w.dataSync()));
+    expect(() => copy.setState({ step: 1, tensors: { 'm/4': { shape: [2], data: new Float32Array(2) } } }, [w])).toThrow(/has 'm\/4', but the model has only 1 variables/);
+    expect(() => copy.setState({ step: 1, tensors: { 'm/0': { shape: [3], data: new Float32Array(3) } } }, [w])).toThrow(/shape \[3\]/);
+    tf.dispose([g1, g2]);
+    [opt, copy, other].forEach((o) => o.dispose());
+    [w, twin, fresh, freshTwin].forEach((v) => v.dispose());
   });
 });
 

@@ -109,7 +109,7 @@ export class GrpoTrainer implements Checkpointable {
   }
 
   getOptimizerState(): OptimizerState {
-    return this.optimizer.getState();
+    return this.optimizer.getState(this.policy.trainableVariables());
   }
 
   setOptimizerState(state: OptimizerState): void {

@@ -1,0 +1,71 @@
+import * as tf from '@tensorflow/tfjs';
+import { setupBackend } from '@grpo/plugin-backend-wasm';
+import {
+  ArrayPromptDataset,
+  assembleContainer,
+  configSchema,
+  GrpoTrainer,
+  Policy,
+  PromptDataset,
+  RewardFunction,
+  type GrpoConfigInput,
+  type GrpoPlugin,
+  type ResolvedConfig,
+} from '@grpo/core';
+import grpo from '@grpo/plugin-grpo';
+import { CharTokenizer } from '@grpo/plugin-tokenizers';
+import { createPolicy } from '@grpo/plugin-transformer';
+
+/**
+ * A task a fresh tiny transformer learns in seconds: the reward is the fraction of the letter
+ * `a` in the completion, so a random policy scores about 1/4 and a trained one close to 1.
+ */
+export const shareOfA: RewardFunction = {
+  name: 'share_of_a',
+  score: ({ completions }) => completions.map((c) => (c.length ? [...c].filter((ch) => ch === 'a').length / c.length : 0)),
+};
+
+export const tinyTaskPlugin: GrpoPlugin = {
+  meta: { name: 'tiny-task', version: '0.0.0', core: '^0.1.0' },
+  register: ({ bind }) => {
+    bind(RewardFunction).toConstantValue(shareOfA);
+    bind(PromptDataset).toConstantValue(new ArrayPromptDataset('tiny', ['b', 'c', 'd', 'bc', 'cd', 'db'].map((prompt) => ({ prompt }))));
+  },
+};
+
+export function tinyConfig(overrides: GrpoConfigInput = {}, outputDir = 'runs/test'): ResolvedConfig {
+  const base: GrpoConfigInput = {
+    seed: 5,
+    outputDir,
+    generation: { maxNewTokens: 6, temperature: 1 },
+    train: { steps: 4, promptsPerStep: 4, groupSize: 4, learningRate: 3e-3, logSamplesEvery: 1 },
+    algorithm: { kl: { beta: 0.04 } },
+  };
+  const merged = {
+    ...base,
+    ...overrides,
+    generation: { ...base.generation, ...overrides.generation },
+    train: { ...base.train, ...overrides.train },
+    algorithm: { ...base.algorithm, ...overrides.algorithm },
+  };
+  return { ...configSchema.parse(merged), plugins: [tinyTaskPlugin], source: 'test' };
+}
+
+export async function useWasm(): Promise<void> {
+  if (tf.getBackend() !== 'wasm') await setupBackend('wasm');
+}
+
+/** A trainer over a fresh tiny policy (same seed → same initial weights). */
+export async function tinyTrainer(config: ResolvedConfig): Promise<GrpoTrainer> {
+  const tokenizer = CharTokenizer.fromChars('abcd');
+  const policy = createPolicy({ model: { dModel: 32, nLayers: 1, nHeads: 2, maxSeqLen: 16 }, tokenizer, seed: 11 });
+  const container = await assembleContainer({ config, defaults: [grpo()] });
+  container.bind(Policy).toConstantValue(policy);
+  return GrpoTrainer.fromContainer(container);
+}
+
+/** Metrics that depend on wall-clock time differ between identical runs. */
+export function withoutTimings(m: Record<string, number>): Record<string, number> {
+  const { step_time: _t, tokens_per_sec: _s, ...rest } = m;
+  return rest;
+}
