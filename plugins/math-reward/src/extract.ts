@@ -123,7 +123,7 @@ export function findMathRegions(s: string): Region[] {
   return out.filter((r) => r.content.trim().length > 0);
 }
 
-const NUMBER_RE = /(?<![A-Za-z0-9.,_^])-?(?:\d{1,3}(?:,\d{3})+(?:\.\d+)?|\d+,\d{2}(?![\d,])|\d+(?:\.\d+)?(?:\s*\/\s*\d+(?:\.\d+)?)?|\.\d+)/g;
+const NUMBER_RE = /(?<![A-Za-z0-9.,_^])-?(?:\\[dtc]?frac\{\d+\}\{\d+\}|\d{1,3}(?:,\d{3})+(?:\.\d+)?|\d+,\d{2}(?![\d,])|\d+(?:\.\d+)?(?:\s*\/\s*\d+(?:\.\d+)?)?|\.\d+)/g;
 
 export function lastNumber(s: string): Region | null {
   let last: Region | null = null;
@@ -245,10 +245,11 @@ function runSteps(text: string, order: readonly ExtractionStep[], reference: boo
       }
       case 'math':
       case 'number': {
-        if (reference && isWholeAnswer(text.replace(/\$/g, ' '))) return { text: stripDelimiters(text), method: 'whole' };
-        const regions = order.includes('math') ? findMathRegions(text) : [];
+        const math = order.includes('math');
+        if (math && reference && isWholeAnswer(text.replace(/\$/g, ' '))) return { text: stripDelimiters(text), method: 'whole' };
+        const regions = math ? findMathRegions(text) : [];
         const lastRegion = regions[regions.length - 1] ?? null;
-        if (!lastRegion && isWholeAnswer(text)) return { text: text.trim(), method: 'whole' };
+        if (math && !lastRegion && isWholeAnswer(text)) return { text: text.trim(), method: 'whole' };
         const num = order.includes('number') ? lastNumber(text) : null;
         if (lastRegion && (!num || num.start < lastRegion.end)) return { text: lastRegion.content.trim(), method: 'math' };
         if (num) return { text: num.content, method: 'number' };

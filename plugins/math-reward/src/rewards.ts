@@ -282,7 +282,8 @@ export function repetitionPenalty(options: RepetitionOptions = {}): RewardFuncti
         const seen = new Set<string>();
         const total = words.length - n + 1;
         for (let i = 0; i < total; i++) seen.add(words.slice(i, i + n).join('\u0000'));
-        return (1 - seen.size / total) * maxPenalty;
+        const penalty = (1 - seen.size / total) * maxPenalty;
+        return penalty === 0 ? 0 : penalty;
       }),
   };
 }
