@@ -17,6 +17,7 @@ import { DataError, Rng, type Completion, type FinishReason, type SamplingOption
 import type { TransformerConfig } from './config.js';
 import { decodeStep, forwardHidden, leftPaddedContext, lmHead, type LayerKv, type RopeTables, type WeightMap } from './model.js';
 import { sampleToken } from './sampling.js';
+import { gatherRows } from './kernels.js';
 
 export interface ModelState {
   cfg: TransformerConfig;
@@ -93,27 +94,35 @@ export async function generate(
   let logits: tf.Tensor2D;
   let cache: LayerKv[] = [];
   {
-    const tile = tf.tensor1d(seqs.map((s) => s.prompt), 'int32');
+    const tile = seqs.map((s) => s.prompt);
     const out = tf.tidy(() => {
       const r = fullLastLogits(model, promptIds, tokenizer.padId);
       return {
-        logits: tf.gather(r.logits, tile),
-        kv: useCache ? r.kv.map((l) => ({ k: tf.gather(l.k, tile), v: tf.gather(l.v, tile) })) : [],
+        logits: gatherRows(r.logits, tile),
+        kv: useCache ? r.kv.map((l) => ({ k: gatherRows(l.k, tile), v: gatherRows(l.v, tile) })) : [],
       };
     });
-    tile.dispose();
     logits = out.logits as tf.Tensor2D;
     cache = out.kv as LayerKv[];
   }
+  /**
+   * `rows[r]`: sequence index of active sequence r; `slot[r]`: its row in the cache and in
+   * `logits`. Finished sequences keep their cache row (fed PAD, output ignored) until a quarter
+   * of the cache is dead; then the cache is compacted to the active rows.
+   */
   let rows = seqs.map((_, i) => i);
+  let slot = rows.slice();
+  /** Sequence of each cache row (-1: finished). */
+  let slotSeq = rows.slice();
+  const V = cfg.vocabSize;
   try {
     for (let step = 0; ; step++) {
       const values = (await logits.data()) as Float32Array;
-      const V = cfg.vocabSize;
       const keep: number[] = [];
       rows.forEach((si, r) => {
         const s = seqs[si] as SeqState;
-        const { token, logprob } = sampleToken(values.subarray(r * V, (r + 1) * V), sampler, s.rng);
+        const at = slot[r] as number;
+        const { token, logprob } = sampleToken(values.subarray(at * V, (at + 1) * V), sampler, s.rng);
         s.tokens.push(token);
         s.logprobs.push(logprob);
         if (token === tokenizer.eosId) s.finish = 'eos';
@@ -121,8 +130,8 @@ export async function generate(
           s.text = tokenizer.decode(s.tokens, { skipSpecial: true });
           let cut = -1;
           for (const stop of stops) {
-            const at = s.text.indexOf(stop);
-            if (at >= 0 && (cut < 0 || at + stop.length < cut)) cut = at + stop.length;
+            const found = s.text.indexOf(stop);
+            if (found >= 0 && (cut < 0 || found + stop.length < cut)) cut = found + stop.length;
           }
           if (cut >= 0) {
             s.text = s.text.slice(0, cut);
@@ -130,29 +139,42 @@ export async function generate(
           } else if (s.tokens.length >= s.limit) s.finish = 'length';
         }
         if (!s.finish) keep.push(r);
+        else slotSeq[at] = -1;
       });
       if (keep.length === 0) break;
       const prevLogits = logits;
       const prevCache = cache;
-      const prevRows = rows;
-      rows = keep.map((r) => prevRows[r] as number);
+      rows = keep.map((r) => rows[r] as number);
+      slot = keep.map((r) => slot[r] as number);
+      const compact = !useCache || rows.length <= 0.75 * slotSeq.length;
+      const take = slot;
+      if (compact) {
+        slot = rows.map((_, i) => i);
+        slotSeq = rows.slice();
+      }
       const L = Pmax + step; // cache length before this step's token
       const next = tf.tidy(() => {
-        const active = rows.map((si) => seqs[si] as SeqState);
         if (!useCache) {
-          const full = active.map((s) => [...(promptIds[s.prompt] as number[]), ...s.tokens]);
+          const full = rows.map((si) => {
+            const s = seqs[si] as SeqState;
+            return [...(promptIds[s.prompt] as number[]), ...s.tokens];
+          });
           return { logits: fullLastLogits(model, full, tokenizer.padId).logits, kv: [] as LayerKv[] };
         }
-        let kv = prevCache;
-        if (keep.length < prevRows.length) {
-          const idx = tf.tensor1d(keep, 'int32');
-          kv = prevCache.map((l) => ({ k: tf.gather(l.k, idx), v: tf.gather(l.v, idx) }));
-        }
-        const ids = new Int32Array(active.map((s) => s.tokens[s.tokens.length - 1] as number));
-        const positions = active.map((s) => Math.min(cfg.maxSeqLen - 1, s.promptLen + step));
-        const bias = new Float32Array(active.length * (L + 1));
-        active.forEach((s, r) => bias.fill(-1e9, r * (L + 1), r * (L + 1) + s.pad));
-        const out = decodeStep(cfg, model.weights, model.tables, ids, positions, kv, tf.tensor4d(bias, [active.length, 1, 1, L + 1]));
+        const kv = compact ? prevCache.map((l) => ({ k: gatherRows(l.k, take), v: gatherRows(l.v, take) })) : prevCache;
+        const n = slotSeq.length;
+        const ids = new Int32Array(n).fill(tokenizer.padId);
+        const positions = new Array<number>(n).fill(0);
+        const bias = new Float32Array(n * (L + 1));
+        slotSeq.forEach((si, r) => {
+          const s = seqs[si < 0 ? 0 : si] as SeqState;
+          if (si >= 0) {
+            ids[r] = s.tokens[s.tokens.length - 1] as number;
+            positions[r] = Math.min(cfg.maxSeqLen - 1, s.promptLen + step);
+          }
+          bias.fill(-1e9, r * (L + 1), r * (L + 1) + (si >= 0 ? s.pad : 0));
+        });
+        const out = decodeStep(cfg, model.weights, model.tables, ids, positions, kv, tf.tensor4d(bias, [n, 1, 1, L + 1]));
         return { logits: out.logits, kv: out.cache };
       });
       logits = next.logits as tf.Tensor2D;

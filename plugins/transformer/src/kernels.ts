@@ -107,10 +107,32 @@ function xnnBatchMatMul(args: { inputs: tf.NamedTensorInfoMap; backend: unknown 
   return out;
 }
 
+const GATHER_ROWS = 'GrpoGatherRows';
+
+/** Rows `indices` of `x` along axis 0, as block copies on the wasm heap (wasm's `GatherV2` copies element by element). */
+function gatherRowsKernel(args: { inputs: tf.NamedTensorInfoMap; backend: unknown; attrs?: tf.NamedAttrMap }): tf.TensorInfo {
+  const { x } = args.inputs as { x: tf.TensorInfo };
+  const indices = (args.attrs as { indices: number[] }).indices;
+  const backend = args.backend as WasmBackendInternals & { typedArrayFromHeap(t: tf.TensorInfo): Float32Array };
+  const row = x.shape.slice(1).reduce((a, b) => a * b, 1);
+  const out = backend.makeOutput([indices.length, ...x.shape.slice(1)], 'float32');
+  const src = backend.typedArrayFromHeap(x);
+  const dst = backend.typedArrayFromHeap(out);
+  indices.forEach((r, i) => dst.set(src.subarray(r * row, (r + 1) * row), i * row));
+  return out;
+}
+
+/** `tf.gather(x, indices, 0)` for float32 tensors, without a gradient (used by generation). */
+export function gatherRows<T extends tf.Tensor>(x: T, indices: readonly number[]): T {
+  if (!useFastPath() || x.dtype !== 'float32') return tf.tidy(() => tf.gather(x, tf.tensor1d(indices as number[], 'int32'))) as T;
+  return tf.engine().runKernel(GATHER_ROWS, { x }, { indices: [...indices] }) as T;
+}
+
 let registered = false;
 function register(): void {
   if (registered) return;
   registered = true;
+  tf.registerKernel({ kernelName: GATHER_ROWS, backendName: 'wasm', kernelFunc: gatherRowsKernel as tf.KernelFunc });
   tf.registerKernel({ kernelName: KERNEL, backendName: 'wasm', kernelFunc: xnnBatchMatMul as tf.KernelFunc });
   tf.registerGradient({
     kernelName: KERNEL,
