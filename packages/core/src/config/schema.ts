@@ -133,6 +133,8 @@ export const configSchema = z.strictObject({
           /** β; 0 loads no reference model. */
           beta: nonNegative().default(0.04),
           estimator: z.string().min(1).default('k3'),
+          /** Put β·KL in the reward (PPO-style, k1 per token) instead of the loss. */
+          inReward: z.boolean().default(false),
           /** Reset π_ref ← π_θ every N steps (DeepSeekMath's iterative scheme); 0 = never. */
           refResetEvery: int(0).default(0),
           /** TR-DPO mixing π_ref ← α·π_θ + (1 − α)·π_ref every `trDpoTau` steps. */

@@ -16,6 +16,12 @@ export interface AdvantageInput {
   groups: readonly ScoredGroup[];
   /** Per-token values `[sample][t]` for estimators that need a critic (GAE). */
   values?: readonly (readonly number[])[];
+  /** Per-token log π_old `[sample][t]`, given to estimators that ask for it (e.g. KL-in-reward). */
+  oldLogprobs?: readonly (readonly number[])[];
+  /** Per-token log π_ref `[sample][t]`, when a reference policy is loaded. */
+  refLogprobs?: readonly (readonly number[])[];
+  /** PPO-style KL in the reward (`algorithm.kl.inReward`): r_t ← r_t − β·(old − ref) per token. */
+  klInReward?: { beta: number };
   options: AdvantageOptions;
 }
 
@@ -25,6 +31,8 @@ export interface AdvantageEstimator {
   readonly name: string;
   /** True when the estimator needs per-token values from a `ValueModel`. */
   readonly needsValues?: boolean;
+  /** True when the estimator needs per-token π_old (and π_ref) log-probs, e.g. to put KL in the reward. */
+  readonly needsLogprobs?: boolean;
   estimate(input: AdvantageInput): AdvantageBatch;
 }
 

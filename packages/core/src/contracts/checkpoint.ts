@@ -1,9 +1,12 @@
 import type { FrozenPolicy, Policy } from './policy.js';
+import type { ValueModel } from './value-model.js';
 import type { TrainerState } from '../records.js';
 
-/** Optimizer moments as plain arrays, keyed `m/<variable>` and `v/<variable>`. */
+/** Optimizer moments as plain arrays, keyed `m/<i>` and `v/<i>` by variable position (`critic/m/<i>` for a critic). */
 export interface OptimizerState {
   step: number;
+  /** The critic optimizer's step count, when there is a critic. */
+  criticStep?: number;
   tensors: Record<string, { shape: number[]; data: Float32Array }>;
 }
 
@@ -11,6 +14,7 @@ export interface OptimizerState {
 export interface Checkpointable {
   readonly policy: Policy;
   readonly reference: FrozenPolicy | undefined;
+  readonly valueModel?: ValueModel;
   getState(): TrainerState;
   setState(state: TrainerState): void;
   getOptimizerState(): OptimizerState;

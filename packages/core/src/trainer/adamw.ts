@@ -1,4 +1,5 @@
 import * as tf from '@tensorflow/tfjs';
+import type { OptimizerState } from '../contracts/checkpoint.js';
 
 export interface AdamWOptions {
   beta1: number;
@@ -59,7 +60,7 @@ export class AdamW {
    * State as plain arrays keyed by the variable's position (`m/3`, `v/3`): variable names carry
    * per-instance prefixes in tfjs, positions in `trainableVariables()` do not.
    */
-  getState(variables: readonly tf.Variable[]): { step: number; tensors: Record<string, { shape: number[]; data: Float32Array }> } {
+  getState(variables: readonly tf.Variable[]): OptimizerState {
     const tensors: Record<string, { shape: number[]; data: Float32Array }> = {};
     variables.forEach((variable, i) => {
       for (const [prefix, store] of [['m', this.m], ['v', this.v]] as const) {
@@ -70,7 +71,7 @@ export class AdamW {
     return { step: this.step, tensors };
   }
 
-  setState(state: { step: number; tensors: Record<string, { shape: number[]; data: Float32Array }> }, variables: readonly tf.Variable[]): void {
+  setState(state: OptimizerState, variables: readonly tf.Variable[]): void {
     for (const [key, value] of Object.entries(state.tensors)) {
       const m = /^([mv])\/(\d+)$/.exec(key);
       if (!m) throw new Error(`optimizer state has an unknown entry '${key}'`);

@@ -15,6 +15,7 @@ interface TrainerFile {
   version: 1;
   state: TrainerState;
   hasReference: boolean;
+  hasCritic?: boolean;
 }
 
 const exists = (p: string) => stat(p).then(() => true, () => false);
@@ -40,11 +41,14 @@ export class DirectoryCheckpointer implements Checkpointer {
     try {
       await run.policy.save(path.join(tmp, 'policy'));
       if (run.reference) await run.reference.save(path.join(tmp, 'reference'));
+      if (run.valueModel) await run.valueModel.save(path.join(tmp, 'critic'));
       const optimizer = run.getOptimizerState();
       const tensors: Record<string, StTensor> = {};
       for (const [key, t] of Object.entries(optimizer.tensors)) tensors[key] = { dtype: 'F32', shape: t.shape, data: t.data };
-      await writeFile(path.join(tmp, 'optimizer.safetensors'), encodeSafetensors(tensors, { step: String(optimizer.step) }));
-      const file: TrainerFile = { format: FORMAT, version: 1, state, hasReference: run.reference !== undefined };
+      const meta: Record<string, string> = { step: String(optimizer.step) };
+      if (optimizer.criticStep !== undefined) meta.criticStep = String(optimizer.criticStep);
+      await writeFile(path.join(tmp, 'optimizer.safetensors'), encodeSafetensors(tensors, meta));
+      const file: TrainerFile = { format: FORMAT, version: 1, state, hasReference: run.reference !== undefined, hasCritic: run.valueModel !== undefined };
       // trainer.json last: a directory without it is never treated as complete.
       await writeFile(path.join(tmp, 'trainer.json'), `${JSON.stringify(file, null, 2)}\n`);
       if (await exists(final)) {
@@ -97,17 +101,21 @@ export class DirectoryCheckpointer implements Checkpointer {
       throw new CheckpointError(`${dir} holds a reference policy, but this run has none (algorithm.kl.beta is 0); resume with the same config`);
     if (!file.hasReference && run.reference)
       throw new CheckpointError(`${dir} holds no reference policy, but this run needs one (algorithm.kl.beta > 0); resume with the same config`);
+    if (Boolean(file.hasCritic) !== Boolean(run.valueModel))
+      throw new CheckpointError(`${dir} ${file.hasCritic ? 'holds' : 'holds no'} value model (critic), but this run ${run.valueModel ? 'has one' : 'has none'}; resume with the same config`);
     const optimizerFile = path.join(dir, 'optimizer.safetensors');
     const { tensors, metadata } = await readSafetensorsFile(optimizerFile);
     const step = Number(metadata.step);
     if (!Number.isInteger(step) || step < 0) throw new CheckpointError(`${optimizerFile}: missing or invalid 'step' in the metadata`);
     const optimizer: OptimizerState = { step, tensors: {} };
+    if (metadata.criticStep !== undefined) optimizer.criticStep = Number(metadata.criticStep);
     for (const [key, t] of Object.entries(tensors)) {
       if (t.dtype !== 'F32') throw new CheckpointError(`${optimizerFile}: tensor '${key}' has dtype ${t.dtype}, expected F32`);
       optimizer.tensors[key] = { shape: t.shape, data: t.data as Float32Array };
     }
     await run.policy.load(path.join(dir, 'policy'));
     if (run.reference) await run.reference.load(path.join(dir, 'reference'));
+    if (run.valueModel) await run.valueModel.load(path.join(dir, 'critic'));
     try {
       run.setOptimizerState(optimizer);
     } catch (error) {

@@ -7,11 +7,12 @@ import { TrainerHook } from '../contracts/events.js';
 import { MetricsSink } from '../contracts/metrics.js';
 import { Policy, type FrozenPolicy } from '../contracts/policy.js';
 import { RewardFunction } from '../contracts/reward.js';
+import { ValueModel } from '../contracts/value-model.js';
 import { GrpoConfig, type ResolvedConfig } from '../config/schema.js';
 import { GrpoError } from '../errors.js';
 import { selectNamed } from '../plugin/container.js';
 import type { Checkpointable, Checkpointer, OptimizerState } from '../contracts/checkpoint.js';
-import type { DatasetRow, Rollout, SampleLog, ScoredGroup, StepSummary, TrainerState } from '../records.js';
+import type { DatasetRow, Rollout, SampleLog, ScoredGroup, StepSummary, TokenBatch, TrainerState } from '../records.js';
 import { Rng } from '../util/rng.js';
 import { AdamW, clipByGlobalNorm } from './adamw.js';
 import { chunks, logprobsOf, padded, tokenBatch, type TrainSequence } from './batch.js';
@@ -30,6 +31,8 @@ export interface TrainerParts {
   aggregation: LossAggregation;
   dataset: PromptDataset;
   evalDataset?: PromptDataset;
+  /** PPO's critic; GRPO runs without one. */
+  valueModel?: ValueModel;
   sinks?: MetricsSink[];
   hooks?: TrainerHook[];
 }
@@ -56,7 +59,10 @@ export class GrpoTrainer implements Checkpointable {
   readonly config: ResolvedConfig;
   readonly policy: Policy;
   reference: FrozenPolicy | undefined;
+  readonly valueModel: ValueModel | undefined;
   readonly optimizer: AdamW;
+  /** The critic's own optimizer, when there is a critic. */
+  readonly criticOptimizer: AdamW | undefined;
   private readonly parts: TrainerParts;
   private readonly order: DataOrder;
   private rng: Rng;
@@ -76,7 +82,12 @@ export class GrpoTrainer implements Checkpointable {
     if (micro > mini || mini % micro !== 0) throw new GrpoError(`train.microBatchSize (${micro}) must divide train.miniBatchSize (${mini})`);
     // β = 0 loads no reference model at all.
     this.reference = this.config.algorithm.kl.beta > 0 ? this.policy.snapshot() : undefined;
-    this.optimizer = new AdamW({ beta1: t.adamBeta1, beta2: t.adamBeta2, eps: t.adamEps, weightDecay: t.weightDecay });
+    const adam = { beta1: t.adamBeta1, beta2: t.adamBeta2, eps: t.adamEps, weightDecay: t.weightDecay };
+    this.optimizer = new AdamW(adam);
+    this.valueModel = parts.valueModel;
+    this.criticOptimizer = parts.valueModel ? new AdamW(adam) : undefined;
+    if (parts.estimator.needsValues && !parts.valueModel)
+      throw new GrpoError(`advantage estimator '${parts.estimator.name}' needs a value model (critic): add a plugin that binds ValueModel, e.g. @grpo/plugin-ppo`);
     this.order = new DataOrder(parts.dataset.size, this.config.seed);
     this.rng = new Rng(this.config.seed);
   }
@@ -94,6 +105,7 @@ export class GrpoTrainer implements Checkpointable {
       aggregation: selectNamed(container, LossAggregationToken, a.lossAggregation, 'loss aggregation'),
       dataset: container.get<PromptDataset>(PromptDataset),
       evalDataset: container.isBound(EvalDataset) ? container.get<PromptDataset>(EvalDataset) : undefined,
+      valueModel: container.isBound(ValueModel) ? container.get<ValueModel>(ValueModel) : undefined,
       sinks: container.getAll<MetricsSink>(MetricsSink),
       hooks: container.getAll<TrainerHook>(TrainerHook),
     });
@@ -109,11 +121,25 @@ export class GrpoTrainer implements Checkpointable {
   }
 
   getOptimizerState(): OptimizerState {
-    return this.optimizer.getState(this.policy.trainableVariables());
+    const state = this.optimizer.getState(this.policy.trainableVariables());
+    if (this.valueModel && this.criticOptimizer) {
+      const critic = this.criticOptimizer.getState(this.valueModel.trainableVariables());
+      for (const [k, v] of Object.entries(critic.tensors)) state.tensors[`critic/${k}`] = v;
+      state.criticStep = critic.step;
+    }
+    return state;
   }
 
   setOptimizerState(state: OptimizerState): void {
-    this.optimizer.setState(state, this.policy.trainableVariables());
+    const policy: OptimizerState = { step: state.step, tensors: {} };
+    const critic: OptimizerState = { step: state.criticStep ?? 0, tensors: {} };
+    for (const [k, v] of Object.entries(state.tensors)) {
+      if (k.startsWith('critic/')) critic.tensors[k.slice('critic/'.length)] = v;
+      else policy.tensors[k] = v;
+    }
+    if (Object.keys(critic.tensors).length && !this.valueModel) throw new Error('the checkpoint has critic optimizer state, but this run has no value model');
+    this.optimizer.setState(policy, this.policy.trainableVariables());
+    if (this.valueModel && this.criticOptimizer) this.criticOptimizer.setState(critic, this.valueModel.trainableVariables());
   }
 
   setState(state: TrainerState): void {
@@ -195,19 +221,35 @@ export class GrpoTrainer implements Checkpointable {
       metrics['rewards/overlong_penalty/mean'] = shaped.meanPenalty;
     }
 
-    // 2. Advantages.
-    const adv = this.parts.estimator.estimate({ groups, options: algorithm.advantage });
-    Object.assign(metrics, adv.metrics);
-    const sequences: TrainSequence[] = [];
-    groups.forEach((g) =>
-      g.completions.forEach((c) => {
-        const advantages = adv.advantages[sequences.length];
-        if (!advantages || advantages.length !== c.tokenIds.length)
-          throw new GrpoError(`advantage estimator '${this.parts.estimator.name}' returned ${advantages?.length ?? 'no'} advantages for a completion of ${c.tokenIds.length} tokens`);
+    // 2. Sequences, the log-probs and values the estimator and the update need, then advantages.
+    const sequences: TrainSequence[] = groups.flatMap((g) =>
+      g.completions.map((c) => {
         const masked = algorithm.maskTruncated && c.finishReason === 'length';
-        sequences.push({ promptIds: g.promptIds, completionIds: c.tokenIds, advantages, mask: c.tokenIds.map(() => (masked ? 0 : 1)) });
+        return { promptIds: g.promptIds, completionIds: c.tokenIds, advantages: [], mask: c.tokenIds.map(() => (masked ? 0 : 1)) };
       }),
     );
+    this.prepare(sequences);
+    const estimator = this.parts.estimator;
+    const adv = estimator.estimate({
+      groups,
+      options: algorithm.advantage,
+      values: sequences[0]?.values ? sequences.map((s) => s.values!) : undefined,
+      oldLogprobs: sequences[0]?.oldLogprobs ? sequences.map((s) => s.oldLogprobs!) : undefined,
+      refLogprobs: sequences[0]?.refLogprobs ? sequences.map((s) => s.refLogprobs!) : undefined,
+      klInReward: algorithm.kl.inReward ? { beta: algorithm.kl.beta } : undefined,
+    });
+    Object.assign(metrics, adv.metrics);
+    sequences.forEach((s, i) => {
+      const advantages = adv.advantages[i];
+      if (!advantages || advantages.length !== s.completionIds.length)
+        throw new GrpoError(`advantage estimator '${estimator.name}' returned ${advantages?.length ?? 'no'} advantages for a completion of ${s.completionIds.length} tokens`);
+      s.advantages = advantages;
+      if (this.valueModel) {
+        const returns = adv.returns?.[i];
+        if (!returns || returns.length !== s.completionIds.length) throw new GrpoError(`advantage estimator '${estimator.name}' returned no returns for the critic; use an estimator that computes them (e.g. 'gae')`);
+        s.returns = returns;
+      }
+    });
     const lengths = sequences.map((s) => s.completionIds.length);
     const completions = groups.flatMap((g) => g.completions);
     metrics['completions/mean_length'] = mean(lengths);
@@ -250,20 +292,40 @@ export class GrpoTrainer implements Checkpointable {
     });
   }
 
+  private microBatchSize(total: number): number {
+    const t = this.config.train;
+    const mini = Math.min(t.miniBatchSize ?? total, total);
+    return Math.min(t.microBatchSize ?? mini, mini);
+  }
+
+  /** Computes, without gradients, what the estimator and the update need: π_old, π_ref and critic values. */
+  private prepare(sequences: TrainSequence[]): void {
+    const t = this.config.train;
+    const micro = this.microBatchSize(sequences.length);
+    const mini = Math.min(t.miniBatchSize ?? sequences.length, sequences.length);
+    const needOld = t.numIterations > 1 || mini < sequences.length || this.parts.estimator.needsLogprobs || this.config.algorithm.kl.inReward;
+    if (needOld) logprobsOf(this.policy, sequences, micro).forEach((lp, i) => (sequences[i]!.oldLogprobs = lp));
+    if (this.reference) logprobsOf(this.reference, sequences, micro).forEach((lp, i) => (sequences[i]!.refLogprobs = lp));
+    if (this.valueModel) {
+      const critic = this.valueModel;
+      const model = { tokenLogProbs: (batch: TokenBatch) => ({ logprobs: critic.values(batch) }) };
+      logprobsOf(model, sequences, micro).forEach((v, i) => (sequences[i]!.values = v));
+    }
+  }
+
   private update(sequences: TrainSequence[]): { loss: number; gradNorm: number; lr: number; objective: Record<string, number> } {
     const t = this.config.train;
-    const beta = this.config.algorithm.kl.beta;
     const mini = Math.min(t.miniBatchSize ?? sequences.length, sequences.length);
-    const micro = Math.min(t.microBatchSize ?? mini, mini);
-    const needOld = t.numIterations > 1 || mini < sequences.length;
-    if (needOld) logprobsOf(this.policy, sequences, micro).forEach((lp, i) => (sequences[i]!.oldLogprobs = lp));
-    if (beta > 0 && this.reference) logprobsOf(this.reference, sequences, micro).forEach((lp, i) => (sequences[i]!.refLogprobs = lp));
-
-    const variables = this.policy.trainableVariables();
+    const micro = this.microBatchSize(sequences.length);
+    const klInLoss = !this.config.algorithm.kl.inReward;
+    const policyVars = this.policy.trainableVariables();
+    const criticVars = this.valueModel?.trainableVariables() ?? [];
+    const criticNames = new Set(criticVars.map((v) => v.name));
     const sums: Record<string, number> = {};
     let weight = 0;
     let loss = 0;
     let gradNorm = 0;
+    let criticNorm = 0;
     let updates = 0;
     let lr = this.lr();
     for (let iteration = 0; iteration < t.numIterations; iteration++) {
@@ -278,25 +340,30 @@ export class GrpoTrainer implements Checkpointable {
         for (const part of chunks(batch, micro)) {
           const kept: [string, tf.Scalar][] = [];
           const { value, grads } = tf.variableGrads(() => {
-            const { logprobs, entropy } = this.policy.tokenLogProbs(tokenBatch(part), { entropy: true });
+            const tokens = tokenBatch(part);
+            const { logprobs, entropy } = this.policy.tokenLogProbs(tokens, { entropy: true });
             const L = logprobs.shape[1];
+            const pad = (rows: (s: TrainSequence) => number[] | undefined) => (part[0] && rows(part[0]) ? padded(part.map((s) => rows(s)!), L) : undefined);
             // μ = 1 with one mini-batch: π_old = π_θ, as a constant (a detached copy of the values).
-            const old = part[0]?.oldLogprobs ? padded(part.map((s) => s.oldLogprobs!), L) : tf.tensor2d(logprobs.dataSync(), logprobs.shape);
+            const old = pad((s) => s.oldLogprobs) ?? tf.tensor2d(logprobs.dataSync(), logprobs.shape);
             const result = this.parts.objective.loss(
               {
                 logprobs,
                 oldLogprobs: old,
-                refLogprobs: part[0]?.refLogprobs ? padded(part.map((s) => s.refLogprobs!), L) : undefined,
-                advantages: padded(part.map((s) => s.advantages), L),
-                mask: padded(part.map((s) => s.mask), L),
+                refLogprobs: klInLoss ? pad((s) => s.refLogprobs) : undefined,
+                advantages: pad((s) => s.advantages)!,
+                mask: pad((s) => s.mask)!,
                 entropy,
+                values: this.valueModel?.values(tokens),
+                oldValues: pad((s) => s.values),
+                returns: pad((s) => s.returns),
               },
               this.parts.aggregation,
               context,
             );
             for (const [name, m] of Object.entries(result.metrics)) kept.push([name, tf.keep(m)]);
             return result.loss;
-          }, variables);
+          }, [...policyVars, ...criticVars]);
           batchLoss += value.dataSync()[0] ?? 0;
           value.dispose();
           const tokens = part.reduce((a, s) => a + s.mask.reduce((b, m) => b + m, 0), 0);
@@ -316,16 +383,27 @@ export class GrpoTrainer implements Checkpointable {
           }
         }
         if (!Number.isFinite(batchLoss)) throw new GrpoError(`the loss became ${batchLoss} at step ${this.stepIndex}; lower train.learningRate or check the rewards`);
-        const clipped = clipByGlobalNorm(accumulated ?? {}, t.maxGradNorm);
+        // Policy and critic are clipped and stepped by their own optimizers.
+        const policyGrads: Record<string, tf.Tensor> = {};
+        const criticGrads: Record<string, tf.Tensor> = {};
+        for (const [k, g] of Object.entries(accumulated ?? {})) (criticNames.has(k) ? criticGrads : policyGrads)[k] = g;
         lr = this.lr();
-        this.optimizer.apply(variables, clipped.grads, lr);
-        for (const g of Object.values(clipped.grads)) g.dispose();
+        const clipped = clipByGlobalNorm(policyGrads, t.maxGradNorm);
+        this.optimizer.apply(policyVars, clipped.grads, lr);
+        tf.dispose(Object.values(clipped.grads));
+        if (this.valueModel && this.criticOptimizer && Object.keys(criticGrads).length) {
+          const c = clipByGlobalNorm(criticGrads, t.maxGradNorm);
+          this.criticOptimizer.apply(criticVars, c.grads, this.valueModel.learningRate ?? lr);
+          tf.dispose(Object.values(c.grads));
+          criticNorm += c.norm;
+        }
         loss += batchLoss;
         gradNorm += clipped.norm;
         updates++;
       }
     }
     const objective = Object.fromEntries(Object.entries(sums).map(([k, v]) => [k, weight > 0 ? v / weight : 0]));
+    if (this.valueModel) objective['critic/grad_norm'] = criticNorm / Math.max(1, updates);
     return { loss: loss / Math.max(1, updates), gradNorm: gradNorm / Math.max(1, updates), lr, objective };
   }
 
@@ -414,5 +492,6 @@ export class GrpoTrainer implements Checkpointable {
   dispose(): void {
     this.reference?.dispose();
     this.optimizer.dispose();
+    this.criticOptimizer?.dispose();
   }
 }
