@@ -1,1 +1,68 @@
-export {};
+/** @grpo/plugin-math-task: a seeded, procedurally generated multi-step arithmetic task with step-checkable solutions. */
+import { EvalDataset, PromptDataset, RewardFunction, type GrpoPlugin } from '@grpo/core';
+import { ContainerModule } from 'inversify';
+import { MathTaskDataset } from './dataset.js';
+import type { DifficultyOption } from './difficulty.js';
+import { DEFAULT_TEST_FRACTION } from './generate.js';
+import { stepCorrectness, taskAccuracy, type StepCorrectnessOptions, type TaskAccuracyOptions } from './rewards.js';
+
+export * from './difficulty.js';
+export * from './generate.js';
+export * from './rewards.js';
+export * from './dataset.js';
+
+export const PLUGIN_NAME = '@grpo/plugin-math-task';
+export const PLUGIN_VERSION = '0.1.0';
+
+export interface MathTaskOptions {
+  /** Seed of both splits; default 0. Same seed and difficulty → same problems. */
+  readonly seed?: number;
+  /** A preset (`easy`, `default`, `hard`) or knobs over one; default `default`. */
+  readonly difficulty?: DifficultyOption;
+  /** Rows of the training `PromptDataset` (generated lazily); default 20000. */
+  readonly trainSize?: number;
+  /** Rows of the `EvalDataset` (distinct questions, generated up front); default 500. `0` binds none. */
+  readonly testSize?: number;
+  /** Share of key buckets held out for the test split; default 0.1. */
+  readonly testFraction?: number;
+  /** Options of the `task_accuracy` reward, which is always bound. */
+  readonly accuracy?: TaskAccuracyOptions;
+  /** Also bind the `step_correctness` process reward (`true` or its options); default off. */
+  readonly processRewards?: boolean | StepCorrectnessOptions;
+}
+
+export const DEFAULT_TRAIN_SIZE = 20_000;
+export const DEFAULT_TEST_SIZE = 500;
+
+/** The datasets and rewards `mathTask(options)` binds, built eagerly so bad options fail at once. */
+export function mathTaskParts(options: MathTaskOptions = {}): {
+  train: MathTaskDataset;
+  test: MathTaskDataset | null;
+  rewards: RewardFunction[];
+} {
+  const common = { seed: options.seed ?? 0, difficulty: options.difficulty ?? 'default', testFraction: options.testFraction ?? DEFAULT_TEST_FRACTION };
+  const testSize = options.testSize ?? DEFAULT_TEST_SIZE;
+  const rewards = [taskAccuracy(options.accuracy)];
+  if (options.processRewards) rewards.push(stepCorrectness(options.processRewards === true ? {} : options.processRewards));
+  return {
+    train: new MathTaskDataset({ ...common, split: 'train', size: options.trainSize ?? DEFAULT_TRAIN_SIZE }),
+    test: testSize === 0 ? null : new MathTaskDataset({ ...common, split: 'test', size: testSize }),
+    rewards,
+  };
+}
+
+/**
+ * Plugin factory: binds the train split to `PromptDataset`, the test split to `EvalDataset`,
+ * `task_accuracy` (always) and `step_correctness` (with `processRewards`) to `RewardFunction`.
+ */
+export default function mathTask(options: MathTaskOptions = {}): GrpoPlugin {
+  const { train, test, rewards } = mathTaskParts(options);
+  return {
+    meta: { name: PLUGIN_NAME, version: PLUGIN_VERSION, core: '^0.1.0' },
+    module: new ContainerModule(({ bind }) => {
+      bind<PromptDataset>(PromptDataset).toConstantValue(train);
+      if (test) bind<EvalDataset>(EvalDataset).toConstantValue(test);
+      for (const reward of rewards) bind<RewardFunction>(RewardFunction).toConstantValue(reward);
+    }),
+  };
+}
