@@ -26,6 +26,7 @@
 import { ConfigError, Tokenizer, type GrpoPlugin, type Policy, type ResolvedConfig } from '@grpo/core';
 import { ContainerModule } from 'inversify';
 import { createPolicy, loadPolicy, type TransformerPolicy } from './policy.js';
+import type { ModelOptions } from './config.js';
 
 export { resolveModelConfig, defaultFfnDim, type TransformerConfig, type ModelOptions } from './config.js';
 export { weightShapes } from './model.js';
@@ -65,7 +66,7 @@ export async function createPolicyFromConfig(config: ResolvedConfig, tokenizer?:
 
 export interface TransformerPluginOptions {
   /** Overrides `config.policy.model` when building from scratch. */
-  model?: import('./config.js').ModelOptions;
+  model?: ModelOptions;
 }
 
 /** The transformer plugin: binds `PolicyLoader`. */

@@ -69,7 +69,9 @@ export function makeVariables(cfg: TransformerConfig, values: Map<string, Float3
   for (const [name, shape] of weightShapes(cfg)) {
     const data = values.get(name);
     if (!data) throw new Error(`missing weight ${name}`);
-    vars.set(name, tf.variable(tf.tensor(data, shape, 'float32'), trainable, `${prefix}/${name}`));
+    const init = tf.tensor(data, shape, 'float32');
+    vars.set(name, tf.variable(init, trainable, `${prefix}/${name}`));
+    init.dispose();
   }
   return vars;
 }

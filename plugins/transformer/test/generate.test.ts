@@ -134,7 +134,7 @@ describe('sampling', () => {
     const n = 4000;
     const out = await policy.generate([prompt], n, { maxNewTokens: 1, temperature: 0.7, seed: 11 });
     const counts = new Array<number>(logits.length).fill(0);
-    for (const c of out[0] ?? []) counts[c.tokenIds[0] as number]++;
+    for (const c of out[0] ?? []) counts[c.tokenIds[0] as number] = (counts[c.tokenIds[0] as number] as number) + 1;
     const probsAt = (t: number) => logSoftmax(logits.map((x) => x / t)).map(Math.exp);
     const right = chiSquare(counts, probsAt(0.7), n);
     const wrong = chiSquare(counts, probsAt(1), n);

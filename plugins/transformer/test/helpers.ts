@@ -2,7 +2,7 @@ import * as tf from '@tensorflow/tfjs';
 import '@tensorflow/tfjs-backend-wasm';
 import { CharTokenizer } from '@grpo/plugin-tokenizers';
 import type { TransformerConfig } from '../src/config.js';
-import { createPolicy, type ModelOptions, type TransformerPolicy } from '../src/index.js';
+import { createPolicy, type FrozenTransformerPolicy, type ModelOptions, type TransformerPolicy } from '../src/index.js';
 
 export async function useWasm(): Promise<void> {
   await tf.setBackend('wasm');
@@ -44,7 +44,7 @@ export function tinyPolicy(model: ModelOptions = TINY, seed = 1, scale = 0.3): T
 }
 
 /** Weight values as plain arrays. */
-export function weightValues(policy: TransformerPolicy): Map<string, Float32Array> {
+export function weightValues(policy: TransformerPolicy | FrozenTransformerPolicy): Map<string, Float32Array> {
   const out = new Map<string, Float32Array>();
   for (const [name, v] of policy.weights) out.set(name, v.dataSync() as Float32Array);
   return out;
