@@ -64,6 +64,11 @@ export async function generate(
 ): Promise<Completion[][]> {
   const { cfg } = model;
   if (!Number.isInteger(groupSize) || groupSize < 1) throw new DataError(`groupSize must be an integer ≥ 1, got ${groupSize}`);
+  const { maxNewTokens, temperature, topK, topP } = options;
+  if (!Number.isInteger(maxNewTokens) || maxNewTokens < 1) throw new DataError(`maxNewTokens must be an integer ≥ 1, got ${maxNewTokens}`);
+  if (!(temperature >= 0) || !Number.isFinite(temperature)) throw new DataError(`temperature must be a finite number ≥ 0, got ${temperature}`);
+  if (topK !== undefined && !(Number.isInteger(topK) && topK >= 0)) throw new DataError(`topK must be an integer ≥ 0 (0 = off), got ${topK}`);
+  if (topP !== undefined && !(topP > 0 && topP <= 1)) throw new DataError(`topP must be in (0, 1], got ${topP}`);
   if (prompts.length === 0) return [];
   const promptIds = prompts.map((p, i) => {
     const ids = encodePrompt(tokenizer, p);

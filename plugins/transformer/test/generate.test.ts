@@ -278,6 +278,10 @@ describe('stopping', () => {
     if (long?.finishReason === 'length') expect(long.tokenIds).toHaveLength(3);
     expect(long?.tokenIds.length).toBeLessThanOrEqual(3);
     await expect(policy.generate(['abcdefghijklmnop'], 1, { maxNewTokens: 2, temperature: 1 })).rejects.toThrow(/maxSeqLen/);
+    await expect(policy.generate(['a'], 1, { maxNewTokens: 0, temperature: 1 })).rejects.toThrow(/maxNewTokens/);
+    await expect(policy.generate(['a'], 1, { maxNewTokens: 2, temperature: -1 })).rejects.toThrow(/temperature/);
+    await expect(policy.generate(['a'], 1, { maxNewTokens: 2, temperature: 1, topP: 0 })).rejects.toThrow(/topP/);
+    await expect(policy.generate(['a'], 1, { maxNewTokens: 2, temperature: 1, topK: 1.5 })).rejects.toThrow(/topK/);
     policy.dispose();
   });
 });
