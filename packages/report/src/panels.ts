@@ -68,7 +68,7 @@ function band(rows: readonly MetricsRow[], center: string, spread: string): { x:
   return { x, lower, upper };
 }
 
-const slug = (name: string): string => name.replace(/[^A-Za-z0-9]+/g, '-').replace(/^-|-$/g, '') || 'metric';
+const slug = (name: string): string => name.toLowerCase().replace(/[^A-Za-z0-9]+/g, '-').replace(/^-|-$/g, '') || 'metric';
 
 /**
  * Decides the charts of a run from its metrics. A panel whose metrics are absent is left out;

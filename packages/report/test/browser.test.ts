@@ -19,14 +19,26 @@ interface CanvasCheck {
   linePixels: number;
 }
 
+/** The few browser globals the page functions use (the project compiles without the DOM library). */
+interface CanvasLike {
+  id: string;
+  width: number;
+  height: number;
+  getContext(kind: '2d'): { getImageData(x: number, y: number, w: number, h: number): { data: Uint8ClampedArray } } | null;
+}
+interface ChartLike {
+  data: { datasets: { data: { x: number }[]; borderColor: string; inLegend: boolean; fill: unknown }[] };
+  chartArea: { left: number; top: number; right: number; bottom: number };
+  currentDevicePixelRatio: number;
+}
+interface PageGlobals {
+  Chart: { getChart(canvas: CanvasLike): ChartLike | undefined };
+  document: { querySelectorAll(selector: string): Iterable<CanvasLike>; getElementById(id: string): CanvasLike | null };
+}
+
 /** In the page: every chart's size, points per dataset, and how many pixels of its first line's colour were painted. */
 function inspectCharts(): CanvasCheck[] {
-  interface ChartLike {
-    data: { datasets: { data: unknown[]; borderColor: string; inLegend: boolean; fill: unknown }[] };
-    chartArea: { left: number; top: number; right: number; bottom: number };
-    currentDevicePixelRatio: number;
-  }
-  const Chart = (window as unknown as { Chart: { getChart(c: HTMLCanvasElement): ChartLike | undefined } }).Chart;
+  const { Chart, document } = globalThis as unknown as PageGlobals;
   return [...document.querySelectorAll('canvas')].map((canvas) => {
     const chart = Chart.getChart(canvas);
     if (!chart) return { id: canvas.id, width: canvas.width, height: canvas.height, points: [], linePixels: 0 };
@@ -102,8 +114,9 @@ describe('report in headless Chromium', () => {
 
   it('plots eval metrics only at the steps that have them', async () => {
     const counts = await page.evaluate(() => {
-      const Chart = (window as unknown as { Chart: { getChart(c: HTMLCanvasElement): { data: { datasets: { data: { x: number }[] }[] } } | undefined } }).Chart;
-      const chart = Chart.getChart(document.getElementById('chart-eval') as HTMLCanvasElement);
+      const { Chart, document } = globalThis as unknown as PageGlobals;
+      const canvas = document.getElementById('chart-eval');
+      const chart = canvas ? Chart.getChart(canvas) : undefined;
       return chart?.data.datasets.map((d) => d.data.map((p) => p.x));
     });
     expect(counts).toEqual([EVAL_STEPS, EVAL_STEPS]);
