@@ -64,11 +64,19 @@ export function initWeights(cfg: TransformerConfig, seed: number): Map<string, F
   return out;
 }
 
-export function makeVariables(cfg: TransformerConfig, values: Map<string, Float32Array>, trainable: boolean, prefix: string): WeightMap {
+/**
+ * Variables named `${prefix}/${name}`. Values given as tensors are shared, not copied (tfjs
+ * tensors are immutable and reference-counted, so a snapshot costs no copy).
+ */
+export function makeVariables(cfg: TransformerConfig, values: ReadonlyMap<string, Float32Array | tf.Tensor>, trainable: boolean, prefix: string): WeightMap {
   const vars: WeightMap = new Map();
   for (const [name, shape] of weightShapes(cfg)) {
     const data = values.get(name);
     if (!data) throw new Error(`missing weight ${name}`);
+    if (data instanceof tf.Tensor) {
+      vars.set(name, tf.variable(data, trainable, `${prefix}/${name}`));
+      continue;
+    }
     const init = tf.tensor(data, shape, 'float32');
     vars.set(name, tf.variable(init, trainable, `${prefix}/${name}`));
     init.dispose();

@@ -40,7 +40,7 @@ abstract class TransformerBase {
   constructor(
     readonly config: TransformerConfig,
     readonly tokenizer: Tokenizer,
-    values: Map<string, Float32Array>,
+    values: ReadonlyMap<string, Float32Array | tf.Tensor>,
     trainable: boolean,
   ) {
     const weights = makeVariables(config, values, trainable, `${trainable ? 'policy' : 'frozen'}${++instances}`);
@@ -129,15 +129,13 @@ export class TransformerPolicy extends TransformerBase implements Policy {
 
   snapshot(): FrozenTransformerPolicy {
     this.checkAlive();
-    const values = new Map<string, Float32Array>();
-    for (const [name, v] of this.weights) values.set(name, v.dataSync() as Float32Array);
-    return new FrozenTransformerPolicy(this.config, this.tokenizer, values);
+    return new FrozenTransformerPolicy(this.config, this.tokenizer, this.weights);
   }
 }
 
 /** A frozen copy of a policy's weights (π_old, π_ref). */
 export class FrozenTransformerPolicy extends TransformerBase implements FrozenPolicy {
-  constructor(config: TransformerConfig, tokenizer: Tokenizer, values: Map<string, Float32Array>) {
+  constructor(config: TransformerConfig, tokenizer: Tokenizer, values: ReadonlyMap<string, Float32Array | tf.Tensor>) {
     super(config, tokenizer, values, false);
   }
 

@@ -139,6 +139,18 @@ describe('snapshots', () => {
     policy.dispose();
   });
 
+  it('a snapshot shares no fate with its policy: it outlives policy.dispose() and SFT-style updates', () => {
+    const policy = tinyPolicy();
+    const expected = logprobs(policy);
+    const snap = policy.snapshot();
+    tf.tidy(() => {
+      for (const v of policy.trainableVariables()) v.assign(tf.mul(v, 0.5));
+    });
+    policy.dispose();
+    expect(logprobs(snap)).toEqual(expected);
+    snap.dispose();
+  });
+
   it('names every weight as in weightShapes', () => {
     const policy = tinyPolicy({ ...TINY, tiedEmbeddings: false });
     expect([...policy.weights.keys()]).toEqual(weightShapes(policy.config).map(([n]) => n));
