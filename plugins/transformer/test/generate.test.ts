@@ -77,6 +77,7 @@ describe.each(CONFIGS)('KV-cache decoding (%s)', (_, model) => {
     const n0 = tf.memory().numTensors;
     const cached = await policy.generate(prompts, 2, { maxNewTokens: 8, temperature: 0 });
     const uncached = await policy.generateNoCache(prompts, 2, { maxNewTokens: 8, temperature: 0 });
+    const nearZero = await policy.generate(prompts, 2, { maxNewTokens: 8, temperature: 1e-6, seed: 8 });
     expect(tf.memory().numTensors).toBe(n0);
     prompts.forEach((p, i) => {
       const seq = policy.encodePrompt(p);
@@ -90,6 +91,7 @@ describe.each(CONFIGS)('KV-cache decoding (%s)', (_, model) => {
       for (const g of [0, 1]) {
         expect(cached[i]?.[g]?.tokenIds).toEqual(expected);
         expect(uncached[i]?.[g]?.tokenIds).toEqual(expected);
+        expect(nearZero[i]?.[g]?.tokenIds).toEqual(expected);
       }
     });
     policy.dispose();
