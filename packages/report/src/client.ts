@@ -38,6 +38,8 @@ export const CLIENT_SCRIPT = String.raw`
         x: { type: 'linear', title: { display: true, text: 'step' }, ticks: { precision: 0 } },
         y: { type: 'linear', position: 'left', ticks: { callback: tick }, title: { display: !!panel.yTitle, text: panel.yTitle || '' } }
       };
+      // The x axis spans the run's steps exactly, the same in every chart.
+      if (data.summary.lastStep > data.summary.firstStep) { scales.x.min = data.summary.firstStep; scales.x.max = data.summary.lastStep; }
       if (hasY2) scales.y2 = { type: 'linear', position: 'right', ticks: { callback: tick }, grid: { drawOnChartArea: false }, title: { display: !!panel.y2Title, text: panel.y2Title || '' } };
       charts.push(new Chart(canvas, {
         type: 'line',
@@ -91,7 +93,7 @@ table.samples thead th { background: #eef0f4; position: sticky; top: 0; }
 table.samples tr.step-row th { background: #e4e8f0; }
 table.samples td.num { text-align: right; font-variant-numeric: tabular-nums; white-space: nowrap; }
 table.samples col.prompt { width: 28%; }
-table.samples col.num { width: 90px; }
+table.samples col.num { width: 100px; }
 pre { margin: 0; white-space: pre-wrap; overflow-wrap: anywhere; font: 12.5px/1.4 ui-monospace, SFMono-Regular, Menlo, Consolas, monospace; max-height: 24em; overflow-y: auto; }
 .pos { color: #1a7f37; } .neg { color: #c2271d; } .na { color: var(--muted); }
 `;
