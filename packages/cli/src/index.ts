@@ -1,5 +1,6 @@
 import { Command, CommanderError, InvalidArgumentError } from 'commander';
 import { configToJson, GrpoError, loadConfig, type ResolvedConfig } from '@grpo/core';
+import { writeReport } from '@grpo/report';
 import { ProgressSink } from './progress.js';
 import { prepareRun } from './run.js';
 
@@ -84,6 +85,7 @@ async function trainCommand(flags: TrainFlags, io: CliIo): Promise<void> {
       const after = await trainer.evaluate();
       io.out(`eval after: ${fmtMetrics(after)}\n`);
     }
+    io.out(`report: ${await writeReport(run.outputDir)}\n`);
     io.out(`run directory: ${run.outputDir}\n`);
   } finally {
     process.off('SIGINT', onSigint);
@@ -139,6 +141,16 @@ export function buildProgram(io: CliIo = defaultIo): Command {
         '\nExamples:\n  $ grpo train\n  $ grpo train --config grpo.config.ts --steps 200 -o runs/try1\n  $ grpo train -o runs/try1 --resume',
       ),
   ).action((flags: TrainFlags) => trainCommand(flags, io));
+
+  program
+    .command('report')
+    .argument('<run-dir>', 'a training run directory (holds metrics.jsonl)')
+    .description('rebuild report.html (charts of every metric, sample completions) from a run directory')
+    .option('-o, --out <file>', 'write the report here instead of <run-dir>/report.html')
+    .addHelpText('after', '\nExamples:\n  $ grpo report runs/latest\n  $ grpo report runs/try1 -o /tmp/try1.html')
+    .action(async (runDir: string, flags: { out?: string }) => {
+      io.out(`report: ${await writeReport(runDir, { out: flags.out })}\n`);
+    });
 
   program.addHelpText(
     'after',

@@ -12,7 +12,8 @@
 import * as tf from '@tensorflow/tfjs';
 import '@tensorflow/tfjs-backend-wasm';
 import type { Tokenizer } from '@grpo/core';
-import { AdamW, clipByGlobalNorm, createPolicy, type TransformerPolicy } from '../src/index.js';
+import { AdamW, clipByGlobalNorm } from '@grpo/core';
+import { createPolicy, type TransformerPolicy } from '../src/index.js';
 
 const backend = process.env.BENCH_BACKEND ?? 'wasm';
 await tf.setBackend(backend);
@@ -60,18 +61,15 @@ async function benchTrain(policy: TransformerPolicy, steps: number): Promise<num
     completions: Array.from({ length: B }, (_, b) => Array.from({ length: T - 32 }, (_, j) => 3 + ((b * 5 + j * 2) % 61))),
   };
   const vars = policy.trainableVariables();
-  const opt = new AdamW({ weightDecay: 0.01 });
+  const opt = new AdamW({ beta1: 0.9, beta2: 0.999, eps: 1e-8, weightDecay: 0.01 });
   const step = () => {
     const { value, grads } = tf.variableGrads(() => {
       const { logprobs } = policy.tokenLogProbs(batch);
       return tf.neg(tf.mean(logprobs)) as tf.Scalar;
     }, vars);
-    const list = vars.map((v) => grads[v.name] as tf.Tensor);
-    const clipped = clipByGlobalNorm(list, 1);
-    tf.dispose(list);
+    const clipped = clipByGlobalNorm(grads as Record<string, tf.Tensor>, 1);
     opt.apply(vars, clipped.grads, 1e-4);
-    tf.dispose(clipped.grads);
-    clipped.norm.dispose();
+    tf.dispose(Object.values(clipped.grads));
     return value;
   };
   const warm = step();

@@ -44,7 +44,6 @@ export {
   type CheckpointConfig,
 } from './policy.js';
 export { sft, sftLoss, type SftExample, type SftOptions, type SftResult, type SftStepRecord } from './sft.js';
-export { AdamW, cosineLr, clipByGlobalNorm, type AdamWOptions } from './optim.js';
 
 export const meta = { name: '@grpo/plugin-transformer', version: '0.1.0', core: '^0.1.0' } as const;
 

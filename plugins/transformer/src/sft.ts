@@ -4,9 +4,9 @@
  * optional held-out loss.
  */
 import * as tf from '@tensorflow/tfjs';
-import { Rng, type TokenBatch } from '@grpo/core';
+import { AdamW, clipByGlobalNorm, learningRateAt, Rng, type TokenBatch } from '@grpo/core';
 import { encodePrompt } from './generate.js';
-import { AdamW, clipByGlobalNorm, cosineLr } from './optim.js';
+
 import type { TransformerPolicy } from './policy.js';
 
 /** One SFT example: text (encoded with the policy's tokenizer: BOS + prompt, completion + EOS) or token ids. */
@@ -62,7 +62,7 @@ export async function sft(policy: TransformerPolicy, options: SftOptions): Promi
   if (train.length === 0) throw new Error('sft: no training examples');
   const batchSize = Math.min(options.batchSize ?? 16, train.length);
   const lr = options.learningRate ?? 1e-3;
-  const optimizer = new AdamW({ beta1: options.beta1, beta2: options.beta2 ?? 0.95, weightDecay: options.weightDecay ?? 0 });
+  const optimizer = new AdamW({ beta1: options.beta1 ?? 0.9, beta2: options.beta2 ?? 0.95, eps: 1e-8, weightDecay: options.weightDecay ?? 0 });
   const rng = new Rng(options.seed ?? 0);
   const vars = policy.trainableVariables();
   const history: SftStepRecord[] = [];
@@ -88,16 +88,19 @@ export async function sft(policy: TransformerPolicy, options: SftOptions): Promi
       const picked = order.splice(0, batchSize).map((i) => train[i] as { p: readonly number[]; c: readonly number[] });
       const batch: TokenBatch = { prompts: picked.map((e) => e.p), completions: picked.map((e) => e.c) };
       const { value, grads } = tf.variableGrads(() => sftLoss(policy, batch), vars);
-      const gradList = vars.map((v) => grads[v.name] as tf.Tensor);
-      const clipped = clipByGlobalNorm(gradList, options.maxGradNorm ?? 1);
-      tf.dispose(gradList);
-      const stepLr = cosineLr(step, { lr, warmupSteps: options.warmupSteps ?? 0, totalSteps: options.steps, minLrRatio: options.minLrRatio ?? 0.1 });
+      const clipped = clipByGlobalNorm(grads as Record<string, tf.Tensor>, options.maxGradNorm ?? 1);
+      const stepLr = learningRateAt(step, {
+        learningRate: lr,
+        schedule: 'cosine',
+        warmupSteps: options.warmupSteps ?? 0,
+        totalSteps: options.steps,
+        minLrRatio: options.minLrRatio ?? 0.1,
+      });
       optimizer.apply(vars, clipped.grads, stepLr);
-      tf.dispose(clipped.grads);
-      const [loss, gradNorm] = await Promise.all([value.data(), clipped.norm.data()]);
+      tf.dispose(Object.values(clipped.grads));
+      const loss = await value.data();
       value.dispose();
-      clipped.norm.dispose();
-      const record: SftStepRecord = { step, loss: loss[0] as number, lr: stepLr, gradNorm: gradNorm[0] as number };
+      const record: SftStepRecord = { step, loss: loss[0] as number, lr: stepLr, gradNorm: clipped.norm };
       history.push(record);
       options.onStep?.(record);
       const every = options.evalEvery ?? 0;

@@ -1,62 +1,12 @@
 import * as tf from '@tensorflow/tfjs';
 import { Rng } from '@grpo/core';
 import { beforeAll, describe, expect, it } from 'vitest';
-import { AdamW, clipByGlobalNorm, cosineLr, createPolicy, sft, sftLoss, type SftExample } from '../src/index.js';
+import { createPolicy, sft, sftLoss, type SftExample } from '../src/index.js';
 import { TINY, charTokenizer, logSoftmax, naiveLogits, tinyPolicy, useWasm, weightValues } from './helpers.js';
 
 beforeAll(useWasm);
 
-describe('optimizer pieces', () => {
-  it('cosineLr warms up linearly, then decays by a cosine to minLrRatio·lr', () => {
-    const o = { lr: 1, warmupSteps: 4, totalSteps: 14, minLrRatio: 0.1 };
-    expect([0, 1, 2, 3].map((s) => cosineLr(s, o))).toEqual([0.25, 0.5, 0.75, 1]);
-    expect(cosineLr(4, o)).toBeCloseTo(1, 12);
-    expect(cosineLr(9, o)).toBeCloseTo(0.1 + 0.45 * (1 + Math.cos(Math.PI / 2)), 12);
-    expect(cosineLr(14, o)).toBeCloseTo(0.1, 12);
-    expect(cosineLr(20, o)).toBeCloseTo(0.1, 12);
-  });
 
-  it('clipByGlobalNorm scales all gradients by maxNorm / ‖g‖ only when above maxNorm', () => {
-    tf.tidy(() => {
-      const g = [tf.tensor1d([3, 0]), tf.tensor2d([[0, 4]])]; // ‖g‖ = 5
-      const { grads, norm } = clipByGlobalNorm(g, 1);
-      expect(norm.dataSync()[0]).toBeCloseTo(5, 5);
-      expect(Array.from(grads[0]?.dataSync() ?? [])).toEqual([expect.closeTo(0.6, 5), 0]);
-      expect(Array.from(grads[1]?.dataSync() ?? [])).toEqual([0, expect.closeTo(0.8, 5)]);
-      const big = clipByGlobalNorm(g, 10);
-      expect(Array.from(big.grads[0]?.dataSync() ?? [])).toEqual([3, 0]);
-    });
-  });
-
-  it('AdamW matches a hand computation of two steps with decoupled weight decay', () => {
-    const p = tf.variable(tf.tensor2d([[1, -2]]));
-    const opt = new AdamW({ beta1: 0.9, beta2: 0.99, eps: 1e-8, weightDecay: 0.1 });
-    const n0 = tf.memory().numTensors;
-    const grads = [[0.5, -1], [0.1, 0.3]];
-    let x = [1, -2];
-    const m = [0, 0];
-    const v = [0, 0];
-    grads.forEach((g, t) => {
-      const gt = tf.tensor2d([g]);
-      opt.apply([p], [gt], 0.01);
-      gt.dispose();
-      x = x.map((xi, i) => {
-        m[i] = 0.9 * (m[i] as number) + 0.1 * (g[i] as number);
-        v[i] = 0.99 * (v[i] as number) + 0.01 * (g[i] as number) ** 2;
-        const mh = (m[i] as number) / (1 - 0.9 ** (t + 1));
-        const vh = (v[i] as number) / (1 - 0.99 ** (t + 1));
-        return xi - 0.01 * (mh / (Math.sqrt(vh) + 1e-8) + 0.1 * xi);
-      });
-    });
-    const got = p.dataSync();
-    expect(got[0]).toBeCloseTo(x[0] as number, 6);
-    expect(got[1]).toBeCloseTo(x[1] as number, 6);
-    // Two moment variables were created; nothing else stays behind.
-    expect(tf.memory().numTensors).toBe(n0 + 2);
-    opt.dispose();
-    p.dispose();
-  });
-});
 
 describe('sft', () => {
   it('learns a copy task on wasm (loss falls, held-out loss falls) with a constant tensor count', async () => {

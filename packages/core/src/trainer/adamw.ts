@@ -5,7 +5,7 @@ export interface AdamWOptions {
   beta1: number;
   beta2: number;
   eps: number;
-  /** Decoupled weight decay (Loshchilov & Hutter), applied as w ← w − lr·wd·w. */
+  /** Decoupled weight decay (Loshchilov & Hutter), w ← w − lr·wd·w, on matrices only (not norm gains or biases). */
   weightDecay: number;
 }
 
@@ -41,7 +41,7 @@ export class AdamW {
         m.assign(m1);
         v.assign(v1);
         let update = m1.div(c1).div(v1.div(c2).sqrt().add(eps));
-        if (weightDecay > 0) update = update.add(variable.mul(weightDecay));
+        if (weightDecay > 0 && variable.rank >= 2) update = update.add(variable.mul(weightDecay));
         variable.assign(variable.sub(update.mul(lr)));
       });
     }

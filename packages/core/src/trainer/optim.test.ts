@@ -11,22 +11,53 @@ beforeAll(async () => {
 
 describe('AdamW', () => {
   it('matches a hand-computed first and second step', () => {
-    const w = tf.variable(tf.tensor1d([1, -2]), true, 'w');
+    const w = tf.variable(tf.tensor2d([[1, -2]]), true, 'w');
+    const gain = tf.variable(tf.tensor1d([1]), true, 'gain');
     const opt = new AdamW({ beta1: 0.9, beta2: 0.999, eps: 1e-8, weightDecay: 0.1 });
     const before = tf.memory().numTensors;
-    const g = tf.tensor1d([0.5, -0.25]);
-    opt.apply([w], { w: g }, 0.01);
+    const g = tf.tensor2d([[0.5, -0.25]]);
+    const gGain = tf.tensor1d([2]);
+    opt.apply([w, gain], { w: g, gain: gGain }, 0.01);
+    // Norm gains (rank 1) get no weight decay: 1 − 0.01·sign(2) = 0.99.
+    expect(gain.dataSync()[0]).toBeCloseTo(0.99, 6);
     // Step 1: m̂ = g, v̂ = g², update = g/|g| = sign(g) (eps negligible); w ← w − lr(sign(g) + wd·w)
     // w0 = 1 − 0.01(1 + 0.1) = 0.989; w1 = −2 − 0.01(−1 − 0.2) = −1.988
     expect(Array.from(w.dataSync())).toEqual([expect.closeTo(0.989, 6), expect.closeTo(-1.988, 6)]);
-    opt.apply([w], { w: g }, 0.01);
+    opt.apply([w, gain], { w: g, gain: gGain }, 0.01);
     // Step 2 with the same g: m̂ = g and v̂ = g² again, so the update is sign(g) again.
     expect(Array.from(w.dataSync())).toEqual([expect.closeTo(0.989 - 0.01 * (1 + 0.0989), 6), expect.closeTo(-1.988 - 0.01 * (-1 - 0.1988), 6)]);
-    // Moments were created once (2 variables); nothing else is left behind.
-    expect(tf.memory().numTensors).toBe(before + 3); // g, m and v
-    g.dispose();
+    // Moments were created once; nothing else is left behind.
+    expect(tf.memory().numTensors).toBe(before + 2 + 4); // g, gGain, and m and v of both variables
+    tf.dispose([g, gGain]);
     opt.dispose();
     w.dispose();
+    gain.dispose();
+  });
+
+  it('matches a two-step hand computation with bias correction and decoupled decay', () => {
+    const p = tf.variable(tf.tensor2d([[1, -2]]), true, 'two-step');
+    const opt = new AdamW({ beta1: 0.9, beta2: 0.99, eps: 1e-8, weightDecay: 0.1 });
+    const grads = [[0.5, -1], [0.1, 0.3]];
+    let x = [1, -2];
+    const m = [0, 0];
+    const v = [0, 0];
+    grads.forEach((g, t) => {
+      const gt = tf.tensor2d([g]);
+      opt.apply([p], { 'two-step': gt }, 0.01);
+      gt.dispose();
+      x = x.map((xi, i) => {
+        m[i] = 0.9 * m[i]! + 0.1 * g[i]!;
+        v[i] = 0.99 * v[i]! + 0.01 * g[i]! ** 2;
+        const mh = m[i]! / (1 - 0.9 ** (t + 1));
+        const vh = v[i]! / (1 - 0.99 ** (t + 1));
+        return xi - 0.01 * (mh / (Math.sqrt(vh) + 1e-8) + 0.1 * xi);
+      });
+    });
+    const got = p.dataSync();
+    expect(got[0]).toBeCloseTo(x[0]!, 6);
+    expect(got[1]).toBeCloseTo(x[1]!, 6);
+    opt.dispose();
+    p.dispose();
   });
 
   it('saves and restores its state exactly', () => {
