@@ -43,6 +43,7 @@ export {
   CHECKPOINT_FORMAT,
   type CheckpointConfig,
 } from './policy.js';
+export { ScalarHeadModel, SCALAR_FORMAT, type ScoreAlignment } from './scalar-head.js';
 export { sft, sftLoss, type SftExample, type SftOptions, type SftResult, type SftStepRecord } from './sft.js';
 
 export const meta = { name: '@grpo/plugin-transformer', version: '0.1.0', core: '^0.1.0' } as const;

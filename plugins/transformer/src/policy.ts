@@ -200,7 +200,7 @@ async function readWeights(dir: string, cfg: TransformerConfig): Promise<Map<str
 }
 
 /** The files `tokenizer.save` writes, read back (so they can go into one atomic directory write). */
-async function tokenizerFiles(tokenizer: Tokenizer): Promise<Record<string, Uint8Array>> {
+export async function tokenizerFiles(tokenizer: Tokenizer): Promise<Record<string, Uint8Array>> {
   const tmp = await mkdtemp(join(tmpdir(), 'grpo-tok-'));
   try {
     await tokenizer.save(tmp);
