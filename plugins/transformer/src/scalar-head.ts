@@ -14,7 +14,7 @@ import { CheckpointError, DataError, Rng, type TokenBatch, type Tokenizer } from
 import { encodeSafetensors, readJsonFile, readSafetensorsFile, writeDirAtomic, type StTensor } from './checkpoint/index.js';
 import { resolveModelConfig, type ModelOptions, type TransformerConfig } from './config.js';
 import { bmm } from './kernels.js';
-import { forwardHidden, initWeights, makeVariables, ropeTables, seqContext, weightShapes, type RopeTables, type WeightMap } from './model.js';
+import { forwardHidden, initWeights, ropeTables, seqContext, weightShapes, type RopeTables, type WeightMap } from './model.js';
 import { tokenizerFiles, type TransformerPolicy } from './policy.js';
 
 export type ScoreAlignment = 'before' | 'after';
