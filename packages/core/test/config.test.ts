@@ -17,7 +17,7 @@ describe('loadConfig', () => {
     const config = await loadConfig({ cwd });
     expect(config.source).toBe('(defaults)');
     expect(config.train.groupSize).toBe(8);
-    expect(config.algorithm.advantage).toEqual({ estimator: 'grpo', std: 'unbiased', eps: 1e-4, zeroVarianceToZero: true, singleton: 'zero' });
+    expect(config.algorithm.advantage).toEqual({ std: 'unbiased', eps: 1e-4, zeroVarianceToZero: true, singleton: 'zero' });
     expect(config.algorithm.kl.beta).toBe(0.04);
     expect(config.backend).toBe('wasm');
   });

@@ -2,6 +2,8 @@ import { ContainerModule } from 'inversify';
 import { describe, expect, it } from 'vitest';
 import {
   AdvantageEstimator,
+  AlgorithmDefaults,
+  algorithmNames,
   assembleContainer,
   CORE_VERSION,
   definePlugin,
@@ -66,7 +68,7 @@ describe('assembleContainer', () => {
       register: async ({ rebind }) => (await rebind(AdvantageEstimator)).toConstantValue(constantEstimator('mine', 7)),
     };
     const container = await assembleContainer({ config, defaults: [stubDefaults()], plugins: [swap] });
-    const estimator = selectNamed<AdvantageEstimator>(container, AdvantageEstimator, config.algorithm.advantage.estimator, 'advantage estimator');
+    const estimator = selectNamed<AdvantageEstimator>(container, AdvantageEstimator, config.algorithm.advantage.estimator!, 'advantage estimator');
     const group = { row: { prompt: 'p' }, promptIds: [1], completions: [{ tokenIds: [1, 2], text: 'ab', logprobs: [0, 0], finishReason: 'eos' as const }], rewards: [1], rewardsByFunction: {}, unscored: [false] };
     expect(estimator.estimate({ groups: [group], options: config.algorithm.advantage }).advantages).toEqual([[7, 7]]);
     // The rebind replaced the defaults entirely.
@@ -129,6 +131,24 @@ describe('assembleContainer', () => {
     const p = (name: string): GrpoPlugin => ({ meta: { name, version: '1', core: '*' }, register: () => {} });
     const useGpu = false;
     expect(flattenPlugins([p('a'), useGpu && p('gpu'), [p('b'), [null, p('c')]]]).map((x) => x.meta.name)).toEqual(['a', 'b', 'c']);
+  });
+});
+
+describe('algorithmNames', () => {
+  const defaults = (name: string, estimator?: string, objective?: string): GrpoPlugin => ({
+    meta: { name, version: '1.0.0', core: '^0.1.0' },
+    register: ({ bind }) => void bind(AlgorithmDefaults).toConstantValue({ name, estimator, objective }),
+  });
+  it('takes the last plugin default, and the config name over any default', async () => {
+    const container = await assembleContainer({ config: testConfig(), defaults: [defaults('grpo', 'grpo', 'clipped-surrogate')], plugins: [defaults('ppo', 'gae', 'ppo')] });
+    expect(algorithmNames(container, testConfig())).toEqual({ estimator: 'gae', objective: 'ppo' });
+    expect(algorithmNames(container, testConfig({ algorithm: { advantage: { estimator: 'rloo' } } }))).toEqual({ estimator: 'rloo', objective: 'ppo' });
+    const partial = await assembleContainer({ config: testConfig(), plugins: [defaults('grpo', 'grpo', 'clipped-surrogate'), defaults('est-only', 'mine')] });
+    expect(algorithmNames(partial, testConfig())).toEqual({ estimator: 'mine', objective: 'clipped-surrogate' });
+  });
+  it('says what to do when nothing chooses', async () => {
+    const container = await assembleContainer({ config: testConfig() });
+    expect(() => algorithmNames(container, testConfig())).toThrow(/No advantage estimator is chosen/);
   });
 });
 

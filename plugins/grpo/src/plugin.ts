@@ -1,5 +1,5 @@
 import { ContainerModule } from 'inversify';
-import { AdvantageEstimator, GrpoConfig, KlEstimator, LossAggregation, Objective, selectNamed } from '@grpo/core';
+import { AdvantageEstimator, AlgorithmDefaults, GrpoConfig, KlEstimator, LossAggregation, Objective, selectNamed } from '@grpo/core';
 import type { GrpoPlugin } from '@grpo/core';
 import { advantageEstimators } from './advantage.js';
 import { lossAggregations } from './aggregation.js';
@@ -18,6 +18,7 @@ export function grpo(): GrpoPlugin {
   return {
     meta: { name: PLUGIN_NAME, version: PLUGIN_VERSION, core: '^0.1.0' },
     module: new ContainerModule(({ bind }) => {
+      bind<AlgorithmDefaults>(AlgorithmDefaults).toConstantValue({ name: PLUGIN_NAME, estimator: 'grpo', objective: 'clipped-surrogate' });
       for (const estimator of advantageEstimators) bind<AdvantageEstimator>(AdvantageEstimator).toConstantValue(estimator);
       for (const estimator of klEstimators) bind<KlEstimator>(KlEstimator).toConstantValue(estimator);
       for (const aggregation of lossAggregations) bind<LossAggregation>(LossAggregation).toConstantValue(aggregation);

@@ -2,6 +2,7 @@ import * as tf from '@tensorflow/tfjs';
 import { beforeAll, describe, expect, it } from 'vitest';
 import {
   AdvantageEstimator,
+  AlgorithmDefaults,
   assembleContainer,
   configSchema,
   KlEstimator,
@@ -46,7 +47,10 @@ describe('grpo() plugin', () => {
   it('the default config selects grpo, seq-mean-token-mean and clipped-surrogate with k3', async () => {
     const c = config();
     const container = await assembleContainer({ config: c, plugins: [grpo()] });
-    expect(selectNamed(container, AdvantageEstimator, c.algorithm.advantage.estimator, 'advantage estimator').name).toBe('grpo');
+    // The config names no estimator or objective: the plugin's AlgorithmDefaults choose them.
+    expect(c.algorithm.advantage.estimator).toBeUndefined();
+    expect(container.getAll<AlgorithmDefaults>(AlgorithmDefaults)).toEqual([{ name: '@grpo/plugin-grpo', estimator: 'grpo', objective: 'clipped-surrogate' }]);
+    expect(selectNamed(container, AdvantageEstimator, 'grpo', 'advantage estimator').name).toBe('grpo');
     expect(selectNamed(container, LossAggregation, c.algorithm.lossAggregation, 'loss aggregation').name).toBe('seq-mean-token-mean');
     const objective = container.get<Objective>(Objective);
     expect(objective.name).toBe('clipped-surrogate');

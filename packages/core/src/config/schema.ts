@@ -110,7 +110,8 @@ export const configSchema = z.strictObject({
     .strictObject({
       advantage: z
         .strictObject({
-          estimator: z.string().min(1).default('grpo'),
+          /** Advantage estimator by name; absent = the algorithm plugin's default (`grpo`, or `gae` with PPO). */
+          estimator: z.string().min(1).optional(),
           std: z.enum(['unbiased', 'biased']).default('unbiased'),
           eps: nonNegative().default(1e-4),
           zeroVarianceToZero: z.boolean().default(true),
@@ -119,7 +120,8 @@ export const configSchema = z.strictObject({
         .prefault({}),
       objective: z
         .strictObject({
-          name: z.string().min(1).default('clipped-surrogate'),
+          /** Objective by name; absent = the algorithm plugin's default (`clipped-surrogate`, or `ppo`). */
+          name: z.string().min(1).optional(),
           epsilonLow: nonNegative().default(0.2),
           epsilonHigh: nonNegative().default(0.2),
           /** Dual-clip constant c > 1 (verl `clip_ratio_c`); off when absent. */

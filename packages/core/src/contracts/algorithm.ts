@@ -87,3 +87,14 @@ export interface Objective {
   readonly name: string;
   loss(input: ObjectiveInput, aggregation: LossAggregation, context: AggregationContext): ObjectiveResult;
 }
+
+export const AlgorithmDefaults = Symbol.for('grpo.AlgorithmDefaults');
+/**
+ * What an algorithm plugin uses when the config names no estimator or objective. The last bound
+ * wins, so `plugins: [ppo()]` alone switches GRPO to PPO; a name in the config always wins.
+ */
+export interface AlgorithmDefaults {
+  readonly name: string;
+  readonly estimator?: string;
+  readonly objective?: string;
+}

@@ -1,7 +1,7 @@
 import * as tf from '@tensorflow/tfjs';
 import type { Container } from 'inversify';
 import type { AdvantageEstimator, LossAggregation, Objective } from '../contracts/algorithm.js';
-import { AdvantageEstimator as AdvantageEstimatorToken, LossAggregation as LossAggregationToken, Objective as ObjectiveToken } from '../contracts/algorithm.js';
+import { AlgorithmDefaults, AdvantageEstimator as AdvantageEstimatorToken, LossAggregation as LossAggregationToken, Objective as ObjectiveToken } from '../contracts/algorithm.js';
 import { EvalDataset, PromptDataset } from '../contracts/data.js';
 import { TrainerHook } from '../contracts/events.js';
 import { MetricsSink } from '../contracts/metrics.js';
@@ -35,6 +35,20 @@ export interface TrainerParts {
   valueModel?: ValueModel;
   sinks?: MetricsSink[];
   hooks?: TrainerHook[];
+}
+
+/**
+ * The advantage estimator and objective a run uses: the config's names, else the last bound
+ * `AlgorithmDefaults` that names one (so a PPO plugin loaded after GRPO switches both).
+ */
+export function algorithmNames(resolver: { getAll<T>(token: symbol): T[] }, config: ResolvedConfig): { estimator: string; objective: string } {
+  const defaults = resolver.getAll<AlgorithmDefaults>(AlgorithmDefaults);
+  const pick = (key: 'estimator' | 'objective') => [...defaults].reverse().find((d) => d[key])?.[key];
+  const estimator = config.algorithm.advantage.estimator ?? pick('estimator');
+  const objective = config.algorithm.objective.name ?? pick('objective');
+  if (!estimator) throw new GrpoError('No advantage estimator is chosen: name one in algorithm.advantage.estimator or load an algorithm plugin such as @grpo/plugin-grpo');
+  if (!objective) throw new GrpoError('No objective is chosen: name one in algorithm.objective.name or load an algorithm plugin such as @grpo/plugin-grpo');
+  return { estimator, objective };
 }
 
 /** Fills `{field}` placeholders of the prompt template from a dataset row; `{prompt}` is the prompt field. */
@@ -96,12 +110,13 @@ export class GrpoTrainer implements Checkpointable {
   static fromContainer(container: Container): GrpoTrainer {
     const config = container.get<ResolvedConfig>(GrpoConfig);
     const a = config.algorithm;
+    const { estimator: estimatorName, objective: objectiveName } = algorithmNames(container, config);
     return new GrpoTrainer({
       config,
       policy: container.get<Policy>(Policy),
       rewards: container.getAll<RewardFunction>(RewardFunction),
-      estimator: selectNamed(container, AdvantageEstimatorToken, a.advantage.estimator, 'advantage estimator'),
-      objective: selectNamed(container, ObjectiveToken, a.objective.name, 'objective'),
+      estimator: selectNamed(container, AdvantageEstimatorToken, estimatorName, 'advantage estimator'),
+      objective: selectNamed(container, ObjectiveToken, objectiveName, 'objective'),
       aggregation: selectNamed(container, LossAggregationToken, a.lossAggregation, 'loss aggregation'),
       dataset: container.get<PromptDataset>(PromptDataset),
       evalDataset: container.isBound(EvalDataset) ? container.get<PromptDataset>(EvalDataset) : undefined,
