@@ -28,3 +28,4 @@ export * from './checkpoint/index.js';
 export * from './trainer/checkpointer.js';
 export * from './trainer/sinks.js';
 export * from './data/jsonl.js';
+export * from './trainer/evaluate.js';

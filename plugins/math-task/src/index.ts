@@ -1,10 +1,10 @@
 /** @grpo/plugin-math-task: a seeded, procedurally generated multi-step arithmetic task with step-checkable solutions. */
-import { EvalDataset, PromptDataset, RewardFunction, type GrpoPlugin } from '@grpo/core';
+import { AnswerExtractor, EvalDataset, PromptDataset, RewardFunction, type GrpoPlugin } from '@grpo/core';
 import { ContainerModule } from 'inversify';
 import { MathTaskDataset } from './dataset.js';
 import type { DifficultyOption } from './difficulty.js';
 import { DEFAULT_TEST_FRACTION } from './generate.js';
-import { stepCorrectness, taskAccuracy, type StepCorrectnessOptions, type TaskAccuracyOptions } from './rewards.js';
+import { finalAnswerExtractor, stepCorrectness, taskAccuracy, type StepCorrectnessOptions, type TaskAccuracyOptions } from './rewards.js';
 
 export * from './difficulty.js';
 export * from './generate.js';
@@ -63,6 +63,7 @@ export default function mathTask(options: MathTaskOptions = {}): GrpoPlugin {
       bind<PromptDataset>(PromptDataset).toConstantValue(train);
       if (test) bind<EvalDataset>(EvalDataset).toConstantValue(test);
       for (const reward of rewards) bind<RewardFunction>(RewardFunction).toConstantValue(reward);
+      bind<AnswerExtractor>(AnswerExtractor).toConstantValue(finalAnswerExtractor);
     }),
   };
 }

@@ -1,4 +1,4 @@
-import type { DatasetRow, RewardFunction, RewardInput, RewardScore, StepReward } from '@grpo/core';
+import type { AnswerExtractor, DatasetRow, RewardFunction, RewardInput, RewardScore, StepReward } from '@grpo/core';
 import { applyOp } from './generate.js';
 import type { Op } from './difficulty.js';
 
@@ -172,3 +172,12 @@ export function stepCorrectness(options: StepCorrectnessOptions = {}): RewardFun
     },
   };
 }
+
+/** The answer after `####`, normalised to a number string so `#### 07` and `#### 7` vote together (maj@k). */
+export const finalAnswerExtractor: AnswerExtractor = {
+  name: 'math-task-final-answer',
+  extract: (completion) => {
+    const answer = extractFinalAnswer(completion);
+    return answer === null ? null : String(Number(answer));
+  },
+};

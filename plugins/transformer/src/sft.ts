@@ -28,6 +28,9 @@ export interface SftOptions {
   evalEvery?: number;
   seed?: number;
   onStep?: (record: SftStepRecord) => void;
+  /** Awaited every `callbackEvery` steps (after the step), e.g. to measure accuracy or save a checkpoint. */
+  onProgress?: (step: number) => Promise<void>;
+  callbackEvery?: number;
 }
 
 export interface SftStepRecord {
@@ -105,6 +108,8 @@ export async function sft(policy: TransformerPolicy, options: SftOptions): Promi
       options.onStep?.(record);
       const every = options.evalEvery ?? 0;
       if (every > 0 && (step + 1) % every === 0 && step + 1 < options.steps) await evalLoss(step + 1);
+      const cbEvery = options.callbackEvery ?? 0;
+      if (options.onProgress && cbEvery > 0 && (step + 1) % cbEvery === 0) await options.onProgress(step + 1);
     }
     await evalLoss(options.steps);
   } finally {

@@ -158,6 +158,16 @@ export const configSchema = z.strictObject({
       maskTruncated: z.boolean().default(false),
     })
     .prefault({}),
+  eval: z
+    .strictObject({
+      /** Reward whose score 1 means "correct" (greedy accuracy, pass@k, maj@k); default: the first reward named like `*accuracy*`. */
+      accuracyReward: z.string().min(1).optional(),
+      /** Samples per prompt for pass@k and maj@k; 0 skips them. */
+      k: int(0).default(8),
+      /** Sampling temperature for pass@k and maj@k. */
+      temperature: positive().default(1),
+    })
+    .prefault({}),
   rewards: z
     .strictObject({
       /** Weight per reward function name; unnamed functions weigh 1. */

@@ -45,3 +45,11 @@ export interface RewardModel<Row extends DatasetRow = DatasetRow> extends Reward
   save(dir: string): Promise<void>;
   dispose(): void;
 }
+
+export const AnswerExtractor = Symbol.for('grpo.AnswerExtractor');
+/** Pulls the final answer out of a completion (e.g. the number after `####`), for majority voting (maj@k). */
+export interface AnswerExtractor<Row extends DatasetRow = DatasetRow> {
+  readonly name: string;
+  /** A canonical answer string, or null when the completion states none. */
+  extract(completion: string, row: Row): string | null;
+}

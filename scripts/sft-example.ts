@@ -1,0 +1,91 @@
+/**
+ * `npm run sft:example`: trains the small character-level policy that the main job starts GRPO
+ * from, on the built-in math task, reproducibly from a seed. Every `--every` steps it measures
+ * greedy accuracy and pass@8 on held-out problems and saves a checkpoint; at the end it copies
+ * the checkpoint chosen by `--pick` (the first whose greedy accuracy reaches the target range)
+ * to `--out`.
+ */
+import { mkdir, rm, cp } from 'node:fs/promises';
+import path from 'node:path';
+import { parseArgs } from 'node:util';
+import { evaluateAccuracy } from '@grpo/core';
+import { setupBackend } from '@grpo/plugin-backend-wasm';
+import { finalAnswerExtractor, MATH_TASK_CHARS, mathTaskParts, sftExamples, taskAccuracy } from '@grpo/plugin-math-task';
+import { CharTokenizer } from '@grpo/plugin-tokenizers';
+import { createPolicy, sft } from '@grpo/plugin-transformer';
+
+const { values: args } = parseArgs({
+  options: {
+    steps: { type: 'string', default: '1200' },
+    every: { type: 'string', default: '100' },
+    batch: { type: 'string', default: '32' },
+    lr: { type: 'string', default: '2e-3' },
+    seed: { type: 'string', default: '0' },
+    'd-model': { type: 'string', default: '128' },
+    layers: { type: 'string', default: '4' },
+    heads: { type: 'string', default: '4' },
+    'min-acc': { type: 'string', default: '0.25' },
+    'max-acc': { type: 'string', default: '0.5' },
+    'eval-size': { type: 'string', default: '200' },
+    work: { type: 'string', default: 'runs/sft-example' },
+    out: { type: 'string', default: 'plugins/math-task/checkpoints/sft' },
+  },
+});
+const num = (k: keyof typeof args) => Number(args[k]);
+
+await setupBackend('wasm');
+const seed = num('seed');
+const tokenizer = CharTokenizer.fromChars(MATH_TASK_CHARS);
+const policy = createPolicy({
+  model: { dModel: num('d-model'), nLayers: num('layers'), nHeads: num('heads'), maxSeqLen: 128 },
+  tokenizer,
+  seed,
+});
+const { train, test } = mathTaskParts({ seed: 0, trainSize: 20_000, testSize: 500 });
+const rows = Array.from({ length: train.size }, (_, i) => train.get(i));
+const evalRows = Array.from({ length: Math.min(num('eval-size'), test!.size) }, (_, i) => test!.get(i));
+const heldOut = sftExamples(evalRows.slice(0, 64));
+await rm(args.work!, { recursive: true, force: true });
+await mkdir(args.work!, { recursive: true });
+
+const history: { step: number; greedy: number; passAtK: number; majAtK: number; dir: string }[] = [];
+const started = performance.now();
+await sft(policy, {
+  train: sftExamples(rows),
+  eval: heldOut,
+  steps: num('steps'),
+  batchSize: num('batch'),
+  learningRate: num('lr'),
+  warmupSteps: 50,
+  minLrRatio: 0.1,
+  weightDecay: 0.01,
+  seed,
+  evalEvery: num('every'),
+  callbackEvery: num('every'),
+  onStep: (r) => {
+    if (r.step % 20 === 0) process.stderr.write(`step ${r.step} loss ${r.loss.toFixed(4)} lr ${r.lr.toExponential(2)}\n`);
+  },
+  onProgress: async (step) => {
+    const report = await evaluateAccuracy({
+      policy,
+      rows: evalRows,
+      prompt: (r) => r.prompt,
+      accuracy: taskAccuracy(),
+      extractor: finalAnswerExtractor,
+      k: 8,
+      temperature: 1,
+      maxNewTokens: 48,
+      seed: 1234,
+    });
+    const dir = path.join(args.work!, `step-${step}`);
+    await policy.save(dir);
+    history.push({ step, greedy: report.greedy, passAtK: report.passAtK, majAtK: report.majAtK, dir });
+    const secs = ((performance.now() - started) / 1000).toFixed(0);
+    console.log(`step ${step}: greedy ${(report.greedy * 100).toFixed(1)}% maj@8 ${(report.majAtK * 100).toFixed(1)}% pass@8 ${(report.passAtK * 100).toFixed(1)}% (${secs}s)`);
+  },
+});
+const pick = history.find((h) => h.greedy >= num('min-acc') && h.greedy <= num('max-acc')) ?? history.at(-1)!;
+await rm(args.out!, { recursive: true, force: true });
+await cp(pick.dir, args.out!, { recursive: true });
+console.log(`picked step ${pick.step} (greedy ${(pick.greedy * 100).toFixed(1)}%, pass@8 ${(pick.passAtK * 100).toFixed(1)}%) → ${args.out}`);
+console.log(JSON.stringify({ picked: pick.step, history: history.map(({ dir: _d, ...h }) => h) }));
