@@ -1,0 +1,138 @@
+import { mkdtemp } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import path from 'node:path';
+import * as tf from '@tensorflow/tfjs';
+import { assembleContainer, DirectoryCheckpointer, GrpoTrainer, JsonlMetricsSink, Policy, readMetrics, type GrpoConfigInput, type ResolvedConfig } from '@grpo/core';
+import grpo from '@grpo/plugin-grpo';
+import ppo, { TransformerValueModel, type PpoOptions } from '@grpo/plugin-ppo';
+import { CharTokenizer } from '@grpo/plugin-tokenizers';
+import { createPolicy, type TransformerPolicy } from '@grpo/plugin-transformer';
+import { beforeAll, describe, expect, it } from 'vitest';
+import { tinyConfig, tinyTaskPlugin, useWasm, withoutTimings } from './tiny-task.js';
+
+beforeAll(useWasm);
+
+/** The tiny task's config with PPO switched on by the plugin list alone. */
+function ppoConfig(overrides: GrpoConfigInput = {}, options: PpoOptions = {}, outputDir?: string): ResolvedConfig {
+  const config = tinyConfig(overrides, outputDir);
+  return { ...config, plugins: [tinyTaskPlugin, ppo(options)] };
+}
+
+/** Like `tinyTrainer`, but the policy is bound after the plugins load, as the CLI does. */
+async function ppoTrainer(config: ResolvedConfig): Promise<{ trainer: GrpoTrainer; policy: TransformerPolicy; dispose(): void }> {
+  const tokenizer = CharTokenizer.fromChars('abcd');
+  const policy = createPolicy({ model: { dModel: 32, nLayers: 1, nHeads: 2, maxSeqLen: 16 }, tokenizer, seed: 11 });
+  const container = await assembleContainer({ config, defaults: [grpo()] });
+  container.bind(Policy).toConstantValue(policy);
+  const trainer = GrpoTrainer.fromContainer(container);
+  return {
+    trainer,
+    policy,
+    dispose: () => {
+      trainer.dispose();
+      trainer.valueModel?.dispose();
+      policy.dispose();
+    },
+  };
+}
+
+async function steps(trainer: GrpoTrainer, n: number) {
+  const out: Record<string, number>[] = [];
+  for (let i = 0; i < n; i++) out.push(withoutTimings((await trainer.trainStep()).metrics));
+  return out;
+}
+
+describe('PPO training loop (tiny transformer on wasm)', () => {
+  it('plugins: [ppo()] alone switches to a critic, GAE and the ppo objective', async () => {
+    const run = await ppoTrainer(ppoConfig());
+    const critic = run.trainer.valueModel;
+    expect(critic).toBeInstanceOf(TransformerValueModel);
+    // The critic starts as a copy of the policy backbone: same embedding, not the same variables.
+    const emb = (critic as TransformerValueModel).model.weights.get('embed.weight')!;
+    const policyEmb = run.policy.weights.get('embed.weight')!;
+    expect(emb).not.toBe(policyEmb);
+    expect(Array.from(emb.dataSync())).toEqual(Array.from(policyEmb.dataSync()));
+    const criticBefore = critic!.trainableVariables().map((v) => Array.from(v.dataSync()));
+    const [m] = await steps(run.trainer, 1);
+    for (const key of ['value_loss', 'value_clip_frac', 'values/mean', 'returns/mean', 'policy_loss', 'clip_ratio/low_mean', 'critic/grad_norm', 'advantages/raw_mean'])
+      expect(m, key).toHaveProperty([key]);
+    expect(m!['critic/grad_norm']).toBeGreaterThan(0);
+    const criticAfter = critic!.trainableVariables().map((v) => Array.from(v.dataSync()));
+    expect(criticAfter).not.toEqual(criticBefore);
+    run.dispose();
+  });
+
+  it('raises the mean reward clearly', async () => {
+    const run = await ppoTrainer(ppoConfig({ train: { steps: 40, promptsPerStep: 4, groupSize: 8, learningRate: 1e-2 }, algorithm: { kl: { beta: 0 } } }, { critic: { learningRate: 3e-3 } }));
+    const rewards = (await steps(run.trainer, 40)).map((m) => m.reward!);
+    const first = rewards.slice(0, 5).reduce((a, b) => a + b) / 5;
+    const last = rewards.slice(-5).reduce((a, b) => a + b) / 5;
+    console.log(`tiny task (PPO): mean reward first 5 steps ${first.toFixed(3)}, last 5 steps ${last.toFixed(3)}`);
+    expect(last).toBeGreaterThan(first + 0.3);
+    run.dispose();
+  });
+
+  it('keeps the number of tensors constant across steps (μ = 2, mini- and micro-batches, KL in the reward)', async () => {
+    const run = await ppoConfigTrainer();
+    await run.trainer.trainStep(); // creates both optimizers' moments
+    const before = tf.memory().numTensors;
+    await run.trainer.trainStep();
+    await run.trainer.trainStep();
+    expect(tf.memory().numTensors).toBe(before);
+    run.dispose();
+  });
+
+  it('builds a critic from scratch with its own size', async () => {
+    const run = await ppoTrainer(ppoConfig({}, { critic: { model: { dModel: 16, nLayers: 1, nHeads: 2, maxSeqLen: 16 }, seed: 3, learningRate: 1e-3 } }));
+    const critic = run.trainer.valueModel as TransformerValueModel;
+    expect(critic.model.config.dModel).toBe(16);
+    expect(critic.learningRate).toBe(1e-3);
+    const [m] = await steps(run.trainer, 1);
+    expect(Number.isFinite(m!.value_loss)).toBe(true);
+    run.dispose();
+  });
+
+  it('resumes exactly with the critic, its optimizer and the adaptive KL β: 4 steps straight equal 2 + checkpoint + resume + 2', async () => {
+    const dir = await mkdtemp(path.join(tmpdir(), 'ppo-resume-'));
+    const config = ppoConfig(
+      { train: { steps: 4, checkpointEvery: 2 }, algorithm: { kl: { beta: 0.05, inReward: true, estimator: 'k1' } } },
+      { kl: { adaptive: { target: 0.01 } }, critic: { learningRate: 1e-3 } },
+      dir,
+    );
+
+    const straight = await ppoTrainer(config);
+    const straightSink = new JsonlMetricsSink(path.join(dir, 'straight'));
+    await straight.trainer.train({ sinks: [straightSink] });
+    straight.dispose();
+
+    const controller = new AbortController();
+    const first = await ppoTrainer(config);
+    const checkpointer = new DirectoryCheckpointer(path.join(dir, 'resumed', 'checkpoints'));
+    const firstSink = new JsonlMetricsSink(path.join(dir, 'resumed'));
+    await first.trainer.train({ checkpointer, sinks: [firstSink, { name: 'stop-after-2', log: (step) => void (step === 1 && controller.abort()) }], signal: controller.signal });
+    expect(first.trainer.step).toBe(2);
+    first.dispose();
+
+    const second = await ppoTrainer(config);
+    const latest = await checkpointer.latest();
+    expect((await checkpointer.restore(latest!, second.trainer)).step).toBe(2);
+    const secondSink = new JsonlMetricsSink(path.join(dir, 'resumed'), { resumeStep: 2 });
+    await second.trainer.train({ checkpointer, sinks: [secondSink] });
+    second.dispose();
+
+    const a = (await readMetrics(straightSink.file)).map(withoutTimings);
+    const b = (await readMetrics(secondSink.file)).map(withoutTimings);
+    expect(b.map((m) => m.step)).toEqual([0, 1, 2, 3]);
+    // β moved (the observed KL is far from the target) and the resumed run continues from the saved β.
+    expect(a[3]!['kl_in_reward/beta']).not.toBe(0.05);
+    expect(b).toEqual(a);
+  });
+
+  it('says what is missing when the adaptive KL is asked for without KL in the reward', async () => {
+    await expect(ppoTrainer(ppoConfig({}, { kl: { adaptive: { target: 1 } } }))).rejects.toThrow(/inReward/);
+  });
+});
+
+function ppoConfigTrainer() {
+  return ppoTrainer(ppoConfig({ train: { numIterations: 2, miniBatchSize: 8, microBatchSize: 4 }, algorithm: { kl: { beta: 0.04, inReward: true, estimator: 'k1' } } }));
+}
