@@ -1,5 +1,5 @@
 import { Command, CommanderError, InvalidArgumentError } from 'commander';
-import { configToJson, GrpoError, loadConfig, type ResolvedConfig } from '@grpo/core';
+import { configToJson, GrpoError, loadConfig, type AccuracyReport, type ResolvedConfig } from '@grpo/core';
 import { writeReport } from '@grpo/report';
 import { ProgressSink } from './progress.js';
 import { prepareRun } from './run.js';
@@ -41,10 +41,17 @@ interface TrainFlags extends ConfigFlags {
   seed?: number;
 }
 
-const fmtMetrics = (m: Record<string, number>) =>
-  Object.entries(m)
-    .map(([k, v]) => `${k} ${v.toFixed(4)}`)
-    .join(', ');
+const fmtAccuracy = (r: AccuracyReport) =>
+  `greedy accuracy ${(r.greedy * 100).toFixed(1)}%` +
+  (r.k > 0 ? `, maj@${r.k} ${(r.majAtK * 100).toFixed(1)}%, pass@${r.k} ${(r.passAtK * 100).toFixed(1)}%` : '') +
+  ` on ${r.n} held-out prompts`;
+
+/** Accuracy figures as metrics (they land in metrics.jsonl and the report's eval panel). */
+const evalMetrics = (r: AccuracyReport): Record<string, number> => ({
+  'eval/accuracy': r.greedy,
+  ...(r.k > 0 ? { [`eval/maj@${r.k}`]: r.majAtK, [`eval/pass@${r.k}`]: r.passAtK } : {}),
+  'eval/mean_length': r.greedyLength,
+});
 
 /** `grpo train`: runs GRPO from a config; Ctrl-C saves a checkpoint and exits, a second Ctrl-C exits at once. */
 async function trainCommand(flags: TrainFlags, io: CliIo): Promise<void> {
@@ -57,9 +64,12 @@ async function trainCommand(flags: TrainFlags, io: CliIo): Promise<void> {
   const run = await prepareRun(config, { resume: flags.resume });
   const { trainer } = run;
   if (run.resumedFrom > 0) io.out(`resumed from step ${run.resumedFrom}\n`);
-  const hasEval = config.data.eval !== undefined;
-  const before = hasEval && run.resumedFrom === 0 ? await trainer.evaluate() : undefined;
-  if (before) io.out(`eval before: ${fmtMetrics(before)}\n`);
+  const hasEval = trainer.hasEvalDataset;
+  const before = hasEval && run.resumedFrom === 0 ? await trainer.evaluateAccuracy() : undefined;
+  if (before) {
+    io.out(`eval before: ${fmtAccuracy(before)}\n`);
+    await run.metrics.log(0, evalMetrics(before));
+  }
 
   const controller = new AbortController();
   let interrupts = 0;
@@ -81,12 +91,19 @@ async function trainCommand(flags: TrainFlags, io: CliIo): Promise<void> {
       io.out(`stopped at step ${trainer.step}; continue with --resume\n`);
       return;
     }
-    if (hasEval) {
-      const after = await trainer.evaluate();
-      io.out(`eval after: ${fmtMetrics(after)}\n`);
+    const after = hasEval ? await trainer.evaluateAccuracy() : undefined;
+    if (after) {
+      io.out(`eval after: ${fmtAccuracy(after)}\n`);
+      await run.metrics.log(trainer.step - 1, evalMetrics(after));
     }
     io.out(`report: ${await writeReport(run.outputDir)}\n`);
     io.out(`run directory: ${run.outputDir}\n`);
+    if (before && after) {
+      const pct = (x: number) => `${(x * 100).toFixed(1)}%`;
+      io.out(`accuracy before ${pct(before.greedy)} after ${pct(after.greedy)}`);
+      if (after.k > 0) io.out(` (maj@${after.k} ${pct(before.majAtK)} → ${pct(after.majAtK)}, pass@${after.k} ${pct(before.passAtK)} → ${pct(after.passAtK)})`);
+      io.out('\n');
+    }
   } finally {
     process.off('SIGINT', onSigint);
     trainer.dispose();

@@ -84,7 +84,8 @@ const loadModule: Loader = async (filepath) => {
 const explorer = () =>
   cosmiconfig(MODULE_NAME, {
     searchPlaces: SEARCH_PLACES,
-    searchStrategy: 'global',
+    // Stop at the project root (the nearest package.json), like ESLint and Prettier.
+    searchStrategy: 'project',
     loaders: {
       '.json': loadJson,
       '.yaml': loadYaml,

@@ -6,7 +6,7 @@ import { EvalDataset, PromptDataset } from '../contracts/data.js';
 import { TrainerHook } from '../contracts/events.js';
 import { MetricsSink } from '../contracts/metrics.js';
 import { Policy, type FrozenPolicy } from '../contracts/policy.js';
-import { RewardFunction } from '../contracts/reward.js';
+import { AnswerExtractor, RewardFunction } from '../contracts/reward.js';
 import { ValueModel } from '../contracts/value-model.js';
 import { GrpoConfig, type ResolvedConfig } from '../config/schema.js';
 import { GrpoError } from '../errors.js';
@@ -20,6 +20,7 @@ import { DataOrder } from './data-order.js';
 import { scoreRollouts } from './rewards.js';
 import { learningRateAt } from './schedule.js';
 import { applyOverlongShaping, hasRewardVariance } from './shaping.js';
+import { accuracyReward, evaluateAccuracy, type AccuracyReport } from './evaluate.js';
 
 /** Everything the trainer orchestrates; `fromContainer` resolves it from the DI container. */
 export interface TrainerParts {
@@ -33,6 +34,8 @@ export interface TrainerParts {
   evalDataset?: PromptDataset;
   /** PPO's critic; GRPO runs without one. */
   valueModel?: ValueModel;
+  /** Final-answer extractor for maj@k. */
+  extractor?: AnswerExtractor;
   sinks?: MetricsSink[];
   hooks?: TrainerHook[];
 }
@@ -121,6 +124,7 @@ export class GrpoTrainer implements Checkpointable {
       dataset: container.get<PromptDataset>(PromptDataset),
       evalDataset: container.isBound(EvalDataset) ? container.get<PromptDataset>(EvalDataset) : undefined,
       valueModel: container.isBound(ValueModel) ? container.get<ValueModel>(ValueModel) : undefined,
+      extractor: container.isBound(AnswerExtractor) ? container.get<AnswerExtractor>(AnswerExtractor) : undefined,
       sinks: container.getAll<MetricsSink>(MetricsSink),
       hooks: container.getAll<TrainerHook>(TrainerHook),
     });
@@ -464,6 +468,34 @@ export class GrpoTrainer implements Checkpointable {
     metrics['eval/reward'] = mean(scores.reward ?? []);
     for (const [name, values] of Object.entries(scores)) if (name !== 'reward') metrics[`eval/rewards/${name}/mean`] = mean(values);
     return metrics;
+  }
+
+  /** True when an evaluation dataset is configured. */
+  get hasEvalDataset(): boolean {
+    return this.parts.evalDataset !== undefined;
+  }
+
+  /**
+   * Greedy accuracy, pass@k and maj@k on the evaluation set, judged by the accuracy reward
+   * (`eval.accuracyReward`, else the first reward named like `*accuracy*`).
+   */
+  async evaluateAccuracy(options: { limit?: number; k?: number } = {}): Promise<AccuracyReport> {
+    const dataset = this.parts.evalDataset;
+    if (!dataset) throw new GrpoError('no evaluation dataset is configured (data.eval, or a plugin that binds EvalDataset)');
+    const n = Math.min(dataset.size, options.limit ?? this.config.data.evalSize ?? dataset.size);
+    const g = this.config.generation;
+    return evaluateAccuracy({
+      policy: this.policy,
+      rows: Array.from({ length: n }, (_, i) => dataset.get(i)),
+      prompt: (row) => this.prompt(row),
+      accuracy: accuracyReward(this.parts.rewards, this.config.eval.accuracyReward),
+      extractor: this.parts.extractor,
+      k: options.k ?? this.config.eval.k,
+      temperature: this.config.eval.temperature,
+      maxNewTokens: g.maxNewTokens,
+      stop: g.stop,
+      seed: this.config.seed + 7919,
+    });
   }
 
   /**
