@@ -1,6 +1,7 @@
 import { Command, CommanderError, InvalidArgumentError } from 'commander';
 import { configToJson, GrpoError, loadConfig, type AccuracyReport, type ResolvedConfig } from '@grpo/core';
 import { writeReport } from '@grpo/report';
+import { evalCommand, sampleCommand } from './commands.js';
 import { ProgressSink } from './progress.js';
 import { prepareRun } from './run.js';
 
@@ -32,6 +33,13 @@ const integer = (min: number) => (value: string) => {
   if (!Number.isInteger(n) || n < min) throw new InvalidArgumentError(`expected an integer ≥ ${min}`);
   return n;
 };
+
+interface EvalFlagsCli {
+  checkpoint?: string;
+  k?: number;
+  limit?: number;
+  split?: string;
+}
 
 interface TrainFlags extends ConfigFlags {
   resume?: boolean;
@@ -158,6 +166,42 @@ export function buildProgram(io: CliIo = defaultIo): Command {
         '\nExamples:\n  $ grpo train\n  $ grpo train --config grpo.config.ts --steps 200 -o runs/try1\n  $ grpo train -o runs/try1 --resume',
       ),
   ).action((flags: TrainFlags) => trainCommand(flags, io));
+
+  const checkpointOverride = (flags: { checkpoint?: string }) => (flags.checkpoint ? { policy: { checkpoint: flags.checkpoint } } : undefined);
+  withConfigFlags(
+    program
+      .command('eval')
+      .description('greedy accuracy, maj@k and pass@k of a policy on the evaluation set (judged by the accuracy reward)')
+      .option('--checkpoint <dir>', 'evaluate this checkpoint instead of config.policy.checkpoint')
+      .option('-k <n>', 'samples per prompt for maj@k and pass@k (0 = greedy only)', integer(0))
+      .option('--limit <n>', 'evaluate at most n prompts', integer(1))
+      .option('--split <name>', "'eval' (default) or 'train'")
+      .addHelpText('after', '\nExamples:\n  $ grpo eval\n  $ grpo eval --checkpoint runs/latest/checkpoints/step-000100/policy -k 8 --limit 200'),
+  ).action(async (flags: ConfigFlags & EvalFlagsCli) => {
+    if (flags.split !== undefined && flags.split !== 'eval' && flags.split !== 'train') throw new InvalidArgumentError("--split must be 'eval' or 'train'");
+    const config = await resolveFromFlags(flags, checkpointOverride(flags));
+    await evalCommand(config, { k: flags.k, limit: flags.limit, split: flags.split as 'eval' | 'train' | undefined }, io.out);
+  });
+  withConfigFlags(
+    program
+      .command('sample')
+      .description('generate completions from a policy (e.g. a checkpoint) for the given prompts')
+      .option('--checkpoint <dir>', 'sample from this checkpoint instead of config.policy.checkpoint')
+      .option('-p, --prompt <text>', 'a prompt (repeat for several)', (v: string, prev: string[] = []) => [...prev, v])
+      .option('-n <n>', 'completions per prompt', integer(1), 1)
+      .option('-t, --temperature <t>', 'sampling temperature (0 = greedy)', (v: string) => {
+        const t = Number(v);
+        if (!(t >= 0)) throw new InvalidArgumentError('expected a number ≥ 0');
+        return t;
+      })
+      .option('--max-new-tokens <n>', 'override generation.maxNewTokens', integer(1))
+      .option('--seed <n>', 'sampling seed', integer(0))
+      .addHelpText('after', '\nExamples:\n  $ grpo sample --checkpoint runs/latest/checkpoints/step-000100/policy -p "ann has 12 pens. she buys 5. how many now?\\n" -n 4'),
+  ).action(async (flags: ConfigFlags & { checkpoint?: string; prompt?: string[]; n: number; temperature?: number; maxNewTokens?: number; seed?: number }) => {
+    const config = await resolveFromFlags(flags, checkpointOverride(flags));
+    const prompts = (flags.prompt ?? []).map((p) => p.replace(/\\n/g, '\n'));
+    await sampleCommand(config, { prompt: prompts, n: flags.n, temperature: flags.temperature, maxNewTokens: flags.maxNewTokens, seed: flags.seed }, io.out);
+  });
 
   program
     .command('report')

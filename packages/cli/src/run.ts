@@ -39,7 +39,14 @@ export function configDir(config: ResolvedConfig): string {
  * the backend, the policy, the datasets and the checkpointer; restores the latest checkpoint
  * when `resume` is set.
  */
-export async function prepareRun(config: ResolvedConfig, options: { resume?: boolean; defaults?: PluginEntry[] } = {}): Promise<PreparedRun> {
+/**
+ * The container with the backend set up, the policy loaded and the datasets bound: everything a
+ * command needs before training, evaluating or sampling.
+ */
+export async function prepareContainer(
+  config: ResolvedConfig,
+  options: { defaults?: PluginEntry[]; needTrainData?: boolean } = {},
+): Promise<Container> {
   const container = await assembleContainer({ config, defaults: options.defaults ?? defaultPlugins() });
   await selectNamed<TensorBackend>(container, TensorBackend, config.backend, 'tensor backend').setup();
   if (!container.isBound(Policy)) {
@@ -47,13 +54,19 @@ export async function prepareRun(config: ResolvedConfig, options: { resume?: boo
     container.bind(Policy).toConstantValue(loaded);
   }
   const dataFile = (file: string) => path.resolve(configDir(config), file);
-  if (!container.isBound(PromptDataset)) {
-    if (!config.data.train) throw new GrpoError('No training data: set data.train to a JSONL file, or add a plugin that provides a PromptDataset.');
+  if (!container.isBound(PromptDataset) && config.data.train) {
     container.bind(PromptDataset).toConstantValue(new JsonlPromptDataset(dataFile(config.data.train), { promptField: config.data.promptField }));
   }
+  if (options.needTrainData && !container.isBound(PromptDataset))
+    throw new GrpoError('No training data: set data.train to a JSONL file, or add a plugin that provides a PromptDataset.');
   if (!container.isBound(EvalDataset) && config.data.eval) {
     container.bind(EvalDataset).toConstantValue(new JsonlPromptDataset(dataFile(config.data.eval), { promptField: config.data.promptField }));
   }
+  return container;
+}
+
+export async function prepareRun(config: ResolvedConfig, options: { resume?: boolean; defaults?: PluginEntry[] } = {}): Promise<PreparedRun> {
+  const container = await prepareContainer(config, { defaults: options.defaults, needTrainData: true });
   const outputDir = path.resolve(configDir(config), config.outputDir);
   const checkpointer = new DirectoryCheckpointer(path.join(outputDir, 'checkpoints'));
   const trainer = GrpoTrainer.fromContainer(container);

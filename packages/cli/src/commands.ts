@@ -1,0 +1,79 @@
+import {
+  accuracyReward,
+  AnswerExtractor,
+  EvalDataset,
+  evaluateAccuracy,
+  GrpoError,
+  Policy,
+  PromptDataset,
+  renderPrompt,
+  RewardFunction,
+  type PromptDataset as PromptDatasetT,
+  type ResolvedConfig,
+} from '@grpo/core';
+import { prepareContainer } from './run.js';
+
+export interface EvalFlags {
+  k?: number;
+  limit?: number;
+  split?: 'eval' | 'train';
+}
+
+/** `grpo eval`: greedy accuracy, maj@k and pass@k of the configured policy on a dataset. */
+export async function evalCommand(config: ResolvedConfig, flags: EvalFlags, out: (text: string) => void): Promise<void> {
+  const container = await prepareContainer(config);
+  const token = flags.split === 'train' ? PromptDataset : EvalDataset;
+  if (!container.isBound(token))
+    throw new GrpoError(`no ${flags.split === 'train' ? 'training' : 'evaluation'} dataset is configured (data.${flags.split === 'train' ? 'train' : 'eval'} or a dataset plugin)`);
+  const dataset = container.get<PromptDatasetT>(token);
+  const n = Math.min(dataset.size, flags.limit ?? config.data.evalSize ?? dataset.size);
+  const policy = container.get<Policy>(Policy);
+  const k = flags.k ?? config.eval.k;
+  const report = await evaluateAccuracy({
+    policy,
+    rows: Array.from({ length: n }, (_, i) => dataset.get(i)),
+    prompt: (row) => renderPrompt(config.data.promptTemplate, row, config.data.promptField),
+    accuracy: accuracyReward(container.getAll<RewardFunction>(RewardFunction), config.eval.accuracyReward),
+    extractor: container.isBound(AnswerExtractor) ? container.get<AnswerExtractor>(AnswerExtractor) : undefined,
+    k,
+    temperature: config.eval.temperature,
+    maxNewTokens: config.generation.maxNewTokens,
+    stop: config.generation.stop,
+    seed: config.seed + 7919,
+  });
+  const pct = (x: number) => `${(x * 100).toFixed(1)}%`;
+  out(`${dataset.name}: ${report.n} prompts\n`);
+  out(`greedy accuracy  ${pct(report.greedy)}\n`);
+  if (k > 0) out(`maj@${k}            ${pct(report.majAtK)}\npass@${k}           ${pct(report.passAtK)}\n`);
+  out(`${JSON.stringify(report)}\n`);
+  policy.dispose();
+}
+
+export interface SampleFlags {
+  prompt: string[];
+  n: number;
+  temperature?: number;
+  maxNewTokens?: number;
+  seed?: number;
+}
+
+/** `grpo sample`: completions of the configured policy (e.g. a checkpoint) for given prompts. */
+export async function sampleCommand(config: ResolvedConfig, flags: SampleFlags, out: (text: string) => void): Promise<void> {
+  if (flags.prompt.length === 0) throw new GrpoError('give at least one --prompt');
+  const container = await prepareContainer(config);
+  const policy = container.get<Policy>(Policy);
+  const g = config.generation;
+  const completions = await policy.generate(flags.prompt, flags.n, {
+    maxNewTokens: flags.maxNewTokens ?? g.maxNewTokens,
+    temperature: flags.temperature ?? g.temperature,
+    topK: g.topK || undefined,
+    topP: g.topP < 1 ? g.topP : undefined,
+    stop: g.stop,
+    seed: flags.seed ?? config.seed,
+  });
+  flags.prompt.forEach((prompt, i) => {
+    out(`### prompt ${i + 1}: ${JSON.stringify(prompt)}\n`);
+    completions[i]!.forEach((c, j) => out(`--- sample ${j + 1} (${c.finishReason}, ${c.tokenIds.length} tokens)\n${c.text}\n`));
+  });
+  policy.dispose();
+}
