@@ -15,6 +15,7 @@ export const KL_STATE_FILE = 'ppo-kl-controller.json';
 
 export class TransformerValueModel implements ValueModel {
   readonly learningRate: number | undefined;
+  private readonly kl: KlController | undefined;
 
   constructor(
     readonly model: ScalarHeadModel,
@@ -24,8 +25,6 @@ export class TransformerValueModel implements ValueModel {
     this.learningRate = options.learningRate;
     this.kl = options.klController;
   }
-
-  private readonly kl: KlController | undefined;
 
   /** A critic whose backbone is a copy of the policy's (the usual PPO-RLHF start). */
   static fromPolicy(policy: TransformerPolicy, options: { seed?: number; learningRate?: number; klController?: KlController } = {}): TransformerValueModel {
