@@ -66,6 +66,5 @@ export async function tinyTrainer(config: ResolvedConfig): Promise<GrpoTrainer> 
 
 /** Metrics that depend on wall-clock time differ between identical runs. */
 export function withoutTimings(m: Record<string, number>): Record<string, number> {
-  const { step_time: _t, tokens_per_sec: _s, ...rest } = m;
-  return rest;
+  return Object.fromEntries(Object.entries(m).filter(([k]) => k !== 'step_time' && k !== 'tokens_per_sec' && !k.startsWith('timing/')));
 }

@@ -2,6 +2,7 @@ import { Command, CommanderError, InvalidArgumentError } from 'commander';
 import { configToJson, GrpoError, loadConfig, type AccuracyReport, type ResolvedConfig } from '@grpo/core';
 import { writeReport } from '@grpo/report';
 import { evalCommand, sampleCommand } from './commands.js';
+import { registerInit } from './init.js';
 import { ProgressSink } from './progress.js';
 import { prepareRun } from './run.js';
 
@@ -212,6 +213,8 @@ export function buildProgram(io: CliIo = defaultIo): Command {
     .action(async (runDir: string, flags: { out?: string }) => {
       io.out(`report: ${await writeReport(runDir, { out: flags.out })}\n`);
     });
+
+  registerInit(program, io.out);
 
   program.addHelpText(
     'after',

@@ -90,7 +90,7 @@ export const configSchema = z.strictObject({
       numIterations: int(1).default(1),
       /** Sequences per optimizer step; defaults to the whole batch (promptsPerStep × groupSize). */
       miniBatchSize: int(1).optional(),
-      /** Sequences per forward/backward pass (gradient accumulation); defaults to miniBatchSize. */
+      /** Sequences per forward/backward pass (gradient accumulation, exact); defaults to min(miniBatchSize, 32). */
       microBatchSize: int(1).optional(),
       learningRate: positive().default(1e-4),
       lrSchedule: z.enum(['constant', 'linear', 'cosine']).default('constant'),

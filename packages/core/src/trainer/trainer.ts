@@ -65,6 +65,13 @@ export function renderPrompt(template: string, row: DatasetRow, promptField: str
   });
 }
 
+/**
+ * Sequences per forward/backward pass when the config sets none. Gradient accumulation makes the
+ * result identical to one big pass, and it bounds activation memory (the wasm heap of tfjs is
+ * limited; one pass over 128 sequences of ~100 tokens with a 4-layer model exhausted it).
+ */
+export const DEFAULT_MICRO_BATCH = 32;
+
 const mean = (xs: readonly number[]) => (xs.length ? xs.reduce((a, b) => a + b, 0) / xs.length : 0);
 
 /**
@@ -93,7 +100,7 @@ export class GrpoTrainer implements Checkpointable {
     const t = this.config.train;
     const batch = t.promptsPerStep * t.groupSize;
     const mini = t.miniBatchSize ?? batch;
-    const micro = t.microBatchSize ?? mini;
+    const micro = t.microBatchSize ?? Math.min(mini, DEFAULT_MICRO_BATCH);
     if (mini > batch || batch % mini !== 0)
       throw new GrpoError(`train.miniBatchSize (${mini}) must divide the batch of promptsPerStep × groupSize = ${batch} sequences`);
     if (micro > mini || mini % micro !== 0) throw new GrpoError(`train.microBatchSize (${micro}) must divide train.miniBatchSize (${mini})`);
@@ -211,8 +218,18 @@ export class GrpoTrainer implements Checkpointable {
     const { train, algorithm } = this.config;
 
     // 1. Sample and score; DAPO dynamic sampling keeps only groups with a learning signal.
+    // Where the step's time goes, logged as timing/* (seconds).
+    let mark = started;
+    const lap = () => {
+      const now = performance.now();
+      const seconds = (now - mark) / 1000;
+      mark = now;
+      return seconds;
+    };
     const first = await this.rollout(this.nextRows(train.promptsPerStep));
+    const generateSeconds = lap();
     let scored = await this.score(first.rollouts, first.prompts);
+    const scoreSeconds = lap();
     const metrics: Record<string, number> = { ...scored.metrics };
     let groups: ScoredGroup[] = scored.groups;
     let genTokens = groups.reduce((a, g) => a + g.completions.reduce((b, c) => b + c.tokenIds.length, 0), 0);
@@ -247,7 +264,9 @@ export class GrpoTrainer implements Checkpointable {
         return { promptIds: g.promptIds, completionIds: c.tokenIds, advantages: [], mask: c.tokenIds.map(() => (masked ? 0 : 1)) };
       }),
     );
+    lap();
     this.prepare(sequences);
+    metrics['timing/reference_and_old_logprobs'] = lap();
     const estimator = this.parts.estimator;
     const adv = estimator.estimate({
       groups,
@@ -278,6 +297,9 @@ export class GrpoTrainer implements Checkpointable {
 
     // 3. Update: μ passes over mini-batches, gradient accumulation over micro-batches.
     const update = sequences.length > 0 ? this.update(sequences) : { loss: 0, gradNorm: 0, lr: this.lr(), objective: {} };
+    metrics['timing/update'] = lap();
+    metrics['timing/generate'] = generateSeconds;
+    metrics['timing/score'] = scoreSeconds;
     Object.assign(metrics, update.objective);
     metrics.loss = update.loss;
     metrics.grad_norm = update.gradNorm;
@@ -314,7 +336,7 @@ export class GrpoTrainer implements Checkpointable {
   private microBatchSize(total: number): number {
     const t = this.config.train;
     const mini = Math.min(t.miniBatchSize ?? total, total);
-    return Math.min(t.microBatchSize ?? mini, mini);
+    return Math.min(t.microBatchSize ?? DEFAULT_MICRO_BATCH, mini);
   }
 
   /** Computes, without gradients, what the estimator and the update need: π_old, π_ref and critic values. */
