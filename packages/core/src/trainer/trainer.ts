@@ -257,6 +257,8 @@ export class GrpoTrainer implements Checkpointable {
       metrics['rewards/overlong_penalty/mean'] = shaped.meanPenalty;
     }
 
+    for (const h of this.parts.hooks ?? []) await h.onRollouts?.({ step, prompts: groups.map((g) => this.prompt(g.row)), groups });
+
     // 2. Sequences, the log-probs and values the estimator and the update need, then advantages.
     const sequences: TrainSequence[] = groups.flatMap((g) =>
       g.completions.map((c) => {
