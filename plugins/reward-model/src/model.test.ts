@@ -1,0 +1,147 @@
+import { mkdtemp, writeFile } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import * as tf from '@tensorflow/tfjs';
+import { setupBackend } from '@grpo/plugin-backend-wasm';
+import { CheckpointError, DataError, type RewardExample, type RewardInput } from '@grpo/core';
+import { CharTokenizer } from '@grpo/plugin-tokenizers';
+import { beforeAll, describe, expect, it } from 'vitest';
+import { sigmoid } from './metrics.js';
+import { TransformerRewardModel, type CreateRewardModelOptions } from './model.js';
+
+beforeAll(async () => {
+  if (tf.getBackend() !== 'wasm') await setupBackend('wasm');
+});
+
+const tokenizer = CharTokenizer.fromChars('abcd\n');
+const tiny = (o: Partial<CreateRewardModelOptions> = {}) => TransformerRewardModel.create({ tokenizer, model: { dModel: 32, nLayers: 1, nHeads: 2, maxSeqLen: 24 }, seed: 3, ...o });
+
+const input = (prompts: string[], completions: string[]): RewardInput => ({
+  prompts,
+  completions,
+  completionIds: completions.map((c) => tokenizer.encode(c)),
+  finishReasons: completions.map(() => 'eos' as const),
+  rows: prompts.map((prompt) => ({ prompt })),
+});
+
+const softplus = (z: number) => Math.log1p(Math.exp(z));
+
+describe('TransformerRewardModel', () => {
+  it('scores in batches (any batch size gives the same scores) and leaks no tensors', async () => {
+    const rm = tiny({ batchSize: 2 });
+    const whole = tiny({ batchSize: 64 });
+    const batch = input(['a', 'b', 'c', 'dd', 'a'], ['ab', 'c', 'dddd', 'a\nb', 'b']);
+    await rm.score(batch); // warm up kernels
+    const before = tf.memory().numTensors;
+    const scores = (await rm.score(batch)) as number[];
+    expect(tf.memory().numTensors).toBe(before);
+    expect(scores).toHaveLength(5);
+    for (const s of scores) expect(s > 0 && s < 1).toBe(true);
+    const again = (await whole.score(batch)) as number[];
+    scores.forEach((s, i) => expect(again[i]).toBeCloseTo(s, 5));
+    // The outcome score is σ(logit at the EOS token that follows the completion).
+    const [raw] = await rm.tokenScores([{ prompt: 'a', completion: 'ab' }]);
+    expect(raw!.logits).toHaveLength(3);
+    expect(raw!.ends).toEqual([1, 2, 2]);
+    expect(scores[0]).toBeCloseTo(sigmoid(raw!.logits[2]!), 6);
+    rm.dispose();
+    whole.dispose();
+  });
+
+  it('serves per-step rewards at the token of each step end (min or last as the score)', async () => {
+    const rm = tiny({ mode: 'process' });
+    const [s] = (await rm.score(input(['a'], ['ab\ncd\n\nd']))) as { score: number; steps: { endChar: number; reward: number }[] }[];
+    expect(s!.steps.map((x) => x.endChar)).toEqual([2, 5, 8]);
+    const [raw] = await rm.tokenScores([{ prompt: 'a', completion: 'ab\ncd\n\nd' }]);
+    // Step ending at char 2 is read at token 1 ('b'), at 5 → token 4 ('d'), at 8 → token 7 ('d').
+    expect(s!.steps.map((x) => x.reward)).toEqual([1, 4, 7].map((t) => expect.closeTo(sigmoid(raw!.logits[t]!), 6)));
+    expect(s!.score).toBeCloseTo(Math.min(...s!.steps.map((x) => x.reward)), 9);
+    const last = tiny({ mode: 'process', processScore: 'last' });
+    const [l] = (await last.score(input(['a'], ['ab\ncd\n\nd']))) as { score: number; steps: { reward: number }[] }[];
+    expect(l!.score).toBeCloseTo(l!.steps[2]!.reward, 9);
+    rm.dispose();
+    last.dispose();
+  });
+
+  it('computes the ORM, PRM and Bradley–Terry losses as written', async () => {
+    const rm = tiny();
+    const batch: RewardExample[] = [
+      { kind: 'outcome', prompt: 'a', completion: 'bc', label: 1 },
+      { kind: 'outcome', prompt: 'b', completion: 'dd', label: 0 },
+      { kind: 'process', prompt: 'c', completion: 'ab\nc', steps: [{ endChar: 2, reward: 1 }, { endChar: 4, reward: 0 }] },
+      { kind: 'preference', prompt: 'd', chosen: 'aa', rejected: 'b' },
+    ];
+    const raw = await rm.tokenScores([
+      { prompt: 'a', completion: 'bc' },
+      { prompt: 'b', completion: 'dd' },
+      { prompt: 'c', completion: 'ab\nc' },
+      { prompt: 'd', completion: 'aa' },
+      { prompt: 'd', completion: 'b' },
+    ]);
+    const z = raw.map((r) => r.logits);
+    const expected =
+      (softplus(-z[0]![2]!) + softplus(z[1]![2]!) + (softplus(-z[2]![1]!) + softplus(z[2]![3]!)) / 2 + softplus(-(z[3]![2]! - z[4]![1]!))) / 4;
+    const loss = rm.loss(batch);
+    expect(loss.dataSync()[0]).toBeCloseTo(expected, 5);
+    loss.dispose();
+    rm.dispose();
+  });
+
+  it('learns outcome, process and preference labels of a simple rule; training leaks no tensors', async () => {
+    // Rule: a line is right when it has no 'd'; a completion is right when all its lines are.
+    const lines = ['ab', 'ba', 'ca', 'ad', 'dc', 'db', 'bb', 'cd'];
+    const ok = (l: string) => !l.includes('d');
+    const examples: RewardExample[] = [];
+    for (const x of lines)
+      for (const y of lines) {
+        const completion = `${x}\n${y}`;
+        examples.push({ kind: 'outcome', prompt: 'a', completion, label: ok(x) && ok(y) ? 1 : 0 });
+        examples.push({ kind: 'process', prompt: 'b', completion, steps: [{ endChar: 2, reward: ok(x) ? 1 : 0 }, { endChar: 5, reward: ok(x) && ok(y) ? 1 : 0 }] });
+        if (ok(x) !== ok(y)) examples.push({ kind: 'preference', prompt: 'c', chosen: ok(x) ? x : y, rejected: ok(x) ? y : x });
+      }
+    const rm = tiny();
+    await rm.train(examples.slice(0, 8), { batchSize: 8 }); // optimizer moments exist from here on
+    const before = tf.memory().numTensors;
+    const metrics = await rm.train(examples, { epochs: 12, batchSize: 16, learningRate: 3e-3, eval: examples });
+    expect(tf.memory().numTensors).toBe(before);
+    expect(metrics['eval/outcome/accuracy']).toBeGreaterThanOrEqual(0.95);
+    expect(metrics['eval/outcome/auc']).toBeGreaterThanOrEqual(0.98);
+    expect(metrics['eval/process/step_accuracy']).toBeGreaterThanOrEqual(0.95);
+    expect(metrics['eval/process/first_error_accuracy']).toBeGreaterThanOrEqual(0.9);
+    expect(metrics['eval/preference/accuracy']).toBeGreaterThanOrEqual(0.95);
+    expect(metrics.steps).toBe(12 * Math.ceil(examples.length / 16));
+    rm.dispose();
+  });
+
+  it('rejects bad training examples', async () => {
+    const rm = tiny();
+    await expect(rm.train([{ kind: 'outcome', prompt: 'a', completion: '', label: 1 }])).rejects.toThrow(DataError);
+    await expect(rm.train([{ kind: 'outcome', prompt: 'a', completion: 'b', label: 2 }])).rejects.toThrow('example 0: label must be in [0, 1], got 2');
+    await expect(rm.train([{ kind: 'process', prompt: 'a', completion: 'b', steps: [{ endChar: 5, reward: 1 }] }])).rejects.toThrow('step end 5 is outside the completion');
+    await expect(rm.train([])).rejects.toThrow('no examples');
+    rm.dispose();
+  });
+
+  it('saves and loads checkpoints (same scores, options kept) and validates them', async () => {
+    const dir = await mkdtemp(join(tmpdir(), 'rm-ckpt-'));
+    const rm = tiny({ mode: 'process', name: 'prm', steps: { stopAt: '####' } });
+    await rm.train([{ kind: 'outcome', prompt: 'a', completion: 'bc', label: 1 }], { learningRate: 1e-2 });
+    await rm.save(join(dir, 'rm'));
+    const loaded = await TransformerRewardModel.load(join(dir, 'rm'));
+    expect(loaded.name).toBe('prm');
+    expect(loaded.scoring.mode).toBe('process');
+    expect(loaded.scoring.steps).toEqual({ stopAt: '####' });
+    expect(loaded.steps).toBe(1);
+    const batch = input(['a', 'b'], ['ab\ncd\n#### 3', 'c']);
+    expect(await loaded.score(batch)).toEqual(await rm.score(batch));
+    loaded.dispose();
+
+    await writeFile(join(dir, 'rm', 'reward-model.json'), '{"format":"something-else"}');
+    await expect(TransformerRewardModel.load(join(dir, 'rm'))).rejects.toThrow(CheckpointError);
+    await rm.save(join(dir, 'rm'));
+    await writeFile(join(dir, 'rm', 'model.safetensors'), 'truncated');
+    await expect(TransformerRewardModel.load(join(dir, 'rm'))).rejects.toThrow(CheckpointError);
+    await expect(TransformerRewardModel.load(join(dir, 'missing'))).rejects.toThrow(/reward-model\.json: file is missing/);
+    rm.dispose();
+  });
+});
