@@ -1,0 +1,125 @@
+import * as tf from '@tensorflow/tfjs';
+import { setupBackend } from '@grpo/plugin-backend-wasm';
+import {
+  assembleContainer,
+  configSchema,
+  ConfigError,
+  Rng,
+  RewardFunction,
+  TrainerHook,
+  type FrozenPolicy,
+  type GrpoConfigInput,
+  type Policy,
+  type RewardExample,
+  type ResolvedConfig,
+  type ScoredGroup,
+} from '@grpo/core';
+import { stepCorrectness, taskAccuracy } from '@grpo/plugin-math-task';
+import { CharTokenizer } from '@grpo/plugin-tokenizers';
+import { beforeAll, describe, expect, it } from 'vitest';
+import rewardModel, { IterativeRewardModel, labelSamples, replayMix, TransformerRewardModel } from './index.js';
+
+beforeAll(async () => {
+  if (tf.getBackend() !== 'wasm') await setupBackend('wasm');
+});
+
+const tokenizer = CharTokenizer.fromChars('0123456789+-=# \n');
+const tiny = () => TransformerRewardModel.create({ tokenizer, model: { dModel: 16, nLayers: 1, nHeads: 2, maxSeqLen: 32 }, seed: 1 });
+
+function group(prompt: string, answer: string, texts: string[]): ScoredGroup {
+  return {
+    row: { prompt, answer, numbers: [1, 2] },
+    promptIds: [],
+    completions: texts.map((text) => ({ text, tokenIds: tokenizer.encode(text), logprobs: [], finishReason: 'eos' as const })),
+    rewards: texts.map(() => 0),
+    rewardsByFunction: {},
+    unscored: texts.map(() => false),
+  };
+}
+
+describe('replay and labelling', () => {
+  it('mixes every fresh example with historical ones making up the replay fraction', () => {
+    const fresh = Array.from({ length: 90 }, (_, i) => i);
+    const history = Array.from({ length: 50 }, (_, i) => 1000 + i);
+    const mix = replayMix(fresh, history, 0.1, new Rng(1));
+    expect(mix).toHaveLength(100); // 90 fresh + round(90·0.1/0.9) = 10 old
+    expect(mix.slice(0, 90)).toEqual(fresh);
+    const old = mix.slice(90);
+    expect(new Set(old).size).toBe(10);
+    for (const x of old) expect(history).toContain(x);
+    expect(replayMix(fresh, history.slice(0, 4), 0.1, new Rng(1))).toHaveLength(94); // capped by the history
+    expect(replayMix(fresh, history, 0, new Rng(1))).toEqual(fresh);
+    expect(() => replayMix(fresh, history, 1, new Rng(1))).toThrow(RangeError);
+  });
+
+  it('labels samples with the rule-based verifiers (outcome and process)', async () => {
+    const input = {
+      prompts: ['q\n', 'q\n', 'q\n'],
+      completions: ['1+2=3\n#### 3', '1+2=4\n#### 4', ''],
+      completionIds: [[], [], []],
+      finishReasons: ['eos', 'eos', 'length'] as const,
+      rows: [{ prompt: 'q\n', answer: '3', numbers: [1, 2] }, { prompt: 'q\n', answer: '3', numbers: [1, 2] }, { prompt: 'q\n', answer: '3', numbers: [1, 2] }],
+    };
+    const outcome = labelSamples(input, await taskAccuracy().score(input), 'outcome');
+    expect(outcome).toEqual([
+      { kind: 'outcome', prompt: 'q\n', completion: '1+2=3\n#### 3', label: 1 },
+      { kind: 'outcome', prompt: 'q\n', completion: '1+2=4\n#### 4', label: 0 },
+    ]);
+    const process = labelSamples(input, await stepCorrectness().score(input), 'process');
+    expect(process.map((e) => e.kind === 'process' && e.steps)).toEqual([[{ endChar: 5, reward: 1 }], [{ endChar: 5, reward: 0 }]]);
+  });
+});
+
+describe('IterativeRewardModel hook', () => {
+  it('collects each step’s samples, trains after every iteration with replay, and resets π_ref', async () => {
+    const rm = tiny();
+    const syncs: Policy[] = [];
+    const policy = { name: 'policy' } as unknown as Policy;
+    const reference = { syncFrom: (p: Policy) => syncs.push(p) } as unknown as FrozenPolicy;
+    const rounds: Record<string, number>[] = [];
+    const hook = new IterativeRewardModel(rm, { everySteps: 2, labeller: taskAccuracy(), replayFraction: 0.5, train: { batchSize: 4 }, onIteration: (r) => rounds.push(r.metrics) }).attach({ policy, reference });
+    const right = '1+2=3\n#### 3';
+    const wrong = '1+2=4\n#### 4';
+    for (let step = 0; step < 4; step++) {
+      await hook.onRollouts({ step, prompts: ['q\n'], groups: [group('q\n', '3', [right, wrong, wrong])] });
+      await hook.onStepEnd({ step, metrics: {}, samples: [] });
+      expect(syncs).toHaveLength(step < 1 ? 0 : step < 3 ? 1 : 2);
+    }
+    expect(rounds).toHaveLength(2);
+    expect(rounds[0]).toMatchObject({ 'rm/new_examples': 6, 'rm/replayed_examples': 0, 'rm/examples': 6, 'rm/positive_frac': 1 / 3, 'rm/reference_reset': 1 });
+    // Second round: 6 new + 6 old (half the mix, replayFraction 0.5).
+    expect(rounds[1]).toMatchObject({ 'rm/new_examples': 6, 'rm/replayed_examples': 6, 'rm/examples': 12 });
+    expect(hook.history).toHaveLength(12);
+    expect(hook.pending).toHaveLength(0);
+    expect(rm.steps).toBe(2 + 3);
+    expect(syncs.every((p) => p === policy)).toBe(true);
+    rm.dispose();
+  });
+
+  it('the plugin binds the model as a named reward and the hook, and checks the reference reset', async () => {
+    const rm = tiny();
+    const config = (kl: GrpoConfigInput['algorithm']): ResolvedConfig => ({ ...configSchema.parse({ algorithm: kl }), plugins: [], source: 'test' });
+    const plugin = rewardModel({ model: rm, iterative: { everySteps: 3, labeller: 'task_accuracy' } });
+    expect(plugin.meta).toEqual({ name: '@grpo/plugin-reward-model', version: '0.1.0', core: '^0.1.0' });
+    const ok = await assembleContainer({ config: config({ kl: { beta: 0.04, refResetEvery: 3 } }), plugins: [plugin] });
+    expect(ok.getAll<RewardFunction>(RewardFunction)).toContain(rm);
+    const hooks = ok.getAll<TrainerHook>(TrainerHook);
+    expect(hooks).toHaveLength(1);
+    expect(hooks[0]).toBeInstanceOf(IterativeRewardModel);
+    expect((hooks[0] as IterativeRewardModel).options.labeller.name).toBe('task_accuracy');
+    await expect(assembleContainer({ config: config({ kl: { beta: 0.04, refResetEvery: 0 } }), plugins: [plugin] })).rejects.toThrow(/refResetEvery: iterative RL resets π_ref after every iteration: set it to 3/);
+    const noKl = await assembleContainer({ config: config({ kl: { beta: 0 } }), plugins: [rewardModel({ model: rm })] });
+    expect(noKl.getAll<TrainerHook>(TrainerHook)).toHaveLength(0);
+    expect(() => rewardModel({})).toThrow(ConfigError);
+    rm.dispose();
+  });
+
+  it('unlabelled samples are skipped', () => {
+    const ex: RewardExample[] = labelSamples(
+      { prompts: ['p', 'p'], completions: ['a', 'b'], completionIds: [[], []], finishReasons: ['eos', 'eos'], rows: [{ prompt: 'p' }, { prompt: 'p' }] },
+      [null, { score: 0.7 }],
+      'outcome',
+    );
+    expect(ex).toEqual([{ kind: 'outcome', prompt: 'p', completion: 'b', label: 1 }]);
+  });
+});
