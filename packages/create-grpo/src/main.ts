@@ -4,7 +4,8 @@ import { listTemplates, scaffold, ScaffoldError, type ScaffoldResult } from './s
 
 /** What to run after scaffolding, as printed by `create-grpo` and `grpo init`. */
 export function nextSteps(result: ScaffoldResult, cwd: string = process.cwd()): string {
-  const rel = path.relative(cwd, result.dir) || '.';
+  const relative = path.relative(cwd, result.dir) || '.';
+  const rel = relative.startsWith('..') ? result.dir : relative;
   const lines = [`Created ${result.name} from template ${result.template} in ${result.dir}`];
   lines.push(
     result.dependencies === 'file'

@@ -65,6 +65,16 @@ export function renderPrompt(template: string, row: DatasetRow, promptField: str
   });
 }
 
+/** One training sequence per completion, in group order; truncated completions get mask 0 when asked (TRL `mask_truncated_completions`). */
+export function toTrainSequences(groups: readonly ScoredGroup[], options: { maskTruncated: boolean }): TrainSequence[] {
+  return groups.flatMap((g) =>
+    g.completions.map((c) => {
+      const masked = options.maskTruncated && c.finishReason === 'length';
+      return { promptIds: g.promptIds, completionIds: c.tokenIds, advantages: [], mask: c.tokenIds.map(() => (masked ? 0 : 1)) };
+    }),
+  );
+}
+
 /**
  * Sequences per forward/backward pass when the config sets none. Gradient accumulation makes the
  * result identical to one big pass, and it bounds activation memory (the wasm heap of tfjs is
@@ -260,12 +270,7 @@ export class GrpoTrainer implements Checkpointable {
     for (const h of this.parts.hooks ?? []) await h.onRollouts?.({ step, prompts: groups.map((g) => this.prompt(g.row)), groups });
 
     // 2. Sequences, the log-probs and values the estimator and the update need, then advantages.
-    const sequences: TrainSequence[] = groups.flatMap((g) =>
-      g.completions.map((c) => {
-        const masked = algorithm.maskTruncated && c.finishReason === 'length';
-        return { promptIds: g.promptIds, completionIds: c.tokenIds, advantages: [], mask: c.tokenIds.map(() => (masked ? 0 : 1)) };
-      }),
-    );
+    const sequences = toTrainSequences(groups, { maskTruncated: algorithm.maskTruncated });
     lap();
     this.prepare(sequences);
     metrics['timing/reference_and_old_logprobs'] = lap();

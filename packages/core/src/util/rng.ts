@@ -61,13 +61,13 @@ export class Rng {
   }
 
   getState(): string {
-    return [this.a, this.b, this.c, this.d].map((x) => x.toString(16).padStart(8, '0')).join('');
+    return [this.a, this.b, this.c, this.d].map((x) => (x >>> 0).toString(16).padStart(8, '0')).join('');
   }
 
   static fromState(state: string): Rng {
     if (!/^[0-9a-f]{32}$/.test(state)) throw new Error(`invalid RNG state '${state}'`);
     const rng = new Rng(0);
-    [rng.a, rng.b, rng.c, rng.d] = [0, 8, 16, 24].map((i) => parseInt(state.slice(i, i + 8), 16)) as [number, number, number, number];
+    [rng.a, rng.b, rng.c, rng.d] = [0, 8, 16, 24].map((i) => parseInt(state.slice(i, i + 8), 16) | 0) as [number, number, number, number];
     return rng;
   }
 }
