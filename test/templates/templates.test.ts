@@ -1,0 +1,155 @@
+/**
+ * End to end: for every template, run the real scaffolder into a temporary directory, then
+ * `npm install` (the `@grpo/*` packages are `file:` copies of this checkout, third-party ones come
+ * from the npm cache or registry), `npm run build`, `npm test` and `npm run train` (2 steps of a
+ * tiny model), as a user would. The checkout's packages must be built (their `dist/` is what a
+ * project installs); the ones whose sources are newer than their build are rebuilt first.
+ *
+ * Slow (minutes), so opt-in: set GRPO_TEST_TEMPLATES=1 (`.ci/run` does).
+ */
+import { execFile } from 'node:child_process';
+import { readdirSync, readFileSync, statSync } from 'node:fs';
+import { mkdtemp, readdir, readFile, rm } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import path from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { promisify } from 'node:util';
+import { listTemplates, rewritePackageJson, scaffold, workspacePackages } from 'create-grpo';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+
+const run = promisify(execFile);
+const repo = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../..');
+const templates = listTemplates(path.join(repo, 'templates'));
+const enabled = process.env.GRPO_TEST_TEMPLATES === '1';
+
+/** The environment of a user's shell: none of this test runner's variables (a nested vitest would read them). */
+function userEnv(): NodeJS.ProcessEnv {
+  const env: NodeJS.ProcessEnv = {};
+  for (const [k, v] of Object.entries(process.env)) if (!/^(VITEST|TEST$|NODE_ENV$|NODE_OPTIONS$)/.test(k)) env[k] = v;
+  return { ...env, NO_COLOR: '1', FORCE_COLOR: '0', npm_config_audit: 'false', npm_config_fund: 'false', npm_config_update_notifier: 'false' };
+}
+
+async function npm(args: string[], cwd: string): Promise<string> {
+  try {
+    const { stdout, stderr } = await run('npm', args, { cwd, env: userEnv(), maxBuffer: 64 * 1024 * 1024 });
+    return `${stdout}\n${stderr}`;
+  } catch (error) {
+    const e = error as Error & { stdout?: string; stderr?: string };
+    throw new Error(`npm ${args.join(' ')} failed in ${cwd}:\n${e.stdout ?? ''}\n${e.stderr ?? ''}`, { cause: error });
+  }
+}
+
+/** Newest modification time of the files under `dir` (0 when it does not exist). */
+function newest(dir: string): number {
+  let latest = 0;
+  let entries;
+  try {
+    entries = readdirSync(dir, { withFileTypes: true });
+  } catch {
+    return 0;
+  }
+  for (const e of entries) {
+    const p = path.join(dir, e.name);
+    latest = Math.max(latest, e.isDirectory() ? newest(p) : statSync(p).mtimeMs);
+  }
+  return latest;
+}
+
+/** Workspace folders the templates install from this checkout whose `dist/` is missing or older than their sources. */
+function staleBuilds(): string[] {
+  const workspaces = workspacePackages(repo);
+  const needed = new Set<string>();
+  for (const t of templates) {
+    const template = JSON.parse(readFileSync(path.join(t.dir, 'package.json'), 'utf8')) as Parameters<typeof rewritePackageJson>[0];
+    const { pkg } = rewritePackageJson(template, 'x', repo);
+    for (const [name, spec] of Object.entries({ ...pkg.dependencies, ...pkg.devDependencies })) if (spec.startsWith('file:')) needed.add(name);
+  }
+  return [...needed].filter((name) => {
+    const dir = workspaces.get(name)!;
+    const built = newest(path.join(dir, 'dist'));
+    const sources = Math.max(newest(path.join(dir, 'src')), statSync(path.join(dir, 'package.json')).mtimeMs);
+    return built === 0 || built < sources;
+  });
+}
+
+describe.runIf(enabled)('templates, end to end', () => {
+  let root: string;
+  const timings: string[] = [];
+
+  beforeAll(async () => {
+    root = await mkdtemp(path.join(tmpdir(), 'grpo-templates-'));
+    const stale = staleBuilds();
+    if (stale.length > 0) {
+      const started = performance.now();
+      await npm(['run', 'build', '--silent', ...stale.flatMap((w) => ['-w', w])], repo);
+      timings.push(`build ${stale.join(', ')}: ${((performance.now() - started) / 1000).toFixed(1)}s`);
+    }
+  }, 600_000);
+
+  afterAll(async () => {
+    if (timings.length > 0) process.stderr.write(`template e2e timings:\n  ${timings.join('\n  ')}\n`);
+    if (root) await rm(root, { recursive: true, force: true });
+  });
+
+  it('covers every template', () => {
+    expect(templates.map((t) => t.name)).toEqual(['custom-estimator', 'custom-reward', 'math-reasoning']);
+  });
+
+  for (const template of templates) {
+    it(
+      `${template.name}: scaffolds, installs, builds, passes its tests and trains 2 steps`,
+      async () => {
+        const lap = (() => {
+          let t = performance.now();
+          const parts: string[] = [];
+          return Object.assign(
+            (what: string) => {
+              const now = performance.now();
+              parts.push(`${what} ${((now - t) / 1000).toFixed(1)}s`);
+              t = now;
+            },
+            { parts },
+          );
+        })();
+        const result = await scaffold({ target: template.name, template: template.name, cwd: root, grpoSource: repo });
+        const dir = result.dir;
+        expect(result.dependencies).toBe('file');
+        expect(result.warnings).toEqual([]);
+
+        await npm(['install', '--prefer-offline', '--no-audit', '--no-fund'], dir);
+        lap('install');
+        await npm(['run', 'build'], dir);
+        expect((await readdir(path.join(dir, 'dist'))).sort()).toEqual(['grpo.config.d.ts', 'grpo.config.js', 'grpo.config.js.map', 'src', 'test']);
+        lap('build');
+        const tested = await npm(['test'], dir);
+        expect(tested).toMatch(/Tests\s+\d+ passed/);
+        expect(tested).not.toMatch(/failed|skipped/);
+        lap('test');
+        const trained = await npm(['run', 'train'], dir);
+        lap('train');
+        timings.push(`${template.name}: ${lap.parts.join(', ')}`);
+
+        expect(trained).toContain('report:');
+        const runDir = path.join(dir, 'runs/smoke');
+        const lines = (await readFile(path.join(runDir, 'metrics.jsonl'), 'utf8'))
+          .trim()
+          .split('\n')
+          .map((l) => JSON.parse(l) as { step: number; metrics?: Record<string, number> } & Record<string, unknown>);
+        const text = JSON.stringify(lines);
+        // Both training steps were logged, and the template's own piece took part in them.
+        expect(text).toMatch(/"step":\s*1\b/);
+        if (template.name === 'custom-estimator') expect(text).toContain('frac_nonzero_advantage');
+        if (template.name === 'custom-reward') expect(text).toContain('concise_answer');
+        if (template.name === 'math-reasoning') expect(text).toContain('repetition_penalty');
+        expect(await readdir(runDir)).toContain('report.html');
+      },
+      600_000,
+    );
+  }
+});
+
+describe.runIf(!enabled)('templates, end to end (opt-in)', () => {
+  it('is enabled with GRPO_TEST_TEMPLATES=1; the templates it would run exist', () => {
+    expect(templates.map((t) => t.name)).toEqual(['custom-estimator', 'custom-reward', 'math-reasoning']);
+  });
+});
