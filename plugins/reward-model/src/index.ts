@@ -63,7 +63,7 @@ export default function rewardModel(options: RewardModelPluginOptions): GrpoPlug
         if (!fn && labeller === 'step_correctness') fn = stepCorrectness();
         if (!fn) throw new ConfigError(config.source, [{ path: 'plugins.reward-model.iterative.labeller', message: `no reward function named '${String(labeller)}' is bound` }]);
         return new IterativeRewardModel(rm, { ...iterative, labeller: fn });
-      });
+      }).inSingletonScope();
     },
   };
 }

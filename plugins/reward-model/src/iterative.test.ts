@@ -106,6 +106,7 @@ describe('IterativeRewardModel hook', () => {
     const hooks = ok.getAll<TrainerHook>(TrainerHook);
     expect(hooks).toHaveLength(1);
     expect(hooks[0]).toBeInstanceOf(IterativeRewardModel);
+    expect(ok.getAll<TrainerHook>(TrainerHook)[0]).toBe(hooks[0]); // one hook per run: the trainer and the caller see the same
     expect((hooks[0] as IterativeRewardModel).options.labeller.name).toBe('task_accuracy');
     await expect(assembleContainer({ config: config({ kl: { beta: 0.04, refResetEvery: 0 } }), plugins: [plugin] })).rejects.toThrow(/refResetEvery: iterative RL resets π_ref after every iteration: set it to 3/);
     const noKl = await assembleContainer({ config: config({ kl: { beta: 0 } }), plugins: [rewardModel({ model: rm })] });
