@@ -64,7 +64,7 @@ describe('grpo init', () => {
     const files = await readdir(dir);
     expect(files).toContain('.gitignore');
     expect(files).not.toContain('_gitignore');
-    expect(files.sort()).toEqual(['.gitignore', '.npmrc', 'README.md', 'grpo.config.ts', 'package.json', 'src', 'test', 'tsconfig.json']);
+    expect(files.sort()).toEqual(['.gitignore', '.npmrc', 'README.md', 'grpo.config.ts', 'package.json', 'src', 'test', 'tsconfig.json', 'vitest.config.ts']);
     expect(await readFile(path.join(dir, '.gitignore'), 'utf8')).toContain('node_modules');
     expect(await readFile(path.join(dir, '.npmrc'), 'utf8')).toMatch(/^install-links=true$/m);
     const pkg = await readPkg(dir);

@@ -29,12 +29,12 @@ describe('concise_answer', () => {
   });
 
   it('the plugin binds the reward to RewardFunction next to the others', async () => {
-    const config = { ...configSchema.parse({}), plugins: [conciseAnswer({ maxChars: 5 })], source: 'test' };
+    const config = { ...configSchema.parse({}), plugins: [conciseAnswer({ maxChars: 8, falloff: 4 })], source: 'test' };
     const container = await assembleContainer({ config });
     const rewards = container.getAll<RewardFunction>(RewardFunction);
     expect(rewards.map((r) => r.name)).toEqual(['concise_answer']);
-    expect(await rewards[0]!.score({ prompts: [''], completions: ['#### 1'], completionIds: [[]], finishReasons: ['eos'], rows: [{ prompt: '' }] })).toEqual([
-      1,
-    ]);
+    const input = { prompts: ['', ''], completions: ['#### 1', '1+1=2\n#### 2'], completionIds: [[], []], finishReasons: ['eos', 'eos'] as const, rows: [{ prompt: '' }, { prompt: '' }] };
+    // The options reach the bound reward: the second completion is 12 characters, 4 over maxChars, so 1 − 4/4 = 0.
+    expect(await rewards[0]!.score(input)).toEqual([1, 0]);
   });
 });

@@ -14,7 +14,7 @@ export interface MathReasoningOptions {
  * A preset (a list of plugins): the built-in arithmetic task (prompts, held-out problems and its
  * `task_accuracy` judge), a character tokenizer over the task's fixed alphabet (so a fresh
  * policy can be built), and the math rewards: `accuracy` (the final answer equals the
- * reference) and `repetition_penalty`.
+ * reference) and `repetition` (a penalty for repeated n-grams).
  */
 export function mathReasoning(options: MathReasoningOptions = {}): PluginEntry[] {
   return [
