@@ -21,7 +21,7 @@ import {
   type RewardInput,
 } from '@grpo/core';
 import grpo from '@grpo/plugin-grpo';
-import rewardModel, { IterativeRewardModel, labelSamples, TransformerRewardModel } from '@grpo/plugin-reward-model';
+import rewardModel, { labelSamples, TransformerRewardModel, type IterativeRewardModel } from '@grpo/plugin-reward-model';
 import { CharTokenizer } from '@grpo/plugin-tokenizers';
 import { createPolicy, type TransformerPolicy } from '@grpo/plugin-transformer';
 import { beforeAll, describe, expect, it } from 'vitest';
@@ -61,7 +61,7 @@ describe('learned reward models (integration)', () => {
     const policy = newPolicy();
     const label = async (seed: number) => {
       const input = await sampleInput(policy, 16, seed);
-      return labelSamples(input, await hasA.score(input), 'outcome').filter((e) => e.completion !== '');
+      return labelSamples(input, await hasA.score(input), 'outcome').filter((e) => e.kind === 'outcome' && e.completion !== '');
     };
     const train = await label(1);
     const heldOut = await label(2);

@@ -57,7 +57,7 @@ describe('TransformerRewardModel', () => {
     expect(s!.steps.map((x) => x.reward)).toEqual([1, 4, 7].map((t) => expect.closeTo(sigmoid(raw!.logits[t]!), 6)));
     expect(s!.score).toBeCloseTo(Math.min(...s!.steps.map((x) => x.reward)), 9);
     const last = tiny({ mode: 'process', processScore: 'last' });
-    const [l] = (await last.score(input(['a'], ['ab\ncd\n\nd']))) as { score: number; steps: { reward: number }[] }[];
+    const [l] = (await last.score(input(['a'], ['ab\ncd\n\nd']))) as { score: number; steps: readonly { reward: number }[] }[];
     expect(l!.score).toBeCloseTo(l!.steps[2]!.reward, 9);
     rm.dispose();
     last.dispose();
