@@ -32,12 +32,14 @@ async function fakeTemplates(): Promise<string> {
     await mkdir(path.dirname(path.join(dir, file)), { recursive: true });
     await writeFile(path.join(dir, file), text);
   };
-  for (const t of ['ok', 'with-link', 'bad-json']) {
+  for (const t of ['ok', 'with-link', 'bad-json', 'with-git']) {
     await write(`${t}/package.json`, t === 'bad-json' ? '{ "name": ' : '{ "name": "x", "description": "a test template" }');
     await write(`${t}/a.txt`, 'first');
     await write(`${t}/src/index.ts`, 'export {};\n');
     await write(`${t}/_gitignore`, 'node_modules\n');
   }
+  // A template that carries its own `.git`: moving it over a kept `.git` fails after other entries moved.
+  await write('with-git/.git/config', '[core]\n');
   await mkdir(path.join(dir, 'with-link/z'));
   await symlink('/etc/passwd', path.join(dir, 'with-link/z/link'));
   return dir;
@@ -178,6 +180,14 @@ describe('grpo init', () => {
     );
     expect(await readdir(cwd)).toEqual(['kept']);
     expect(await readdir(path.join(cwd, 'kept'))).toEqual(['mine.txt']);
+
+    // A failure while moving the finished project in puts the old contents back.
+    await mkdir(path.join(cwd, 'kept/.git'));
+    await writeFile(path.join(cwd, 'kept/.git/HEAD'), 'ref: refs/heads/main\n');
+    await expect(scaffold({ target: 'kept', template: 'with-git', cwd, templatesDir, grpoSource: null, force: true })).rejects.toThrow();
+    expect(await readdir(cwd)).toEqual(['kept']);
+    expect((await readdir(path.join(cwd, 'kept'))).sort()).toEqual(['.git', 'mine.txt']);
+    expect(await readdir(path.join(cwd, 'kept/.git'))).toEqual(['HEAD']);
 
     // The same folder of templates works when nothing breaks.
     const ok = await scaffold({ target: 'proj', template: 'ok', cwd, templatesDir, grpoSource: null });

@@ -89,13 +89,13 @@ export function defaultGrpoSource(from: string = here): string | null {
   }
 }
 
-/** `templates/` packed into this package, else the checkout's. */
+/** The checkout's `templates/` when this file lives in one, else the copy `npm pack` put into this package. */
 export function defaultTemplatesDir(): string {
-  const packed = path.resolve(here, '..', 'templates');
-  if (existsSync(packed)) return packed;
   const repo = defaultGrpoSource();
   if (repo && existsSync(path.join(repo, 'templates'))) return path.join(repo, 'templates');
-  throw new ScaffoldError(`no templates folder found next to ${here}`);
+  const packed = path.resolve(here, '..', 'templates');
+  if (existsSync(packed)) return packed;
+  throw new ScaffoldError(`no templates folder found for ${here}`);
 }
 
 /** The templates in `dir`: folders with a `package.json`, sorted by name. */
