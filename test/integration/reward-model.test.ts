@@ -166,13 +166,34 @@ describe('learned reward models (integration)', () => {
     policy.dispose();
   });
 
-  it('scoring through the trainer leaves no tensors behind', async () => {
-    const rm = newRm();
-    const input = await sampleInput(newPolicy(), 4, 1);
-    await rm.score(input);
+  it('a PRM drives the grpo-process estimator through the trainer, leaving no tensors behind', async () => {
+    const policy = newPolicy();
+    const prm = TransformerRewardModel.create({ tokenizer, model: { dModel: 32, nLayers: 1, nHeads: 2, maxSeqLen: 16 }, seed: 4, name: 'prm', mode: 'process' });
+    const task: GrpoPlugin = {
+      meta: { name: 'letter-task', version: '0.0.0', core: '^0.1.0' },
+      register: ({ bind }) => void bind(PromptDataset).toConstantValue(new ArrayPromptDataset('letters', prompts.map((prompt) => ({ prompt })))),
+    };
+    const config = {
+      ...configSchema.parse({
+        seed: 5,
+        generation: { maxNewTokens: 6, temperature: 1 },
+        train: { steps: 3, promptsPerStep: 4, groupSize: 4, learningRate: 1e-2, logSamplesEvery: 0 },
+        algorithm: { kl: { beta: 0 }, advantage: { estimator: 'grpo-process' } },
+      }),
+      plugins: [task, rewardModel({ model: prm })],
+      source: 'test',
+    };
+    const container = await assembleContainer({ config, defaults: [grpo()] });
+    container.bind(Policy).toConstantValue(policy);
+    const trainer = GrpoTrainer.fromContainer(container);
+    const first = await trainer.trainStep(); // creates optimizer moments
+    expect(first.metrics['rewards/prm/mean']).toBeGreaterThan(0);
     const before = tf.memory().numTensors;
-    await rm.score(input);
+    await trainer.trainStep();
+    await trainer.trainStep();
     expect(tf.memory().numTensors).toBe(before);
-    rm.dispose();
+    trainer.dispose();
+    prm.dispose();
+    policy.dispose();
   });
 });
