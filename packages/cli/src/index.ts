@@ -2,6 +2,7 @@ import { Command, CommanderError, InvalidArgumentError } from 'commander';
 import { configToJson, GrpoError, loadConfig, type AccuracyReport, type ResolvedConfig } from '@grpo/core';
 import { writeReport } from '@grpo/report';
 import { evalCommand, sampleCommand } from './commands.js';
+import { rmCommand } from './rm.js';
 import { registerInit } from './init.js';
 import { ProgressSink } from './progress.js';
 import { prepareRun } from './run.js';
@@ -203,6 +204,8 @@ export function buildProgram(io: CliIo = defaultIo): Command {
     const prompts = (flags.prompt ?? []).map((p) => p.replace(/\\n/g, '\n'));
     await sampleCommand(config, { prompt: prompts, n: flags.n, temperature: flags.temperature, maxNewTokens: flags.maxNewTokens, seed: flags.seed }, io.out);
   });
+
+  program.addCommand(rmCommand(io));
 
   program
     .command('report')
