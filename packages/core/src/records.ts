@@ -44,7 +44,10 @@ export interface TokenStepReward {
 export interface ScoredGroup<Row extends DatasetRow = DatasetRow> extends Rollout<Row> {
   /** Weighted sum of applicable rewards per completion. */
   rewards: number[];
-  /** Per-step rewards per completion, when some reward function gives them. */
+  /**
+   * Per-step rewards per completion, when some reward function gives them; a completion's
+   * outcome (scalar) reward is included as a step at its last token.
+   */
   stepRewards?: TokenStepReward[][];
   /** Per reward function: raw scores (null = not applicable). */
   rewardsByFunction: Record<string, (number | null)[]>;

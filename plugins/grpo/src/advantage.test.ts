@@ -1,14 +1,14 @@
 import { describe, expect, it } from 'vitest';
 import type { AdvantageOptions } from '@grpo/core';
 import { expectClose, group } from '../test/helpers.js';
-import { advantageEstimators, drGrpo, grpoBatch, grpoOutcome, grpoProcess, reinforcePlusPlus, rloo } from './advantage.js';
+import { advantageEstimators, drGrpo, grpoBatch, grpoOutcome, grpoProcess, reinforcePlusPlus, rft, rloo } from './advantage.js';
 
 const OPTS: AdvantageOptions = { std: 'unbiased', eps: 1e-4, zeroVarianceToZero: true, singleton: 'zero' };
 const with_ = (o: Partial<AdvantageOptions>): AdvantageOptions => ({ ...OPTS, ...o });
 
 describe('estimator objects', () => {
   it('have the names config selects', () => {
-    expect(advantageEstimators.map((e) => e.name)).toEqual(['grpo', 'grpo-process', 'dr-grpo', 'rloo', 'reinforce-plus-plus', 'grpo-batch']);
+    expect(advantageEstimators.map((e) => e.name)).toEqual(['grpo', 'grpo-process', 'dr-grpo', 'rloo', 'reinforce-plus-plus', 'grpo-batch', 'rft']);
   });
 
   it('grpo reproduces §1 and puts the same value on every token', () => {
@@ -30,8 +30,9 @@ describe('estimator objects', () => {
     expectClose(rloo.estimate({ groups: g, options: OPTS }).advantages, [[r, r], [-r], [-r], [r]]);
   });
 
-  it('an all-equal group gives 0 for each member under every estimator, and is counted', () => {
-    for (const e of advantageEstimators) {
+  it('an all-equal group gives 0 for each member under every group-relative estimator, and is counted', () => {
+    // rft is not group-relative: it reinforces every correct sample (tested below).
+    for (const e of advantageEstimators.filter((x) => x.name !== 'rft')) {
       for (const zeroVarianceToZero of [true, false]) {
         for (const eps of [0, 1e-4]) {
           const out = e.estimate({ groups: [group([1, 1, 1, 1], [2, 1, 3, 1])], options: with_({ zeroVarianceToZero, eps }) });
@@ -170,5 +171,14 @@ describe('grpo-batch', () => {
     // 0.5/(1.7078251 + 1e-4) = 0.292753, 1/(1.7078251 + 1e-4) = 0.585506.
     const out = grpoBatch.estimate({ groups: [group([1, 0], [1, 2]), group([4, 2], [1, 1])], options: OPTS });
     expectClose(out.advantages, [[0.292753], [-0.292753, -0.292753], [0.585506], [-0.585506]]);
+  });
+});
+
+describe('rft (online rejection-sampling fine-tuning)', () => {
+  it('reinforces correct samples with weight 1 and ignores the rest', () => {
+    const completion = (n: number) => ({ tokenIds: Array(n).fill(1), text: '', logprobs: Array(n).fill(0), finishReason: 'eos' as const });
+    const group = { row: { prompt: 'p' }, promptIds: [1], completions: [completion(2), completion(1), completion(3)], rewards: [1, 0, 0.5], rewardsByFunction: {}, unscored: [false, false, false] };
+    const out = rft.estimate({ groups: [group], options: { std: 'unbiased', eps: 1e-4, zeroVarianceToZero: true, singleton: 'zero' } });
+    expect(out.advantages).toEqual([[1, 1], [0], [1, 1, 1]]);
   });
 });

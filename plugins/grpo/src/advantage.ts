@@ -126,6 +126,13 @@ export const drGrpo: AdvantageEstimator = outcomeEstimator('dr-grpo', (r, o) => 
 /** `rloo`: r_i − mean of the other members of the group (REINFORCE leave-one-out). */
 export const rloo: AdvantageEstimator = outcomeEstimator('rloo', (r, o) => leaveOneOut(r, o));
 
+/**
+ * `rft`: online rejection-sampling fine-tuning (DeepSeekMath §5.2.1), whose gradient coefficient
+ * is 1 for a correct sample and 0 otherwise: A_i = 1 when r_i > 0, else 0. Use it with β = 0 and
+ * μ = 1 (then the clipped surrogate reduces to supervised fine-tuning on the correct samples).
+ */
+export const rft: AdvantageEstimator = outcomeEstimator('rft', (r) => r.map((x) => (x > 0 ? 1 : 0)));
+
 /** `grpo-process`: process supervision, normalised step rewards summed over the steps ending at or after t (§4.1.3). */
 export const grpoProcess: AdvantageEstimator = {
   name: 'grpo-process',
@@ -211,4 +218,4 @@ export const reinforcePlusPlus: AdvantageEstimator = {
 };
 
 /** Every estimator this plugin contributes, in registration order. */
-export const advantageEstimators: readonly AdvantageEstimator[] = [grpoOutcome, grpoProcess, drGrpo, rloo, reinforcePlusPlus, grpoBatch];
+export const advantageEstimators: readonly AdvantageEstimator[] = [grpoOutcome, grpoProcess, drGrpo, rloo, reinforcePlusPlus, grpoBatch, rft];

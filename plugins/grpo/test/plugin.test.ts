@@ -33,7 +33,7 @@ describe('grpo() plugin', () => {
   it('binds every estimator, KL estimator and aggregation; selectNamed finds each name', async () => {
     const container = await assembleContainer({ config: config(), plugins: [grpo()] });
     const names: [symbol, string, string[]][] = [
-      [AdvantageEstimator, 'advantage estimator', ['grpo', 'grpo-process', 'dr-grpo', 'rloo', 'reinforce-plus-plus', 'grpo-batch']],
+      [AdvantageEstimator, 'advantage estimator', ['grpo', 'grpo-process', 'dr-grpo', 'rloo', 'reinforce-plus-plus', 'grpo-batch', 'rft']],
       [KlEstimator, 'KL estimator', ['k1', 'abs', 'k2', 'k3']],
       [LossAggregation, 'loss aggregation', ['seq-mean-token-mean', 'token-mean', 'seq-mean-token-sum', 'constant']],
     ];

@@ -119,7 +119,22 @@ describe('scoreRollouts', () => {
     // Two-character tokens: token 0 covers chars 0..1, so a step ending at char 1 lands on token 0.
     const { groups } = await scoreRollouts(multi, ['p'], [stepwise], { ...options, weights: { prm: 3 } }, () => [2]);
     expect(groups[0]!.stepRewards).toEqual([[{ token: 0, reward: 3 }], [{ token: 0, reward: 3 }]]);
-    expect(groups[0]!.unscored).toEqual([true, true]);
+    // Step rewards alone make a completion scored (its scalar reward is 0).
+    expect(groups[0]!.unscored).toEqual([false, false]);
+  });
+
+  it('adds the outcome reward as a final step when rewards combine steps and a scalar score', async () => {
+    // 'ab' ends with step 1 at char 1 (token 0); 'xyz' has no step but an outcome score.
+    const prm: RewardFunction = { name: 'prm', score: ({ completions }) => completions.map((c) => (c === 'ab' ? { score: null, steps: [{ endChar: 1, reward: 0.5 }] } : null)) };
+    const outcome: RewardFunction = { name: 'accuracy', score: ({ completions }) => completions.map((c) => (c === 'xyz' ? 1 : 0)) };
+    const multi: Rollout[] = [{ row: { prompt: 'p' }, promptIds: [1], completions: [completion('ab'), completion('xyz')] }];
+    const { groups } = await scoreRollouts(multi, ['p'], [prm, outcome], options);
+    // 'ab': step 0.5 at token 0, outcome 0 at its last token 1; 'xyz': outcome 1 at token 2.
+    expect(groups[0]!.stepRewards).toEqual([
+      [{ token: 0, reward: 0.5 }, { token: 1, reward: 0 }],
+      [{ token: 2, reward: 1 }],
+    ]);
+    expect(groups[0]!.rewards).toEqual([0, 1]);
   });
 });
 

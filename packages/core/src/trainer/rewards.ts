@@ -181,8 +181,9 @@ export async function scoreRollouts(
     const rewards: number[] = [];
     const unscored: boolean[] = [];
     const byFunction: Record<string, (number | null)[]> = Object.fromEntries(names.map((n) => [n, []]));
-    let stepRewards: TokenStepReward[][] | undefined;
-    rollout.completions.forEach((completion, g) => {
+    const stepMaps: (Map<number, number> | undefined)[] = [];
+    const scalar: boolean[] = [];
+    rollout.completions.forEach((completion) => {
       let total = 0;
       let any = false;
       let steps: Map<number, number> | undefined;
@@ -203,14 +204,24 @@ export async function scoreRollouts(
           }
         }
       });
-      if (steps) {
-        stepRewards ??= rollout.completions.map(() => []);
-        stepRewards[g] = [...steps.entries()].sort((a, b) => a[0] - b[0]).map(([token, reward]) => ({ token, reward }));
-      }
+      stepMaps.push(steps);
+      scalar.push(any);
       rewards.push(any ? total : 0);
-      unscored.push(!any);
+      // A completion with step rewards is scored even when no function gave it a scalar score.
+      unscored.push(!any && !steps);
       flat++;
     });
+    // Process supervision: when any completion of the group has step rewards, every completion
+    // gets a step list, and its outcome (scalar) reward counts as a step at its last token.
+    let stepRewards: TokenStepReward[][] | undefined;
+    if (stepMaps.some(Boolean)) {
+      stepRewards = rollout.completions.map((completion, g) => {
+        const steps = new Map(stepMaps[g] ?? []);
+        const last = Math.max(0, completion.tokenIds.length - 1);
+        if (scalar[g]) steps.set(last, (steps.get(last) ?? 0) + rewards[g]!);
+        return [...steps.entries()].sort((a, b) => a[0] - b[0]).map(([token, reward]) => ({ token, reward }));
+      });
+    }
     return { ...rollout, rewards, rewardsByFunction: byFunction, unscored, ...(stepRewards ? { stepRewards } : {}) };
   });
 
