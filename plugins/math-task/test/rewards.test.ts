@@ -170,12 +170,12 @@ describe('stepCorrectness', () => {
     const group = batch.groups[0]!;
     expect(group.rewards).toEqual([0]);
     // One character per token: the '8' of '38' is token 7, the '1' of '31' is token 15; the
-    // outcome reward (0, wrong answer) is the final step at the last token (22).
+    // outcome reward (0, wrong answer) is the final step at the last token (23 of 24).
     expect(group.stepRewards).toEqual([
       [
         { token: 7, reward: 1 },
         { token: 15, reward: -1 },
-        { token: 22, reward: 0 },
+        { token: 23, reward: 0 },
       ],
     ]);
   });
