@@ -16,7 +16,9 @@ import { createPolicy, sft } from '@grpo/plugin-transformer';
 
 const { values: args } = parseArgs({
   options: {
-    steps: { type: 'string', default: '1200' },
+    steps: { type: 'string', default: '1500' },
+    // Stop at the first checkpoint in the target range (the shipped one); --no-stop trains to --steps.
+    'no-stop': { type: 'boolean', default: false },
     every: { type: 'string', default: '100' },
     batch: { type: 'string', default: '32' },
     lr: { type: 'string', default: '2e-3' },
@@ -48,43 +50,52 @@ const heldOut = sftExamples(evalRows.slice(0, 64));
 await rm(args.work!, { recursive: true, force: true });
 await mkdir(args.work!, { recursive: true });
 
+/** Thrown from the progress callback to end training once the target checkpoint exists. */
+class PickedCheckpoint extends Error {}
+const inRange = (acc: number) => acc >= num('min-acc') && acc <= num('max-acc');
+
 const history: { step: number; greedy: number; passAtK: number; majAtK: number; dir: string }[] = [];
 const started = performance.now();
-await sft(policy, {
-  train: sftExamples(rows),
-  eval: heldOut,
-  steps: num('steps'),
-  batchSize: num('batch'),
-  learningRate: num('lr'),
-  warmupSteps: 50,
-  minLrRatio: 0.1,
-  weightDecay: 0.01,
-  seed,
-  evalEvery: num('every'),
-  callbackEvery: num('every'),
-  onStep: (r) => {
-    if (r.step % 20 === 0) process.stderr.write(`step ${r.step} loss ${r.loss.toFixed(4)} lr ${r.lr.toExponential(2)}\n`);
-  },
-  onProgress: async (step) => {
-    const report = await evaluateAccuracy({
-      policy,
-      rows: evalRows,
-      prompt: (r) => r.prompt,
-      accuracy: taskAccuracy(),
-      extractor: finalAnswerExtractor,
-      k: 8,
-      temperature: 1,
-      maxNewTokens: 48,
-      seed: 1234,
-    });
+try {
+  await sft(policy, {
+    train: sftExamples(rows),
+    eval: heldOut,
+    steps: num('steps'),
+    batchSize: num('batch'),
+    learningRate: num('lr'),
+    warmupSteps: 50,
+    minLrRatio: 0.1,
+    weightDecay: 0.01,
+    seed,
+    evalEvery: num('every'),
+    callbackEvery: num('every'),
+    onStep: (r) => {
+      if (r.step % 20 === 0) process.stderr.write(`step ${r.step} loss ${r.loss.toFixed(4)} lr ${r.lr.toExponential(2)}\n`);
+    },
+    onProgress: async (step) => {
+      const report = await evaluateAccuracy({
+        policy,
+        rows: evalRows,
+        prompt: (r) => r.prompt,
+        accuracy: taskAccuracy(),
+        extractor: finalAnswerExtractor,
+        k: 8,
+        temperature: 1,
+        maxNewTokens: 48,
+        seed: 1234,
+      });
     const dir = path.join(args.work!, `step-${step}`);
     await policy.save(dir);
     history.push({ step, greedy: report.greedy, passAtK: report.passAtK, majAtK: report.majAtK, dir });
     const secs = ((performance.now() - started) / 1000).toFixed(0);
     console.log(`step ${step}: greedy ${(report.greedy * 100).toFixed(1)}% maj@8 ${(report.majAtK * 100).toFixed(1)}% pass@8 ${(report.passAtK * 100).toFixed(1)}% (${secs}s)`);
+    if (!args['no-stop'] && inRange(report.greedy)) throw new PickedCheckpoint();
   },
 });
-const pick = history.find((h) => h.greedy >= num('min-acc') && h.greedy <= num('max-acc')) ?? history.at(-1)!;
+} catch (error) {
+  if (!(error instanceof PickedCheckpoint)) throw error;
+}
+const pick = history.find((h) => inRange(h.greedy)) ?? history.at(-1)!;
 await rm(args.out!, { recursive: true, force: true });
 await cp(pick.dir, args.out!, { recursive: true });
 console.log(`picked step ${pick.step} (greedy ${(pick.greedy * 100).toFixed(1)}%, pass@8 ${(pick.passAtK * 100).toFixed(1)}%) → ${args.out}`);
