@@ -84,14 +84,14 @@ try {
         maxNewTokens: 48,
         seed: 1234,
       });
-    const dir = path.join(args.work!, `step-${step}`);
-    await policy.save(dir);
-    history.push({ step, greedy: report.greedy, passAtK: report.passAtK, majAtK: report.majAtK, dir });
-    const secs = ((performance.now() - started) / 1000).toFixed(0);
-    console.log(`step ${step}: greedy ${(report.greedy * 100).toFixed(1)}% maj@8 ${(report.majAtK * 100).toFixed(1)}% pass@8 ${(report.passAtK * 100).toFixed(1)}% (${secs}s)`);
-    if (!args['no-stop'] && inRange(report.greedy)) throw new PickedCheckpoint();
-  },
-});
+      const dir = path.join(args.work!, `step-${step}`);
+      await policy.save(dir);
+      history.push({ step, greedy: report.greedy, passAtK: report.passAtK, majAtK: report.majAtK, dir });
+      const secs = ((performance.now() - started) / 1000).toFixed(0);
+      console.log(`step ${step}: greedy ${(report.greedy * 100).toFixed(1)}% maj@8 ${(report.majAtK * 100).toFixed(1)}% pass@8 ${(report.passAtK * 100).toFixed(1)}% (${secs}s)`);
+      if (!args['no-stop'] && inRange(report.greedy)) throw new PickedCheckpoint();
+    },
+  });
 } catch (error) {
   if (!(error instanceof PickedCheckpoint)) throw error;
 }
