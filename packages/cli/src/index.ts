@@ -60,7 +60,6 @@ const fmtAccuracy = (r: AccuracyReport) =>
 const evalMetrics = (r: AccuracyReport): Record<string, number> => ({
   'eval/accuracy': r.greedy,
   ...(r.k > 0 ? { [`eval/maj@${r.k}`]: r.majAtK, [`eval/pass@${r.k}`]: r.passAtK } : {}),
-  'eval/mean_length': r.greedyLength,
 });
 
 /** `grpo train`: runs GRPO from a config; Ctrl-C saves a checkpoint and exits, a second Ctrl-C exits at once. */
