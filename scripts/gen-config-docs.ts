@@ -1,0 +1,137 @@
+/**
+ * Generates docs/config.md, the config reference, from the zod schema of @grpo/core:
+ * `npm run docs:config`. test/docs/docs.test.ts checks that the committed file is up to date.
+ */
+import { writeFile } from 'node:fs/promises';
+import path from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { z } from 'zod';
+import { configSchema } from '@grpo/core';
+
+/** The subset of JSON Schema that zod emits for this config. */
+interface JsonSchema {
+  type?: string;
+  description?: string;
+  default?: unknown;
+  enum?: readonly unknown[];
+  const?: unknown;
+  properties?: Record<string, JsonSchema>;
+  additionalProperties?: JsonSchema | boolean;
+  items?: JsonSchema;
+  $ref?: string;
+  minimum?: number;
+  maximum?: number;
+  exclusiveMinimum?: number;
+  exclusiveMaximum?: number;
+  minLength?: number;
+  minItems?: number;
+}
+
+export const CONFIG_DOC_PATH = 'docs/config.md';
+
+/** What each section is for, shown above its table. */
+const SECTION_INTROS: Record<string, string> = {
+  '': 'Top-level keys.',
+  policy: 'The policy to train: a checkpoint to start from, or an architecture to start from scratch.',
+  'policy.model': 'Architecture of a fresh Llama-style transformer (`@grpo/plugin-transformer`), used when `policy.checkpoint` is absent.',
+  data: 'Where prompts come from when no plugin binds a `PromptDataset` (the math task does), and how rows become prompts.',
+  generation: 'Sampling of the rollouts (π_old).',
+  train: 'The training loop: batch sizes, μ, the optimizer, the schedule, checkpoints, evaluation and sample logging.',
+  algorithm: 'The algorithm: see [algorithms.md](algorithms.md) for what each choice computes.',
+  'algorithm.advantage': 'The advantage estimator and how group statistics are taken.',
+  'algorithm.objective': 'The policy objective (clipped surrogate by default).',
+  'algorithm.kl': 'The KL penalty to the frozen reference policy π_ref.',
+  'algorithm.dynamicSampling': 'DAPO dynamic sampling (arXiv 2503.14476).',
+  'algorithm.overlong': 'DAPO overlong reward shaping (arXiv 2503.14476).',
+  eval: 'Held-out evaluation (`grpo eval`, before and after `grpo train`, and `train.evalEvery`).',
+  rewards: 'How the reward functions of the plugins are combined and guarded.',
+};
+
+const MAX_SAFE = Number.MAX_SAFE_INTEGER;
+
+const cell = (text: string): string => text.replace(/\|/g, '\\|').replace(/\n/g, ' ');
+const code = (text: string): string => `\`${text}\``;
+
+function isObjectSection(s: JsonSchema): boolean {
+  return s.type === 'object' && s.properties !== undefined;
+}
+
+function typeOf(s: JsonSchema): string {
+  if (s.$ref) return 'plugin entry';
+  if (s.enum) return s.enum.map((v) => JSON.stringify(v).replace(/"/g, "'")).join(' | ');
+  if (s.type === 'array') return s.items ? `${typeOf(s.items)}[]` : 'array';
+  if (s.type === 'object' && s.additionalProperties && typeof s.additionalProperties === 'object')
+    return `Record<string, ${typeOf(s.additionalProperties)}>`;
+  return s.type ?? 'any';
+}
+
+function constraintsOf(s: JsonSchema): string {
+  const out: string[] = [];
+  if (s.minimum !== undefined) out.push(`≥ ${s.minimum}`);
+  if (s.exclusiveMinimum !== undefined) out.push(`> ${s.exclusiveMinimum}`);
+  if (s.maximum !== undefined && s.maximum !== MAX_SAFE) out.push(`≤ ${s.maximum}`);
+  if (s.exclusiveMaximum !== undefined) out.push(`< ${s.exclusiveMaximum}`);
+  if (s.minLength !== undefined && s.minLength > 0) out.push('non-empty');
+  if (s.type === 'array' && s.items?.minLength) out.push('non-empty strings');
+  return out.join(', ');
+}
+
+function defaultOf(s: JsonSchema): string {
+  if (s.default === undefined) return '';
+  return code(JSON.stringify(s.default));
+}
+
+/** One `## section` per object in the schema, each with a table of its leaf keys. */
+function renderSection(sectionPath: string, schema: JsonSchema, out: string[]): void {
+  const props = Object.entries(schema.properties ?? {});
+  const leaves = props.filter(([, s]) => !isObjectSection(s));
+  const nested = props.filter(([, s]) => isObjectSection(s));
+  out.push(`## ${sectionPath === '' ? 'Top level' : code(sectionPath)}`, '');
+  const intro = SECTION_INTROS[sectionPath] ?? schema.description;
+  if (intro) out.push(intro, '');
+  if (leaves.length > 0) {
+    out.push('| path | type | default | constraints | description |', '|---|---|---|---|---|');
+    for (const [key, s] of leaves) {
+      const full = sectionPath ? `${sectionPath}.${key}` : key;
+      out.push(`| ${code(full)} | ${cell(code(typeOf(s)))} | ${cell(defaultOf(s))} | ${cell(constraintsOf(s))} | ${cell(s.description ?? '')} |`);
+    }
+    out.push('');
+  }
+  if (nested.length > 0) {
+    out.push(`Sections: ${nested.map(([key]) => code(sectionPath ? `${sectionPath}.${key}` : key)).join(', ')}.`, '');
+  }
+  for (const [key, s] of nested) renderSection(sectionPath ? `${sectionPath}.${key}` : key, s, out);
+}
+
+/** The whole reference page as Markdown. */
+export function renderConfigDocs(): string {
+  const schema = z.toJSONSchema(configSchema, { unrepresentable: 'any', io: 'input' }) as JsonSchema;
+  const out: string[] = [
+    '<!-- Generated by `npm run docs:config` from packages/core/src/config/schema.ts; do not edit by hand. -->',
+    '',
+    '# Config reference',
+    '',
+    'Every key of a GRPO.ts config, generated from the zod schema that validates it',
+    '(`packages/core/src/config/schema.ts`). Every key is optional; a section left out gets its',
+    'defaults. Unknown keys are errors, and `grpo config validate` reports every problem at once',
+    'with its path. `grpo config print` shows the resolved config with the defaults filled in.',
+    'Where a config file may live and how plugins are named in it: [getting-started.md](getting-started.md)',
+    'and [plugins.md](plugins.md).',
+    '',
+    'Rules that involve several keys are checked when training starts: `train.miniBatchSize` must',
+    'divide `train.promptsPerStep × train.groupSize`, `train.microBatchSize` must divide',
+    '`train.miniBatchSize`, and `policy.model.nHeads` must divide `policy.model.dModel`',
+    '(see [faq.md](faq.md)).',
+    '',
+  ];
+  renderSection('', schema, out);
+  return `${out.join('\n').trimEnd()}\n`;
+}
+
+const isMain = process.argv[1] !== undefined && path.resolve(process.argv[1]) === fileURLToPath(import.meta.url);
+if (isMain) {
+  const root = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
+  const file = path.join(root, CONFIG_DOC_PATH);
+  await writeFile(file, renderConfigDocs());
+  console.log(`wrote ${path.relative(process.cwd(), file) || file}`);
+}
