@@ -7,7 +7,7 @@ import { registerInit } from './init.js';
 import { ProgressSink } from './progress.js';
 import { prepareRun } from './run.js';
 
-export { prepareRun, configDir, type PreparedRun } from './run.js';
+export { prepareRun, prepareContainer, configDir, type PreparedRun } from './run.js';
 export { defaultPlugins } from './defaults.js';
 export { ProgressSink } from './progress.js';
 
