@@ -36,9 +36,7 @@ export const modelSchema = z.strictObject({
   dModel: int(1).default(128).describe('Width of the residual stream.'),
   nLayers: int(1).default(4).describe('Transformer blocks.'),
   nHeads: int(1).default(4).describe('Attention heads; must divide dModel.'),
-  /** Grouped-query attention: key/value heads; must divide nHeads. Defaults to nHeads. */
   nKvHeads: int(1).optional().describe('Grouped-query attention: key/value heads; must divide nHeads. Defaults to nHeads.'),
-  /** SwiGLU hidden size; defaults to about 8/3·dModel rounded to 8. */
   ffnDim: int(1).optional().describe('SwiGLU hidden size; defaults to about 8/3·dModel rounded to 8.'),
   maxSeqLen: int(2).default(128).describe('Longest prompt + completion, in tokens (RoPE positions and KV-cache size).'),
   ropeBase: positive().default(10000).describe('Base of the rotary position embedding frequencies.'),
@@ -51,26 +49,20 @@ export const configSchema = z.strictObject({
     .array(pluginEntry)
     .default([])
     .describe('Plugins loaded after the defaults, in order. In TS/JS configs plugin objects (falsy entries are skipped, nested arrays are presets); in JSON/YAML package names or [name, options].'),
-  /** Backend plugin to use: `wasm` (default), `cpu`, `tfjs-node`, `tfjs-node-gpu`. */
   backend: z.string().min(1).default('wasm').describe('Tensor backend: `wasm` (default), `cpu`, `tfjs-node` or `tfjs-node-gpu`; see docs/backends.md.'),
   seed: int(0).default(0).describe('Seed of data order, sampling and fresh weights; the same seed and config give the same run.'),
   outputDir: z.string().min(1).default('runs/latest').describe('Run directory: metrics.jsonl, samples.jsonl, checkpoints/, report.html.'),
   policy: z
     .strictObject({
-      /** Checkpoint directory to start from. */
       checkpoint: z.string().min(1).optional().describe('Checkpoint directory to start from.'),
-      /** Architecture when starting from scratch. */
       model: modelSchema.optional().describe('Architecture when starting from scratch.'),
     })
     .prefault({}),
   data: z
     .strictObject({
-      /** JSONL file or a dataset name that a plugin registers. */
-      train: z.string().min(1).optional().describe('JSONL file of training rows, or a dataset name that a plugin registers; not needed when a plugin binds a PromptDataset.'),
+      train: z.string().min(1).optional().describe('JSONL file of training rows (relative to the config file); not needed when a plugin binds a PromptDataset.'),
       eval: z.string().min(1).optional().describe('JSONL file of held-out rows for evaluation.'),
-      /** Field of each row that holds the prompt (e.g. `question` for GSM8K). */
       promptField: z.string().min(1).default('prompt').describe('Field of each row that holds the prompt (e.g. `question` for GSM8K).'),
-      /** Template with `{prompt}` (and any other `{field}`) placeholders. */
       promptTemplate: z.string().default('{prompt}').describe('Template with `{prompt}` (and any other `{field}`) placeholders.'),
       evalSize: int(1).optional().describe('Evaluate on at most this many rows of the evaluation set.'),
     })
@@ -89,11 +81,8 @@ export const configSchema = z.strictObject({
       steps: int(1).default(100).describe('Training steps (each samples promptsPerStep × groupSize completions).'),
       promptsPerStep: int(1).default(16).describe('Prompts sampled per step (B).'),
       groupSize: int(2).default(8).describe('Completions per prompt (G), the group the advantages are relative to.'),
-      /** μ: policy updates per batch of samples. */
       numIterations: int(1).default(1).describe('μ: policy updates per batch of samples. With 1, the loss value is about 0 (docs/faq.md).'),
-      /** Sequences per optimizer step; defaults to the whole batch (promptsPerStep × groupSize). */
       miniBatchSize: int(1).optional().describe('Sequences per optimizer step; must divide promptsPerStep × groupSize. Defaults to the whole batch.'),
-      /** Sequences per forward/backward pass (gradient accumulation, exact); defaults to min(miniBatchSize, 32). */
       microBatchSize: int(1).optional().describe('Sequences per forward/backward pass (exact gradient accumulation); must divide miniBatchSize. Defaults to min(miniBatchSize, 32).'),
       learningRate: positive().default(1e-4).describe('Peak learning rate of AdamW.'),
       lrSchedule: z.enum(['constant', 'linear', 'cosine']).default('constant').describe('Learning rate after warm-up: constant, or a linear or cosine decay to minLrRatio × learningRate.'),
@@ -113,7 +102,6 @@ export const configSchema = z.strictObject({
     .strictObject({
       advantage: z
         .strictObject({
-          /** Advantage estimator by name; absent = the algorithm plugin's default (`grpo`, or `gae` with PPO). */
           estimator: z.string().min(1).optional().describe('Advantage estimator by name (`grpo`, `grpo-process`, `dr-grpo`, `rloo`, `reinforce-plus-plus`, `grpo-batch`, `rft`, `gae` with PPO); absent = the algorithm plugin\'s default.'),
           std: z.enum(['unbiased', 'biased']).default('unbiased').describe('Group standard deviation: n − 1 (TRL, verl, OpenRLHF) or n.'),
           eps: nonNegative().default(1e-4).describe('Added to the std, not the variance (TRL 1e-4, verl 1e-6).'),
@@ -123,11 +111,9 @@ export const configSchema = z.strictObject({
         .prefault({}),
       objective: z
         .strictObject({
-          /** Objective by name; absent = the algorithm plugin's default (`clipped-surrogate`, or `ppo`). */
           name: z.string().min(1).optional().describe('Objective by name; absent = the algorithm plugin\'s default (`clipped-surrogate`, or `ppo`).'),
           epsilonLow: nonNegative().default(0.2).describe('Lower clip range: ρ is clipped at 1 − epsilonLow.'),
           epsilonHigh: nonNegative().default(0.2).describe('Upper clip range: ρ is clipped at 1 + epsilonHigh (DAPO clip-higher: 0.28).'),
-          /** Dual-clip constant c > 1 (verl `clip_ratio_c`); off when absent. */
           dualClip: num('a number > 1').gt(1, { error: (i) => `expected a number > 1, got ${JSON.stringify(i.input)}` }).optional().describe('Dual-clip constant c > 1 (verl `clip_ratio_c`, usually 3); off when absent.'),
           ratioLevel: z.enum(['token', 'sequence']).default('token').describe('`sequence` = GSPO\'s length-normalised sequence ratio (use clip ranges near 3e-4 / 4e-4).'),
           entropyCoef: nonNegative().default(0).describe('Weight of the entropy bonus.'),
@@ -135,14 +121,10 @@ export const configSchema = z.strictObject({
         .prefault({}),
       kl: z
         .strictObject({
-          /** β; 0 loads no reference model. */
           beta: nonNegative().default(0.04).describe('β; 0 loads no reference model.'),
           estimator: z.string().min(1).default('k3').describe('KL estimator: `k1`, `abs`, `k2` or `k3`.'),
-          /** Put β·KL in the reward (PPO-style, k1 per token) instead of the loss. */
           inReward: z.boolean().default(false).describe('Put β·KL in the reward (PPO-style, k1 per token) instead of the loss.'),
-          /** Reset π_ref ← π_θ every N steps (DeepSeekMath's iterative scheme); 0 = never. */
           refResetEvery: int(0).default(0).describe('Reset π_ref ← π_θ every N steps (DeepSeekMath\'s iterative scheme); 0 = never.'),
-          /** TR-DPO mixing π_ref ← α·π_θ + (1 − α)·π_ref every `trDpoTau` steps. */
           trDpoAlpha: fraction().optional().describe('TR-DPO mixing π_ref ← α·π_θ + (1 − α)·π_ref every trDpoTau steps; off when absent.'),
           trDpoTau: int(1).default(512).describe('Steps between TR-DPO mixes.'),
         })
@@ -170,20 +152,15 @@ export const configSchema = z.strictObject({
     .prefault({}),
   eval: z
     .strictObject({
-      /** Reward whose score 1 means "correct" (greedy accuracy, pass@k, maj@k); default: the first reward named like `*accuracy*`. */
       accuracyReward: z.string().min(1).optional().describe('Reward whose score 1 means correct (greedy accuracy, pass@k, maj@k); default: the first reward named like `*accuracy*`.'),
-      /** Samples per prompt for pass@k and maj@k; 0 skips them. */
       k: int(0).default(8).describe('Samples per prompt for pass@k and maj@k; 0 skips them.'),
-      /** Sampling temperature for pass@k and maj@k. */
       temperature: positive().default(1).describe('Sampling temperature for pass@k and maj@k.'),
     })
     .prefault({}),
   rewards: z
     .strictObject({
-      /** Weight per reward function name; unnamed functions weigh 1. */
       weights: z.record(z.string(), num('a number')).default({}).describe('Weight per reward function name; unnamed functions weigh 1. The reward is the weighted sum.'),
       timeoutMs: int(1).default(30_000).describe('Per-call timeout of a reward function on a batch.'),
-      /** `raise` stops the step naming the reward and sample; `penalty` scores it `penalty` and counts it. */
       onError: z.enum(['raise', 'penalty']).default('raise').describe('`raise` stops the step naming the reward and sample; `penalty` scores it `penalty` and counts it.'),
       penalty: num('a number').default(0).describe('Score given to a sample whose reward threw, timed out or was not finite, with onError: penalty.'),
     })
