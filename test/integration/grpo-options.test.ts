@@ -1,7 +1,7 @@
-import { mkdtemp } from 'node:fs/promises';
+import { mkdtemp, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
-import { DirectoryCheckpointer, toTrainSequences, type Policy } from '@grpo/core';
+import { DirectoryCheckpointer, toTrainSequences } from '@grpo/core';
 import type { FrozenTransformerPolicy, TransformerPolicy } from '@grpo/plugin-transformer';
 import { beforeAll, describe, expect, it } from 'vitest';
 import { tinyConfig, tinyTrainer, useWasm } from './tiny-task.js';
@@ -107,7 +107,6 @@ describe('DirectoryCheckpointer', () => {
     const checkpointer = new DirectoryCheckpointer(dir);
     const trainer = await tinyTrainer(tinyConfig());
     const saved = await checkpointer.save(trainer);
-    const { writeFile } = await import('node:fs/promises');
     await writeFile(path.join(saved, 'trainer.json'), '{"format": "something-else"}');
     await expect(checkpointer.restore(saved, trainer)).rejects.toThrow(/trainer\.json: not a GRPO\.ts trainer checkpoint/);
     await writeFile(path.join(saved, 'trainer.json'), '{"format": ');
@@ -119,5 +118,3 @@ describe('DirectoryCheckpointer', () => {
     noRef.dispose();
   });
 });
-
-export type { Policy };
