@@ -1,14 +1,15 @@
 // @grpo/plugin-backend-tfjs-node-gpu: TensorFlow.js's CUDA backend (libtensorflow GPU), loaded on demand.
 import { BackendUnavailableError, TensorBackend, type GrpoPlugin } from '@grpo/core';
 import * as tf from '@tensorflow/tfjs';
+import { activateNativeBackend, ALTERNATIVE, TF_BACKEND_NAME } from '@grpo/plugin-backend-tfjs-node';
 import { ContainerModule } from 'inversify';
+
+export { TF_BACKEND_NAME };
 
 export const meta = { name: '@grpo/plugin-backend-tfjs-node-gpu', version: '0.1.0', core: '^0.1.0' } as const;
 
 /** The optional peer dependency this backend loads at setup time. */
 export const PACKAGE = '@tensorflow/tfjs-node-gpu';
-/** The tfjs backend name that @tensorflow/tfjs-node-gpu registers. */
-export const TF_BACKEND_NAME = 'tensorflow';
 /** What libtensorflow 2.9 (used by tfjs-node-gpu 4.x) needs. */
 export const REQUIREMENTS = 'Linux x64 with an NVIDIA GPU, CUDA 11.2 and cuDNN 8.1';
 
@@ -19,20 +20,6 @@ export interface TfjsNodeGpuBackendOptions {
   requireGpu?: boolean;
   /** Platform to check (default `process.platform` / `process.arch`); for tests. */
   platform?: { os: string; arch: string };
-}
-
-const ALTERNATIVE = "or set `backend: 'wasm'` in your config (the default; it needs no native library).";
-
-/**
- * Whether an import error says the package itself is missing (Node: `Cannot find package '…'`,
- * bundlers such as Vite: `Could not resolve "…"`), as opposed to a file inside it (e.g. its
- * native addon), which means it is installed but broken.
- */
-function isMissingPackage(error: unknown, pkg: string): boolean {
-  const { message } = (error ?? {}) as { message?: unknown };
-  if (typeof message !== 'string') return false;
-  const names = message.includes(`'${pkg}'`) || message.includes(`"${pkg}"`);
-  return names && /cannot find (package|module)|could not resolve|failed to resolve/i.test(message);
 }
 
 /**
@@ -52,47 +39,20 @@ export async function setupBackend(name = 'tfjs-node-gpu', options: TfjsNodeGpuB
         `Use \`backend: 'tfjs-node'\` (npm install @tensorflow/tfjs-node) for native CPU speed, ${ALTERNATIVE}`,
     );
   }
-  const load = options.load ?? (() => import(/* @vite-ignore */ PACKAGE) as Promise<unknown>);
-  try {
-    await load();
-  } catch (error) {
-    if (isMissingPackage(error, PACKAGE)) {
-      throw new BackendUnavailableError(
-        `The 'tfjs-node-gpu' backend needs the optional package ${PACKAGE}, which is not installed. ` +
-          `Install it with \`npm install ${PACKAGE}\` on ${REQUIREMENTS} (its install script downloads libtensorflow with GPU support, ` +
-          `so it needs network access), ${ALTERNATIVE}`,
-        { cause: error },
-      );
-    }
-    throw new BackendUnavailableError(
-      `The 'tfjs-node-gpu' backend could not load ${PACKAGE}: ${(error as Error).message}. ` +
-        `It needs ${REQUIREMENTS} (libcudart.so.11.0 and libcudnn.so.8 on the library path) and its native library ` +
-        `libtensorflow, which its install script downloads: install CUDA 11.2 and cuDNN 8.1, then reinstall with ` +
-        `\`npm install ${PACKAGE}\` (or \`npm rebuild ${PACKAGE}\`), ${ALTERNATIVE}`,
-      { cause: error },
-    );
-  }
-  if (!tf.findBackendFactory(TF_BACKEND_NAME)) {
-    throw new BackendUnavailableError(
-      `${PACKAGE} loaded but did not register the '${TF_BACKEND_NAME}' backend with this copy of @tensorflow/tfjs ` +
-        `(${tf.version_core}). Install matching versions: \`npm install ${PACKAGE}@${tf.version_core} @tensorflow/tfjs@${tf.version_core}\`, ${ALTERNATIVE}`,
-    );
-  }
-  let ok: boolean;
-  try {
-    ok = await tf.setBackend(TF_BACKEND_NAME);
-    await tf.ready();
-  } catch (error) {
-    throw new BackendUnavailableError(
-      `${PACKAGE} failed to start: ${(error as Error).message}. It needs ${REQUIREMENTS}; reinstall with \`npm install ${PACKAGE}\`, ${ALTERNATIVE}`,
-      { cause: error },
-    );
-  }
-  if (!ok || tf.getBackend() !== TF_BACKEND_NAME) {
-    throw new BackendUnavailableError(
-      `${PACKAGE} failed to start (the active backend is '${tf.getBackend()}'). It needs ${REQUIREMENTS}; reinstall with \`npm install ${PACKAGE}\`, ${ALTERNATIVE}`,
-    );
-  }
+  await activateNativeBackend({
+    pkg: PACKAGE,
+    load: options.load ?? (() => import(/* @vite-ignore */ PACKAGE) as Promise<unknown>),
+    notInstalled:
+      `The 'tfjs-node-gpu' backend needs the optional package ${PACKAGE}, which is not installed. ` +
+      `Install it with \`npm install ${PACKAGE}\` on ${REQUIREMENTS} (its install script downloads libtensorflow with GPU support, ` +
+      `so it needs network access), ${ALTERNATIVE}`,
+    cannotLoad: (message) =>
+      `The 'tfjs-node-gpu' backend could not load ${PACKAGE}: ${message}. ` +
+      `It needs ${REQUIREMENTS} (libcudart.so.11.0 and libcudnn.so.8 on the library path) and its native library ` +
+      `libtensorflow, which its install script downloads: install CUDA 11.2 and cuDNN 8.1, then reinstall with ` +
+      `\`npm install ${PACKAGE}\` (or \`npm rebuild ${PACKAGE}\`), ${ALTERNATIVE}`,
+    startHint: `It needs ${REQUIREMENTS}; reinstall with \`npm install ${PACKAGE}\`, ${ALTERNATIVE}`,
+  });
   const usesGpu = (tf.backend() as { isUsingGpuDevice?: unknown }).isUsingGpuDevice;
   if ((options.requireGpu ?? true) && usesGpu === false) {
     throw new BackendUnavailableError(
