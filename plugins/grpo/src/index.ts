@@ -22,7 +22,7 @@ export type { GroupStats, StdKind, StepRewardAt } from './stats.js';
 export { advantageEstimators, drGrpo, grpoBatch, grpoOutcome, grpoProcess, reinforcePlusPlus, rloo } from './advantage.js';
 export { absKl, k1, k2, k3, klEstimators } from './kl.js';
 export { constantNormalizer, contextOf, lossAggregations, seqMeanTokenMean, seqMeanTokenSum, tokenMean } from './aggregation.js';
-export { clippedSurrogate } from './objective.js';
+export { clippedSurrogate, surrogateOptionsFromConfig } from './objective.js';
 export type { ClippedSurrogateOptions } from './objective.js';
 
 export default grpo;

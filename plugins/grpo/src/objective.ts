@@ -3,7 +3,7 @@
  * GSPO's sequence-level ratio, β·KL in the loss and an entropy bonus.
  */
 import * as tf from '@tensorflow/tfjs';
-import type { AggregationContext, KlEstimator, LossAggregation, Objective, ObjectiveInput, ObjectiveResult } from '@grpo/core';
+import type { AggregationContext, GrpoConfig, KlEstimator, LossAggregation, Objective, ObjectiveInput, ObjectiveResult } from '@grpo/core';
 import { GrpoError } from '@grpo/core';
 import { k3 } from './kl.js';
 
@@ -104,5 +104,19 @@ export function clippedSurrogate(options: Partial<ClippedSurrogateOptions> = {})
         return { loss, metrics };
       });
     },
+  };
+}
+
+/** The clipped surrogate's options as the config gives them (`algorithm.objective`, `algorithm.kl.beta`), with the KL estimator chosen by the caller. */
+export function surrogateOptionsFromConfig(config: Pick<GrpoConfig, 'algorithm'>, kl: KlEstimator): ClippedSurrogateOptions {
+  const { objective, kl: klConfig } = config.algorithm;
+  return {
+    epsilonLow: objective.epsilonLow,
+    epsilonHigh: objective.epsilonHigh,
+    dualClip: objective.dualClip,
+    ratioLevel: objective.ratioLevel,
+    entropyCoef: objective.entropyCoef,
+    beta: klConfig.beta,
+    kl,
   };
 }

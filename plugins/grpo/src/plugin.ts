@@ -4,7 +4,7 @@ import type { GrpoPlugin } from '@grpo/core';
 import { advantageEstimators } from './advantage.js';
 import { lossAggregations } from './aggregation.js';
 import { klEstimators } from './kl.js';
-import { clippedSurrogate } from './objective.js';
+import { clippedSurrogate, surrogateOptionsFromConfig } from './objective.js';
 
 export const PLUGIN_NAME = '@grpo/plugin-grpo';
 export const PLUGIN_VERSION = '0.1.0';
@@ -25,16 +25,7 @@ export function grpo(): GrpoPlugin {
       bind<Objective>(Objective)
         .toDynamicValue((ctx) => {
           const config = ctx.get<GrpoConfig>(GrpoConfig);
-          const { objective, kl } = config.algorithm;
-          return clippedSurrogate({
-            epsilonLow: objective.epsilonLow,
-            epsilonHigh: objective.epsilonHigh,
-            dualClip: objective.dualClip,
-            ratioLevel: objective.ratioLevel,
-            entropyCoef: objective.entropyCoef,
-            beta: kl.beta,
-            kl: selectNamed<KlEstimator>(ctx, KlEstimator, kl.estimator, 'KL estimator'),
-          });
+          return clippedSurrogate(surrogateOptionsFromConfig(config, selectNamed<KlEstimator>(ctx, KlEstimator, config.algorithm.kl.estimator, 'KL estimator')));
         })
         .inSingletonScope();
     }),

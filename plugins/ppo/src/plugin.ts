@@ -1,7 +1,7 @@
 import { ContainerModule } from 'inversify';
 import { AdvantageEstimator, AlgorithmDefaults, GrpoConfig, GrpoError, KlEstimator, Objective, Policy, ValueModel, selectNamed } from '@grpo/core';
 import type { GrpoPlugin } from '@grpo/core';
-import { klEstimators } from '@grpo/plugin-grpo';
+import { klEstimators, surrogateOptionsFromConfig } from '@grpo/plugin-grpo';
 import { TransformerPolicy, type ModelOptions } from '@grpo/plugin-transformer';
 import { gae } from './gae.js';
 import { KlController, type AdaptiveKlOptions } from './kl-controller.js';
@@ -92,23 +92,16 @@ export function ppo(options: PpoOptions = {}): GrpoPlugin {
 
       bind<Objective>(Objective)
         .toDynamicValue((ctx) => {
-          const { objective, kl } = ctx.get<GrpoConfig>(GrpoConfig).algorithm;
+          const config = ctx.get<GrpoConfig>(GrpoConfig);
           // KL estimators come from @grpo/plugin-grpo's bindings (a user's own included), else its built-in list.
+          // With KL in the reward the trainer gives the objective no reference log-probs.
           const bound = ctx.getAll<KlEstimator>(KlEstimator, { optional: true });
           const estimators = bound.length ? bound : [...klEstimators];
+          const kl = selectNamed<KlEstimator>({ getAll: <T>() => estimators as T[] }, KlEstimator, config.algorithm.kl.estimator, 'KL estimator');
           return ppoObjective({
             vfCoef: options.vfCoef,
             valueClip: options.valueClip,
-            surrogate: {
-              epsilonLow: objective.epsilonLow,
-              epsilonHigh: objective.epsilonHigh,
-              dualClip: objective.dualClip,
-              ratioLevel: objective.ratioLevel,
-              entropyCoef: objective.entropyCoef,
-              // With KL in the reward the trainer gives the objective no reference log-probs.
-              beta: kl.beta,
-              kl: selectNamed<KlEstimator>({ getAll: <T>() => estimators as T[] }, KlEstimator, kl.estimator, 'KL estimator'),
-            },
+            surrogate: surrogateOptionsFromConfig(config, kl),
           });
         })
         .inSingletonScope();
