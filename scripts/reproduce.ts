@@ -10,18 +10,22 @@
  *   npm run bench:reproduce -- --steps 60 --seeds 0,1 --parallel 2
  */
 import { spawn } from 'node:child_process';
-import { appendFile, mkdir, readFile, writeFile } from 'node:fs/promises';
+import { appendFile, mkdir, readFile, stat, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import { parseArgs } from 'node:util';
 import * as tf from '@tensorflow/tfjs';
-import { GrpoTrainer, resolveConfig, type AccuracyReport, type GrpoConfigInput, type GrpoPlugin } from '@grpo/core';
+import { GrpoTrainer, resolveConfig, TrainerHook, type AccuracyReport, type GrpoConfigInput, type GrpoPlugin, type StepSummary } from '@grpo/core';
 import { prepareContainer } from '@grpo/cli';
 import mathTask from '@grpo/plugin-math-task';
 import ppo from '@grpo/plugin-ppo';
+import rewardModel from '@grpo/plugin-reward-model';
+import { writePlots } from './reproduce-plots.js';
+import { RM_ITERATION_TRAIN } from './rm-recipe.js';
 
-const METHODS = ['rft', 'grpo', 'grpo-process', 'ppo'] as const;
+const METHODS = ['rft', 'grpo', 'grpo-process', 'grpo-rm', 'grpo-rm-iterative', 'ppo'] as const;
 type Method = (typeof METHODS)[number];
 const ROOT = path.resolve(import.meta.dirname, '..');
+const exists = (p: string) => stat(p).then(() => true, () => false);
 
 const { values: args } = parseArgs({
   options: {
@@ -29,6 +33,12 @@ const { values: args } = parseArgs({
     seeds: { type: 'string', default: '0,1' },
     methods: { type: 'string', default: METHODS.join(',') },
     parallel: { type: 'string', default: '2' },
+    // Held-out evaluations during each run (accuracy curves); also the iterative RM's iteration length.
+    'eval-every': { type: 'string', default: '10' },
+    // The learned outcome reward model of the grpo-rm arms (made by `npm run rm:example` when missing).
+    rm: { type: 'string', default: 'runs/rm-example/orm' },
+    // Where the SVG charts go (docs/results/ is what docs/results.md shows).
+    plots: { type: 'string', default: 'runs/reproduce/plots' },
     out: { type: 'string', default: 'runs/reproduce' },
     // Internal: run one method in this process.
     run: { type: 'string' },
@@ -43,13 +53,17 @@ interface RunResult {
   samplesPerStep: number;
   before: AccuracyReport;
   after: AccuracyReport;
+  /** Held-out accuracy every `--eval-every` steps (step 0 = before). */
+  curve: { step: number; greedy: number; majAtK: number; passAtK: number }[];
+  /** Per step: the training reward and the rule-checked accuracy of the samples. */
+  rewards: number[];
+  sampleAccuracy: number[];
   stepSec: number;
   peakBytes: number;
-  rewardByTenth: number[];
 }
 
 /** The main job's config (grpo.config.ts), changed only where a method needs it. */
-function methodConfig(method: Method, seed: number, steps: number, outputDir: string): { raw: GrpoConfigInput; plugins: GrpoPlugin[] } {
+function methodConfig(method: Method, seed: number, steps: number, outputDir: string, rm: string, iteration: number): { raw: GrpoConfigInput; plugins: GrpoPlugin[] } {
   const task = { seed: 0, trainSize: 20_000, testSize: 300 };
   const raw: GrpoConfigInput = {
     seed,
@@ -58,8 +72,10 @@ function methodConfig(method: Method, seed: number, steps: number, outputDir: st
     generation: { maxNewTokens: 40, temperature: 1 },
     train: { steps, promptsPerStep: 16, groupSize: 8, learningRate: 1e-4, logSamplesEvery: 0 },
     algorithm: { kl: { beta: 0.04 } },
-    eval: { k: 8 },
+    eval: { k: 8, accuracyReward: 'task_accuracy' },
   };
+  // The learned RM is the only training reward; task_accuracy (weight 0) is logged, and used for evaluation.
+  const learned = { ...raw, rewards: { weights: { task_accuracy: 0, rm: 1 } } };
   switch (method) {
     case 'rft':
       // DeepSeekMath §5.2.1: gradient coefficient 1 for correct samples, 0 otherwise, no KL.
@@ -69,54 +85,71 @@ function methodConfig(method: Method, seed: number, steps: number, outputDir: st
     case 'grpo-process':
       // Step rewards from the rule checker; the outcome reward is the final step.
       return { raw: { ...raw, algorithm: { ...raw.algorithm, advantage: { estimator: 'grpo-process' } } }, plugins: [mathTask({ ...task, processRewards: true })] };
+    case 'grpo-rm':
+      return { raw: learned, plugins: [mathTask(task), rewardModel({ checkpoint: rm })] };
+    case 'grpo-rm-iterative':
+      // DeepSeekMath §4.2: after each iteration the RM trains on the new samples (labelled by the
+      // rule checker) plus 10% replay, and π_ref is reset to π_θ.
+      return {
+        raw: { ...learned, algorithm: { kl: { beta: 0.04, refResetEvery: iteration } } },
+        plugins: [mathTask(task), rewardModel({ checkpoint: rm, iterative: { everySteps: iteration, labeller: 'task_accuracy', replayFraction: 0.1, train: RM_ITERATION_TRAIN } })],
+      };
     case 'ppo':
       return { raw, plugins: [mathTask(task), ppo()] };
   }
 }
 
-async function runOne(method: Method, seed: number, steps: number, out: string): Promise<RunResult> {
-  const { raw, plugins } = methodConfig(method, seed, steps, path.join(out, `${method}-seed${seed}`));
+async function runOne(method: Method, seed: number, steps: number, out: string, evalEvery: number, rm: string): Promise<RunResult> {
+  const { raw, plugins } = methodConfig(method, seed, steps, path.join(out, `${method}-seed${seed}`), rm, evalEvery);
   const config = await resolveConfig({ ...raw, plugins }, `bench:reproduce ${method}`, ROOT);
   const container = await prepareContainer(config, { needTrainData: true });
   const trainer = GrpoTrainer.fromContainer(container);
+  // The iterative reward model is a hook that trains after every `evalEvery` steps (trainStep does not call onStepEnd).
+  const hooks = container.getAll<TrainerHook>(TrainerHook);
+  const point = (step: number, r: AccuracyReport) => ({ step, greedy: r.greedy, majAtK: r.majAtK, passAtK: r.passAtK });
   const before = await trainer.evaluateAccuracy();
+  const curve = [point(0, before)];
   const rewards: number[] = [];
+  const sampleAccuracy: number[] = [];
   const times: number[] = [];
-  // The first step runs under tf.profile for the peak of tracked tensor bytes.
   let peakBytes = 0;
+  let after = before;
   for (let s = 0; s < steps; s++) {
+    let summary: StepSummary | undefined;
     if (s === 0) {
+      // The first step runs under tf.profile for the peak of tracked tensor bytes.
       const info = await tf.profile(async () => {
-        const { metrics } = await trainer.trainStep();
-        rewards.push(metrics.reward ?? 0);
+        summary = await trainer.trainStep();
         return tf.scalar(0);
       });
       peakBytes = info.peakBytes;
-      continue;
+    } else {
+      summary = await trainer.trainStep();
+      times.push(summary.metrics.step_time ?? 0);
     }
-    const { metrics } = await trainer.trainStep();
-    rewards.push(metrics.reward ?? 0);
-    times.push(metrics.step_time ?? 0);
-    process.stderr.write(`${method} seed ${seed}: step ${s + 1}/${steps} reward ${(metrics.reward ?? 0).toFixed(3)}\n`);
+    const m = summary!.metrics;
+    rewards.push(m.reward ?? 0);
+    sampleAccuracy.push(m['rewards/task_accuracy/mean'] ?? 0);
+    for (const h of hooks) await h.onStepEnd?.(summary!);
+    process.stderr.write(`${method} seed ${seed}: step ${s + 1}/${steps} reward ${(m.reward ?? 0).toFixed(3)} accuracy ${(m['rewards/task_accuracy/mean'] ?? 0).toFixed(3)}\n`);
+    if ((s + 1) % evalEvery === 0 || s + 1 === steps) {
+      after = await trainer.evaluateAccuracy();
+      curve.push(point(s + 1, after));
+      process.stderr.write(`${method} seed ${seed}: step ${s + 1} greedy ${pct(after.greedy)} maj@8 ${pct(after.majAtK)} pass@8 ${pct(after.passAtK)}\n`);
+    }
   }
-  const after = await trainer.evaluateAccuracy();
-  const tenth = Math.max(1, Math.floor(steps / 10));
-  const rewardByTenth = Array.from({ length: Math.ceil(steps / tenth) }, (_, i) => {
-    const part = rewards.slice(i * tenth, (i + 1) * tenth);
-    return part.reduce((a, b) => a + b, 0) / part.length;
-  });
   trainer.dispose();
-  return { method, seed, steps, samplesPerStep: 16 * 8, before, after, stepSec: times.reduce((a, b) => a + b, 0) / Math.max(1, times.length), peakBytes, rewardByTenth };
+  return { method, seed, steps, samplesPerStep: 16 * 8, before, after, curve, rewards, sampleAccuracy, stepSec: times.reduce((a, b) => a + b, 0) / Math.max(1, times.length), peakBytes };
 }
 
 /** Runs `jobs` as child processes of this script, at most `parallel` at a time. */
-async function runAll(jobs: { method: Method; seed: number }[], parallel: number, steps: number, out: string): Promise<void> {
+async function runAll(jobs: { method: Method; seed: number }[], parallel: number, forward: string[]): Promise<void> {
   const queue = [...jobs];
   const worker = async () => {
     for (let job = queue.shift(); job; job = queue.shift()) {
       const { method, seed } = job;
       await new Promise<void>((resolve, reject) => {
-        const child = spawn(process.execPath, [...process.execArgv, process.argv[1]!, '--run', method, '--seed', String(seed), '--steps', String(steps), '--out', out], { stdio: ['ignore', 'inherit', 'inherit'] });
+        const child = spawn(process.execPath, [...process.execArgv, process.argv[1]!, '--run', method, '--seed', String(seed), ...forward], { stdio: ['ignore', 'inherit', 'inherit'] });
         child.on('exit', (code) => (code === 0 ? resolve() : reject(new Error(`${method} seed ${seed} exited with ${code}`))));
       });
     }
@@ -127,48 +160,61 @@ async function runAll(jobs: { method: Method; seed: number }[], parallel: number
 const pct = (x: number) => `${(x * 100).toFixed(1)}%`;
 const mean = (xs: number[]) => xs.reduce((a, b) => a + b, 0) / xs.length;
 
-function summarise(results: RunResult[], steps: number): string {
+function summarise(results: RunResult[]): string {
   const methods = METHODS.filter((m) => results.some((r) => r.method === m));
   const rows = methods.map((m) => {
     const rs = results.filter((r) => r.method === m);
     const fmt = (f: (r: RunResult) => number) => (rs.length > 1 ? `${pct(mean(rs.map(f)))} (${rs.map((r) => pct(f(r))).join(', ')})` : pct(f(rs[0]!)));
     return `| ${m} | ${rs.map((r) => r.seed).join(', ')} | ${fmt((r) => r.before.greedy)} → ${fmt((r) => r.after.greedy)} | ${fmt((r) => r.before.majAtK)} → ${fmt((r) => r.after.majAtK)} | ${fmt((r) => r.before.passAtK)} → ${fmt((r) => r.after.passAtK)} | ${(mean(rs.map((r) => r.peakBytes)) / 2 ** 20).toFixed(0)} | ${mean(rs.map((r) => r.stepSec)).toFixed(2)} |`;
   });
-  const curves = results.map((r) => `| ${r.method} | ${r.seed} | ${r.rewardByTenth.map((x) => x.toFixed(3)).join(' ')} |`);
+  const curves = results.map((r) => `| ${r.method} | ${r.seed} | ${r.curve.map((c) => `${c.step}: ${pct(c.greedy)}`).join(', ')} |`);
   return [
     '| method | seeds | greedy accuracy | maj@8 | pass@8 | peak tensor MiB | s / step |',
     '|---|---|---|---|---|---|---|',
     ...rows,
     '',
-    `Mean sampled reward by tenth of the ${steps}-step run:`,
-    '',
-    '| method | seed | reward by tenth |',
+    '| method | seed | held-out greedy accuracy by step |',
     '|---|---|---|',
     ...curves,
   ].join('\n');
 }
 
 const steps = Number(args.steps);
+const evalEvery = Number(args['eval-every']);
 const out = path.resolve(ROOT, args.out!);
+const rmDir = path.resolve(ROOT, args.rm!);
+const resultsFile = path.join(out, 'results.jsonl');
 if (args.run) {
   const { setupBackend } = await import('@grpo/plugin-backend-wasm');
   await setupBackend('wasm');
-  const result = await runOne(args.run as Method, Number(args.seed ?? 0), steps, out);
-  await appendFile(path.join(out, 'results.jsonl'), `${JSON.stringify(result)}\n`);
+  const result = await runOne(args.run as Method, Number(args.seed ?? 0), steps, out, evalEvery, rmDir);
+  await appendFile(resultsFile, `${JSON.stringify(result)}\n`);
 } else {
   const methods = args.methods!.split(',') as Method[];
   for (const m of methods) if (!METHODS.includes(m)) throw new Error(`unknown method '${m}' (have ${METHODS.join(', ')})`);
   const seeds = args.seeds!.split(',').map(Number);
   await mkdir(out, { recursive: true });
-  await writeFile(path.join(out, 'results.jsonl'), '');
-  await runAll(
-    seeds.flatMap((seed) => methods.map((method) => ({ method, seed }))),
-    Number(args.parallel),
-    steps,
-    out,
-  );
-  const results = (await readFile(path.join(out, 'results.jsonl'), 'utf8')).trim().split('\n').map((l) => JSON.parse(l) as RunResult);
-  const table = summarise(results, steps);
-  console.log(table);
-  console.log(JSON.stringify({ steps, seeds, methods, results: results.map(({ method, seed, after, before, stepSec, peakBytes }) => ({ method, seed, before: before.greedy, after: after.greedy, majAtK: after.majAtK, passAtK: after.passAtK, stepSec, peakBytes })) }));
+  // Runs already in results.jsonl with the same steps and evaluation interval are kept, so seeds can be added later.
+  const done = await readResults(resultsFile, steps, evalEvery);
+  await writeFile(resultsFile, done.map((r) => `${JSON.stringify(r)}\n`).join(''));
+  const jobs = seeds.flatMap((seed) => methods.map((method) => ({ method, seed }))).filter((j) => !done.some((r) => r.method === j.method && r.seed === j.seed));
+  if (jobs.some((j) => j.method.startsWith('grpo-rm')) && !(await exists(path.join(rmDir, 'reward-model.json')))) {
+    console.error(`no reward model at ${rmDir}: training it (npm run rm:example)`);
+    await new Promise<void>((resolve, reject) => {
+      const child = spawn(process.execPath, [...process.execArgv, path.join(ROOT, 'scripts/rm-example.ts'), '--out', rmDir], { stdio: ['ignore', 'inherit', 'inherit'] });
+      child.on('exit', (code) => (code === 0 ? resolve() : reject(new Error(`rm:example exited with ${code}`))));
+    });
+  }
+  await runAll(jobs, Number(args.parallel), ['--steps', String(steps), '--eval-every', String(evalEvery), '--out', out, '--rm', rmDir]);
+  const results = (await readResults(resultsFile, steps, evalEvery)).filter((r) => methods.includes(r.method) && seeds.includes(r.seed));
+  console.log(summarise(results));
+  const plots = path.resolve(ROOT, args.plots!);
+  await writePlots(results, plots);
+  console.log(`plots → ${path.relative(ROOT, plots)}/`);
+}
+
+async function readResults(file: string, steps: number, evalEvery: number): Promise<RunResult[]> {
+  if (!(await exists(file))) return [];
+  const lines = (await readFile(file, 'utf8')).split('\n').filter((l) => l.trim());
+  return lines.map((l) => JSON.parse(l) as RunResult).filter((r) => r.steps === steps && Array.isArray(r.curve) && (r.curve[1]?.step ?? steps) === Math.min(evalEvery, steps));
 }

@@ -5,8 +5,12 @@
  * - GRPO driven only by the learned reward model (retrained after each RL iteration on the policy's
  *   new samples, labelled by the rule) raises the policy's rule-checked greedy accuracy.
  */
+import { mkdtemp, readdir } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import path from 'node:path';
 import * as tf from '@tensorflow/tfjs';
 import {
+  DirectoryCheckpointer,
   ArrayPromptDataset,
   assembleContainer,
   configSchema,
@@ -25,7 +29,15 @@ import rewardModel, { labelSamples, TransformerRewardModel, type IterativeReward
 import { CharTokenizer } from '@grpo/plugin-tokenizers';
 import { createPolicy, type TransformerPolicy } from '@grpo/plugin-transformer';
 import { beforeAll, describe, expect, it } from 'vitest';
-import { useWasm } from './tiny-task.js';
+import { useWasm, withoutTimings } from './tiny-task.js';
+
+/** A GRPO trainer on the letter task without a reward model (for checkpoint compatibility checks). */
+async function tinyTrainerFor(outputDir: string): Promise<GrpoTrainer> {
+  const config = { ...configSchema.parse({ seed: 5, outputDir, generation: { maxNewTokens: 6, temperature: 1 }, train: { steps: 5, promptsPerStep: 4, groupSize: 4 }, algorithm: { kl: { beta: 0.04 } } }), plugins: [task], source: 'test' };
+  const container = await assembleContainer({ config, defaults: [grpo()] });
+  container.bind(Policy).toConstantValue(newPolicy());
+  return GrpoTrainer.fromContainer(container);
+}
 
 beforeAll(useWasm);
 
@@ -48,6 +60,15 @@ async function sampleInput(policy: TransformerPolicy, groupSize: number, seed: n
     rows: flat.map((x) => ({ prompt: x.prompt })),
   };
 }
+
+/** The letter task as a plugin: prompts and the rule (given weight 0: logged, not trained on). */
+const task: GrpoPlugin = {
+  meta: { name: 'letter-task', version: '0.0.0', core: '^0.1.0' },
+  register: ({ bind }) => {
+    bind(PromptDataset).toConstantValue(new ArrayPromptDataset('letters', prompts.map((prompt) => ({ prompt }))));
+    bind(RewardFunction).toConstantValue(hasA);
+  },
+};
 
 /** Rule-checked greedy accuracy of a policy over the prompts. */
 async function greedyAccuracy(policy: TransformerPolicy): Promise<number> {
@@ -127,13 +148,6 @@ describe('learned reward models (integration)', () => {
     const seedInput = await sampleInput(policy, 8, 7);
     await rm.train(labelSamples(seedInput, await hasA.score(seedInput), 'outcome'), { epochs: 4, batchSize: 16, learningRate: 3e-3 });
 
-    const task: GrpoPlugin = {
-      meta: { name: 'letter-task', version: '0.0.0', core: '^0.1.0' },
-      register: ({ bind }) => {
-        bind(PromptDataset).toConstantValue(new ArrayPromptDataset('letters', prompts.map((prompt) => ({ prompt }))));
-        bind(RewardFunction).toConstantValue(hasA); // weight 0: logged, not trained on
-      },
-    };
     const config = {
       ...configSchema.parse({
         seed: 5,
@@ -164,6 +178,71 @@ describe('learned reward models (integration)', () => {
     trainer.dispose();
     rm.dispose();
     policy.dispose();
+  });
+
+  it('iterative RL resumes exactly: the reward model, its optimizer and the replay state are in the trainer checkpoint', async () => {
+    const dir = await mkdtemp(path.join(tmpdir(), 'rm-resume-'));
+    // 5 steps, an RM round after steps 3 and (none after 5); the checkpoint after step 2 holds pending samples.
+    const build = async () => {
+      const policy = newPolicy();
+      const rm = newRm();
+      const config = {
+        ...configSchema.parse({
+          seed: 5,
+          outputDir: dir,
+          generation: { maxNewTokens: 6, temperature: 1 },
+          train: { steps: 5, promptsPerStep: 4, groupSize: 4, learningRate: 1e-2, logSamplesEvery: 0, checkpointEvery: 2 },
+          algorithm: { kl: { beta: 0.04, refResetEvery: 3 } },
+          rewards: { weights: { has_a: 0 } },
+        }),
+        plugins: [task, rewardModel({ model: rm, iterative: { everySteps: 3, labeller: 'has_a', train: { batchSize: 8, learningRate: 3e-3 } } })],
+        source: 'test',
+      };
+      const container = await assembleContainer({ config, defaults: [grpo()] });
+      container.bind(Policy).toConstantValue(policy);
+      const trainer = GrpoTrainer.fromContainer(container);
+      const dispose = () => {
+        trainer.dispose();
+        rm.dispose();
+        policy.dispose();
+      };
+      return { trainer, rm, hook: trainer.hooks[0] as IterativeRewardModel, dispose };
+    };
+    const probe = prompts.map((prompt) => ({ prompt, completion: `${prompt}a` }));
+    const collect = (into: Record<string, number>[]) => ({ name: 'collect', log: (_step: number, m: Record<string, number>) => void into.push(withoutTimings(m)) });
+
+    const straight = await build();
+    const straightMetrics: Record<string, number>[] = [];
+    await straight.trainer.train({ sinks: [collect(straightMetrics)] });
+    const straightScores = await straight.rm.outcomeScores(probe);
+
+    const first = await build();
+    const controller = new AbortController();
+    const checkpointer = new DirectoryCheckpointer(path.join(dir, 'checkpoints'));
+    const firstMetrics: Record<string, number>[] = [];
+    await first.trainer.train({ checkpointer, signal: controller.signal, sinks: [collect(firstMetrics), { name: 'stop', log: (step) => void (step === 1 && controller.abort()) }] });
+    expect(first.hook.pending.length).toBeGreaterThan(0);
+    const latest = (await checkpointer.latest())!;
+    expect(await readdir(path.join(latest, 'hooks'))).toEqual([encodeURIComponent('reward-model/iterative')]);
+
+    const second = await build();
+    await checkpointer.restore(latest, second.trainer);
+    expect(second.hook.pending).toEqual(first.hook.pending);
+    const secondMetrics: Record<string, number>[] = [];
+    await second.trainer.train({ sinks: [collect(secondMetrics)] });
+    expect([...firstMetrics, ...secondMetrics]).toEqual(straightMetrics);
+    expect(second.hook.rounds.map((r) => r.metrics)).toEqual(straight.hook.rounds.map((r) => r.metrics));
+    expect(await second.rm.outcomeScores(probe)).toEqual(straightScores);
+
+    // The same checkpoint without the iterative hook (a changed config) is refused, naming the hook.
+    const plain = await tinyTrainerFor(dir);
+    await expect(checkpointer.restore(latest, plain)).rejects.toThrow("holds state for a hook 'reward-model/iterative' that this run does not have");
+    // And a checkpoint of a run without it cannot resume a run with it.
+    const plainDir = await new DirectoryCheckpointer(path.join(dir, 'plain')).save(plain);
+    const third = await build();
+    await expect(checkpointer.restore(plainDir, third.trainer)).rejects.toThrow("holds no state for the hook 'reward-model/iterative' that this run has");
+    plain.dispose();
+    for (const x of [straight, first, second, third]) x.dispose();
   });
 
   it('a PRM drives the grpo-process estimator through the trainer, leaving no tensors behind', async () => {

@@ -8,6 +8,7 @@ import {
   Policy,
   PromptDataset,
   RewardFunction,
+  TrainerHook,
   type GrpoConfigInput,
   type GrpoPlugin,
   type ResolvedConfig,
@@ -55,12 +56,14 @@ export async function useWasm(): Promise<void> {
   if (tf.getBackend() !== 'wasm') await setupBackend('wasm');
 }
 
-/** A trainer over a fresh tiny policy (same seed → same initial weights). */
-export async function tinyTrainer(config: ResolvedConfig): Promise<GrpoTrainer> {
+/** A trainer over a fresh tiny policy (same seed → same initial weights), with optional extra hooks and rewards. */
+export async function tinyTrainer(config: ResolvedConfig, extra: { hooks?: TrainerHook[]; rewards?: RewardFunction[] } = {}): Promise<GrpoTrainer> {
   const tokenizer = CharTokenizer.fromChars('abcd');
   const policy = createPolicy({ model: { dModel: 32, nLayers: 1, nHeads: 2, maxSeqLen: 16 }, tokenizer, seed: 11 });
   const container = await assembleContainer({ config, defaults: [grpo()] });
   container.bind(Policy).toConstantValue(policy);
+  for (const hook of extra.hooks ?? []) container.bind(TrainerHook).toConstantValue(hook);
+  for (const reward of extra.rewards ?? []) container.bind(RewardFunction).toConstantValue(reward);
   return GrpoTrainer.fromContainer(container);
 }
 

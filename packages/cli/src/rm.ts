@@ -39,6 +39,7 @@ interface RmTrainFlags {
   batchSize?: number;
   lr?: number;
   seed?: number;
+  outcomePooling?: 'last' | 'noisy-and';
 }
 
 /** `grpo rm`: train and evaluate learned reward models (ORM, PRM, Bradley–Terry) from JSONL data. */
@@ -54,6 +55,10 @@ export function rmCommand(io: CliIo): Command {
     .option('--init-policy <dir>', 'initialise the backbone from this policy checkpoint (e.g. the SFT model)')
     .option('--tokenizer <dir>', 'for a fresh model: a directory holding tokenizer.json')
     .option('--mode <mode>', "'outcome', 'process' or 'preference' (inferred from the data)", mode)
+    .option('--outcome-pooling <p>', "outcome mode: 'last' (σ of the last token's score, default) or 'noisy-and' (Π of every token's σ)", (v: string) => {
+      if (v !== 'last' && v !== 'noisy-and') throw new InvalidArgumentError("expected 'last' or 'noisy-and'");
+      return v;
+    })
     .option('--step-stop-at <marker>', "process mode: stop splitting steps at this marker (e.g. '####')")
     .option('--step-separator <s>', 'process mode: step separator (default newline)')
     .option('--name <name>', 'reward name when served as a RewardFunction (default rm)')
@@ -76,6 +81,7 @@ export function rmCommand(io: CliIo): Command {
         initPolicy: flags.initPolicy,
         tokenizer: flags.tokenizer,
         mode: flags.mode,
+        outcomePooling: flags.outcomePooling,
         steps: flags.stepStopAt || flags.stepSeparator ? { stopAt: flags.stepStopAt, separator: flags.stepSeparator } : undefined,
         name: flags.name,
         epochs: flags.epochs,

@@ -29,6 +29,8 @@ export interface TrainRewardModelOptions extends Omit<TrainOptions, 'eval' | 'on
   mode?: RewardModelMode;
   steps?: StepSplitOptions;
   name?: string;
+  /** How outcome scores are read from per-token scores (saved with the checkpoint); default `last`. */
+  outcomePooling?: ScoringOptions['outcomePooling'];
   /** Progress lines (one per epoch). */
   log?: (line: string) => void;
 }
@@ -58,7 +60,7 @@ export async function trainRewardModel(options: TrainRewardModelOptions): Promis
     evalSet = shuffled.slice(0, n);
     train = shuffled.slice(n);
   }
-  const scoring: ScoringOptions = { mode: options.mode ?? inferMode(train), steps: options.steps, name: options.name };
+  const scoring: ScoringOptions = { mode: options.mode ?? inferMode(train), steps: options.steps, name: options.name, outcomePooling: options.outcomePooling };
   let rm: TransformerRewardModel;
   if (options.resume) rm = await TransformerRewardModel.load(options.resume, { ...(options.mode ? { mode: options.mode } : {}), ...(options.name ? { name: options.name } : {}) });
   else if (options.initPolicy) {

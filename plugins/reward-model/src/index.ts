@@ -18,6 +18,7 @@ export * from './steps.js';
 export * from './data.js';
 export * from './model.js';
 export * from './iterative.js';
+export * from './samples.js';
 export * from './cli.js';
 
 export const meta = { name: '@grpo/plugin-reward-model', version: '0.1.0', core: '^0.1.0' } as const;

@@ -1,7 +1,11 @@
+import { mkdtemp, writeFile } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import * as tf from '@tensorflow/tfjs';
 import { setupBackend } from '@grpo/plugin-backend-wasm';
 import {
   assembleContainer,
+  CheckpointError,
   configSchema,
   ConfigError,
   Rng,
@@ -94,6 +98,43 @@ describe('IterativeRewardModel hook', () => {
     expect(rm.steps).toBe(2 + 3);
     expect(syncs.every((p) => p === policy)).toBe(true);
     rm.dispose();
+  });
+
+  it('saves and restores its state (model, optimizer, history, pending, replay RNG): a resumed run continues exactly', async () => {
+    const right = '1+2=3\n#### 3';
+    const wrong = '1+2=4\n#### 4';
+    const make = () => {
+      const rm = tiny();
+      return { rm, hook: new IterativeRewardModel(rm, { everySteps: 2, labeller: taskAccuracy(), replayFraction: 0.5, train: { batchSize: 4 } }) };
+    };
+    const feed = async (hook: IterativeRewardModel, step: number) => {
+      await hook.onRollouts({ step, prompts: ['q\n'], groups: [group('q\n', '3', step % 2 ? [wrong, right] : [right, wrong, wrong])] });
+      await hook.onStepEnd({ step, metrics: {}, samples: [] });
+    };
+    const probe = [{ prompt: 'q\n', completion: right }, { prompt: 'q\n', completion: wrong }];
+    // Straight: steps 0..5. Resumed: steps 0..2, save, a fresh model and hook load, steps 3..5.
+    const straight = make();
+    for (let step = 0; step < 6; step++) await feed(straight.hook, step);
+    const first = make();
+    for (let step = 0; step < 3; step++) await feed(first.hook, step);
+    const dir = await mkdtemp(join(tmpdir(), 'rm-iter-'));
+    await first.hook.saveState(dir);
+    const resumed = make();
+    await resumed.hook.loadState(dir);
+    expect(resumed.hook.pending).toEqual(first.hook.pending);
+    expect(resumed.hook.history).toEqual(first.hook.history);
+    expect(resumed.rm.steps).toBe(first.rm.steps);
+    for (let step = 3; step < 6; step++) await feed(resumed.hook, step);
+    expect(resumed.hook.history).toEqual(straight.hook.history);
+    expect(resumed.hook.rounds.map((r) => r.metrics)).toEqual(straight.hook.rounds.map((r) => r.metrics));
+    expect(await resumed.rm.outcomeScores(probe)).toEqual(await straight.rm.outcomeScores(probe));
+
+    // Damaged state is a CheckpointError naming the file; the model is left as it was.
+    await writeFile(join(dir, 'history.jsonl'), '{"prompt": "q"}\n');
+    await expect(make().hook.loadState(dir)).rejects.toThrow(/history\.jsonl:1: missing field 'completion'/);
+    await writeFile(join(dir, 'state.json'), '{"format": "other"}');
+    await expect(make().hook.loadState(dir)).rejects.toThrow(CheckpointError);
+    for (const x of [straight, first, resumed]) x.rm.dispose();
   });
 
   it('the plugin binds the model as a named reward and the hook, and checks the reference reset', async () => {

@@ -4,9 +4,15 @@
  * `step_correctness`), continue training the reward model on them plus a replay of historical
  * examples (`replayFraction` of the mix, 10% by default), and reset π_ref ← π_θ.
  */
+import { readFile, writeFile } from 'node:fs/promises';
+import { join } from 'node:path';
 import {
+  CheckpointError,
   DataError,
+  readJsonFile,
+  readOptimizerState,
   Rng,
+  writeOptimizerState,
   type FrozenPolicy,
   type Policy,
   type RewardExample,
@@ -18,6 +24,9 @@ import {
   type TrainerHook,
 } from '@grpo/core';
 import type { TrainOptions, TransformerRewardModel } from './model.js';
+import { exampleToJson, parseExamples } from './data.js';
+
+const STATE_FORMAT = 'grpo.iterative-reward-model';
 
 export interface IterativeOptions {
   /** Steps per RL iteration; the reward model trains after each. */
@@ -79,7 +88,7 @@ export class IterativeRewardModel implements TrainerHook {
   /** Labelled examples of the iteration in progress. */
   pending: RewardExample[] = [];
   readonly rounds: { step: number; metrics: Record<string, number> }[] = [];
-  private readonly rng: Rng;
+  private rng: Rng;
   private readonly kind: 'outcome' | 'process';
   private run: { reference: FrozenPolicy | undefined; policy: Policy } | undefined;
 
@@ -149,5 +158,61 @@ export class IterativeRewardModel implements TrainerHook {
     this.rounds.push(record);
     this.options.onIteration?.(record);
     return metrics;
+  }
+
+  /**
+   * Saves what a resumed run needs to continue exactly (called by the trainer's checkpointer):
+   * the reward model's weights and optimizer, the replay history, the examples of the iteration in
+   * progress, the replay RNG and the rounds so far.
+   */
+  async saveState(dir: string): Promise<void> {
+    await this.model.save(join(dir, 'model'));
+    await writeOptimizerState(join(dir, 'optimizer.safetensors'), this.model.getOptimizerState());
+    const jsonl = (examples: readonly RewardExample[]) => examples.map((e) => `${exampleToJson(e)}\n`).join('');
+    await writeFile(join(dir, 'history.jsonl'), jsonl(this.history));
+    await writeFile(join(dir, 'pending.jsonl'), jsonl(this.pending));
+    await writeFile(join(dir, 'state.json'), `${JSON.stringify({ format: STATE_FORMAT, version: 1, rng: this.rng.getState(), rounds: this.rounds }, null, 2)}\n`);
+  }
+
+  /** Restores what `saveState` wrote (validated; a damaged file is a `CheckpointError` naming it). */
+  async loadState(dir: string): Promise<void> {
+    const file = join(dir, 'state.json');
+    const state = await readJsonFile<{ format?: unknown; version?: unknown; rng?: unknown; rounds?: unknown }>(file);
+    if (state.format !== STATE_FORMAT || state.version !== 1 || typeof state.rng !== 'string' || !Array.isArray(state.rounds))
+      throw new CheckpointError(`${file}: not an iterative reward-model state (expected format '${STATE_FORMAT}' version 1 with rng and rounds)`);
+    let rng: Rng;
+    try {
+      rng = Rng.fromState(state.rng);
+    } catch (error) {
+      throw new CheckpointError(`${file}: bad rng state (${(error as Error).message})`);
+    }
+    const read = async (name: string): Promise<RewardExample[]> => {
+      const path = join(dir, name);
+      let text: string;
+      try {
+        text = await readFile(path, 'utf8');
+      } catch (error) {
+        throw new CheckpointError(`${path}: cannot read (${(error as NodeJS.ErrnoException).code ?? (error as Error).message})`);
+      }
+      if (!text.trim()) return [];
+      try {
+        return parseExamples(text, path, { kind: this.kind });
+      } catch (error) {
+        throw new CheckpointError((error as Error).message);
+      }
+    };
+    const history = await read('history.jsonl');
+    const pending = await read('pending.jsonl');
+    const optimizer = await readOptimizerState(join(dir, 'optimizer.safetensors'));
+    await this.model.restore(join(dir, 'model'));
+    try {
+      this.model.setOptimizerState(optimizer);
+    } catch (error) {
+      throw new CheckpointError(`${join(dir, 'optimizer.safetensors')}: ${(error as Error).message}`);
+    }
+    this.history.splice(0, this.history.length, ...history);
+    this.pending = pending;
+    this.rounds.splice(0, this.rounds.length, ...(state.rounds as { step: number; metrics: Record<string, number> }[]));
+    this.rng = rng;
   }
 }

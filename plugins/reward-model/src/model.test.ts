@@ -3,11 +3,11 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import * as tf from '@tensorflow/tfjs';
 import { setupBackend } from '@grpo/plugin-backend-wasm';
-import { CheckpointError, DataError, type RewardExample, type RewardInput } from '@grpo/core';
+import { CheckpointError, DataError, Rng, type RewardExample, type RewardInput } from '@grpo/core';
 import { CharTokenizer } from '@grpo/plugin-tokenizers';
 import { beforeAll, describe, expect, it } from 'vitest';
 import { sigmoid } from './metrics.js';
-import { TransformerRewardModel, type CreateRewardModelOptions } from './model.js';
+import { noisyAndLogit, TransformerRewardModel, type CreateRewardModelOptions } from './model.js';
 
 beforeAll(async () => {
   if (tf.getBackend() !== 'wasm') await setupBackend('wasm');
@@ -84,6 +84,52 @@ describe('TransformerRewardModel', () => {
     const loss = rm.loss(batch);
     expect(loss.dataSync()[0]).toBeCloseTo(expected, 5);
     loss.dispose();
+    rm.dispose();
+  });
+
+  it('noisy-and pooling: P(correct) = Π σ(z_t), scored and trained as written', async () => {
+    // Worked values: logit(σ(0)²) = ln(0.25 / 0.75); one token keeps its logit; logit(σ(−1)·σ(3)).
+    expect(noisyAndLogit([0, 0])).toBeCloseTo(-1.0986122887, 9);
+    expect(noisyAndLogit([2])).toBeCloseTo(2, 9);
+    expect(noisyAndLogit([-1, 3])).toBeCloseTo(-1.0658839038, 9);
+    expect(noisyAndLogit([5, 5, 5, 5])).toBeCloseTo(3.6036044314, 9);
+    expect(Number.isFinite(noisyAndLogit([60, 60]))).toBe(true);
+    const rm = tiny({ outcomePooling: 'noisy-and' });
+    const raw = await rm.tokenScores([
+      { prompt: 'a', completion: 'bc' },
+      { prompt: 'b', completion: 'dda' },
+    ]);
+    const logP = raw.map((r) => -r.logits.reduce((a, z) => a + softplus(-z), 0));
+    const [score] = (await rm.score(input(['a'], ['bc']))) as number[];
+    expect(score).toBeCloseTo(Math.exp(logP[0]!), 6);
+    const loss = rm.loss([
+      { kind: 'outcome', prompt: 'a', completion: 'bc', label: 1 },
+      { kind: 'outcome', prompt: 'b', completion: 'dda', label: 0 },
+    ]);
+    expect(loss.dataSync()[0]).toBeCloseTo((-logP[0]! - Math.log(1 - Math.exp(logP[1]!))) / 2, 5);
+    loss.dispose();
+    expect(() => tiny({ outcomePooling: 'max' as never })).toThrow("outcomePooling must be 'last' or 'noisy-and'");
+    rm.dispose();
+  });
+
+  it('noisy-and learns from outcome labels alone where the error is, wherever it sits', async () => {
+    // A completion is wrong when it contains a 'd' (at any position); only the outcome is labelled.
+    const rng = new Rng('noisy-and');
+    const letters = 'abc';
+    const examples: RewardExample[] = Array.from({ length: 160 }, () => {
+      const chars = Array.from({ length: 6 }, () => letters[rng.int(3)]!);
+      const wrong = rng.next() < 0.5;
+      if (wrong) chars[rng.int(6)] = 'd';
+      return { kind: 'outcome' as const, prompt: 'a', completion: chars.join(''), label: wrong ? 0 : 1 };
+    });
+    const rm = tiny({ outcomePooling: 'noisy-and' });
+    const metrics = await rm.train(examples.slice(0, 120), { epochs: 10, batchSize: 16, learningRate: 3e-3, eval: examples.slice(120) });
+    expect(metrics['eval/outcome/accuracy']).toBeGreaterThanOrEqual(0.95);
+    // The least likely token of a held-out wrong completion is its 'd'.
+    const wrong = examples.slice(120).filter((e) => e.kind === 'outcome' && e.label === 0) as { completion: string; prompt: string }[];
+    const scores = await rm.tokenScores(wrong);
+    const located = scores.filter((s, i) => wrong[i]!.completion[s.logits.indexOf(Math.min(...s.logits))] === 'd').length;
+    expect(located / wrong.length).toBeGreaterThanOrEqual(0.9);
     rm.dispose();
   });
 

@@ -24,6 +24,7 @@ import {
   Rng,
   writeDirAtomic,
   type DatasetRow,
+  type OptimizerState,
   type RewardExample,
   type RewardInput,
   type RewardModel,
@@ -45,6 +46,15 @@ export interface ScoringOptions {
   readonly mode?: RewardModelMode;
   /** `probability` (σ of the head) or the raw `logit`; default `probability` (outcome, process), `logit` (preference). */
   readonly output?: 'probability' | 'logit';
+  /**
+   * How an outcome score is read from the per-token scores z_t:
+   * - `last` (default): σ(z) at the last token, which has read the whole completion;
+   * - `noisy-and`: P(correct) = Π_t σ(z_t) over the completion's tokens — a solution is right only
+   *   if no token is wrong, so training on outcome labels sends the gradient of a wrong solution to
+   *   its least likely tokens (multiple-instance learning) instead of asking one token to find the
+   *   error. Learns arithmetic checking from far fewer outcome labels on the math task.
+   */
+  readonly outcomePooling?: 'last' | 'noisy-and';
   /** PRM: the completion's overall score is the `min` of its step scores (default) or the `last` one. */
   readonly processScore?: 'min' | 'last';
   /** PRM: where steps end; default each non-blank line. */
@@ -124,7 +134,9 @@ export class TransformerRewardModel<Row extends DatasetRow = DatasetRow> impleme
     if (head.alignment !== 'after') throw new Error(`a reward model needs a scalar head aligned 'after' each token, got '${head.alignment}'`);
     const mode = scoring.mode ?? 'outcome';
     if (!MODES.includes(mode)) throw new RangeError(`reward model mode must be one of ${MODES.join(', ')}, got ${String(mode)}`);
-    this.scoring = { name: scoring.name ?? 'rm', mode, processScore: scoring.processScore ?? 'min', batchSize: scoring.batchSize ?? 32, output: scoring.output, steps: scoring.steps };
+    const pooling = scoring.outcomePooling ?? 'last';
+    if (pooling !== 'last' && pooling !== 'noisy-and') throw new RangeError(`outcomePooling must be 'last' or 'noisy-and', got ${String(pooling)}`);
+    this.scoring = { name: scoring.name ?? 'rm', mode, outcomePooling: pooling, processScore: scoring.processScore ?? 'min', batchSize: scoring.batchSize ?? 32, output: scoring.output, steps: scoring.steps };
     this.name = this.scoring.name;
     this.trainDefaults = train;
     this.optimizer = this.newOptimizer();
@@ -199,9 +211,14 @@ export class TransformerRewardModel<Row extends DatasetRow = DatasetRow> impleme
     return output === 'logit' ? logit : sigmoid(logit);
   }
 
-  /** Outcome score (last token) of each completion. */
+  /** The outcome logit of one completion's token scores (see `outcomePooling`). */
+  outcomeLogit(logits: readonly number[]): number {
+    return this.scoring.outcomePooling === 'noisy-and' ? noisyAndLogit(logits) : logits[logits.length - 1]!;
+  }
+
+  /** Outcome score of each completion. */
   async outcomeScores(items: readonly { prompt: string; completion: string }[]): Promise<number[]> {
-    return (await this.tokenScores(items)).map((s) => this.out(s.logits[s.logits.length - 1]!));
+    return (await this.tokenScores(items)).map((s) => this.out(this.outcomeLogit(s.logits)));
   }
 
   /** Per-step scores at the given step ends (or the step splitter's). */
@@ -218,7 +235,7 @@ export class TransformerRewardModel<Row extends DatasetRow = DatasetRow> impleme
     const items = input.completions.map((completion, i) => ({ prompt: input.prompts[i] ?? '', completion }));
     const scores = await this.tokenScores(items);
     return scores.map((s, i) => {
-      const last = this.out(s.logits[s.logits.length - 1]!);
+      const last = this.out(this.scoring.mode === 'outcome' ? this.outcomeLogit(s.logits) : s.logits[s.logits.length - 1]!);
       if (this.scoring.mode !== 'process') return last;
       const completion = items[i]!.completion;
       const steps = splitSteps(completion, this.scoring.steps).map((endChar) => ({ endChar, reward: this.out(s.logits[charToToken(s.ends, endChar)]!) }));
@@ -230,6 +247,8 @@ export class TransformerRewardModel<Row extends DatasetRow = DatasetRow> impleme
 
   /** The training loss of a batch of examples (a scalar tensor; differentiable). */
   loss(batch: readonly RewardExample[]): tf.Scalar {
+    const noisyAnd = this.scoring.outcomePooling === 'noisy-and';
+    const pooled: { row: number; length: number; label: number }[] = [];
     const prompts: number[][] = [];
     const completions: number[][] = [];
     const bce: { row: number; token: number; label: number; weight: number }[] = [];
@@ -243,7 +262,8 @@ export class TransformerRewardModel<Row extends DatasetRow = DatasetRow> impleme
     for (const ex of batch) {
       if (ex.kind === 'outcome') {
         const { row, e } = add(ex.prompt, ex.completion);
-        bce.push({ row, token: e.completion.length - 1, label: ex.label, weight: 1 });
+        if (noisyAnd) pooled.push({ row, length: e.completion.length, label: ex.label });
+        else bce.push({ row, token: e.completion.length - 1, label: ex.label, weight: 1 });
       } else if (ex.kind === 'process') {
         const { row, e } = add(ex.prompt, ex.completion);
         for (const s of ex.steps) bce.push({ row, token: charToToken(e.ends, s.endChar), label: s.reward, weight: 1 / ex.steps.length });
@@ -272,6 +292,17 @@ export class TransformerRewardModel<Row extends DatasetRow = DatasetRow> impleme
         // y·softplus(−z) + (1 − y)·softplus(z)
         const terms = tf.add(tf.mul(y, tf.softplus(tf.neg(at))), tf.mul(tf.sub(1, y), tf.softplus(at)));
         total = tf.add(total, tf.sum(tf.mul(w, terms)));
+      }
+      if (pooled.length) {
+        // log P(correct) = Σ_t log σ(z_t) over each completion's tokens (a 0/1 mask picks rows and tokens).
+        const mask = new Float32Array(pooled.length * B * L);
+        pooled.forEach((p, k) => mask.fill(1, k * B * L + p.row * L, k * B * L + p.row * L + p.length));
+        const logSig = tf.neg(tf.softplus(tf.neg(flat)));
+        const logP = tf.matMul(tf.tensor2d(mask, [pooled.length, B * L]), logSig).reshape([pooled.length]);
+        const y = tf.tensor1d(pooled.map((p) => p.label));
+        // −y·log P − (1 − y)·log(1 − P), with 1 − P kept away from 0.
+        const logNotP = tf.log(tf.maximum(tf.sub(1, tf.exp(logP)), 1e-6));
+        total = tf.add(total, tf.sum(tf.neg(tf.add(tf.mul(y, logP), tf.mul(tf.sub(1, y), logNotP)))));
       }
       if (pairs.length) {
         const chosen = pick(pairs.map(([c]) => c * L + lastIndex[c]!));
@@ -338,7 +369,7 @@ export class TransformerRewardModel<Row extends DatasetRow = DatasetRow> impleme
     const metrics: Record<string, number> = {};
     const outcome = examples.filter((e) => e.kind === 'outcome');
     if (outcome.length) {
-      const logits = (await this.tokenScores(outcome)).map((s) => s.logits[s.logits.length - 1]!);
+      const logits = (await this.tokenScores(outcome)).map((s) => this.outcomeLogit(s.logits));
       const probs = logits.map(sigmoid);
       const labels = outcome.map((e) => e.label);
       metrics['outcome/accuracy'] = binaryAccuracy(probs, labels);
@@ -372,6 +403,32 @@ export class TransformerRewardModel<Row extends DatasetRow = DatasetRow> impleme
     return metrics;
   }
 
+  /** The optimizer's moments and step (saved in trainer checkpoints during iterative RL). */
+  getOptimizerState(): OptimizerState {
+    this.checkAlive();
+    return this.optimizer.getState(this.head.trainableVariables());
+  }
+
+  setOptimizerState(state: OptimizerState): void {
+    this.checkAlive();
+    this.optimizer.setState(state, this.head.trainableVariables());
+  }
+
+  /**
+   * Replaces this model's weights and step count with a checkpoint's (written by `save`; validated:
+   * format, same architecture and tokenizer). Scoring options stay as they are.
+   */
+  async restore(dir: string): Promise<void> {
+    this.checkAlive();
+    const file = join(dir, RM_FILE);
+    const meta = await readJsonFile<Partial<RmCheckpoint>>(file);
+    if (meta.format !== RM_FORMAT || meta.version !== 1) throw new CheckpointError(`${file}: not a ${RM_FORMAT} v1 checkpoint`);
+    if (meta.trainedSteps !== undefined && !(Number.isInteger(meta.trainedSteps) && meta.trainedSteps >= 0))
+      throw new CheckpointError(`${file}: trainedSteps must be an integer ≥ 0, got ${JSON.stringify(meta.trainedSteps)}`);
+    await this.head.load(dir);
+    this.trainedSteps = meta.trainedSteps ?? 0;
+  }
+
   /** Writes the backbone, head, tokenizer and `reward-model.json` atomically into `dir`. */
   async save(dir: string): Promise<void> {
     this.checkAlive();
@@ -381,8 +438,8 @@ export class TransformerRewardModel<Row extends DatasetRow = DatasetRow> impleme
       await this.head.save(staged);
       const files: Record<string, Uint8Array | string> = {};
       for (const name of await readdir(staged)) files[name] = await readFile(join(staged, name));
-      const { name, mode, output, processScore, steps, batchSize } = this.scoring;
-      const meta: RmCheckpoint = { format: RM_FORMAT, version: 1, scoring: { name, mode, output, processScore, steps, batchSize }, train: this.trainDefaults, trainedSteps: this.trainedSteps };
+      const { name, mode, output, outcomePooling, processScore, steps, batchSize } = this.scoring;
+      const meta: RmCheckpoint = { format: RM_FORMAT, version: 1, scoring: { name, mode, output, outcomePooling, processScore, steps, batchSize }, train: this.trainDefaults, trainedSteps: this.trainedSteps };
       files[RM_FILE] = `${JSON.stringify(meta, null, 2)}\n`;
       await writeDirAtomic(dir, files);
     } finally {
@@ -403,6 +460,12 @@ export class TransformerRewardModel<Row extends DatasetRow = DatasetRow> impleme
 }
 
 const softplus = (z: number): number => (z > 20 ? z : Math.log1p(Math.exp(z)));
+
+/** logit(Π_t σ(z_t)): log P − log(1 − P) with log P = −Σ softplus(−z_t), stable for P near 0 and 1. */
+export function noisyAndLogit(logits: readonly number[]): number {
+  const logP = Math.min(-1e-12, -logits.reduce((a, z) => a + softplus(-z), 0));
+  return logP - Math.log(-Math.expm1(logP));
+}
 
 function checkExample(ex: RewardExample, where: string): void {
   const bad = (msg: string): never => {

@@ -1,5 +1,6 @@
 import type { FrozenPolicy, Policy } from './policy.js';
 import type { ValueModel } from './value-model.js';
+import type { TrainerHook } from './events.js';
 import type { TrainerState } from '../records.js';
 
 /** Optimizer moments as plain arrays, keyed `m/<i>` and `v/<i>` by variable position (`critic/m/<i>` for a critic). */
@@ -15,6 +16,8 @@ export interface Checkpointable {
   readonly policy: Policy;
   readonly reference: FrozenPolicy | undefined;
   readonly valueModel?: ValueModel;
+  /** Hooks whose `saveState`/`loadState` go into the checkpoint too. */
+  readonly hooks?: readonly TrainerHook[];
   getState(): TrainerState;
   setState(state: TrainerState): void;
   getOptimizerState(): OptimizerState;

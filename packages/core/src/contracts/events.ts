@@ -19,4 +19,12 @@ export interface TrainerHook {
   onEval?(event: { step: number; metrics: Readonly<Record<string, number>> }): void | Promise<void>;
   onCheckpoint?(event: { step: number; dir: string }): void | Promise<void>;
   onTrainEnd?(event: { step: number }): void | Promise<void>;
+  /**
+   * State of its own that must survive a resume (e.g. a reward model trained during RL). The
+   * checkpointer calls it with an empty directory inside the checkpoint being written (it becomes
+   * visible only once everything is written); `loadState` gets the same directory back on resume.
+   * Hooks with state need distinct names.
+   */
+  saveState?(dir: string): Promise<void>;
+  loadState?(dir: string): Promise<void>;
 }

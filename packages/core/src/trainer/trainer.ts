@@ -499,6 +499,11 @@ export class GrpoTrainer implements Checkpointable {
     return metrics;
   }
 
+  /** The run's hooks (the checkpointer saves the state of those that keep some). */
+  get hooks(): readonly TrainerHook[] {
+    return this.parts.hooks ?? [];
+  }
+
   /** True when an evaluation dataset is configured. */
   get hasEvalDataset(): boolean {
     return this.parts.evalDataset !== undefined;

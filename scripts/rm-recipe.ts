@@ -1,0 +1,22 @@
+/**
+ * How the math task's learned reward models are made (`npm run rm:example`) and retrained during
+ * iterative RL (`bench:reproduce`'s `grpo-rm-iterative`). One place, so the two agree.
+ */
+import type { TrainOptions } from '@grpo/plugin-reward-model';
+
+/** How the ORM reads an outcome from per-token scores. */
+export const RM_POOLING = 'noisy-and' as const;
+
+/** The ORM's first training run on labelled samples of the shipped SFT policy. */
+export const RM_TRAIN = {
+  epochs: 3,
+  batchSize: 16,
+  learningRate: 1e-3,
+} as const satisfies Omit<TrainOptions, 'eval' | 'onStep'>;
+
+/** Each iteration of iterative RL: one pass over the new samples and the 10% replay. */
+export const RM_ITERATION_TRAIN = {
+  epochs: 1,
+  batchSize: 16,
+  learningRate: 3e-4,
+} as const satisfies Omit<TrainOptions, 'eval' | 'onStep'>;
