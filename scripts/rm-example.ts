@@ -1,28 +1,39 @@
 /**
- * `npm run rm:example`: the math task's learned reward models, reproducibly from a seed. It samples
- * completions from the shipped SFT policy (the policy RL starts from), labels them with the rule
- * checkers (`task_accuracy` → outcome labels, `step_correctness` → step labels), writes the JSONL
- * files `grpo rm train` reads, trains an outcome reward model (ORM) and, with `--process`, a process
- * reward model (PRM), and prints their held-out metrics on samples for unseen (test-split) problems.
+ * `npm run rm:example`: the math task's learned reward models, reproducibly from a seed.
+ *
+ * 1. Backbone: the reward model starts from a policy that knows the task's arithmetic well — the
+ *    shipped SFT policy trained further on the same SFT data (`--backbone-steps`; DeepSeekMath
+ *    likewise starts its reward model from a strong base model, not from the RL policy).
+ * 2. Data: completions sampled from the shipped SFT policy (the policy RL starts from), labelled by
+ *    the rule checkers (`task_accuracy` → outcome labels, `step_correctness` → step labels), written
+ *    as the JSONL files `grpo rm train` reads.
+ * 3. An outcome reward model (ORM) and, with `--process`, a process reward model (PRM), with their
+ *    held-out metrics on samples for unseen (test-split) problems.
  *
  *   npm run rm:example                    # ORM → runs/rm-example/orm
  *   npm run rm:example -- --process       # and a PRM → runs/rm-example/prm
  */
-import { mkdir, writeFile } from 'node:fs/promises';
+import { mkdir, stat, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import { parseArgs } from 'node:util';
 import { setupBackend } from '@grpo/plugin-backend-wasm';
-import { mathTaskParts, stepCorrectness, taskAccuracy, type MathRow } from '@grpo/plugin-math-task';
+import { evaluateAccuracy } from '@grpo/core';
+import { finalAnswerExtractor, mathTaskParts, sftExamples, stepCorrectness, taskAccuracy, type MathRow } from '@grpo/plugin-math-task';
 import { exampleToJson, sampleAndLabel, trainRewardModel, type TrainOptions } from '@grpo/plugin-reward-model';
-import { loadPolicy } from '@grpo/plugin-transformer';
-import { RM_POOLING, RM_TRAIN } from './rm-recipe.js';
+import { loadPolicy, sft } from '@grpo/plugin-transformer';
+import { RM_BACKBONE, RM_LIKELIHOOD, RM_POOLING, RM_TRAIN } from './rm-recipe.js';
+
+const exists = (p: string) => stat(p).then(() => true, () => false);
 
 const { values: args } = parseArgs({
   options: {
     // Whose samples are labelled: the policy RL starts from.
     'sample-policy': { type: 'string', default: 'plugins/math-task/checkpoints/sft' },
-    // The reward model's backbone starts from this policy checkpoint.
-    init: { type: 'string', default: 'plugins/math-task/checkpoints/sft' },
+    // The reward model's backbone starts from this policy checkpoint (default: <work>/backbone, made in step 1).
+    init: { type: 'string' },
+    'backbone-steps': { type: 'string', default: String(RM_BACKBONE.steps) },
+    // Stop after step 1.
+    'backbone-only': { type: 'boolean', default: false },
     prompts: { type: 'string', default: '1500' },
     'test-prompts': { type: 'string', default: '200' },
     samples: { type: 'string', default: '8' },
@@ -46,6 +57,32 @@ await setupBackend('wasm');
 const seed = num('seed');
 const started = performance.now();
 const secs = () => `${((performance.now() - started) / 1000).toFixed(0)}s`;
+
+const backboneDir = args.init ?? path.join(work, 'backbone');
+if (!args.init && !(await exists(path.join(backboneDir, 'config.json')))) {
+  const policy = await loadPolicy(args['sample-policy']!);
+  const { train: sftTrain, test: sftTest } = mathTaskParts({ seed: 0, trainSize: 20_000, testSize: 200 });
+  const rows = Array.from({ length: sftTrain.size }, (_, i) => sftTrain.get(i));
+  const steps = num('backbone-steps');
+  await sft(policy, {
+    train: sftExamples(rows),
+    steps,
+    batchSize: 32,
+    learningRate: RM_BACKBONE.learningRate,
+    warmupSteps: 10,
+    minLrRatio: 0.2,
+    weightDecay: 0.01,
+    seed: seed + 5,
+    onStep: (r) => {
+      if (r.step % 100 === 0) console.log(`backbone: SFT step ${r.step}/${steps} loss ${r.loss.toFixed(4)} (${secs()})`);
+    },
+  });
+  const report = await evaluateAccuracy({ policy, rows: Array.from({ length: 200 }, (_, i) => sftTest!.get(i)), prompt: (r) => r.prompt, accuracy: taskAccuracy(), extractor: finalAnswerExtractor, k: 1, temperature: 1, maxNewTokens: 48, seed: 0 });
+  await policy.save(backboneDir);
+  policy.dispose();
+  console.log(`backbone: greedy accuracy ${(100 * report.greedy).toFixed(1)}% on 200 test problems → ${backboneDir} (${secs()})`);
+}
+if (args['backbone-only']) process.exit(0);
 // RM training prompts come from the train split (indices RL rarely reaches first); held-out ones
 // from the test split after the 300 problems the policy is evaluated on.
 const { train, test } = mathTaskParts({ seed: 0, trainSize: 20_000, testSize: 500 });
@@ -80,9 +117,10 @@ for (const kind of kinds) {
     ...train0,
     data: files[kind]!.train,
     evalData: files[kind]!.test,
-    initPolicy: args.init!,
+    initPolicy: backboneDir,
     mode: kind,
     outcomePooling: args.pooling as 'last' | 'noisy-and',
+    likelihood: RM_LIKELIHOOD,
     out,
     log: (line) => console.log(`${kind === 'outcome' ? 'ORM' : 'PRM'} ${line} (${secs()})`),
   });

@@ -4,6 +4,12 @@
  */
 import type { TrainOptions } from '@grpo/plugin-reward-model';
 
+/** The backbone: the shipped SFT policy trained this much further on the SFT data. */
+export const RM_BACKBONE = { steps: 700, learningRate: 6e-4 } as const;
+
+/** Token scores read the backbone's log-probabilities (`likelihood`). */
+export const RM_LIKELIHOOD = true;
+
 /** How the ORM reads an outcome from per-token scores. */
 export const RM_POOLING = 'noisy-and' as const;
 

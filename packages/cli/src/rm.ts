@@ -40,6 +40,7 @@ interface RmTrainFlags {
   lr?: number;
   seed?: number;
   outcomePooling?: 'last' | 'noisy-and';
+  likelihood?: boolean;
 }
 
 /** `grpo rm`: train and evaluate learned reward models (ORM, PRM, Bradley–Terry) from JSONL data. */
@@ -55,6 +56,7 @@ export function rmCommand(io: CliIo): Command {
     .option('--init-policy <dir>', 'initialise the backbone from this policy checkpoint (e.g. the SFT model)')
     .option('--tokenizer <dir>', 'for a fresh model: a directory holding tokenizer.json')
     .option('--mode <mode>', "'outcome', 'process' or 'preference' (inferred from the data)", mode)
+    .option('--likelihood', "a new model's token scores also read the backbone's token log-probabilities")
     .option('--outcome-pooling <p>', "outcome mode: 'last' (σ of the last token's score, default) or 'noisy-and' (Π of every token's σ)", (v: string) => {
       if (v !== 'last' && v !== 'noisy-and') throw new InvalidArgumentError("expected 'last' or 'noisy-and'");
       return v;
@@ -82,6 +84,7 @@ export function rmCommand(io: CliIo): Command {
         tokenizer: flags.tokenizer,
         mode: flags.mode,
         outcomePooling: flags.outcomePooling,
+        likelihood: flags.likelihood,
         steps: flags.stepStopAt || flags.stepSeparator ? { stopAt: flags.stepStopAt, separator: flags.stepSeparator } : undefined,
         name: flags.name,
         epochs: flags.epochs,

@@ -29,6 +29,8 @@ export interface TrainRewardModelOptions extends Omit<TrainOptions, 'eval' | 'on
   mode?: RewardModelMode;
   steps?: StepSplitOptions;
   name?: string;
+  /** A fresh model's score also reads the backbone's token log-probabilities (see `CreateRewardModelOptions.likelihood`). */
+  likelihood?: boolean;
   /** How outcome scores are read from per-token scores (saved with the checkpoint); default `last`. */
   outcomePooling?: ScoringOptions['outcomePooling'];
   /** Progress lines (one per epoch). */
@@ -65,12 +67,12 @@ export async function trainRewardModel(options: TrainRewardModelOptions): Promis
   if (options.resume) rm = await TransformerRewardModel.load(options.resume, { ...(options.mode ? { mode: options.mode } : {}), ...(options.name ? { name: options.name } : {}) });
   else if (options.initPolicy) {
     const policy = await loadPolicy(options.initPolicy);
-    rm = TransformerRewardModel.create({ ...scoring, tokenizer: policy.tokenizer, from: policy, seed: options.seed });
+    rm = TransformerRewardModel.create({ ...scoring, tokenizer: policy.tokenizer, from: policy, seed: options.seed, likelihood: options.likelihood });
     policy.dispose();
   } else {
     if (!options.tokenizer) throw new DataError('a fresh reward model needs a tokenizer (or use initPolicy / resume)');
     const tokenizer = typeof options.tokenizer === 'string' ? await loadTokenizer(options.tokenizer) : options.tokenizer;
-    rm = TransformerRewardModel.create({ ...scoring, tokenizer, model: options.model, seed: options.seed });
+    rm = TransformerRewardModel.create({ ...scoring, tokenizer, model: options.model, seed: options.seed, likelihood: options.likelihood });
   }
   try {
     const epochs = options.epochs ?? 1;

@@ -87,6 +87,12 @@ export interface CreateRewardModelOptions extends ScoringOptions {
   model?: ModelOptions;
   /** Initialise the backbone from a policy (e.g. the SFT checkpoint). */
   from?: TransformerPolicy;
+  /**
+   * Score token t as w·h_t + b + a·log p(x_t | x_<t), the log-probability from the backbone's own
+   * language-model head (a starts at 1; see `ScalarHeadModel.create`). From a policy, the reward
+   * model starts out knowing which tokens that policy finds unlikely.
+   */
+  likelihood?: boolean;
   seed?: number;
   /** Defaults for `train`. */
   train?: Omit<TrainOptions, 'eval' | 'onStep'>;
@@ -143,7 +149,7 @@ export class TransformerRewardModel<Row extends DatasetRow = DatasetRow> impleme
   }
 
   static create<Row extends DatasetRow = DatasetRow>(options: CreateRewardModelOptions): TransformerRewardModel<Row> {
-    const head = ScalarHeadModel.create({ tokenizer: options.tokenizer, model: options.model, from: options.from, seed: options.seed, alignment: 'after' });
+    const head = ScalarHeadModel.create({ tokenizer: options.tokenizer, model: options.model, from: options.from, seed: options.seed, alignment: 'after', likelihood: options.likelihood });
     return new TransformerRewardModel<Row>(head, options, options.train);
   }
 

@@ -14,7 +14,7 @@ import { CheckpointError, DataError, Rng, type TokenBatch, type Tokenizer } from
 import { encodeSafetensors, readJsonFile, readSafetensorsFile, writeDirAtomic, type StTensor } from './checkpoint/index.js';
 import { resolveModelConfig, type ModelOptions, type TransformerConfig } from './config.js';
 import { bmm } from './kernels.js';
-import { forwardHidden, initWeights, ropeTables, seqContext, weightShapes, type RopeTables, type WeightMap } from './model.js';
+import { forwardHidden, initWeights, lmHead, ropeTables, seqContext, weightShapes, type RopeTables, type WeightMap } from './model.js';
 import { tokenizerFiles, type TransformerPolicy } from './policy.js';
 
 export type ScoreAlignment = 'before' | 'after';
@@ -28,16 +28,22 @@ interface ScalarCheckpointConfig {
   version: 1;
   model: TransformerConfig;
   alignment: ScoreAlignment;
+  /** The score also reads the language model's log-probability of the token (see `ScalarHeadModel.create`). */
+  likelihood?: boolean;
 }
 
 const HEAD_W = 'score_head.weight';
 const HEAD_B = 'score_head.bias';
+const HEAD_L = 'score_head.likelihood';
+/** Initial bias of a likelihood-reading head (see `create`). */
+export const LIKELIHOOD_OFFSET = 5;
 
 let instances = 0;
 
-/** Weight names the backbone uses (the language-model head, when untied, is left out). */
-function backboneShapes(cfg: TransformerConfig): [string, number[]][] {
-  return weightShapes(cfg).filter(([name]) => name !== 'lm_head.weight');
+/** Weight names the model uses: the backbone (with the language-model head only when the score reads likelihoods) and the score head. */
+function modelShapes(cfg: TransformerConfig, likelihood: boolean): [string, number[]][] {
+  const backbone = weightShapes(cfg).filter(([name]) => likelihood || name !== 'lm_head.weight');
+  return [...backbone, [HEAD_W, [cfg.dModel, 1]], [HEAD_B, [1]], ...(likelihood ? ([[HEAD_L, [1]]] as [string, number[]][]) : [])];
 }
 
 export class ScalarHeadModel {
@@ -50,8 +56,10 @@ export class ScalarHeadModel {
     readonly tokenizer: Tokenizer,
     readonly alignment: ScoreAlignment,
     values: ReadonlyMap<string, Float32Array | tf.Tensor>,
+    readonly likelihood = false,
   ) {
-    const shapes: [string, number[]][] = [...backboneShapes(config), [HEAD_W, [config.dModel, 1]], [HEAD_B, [1]]];
+    if (likelihood && alignment !== 'after') throw new Error("a score that reads token likelihoods needs alignment 'after' (the token must have been read)");
+    const shapes = modelShapes(config, likelihood);
     const prefix = `scalar${++instances}`;
     this.weights = new Map();
     for (const [name, shape] of shapes) {
@@ -63,8 +71,16 @@ export class ScalarHeadModel {
     this.tables = ropeTables(config);
   }
 
-  /** A fresh model: seeded backbone (or a copy of `from`'s backbone, e.g. the SFT policy) and a zero-initialised head. */
-  static create(options: { tokenizer: Tokenizer; model?: ModelOptions; from?: TransformerPolicy; seed?: number; alignment: ScoreAlignment }): ScalarHeadModel {
+  /**
+   * A fresh model: seeded backbone (or a copy of `from`'s backbone, e.g. the SFT policy) and a
+   * small random head. With `likelihood` (alignment `after` only) the score of token t is
+   * w·h_t + b + a·log p(x_t | x_<t), where the log-probability comes from the model's own
+   * language-model head (kept, and trained with the rest), a starts at 1 and b at
+   * `LIKELIHOOD_OFFSET` (so σ(score) starts near 1 for likely tokens, 1/2 at p = e^−5): a verifier built on
+   * a policy starts from what that policy finds unlikely, instead of having to rediscover it from
+   * scalar labels through a fresh head.
+   */
+  static create(options: { tokenizer: Tokenizer; model?: ModelOptions; from?: TransformerPolicy; seed?: number; alignment: ScoreAlignment; likelihood?: boolean }): ScalarHeadModel {
     const values = new Map<string, Float32Array | tf.Tensor>();
     let cfg: TransformerConfig;
     if (options.from) {
@@ -77,8 +93,11 @@ export class ScalarHeadModel {
     // A small random head (not zero) so that scores differ between inputs from the first step.
     const rng = new Rng(`${options.seed ?? 0}:score-head`);
     values.set(HEAD_W, Float32Array.from({ length: cfg.dModel }, () => (rng.next() - 0.5) * 0.02));
-    values.set(HEAD_B, new Float32Array(1));
-    return new ScalarHeadModel(cfg, options.tokenizer, options.alignment, values);
+    // With likelihoods the bias starts at LIKELIHOOD_OFFSET: a token starts out scored below 0 when
+    // the policy gave it a probability below e^−5 ≈ 0.7%.
+    values.set(HEAD_B, Float32Array.of(options.likelihood ? LIKELIHOOD_OFFSET : 0));
+    if (options.likelihood) values.set(HEAD_L, Float32Array.of(1));
+    return new ScalarHeadModel(cfg, options.tokenizer, options.alignment, values, options.likelihood ?? false);
   }
 
   /** `[B, Lmax]` scores of the completion tokens (zero at padding); differentiable, call inside `tf.tidy`. */
@@ -99,15 +118,32 @@ export class ScalarHeadModel {
     const Lmax = Math.max(1, ...batch.completions.map((c) => c.length));
     const ids = new Int32Array(B * T).fill(this.tokenizer.padId);
     const select = new Float32Array(B * T * Lmax);
+    // Likelihood: row t of `next` is the one-hot of token t+1, so position t yields log p(x_{t+1} | x_≤t),
+    // which `selectPrev` reads for completion token j at position p + j − 1.
+    const next = this.likelihood ? new Float32Array(B * T * cfg.vocabSize) : undefined;
+    const selectPrev = this.likelihood ? new Float32Array(B * T * Lmax) : undefined;
     rows.forEach((r, b) => {
       ids.set(r, b * T);
       const p = batch.prompts[b]!.length;
-      for (let j = 0; j < batch.completions[b]!.length; j++) select[(b * T + p + shift + j) * Lmax + j] = 1;
+      for (let j = 0; j < batch.completions[b]!.length; j++) {
+        select[(b * T + p + shift + j) * Lmax + j] = 1;
+        if (next && selectPrev) {
+          next[(b * T + p + j - 1) * cfg.vocabSize + r[p + j]!] = 1;
+          selectPrev[(b * T + p + j - 1) * Lmax + j] = 1;
+        }
+      }
     });
     return tf.tidy(() => {
       const { hidden } = forwardHidden(cfg, this.weights, ids, seqContext(cfg, this.tables, B, T));
       const perPos = tf.add(tf.matMul(hidden, this.weights.get(HEAD_W)!), this.weights.get(HEAD_B)!); // [B·T, 1]
-      return bmm(perPos.reshape([B, 1, T]) as tf.Tensor3D, tf.tensor3d(select, [B, T, Lmax])).reshape([B, Lmax]) as tf.Tensor2D;
+      let out = bmm(perPos.reshape([B, 1, T]) as tf.Tensor3D, tf.tensor3d(select, [B, T, Lmax])).reshape([B, Lmax]) as tf.Tensor2D;
+      if (next && selectPrev) {
+        const logProbs = tf.logSoftmax(lmHead(cfg, this.weights, hidden));
+        const nextLogProb = tf.sum(tf.mul(logProbs, tf.tensor2d(next, [B * T, cfg.vocabSize])), 1); // [B·T]
+        const picked = bmm(nextLogProb.reshape([B, 1, T]) as tf.Tensor3D, tf.tensor3d(selectPrev, [B, T, Lmax])).reshape([B, Lmax]);
+        out = tf.add(out, tf.mul(this.weights.get(HEAD_L)!, picked)) as tf.Tensor2D;
+      }
+      return out;
     });
   }
 
@@ -120,7 +156,7 @@ export class ScalarHeadModel {
     this.checkAlive();
     const tensors: Record<string, StTensor> = {};
     for (const [name, v] of this.weights) tensors[name] = { dtype: 'F32', shape: [...v.shape], data: Float32Array.from(await v.data()) };
-    const cfg: ScalarCheckpointConfig = { format: SCALAR_FORMAT, version: 1, model: this.config, alignment: this.alignment };
+    const cfg: ScalarCheckpointConfig = { format: SCALAR_FORMAT, version: 1, model: this.config, alignment: this.alignment, ...(this.likelihood ? { likelihood: true } : {}) };
     await writeDirAtomic(dir, {
       ...(await tokenizerFiles(this.tokenizer)),
       [SCALAR_CONFIG_FILE]: `${JSON.stringify(cfg, null, 2)}\n`,
@@ -133,8 +169,8 @@ export class ScalarHeadModel {
     this.checkAlive();
     const { cfg, values } = await readScalarCheckpoint(dir);
     const mismatch = (Object.keys(this.config) as (keyof TransformerConfig)[]).filter((k) => cfg.model[k] !== this.config[k]);
-    if (mismatch.length || cfg.alignment !== this.alignment)
-      throw new CheckpointError(`${join(dir, SCALAR_CONFIG_FILE)}: architecture differs from this model's (${[...mismatch, ...(cfg.alignment !== this.alignment ? ['alignment'] : [])].join(', ')})`);
+    const differs = [...mismatch, ...(cfg.alignment !== this.alignment ? ['alignment'] : []), ...(Boolean(cfg.likelihood) !== this.likelihood ? ['likelihood'] : [])];
+    if (differs.length) throw new CheckpointError(`${join(dir, SCALAR_CONFIG_FILE)}: architecture differs from this model's (${differs.join(', ')})`);
     tf.tidy(() => {
       for (const [name, v] of this.weights) v.assign(tf.tensor(values.get(name)!, v.shape, 'float32'));
     });
@@ -145,7 +181,7 @@ export class ScalarHeadModel {
     const { cfg, values } = await readScalarCheckpoint(dir);
     if (tokenizer.vocabSize !== cfg.model.vocabSize)
       throw new CheckpointError(`${join(dir, SCALAR_CONFIG_FILE)}: vocabSize ${cfg.model.vocabSize} does not match the tokenizer's ${tokenizer.vocabSize} tokens`);
-    return new ScalarHeadModel(cfg.model, tokenizer, cfg.alignment, values);
+    return new ScalarHeadModel(cfg.model, tokenizer, cfg.alignment, values, Boolean(cfg.likelihood));
   }
 
   dispose(): void {
@@ -164,6 +200,8 @@ async function readScalarCheckpoint(dir: string): Promise<{ cfg: ScalarCheckpoin
   const json = await readJsonFile<Partial<ScalarCheckpointConfig>>(file);
   if (json.format !== SCALAR_FORMAT || json.version !== 1 || typeof json.model !== 'object' || json.model === null || (json.alignment !== 'before' && json.alignment !== 'after'))
     throw new CheckpointError(`${file}: not a ${SCALAR_FORMAT} v1 config (expected format, version 1, model and alignment 'before' | 'after')`);
+  if (json.likelihood !== undefined && typeof json.likelihood !== 'boolean') throw new CheckpointError(`${file}: 'likelihood' must be true or false, got ${JSON.stringify(json.likelihood)}`);
+  if (json.likelihood && json.alignment !== 'after') throw new CheckpointError(`${file}: 'likelihood' needs alignment 'after'`);
   let model: TransformerConfig;
   try {
     model = resolveModelConfig(json.model, json.model.vocabSize, 'model');
@@ -172,7 +210,7 @@ async function readScalarCheckpoint(dir: string): Promise<{ cfg: ScalarCheckpoin
   }
   const weightsFile = join(dir, SCALAR_WEIGHTS_FILE);
   const { tensors } = await readSafetensorsFile(weightsFile);
-  const expected: [string, number[]][] = [...backboneShapes(model), [HEAD_W, [model.dModel, 1]], [HEAD_B, [1]]];
+  const expected = modelShapes(model, Boolean(json.likelihood));
   const names = new Set(expected.map(([n]) => n));
   const extra = Object.keys(tensors).filter((n) => !names.has(n));
   if (extra.length) throw new CheckpointError(`${weightsFile}: unexpected tensors: ${extra.join(', ')}`);

@@ -20,6 +20,9 @@ function headAsLogitOf(model: ScalarHeadModel, k: number, embed: Float32Array, d
   });
 }
 
+/** Column k of a row-major [d, V] matrix. */
+const columnOf = (m: Float32Array, d: number, V: number, k: number) => Float32Array.from({ length: d }, (_, i) => m[i * V + k]!);
+
 describe('ScalarHeadModel', () => {
   const tok = charTokenizer();
   const prompts = [tok.encode('ab', { addBos: true }), tok.encode('hello', { addBos: true })];
@@ -46,6 +49,51 @@ describe('ScalarHeadModel', () => {
         for (let j = c.length; j < 3; j++) expect(scores[b]![j]).toBe(0);
       });
       model.dispose();
+      policy.dispose();
+    });
+  }
+
+  for (const tiedEmbeddings of [true, false]) {
+    it(`likelihood feature (${tiedEmbeddings ? 'tied' : 'untied'} embeddings): score = w·h + b + a·log p(token), log p from the float64 reference`, async () => {
+      const policy = tinyPolicy({ dModel: 16, nLayers: 2, nHeads: 2, maxSeqLen: 32, tiedEmbeddings });
+      const w = weightValues(policy);
+      const d = policy.config.dModel;
+      const model = ScalarHeadModel.create({ tokenizer: tok, from: policy, alignment: 'after', likelihood: true });
+      const k = 7;
+      // Head = logit of token k at the reading position (+0.25); a = 0.5 times log p of the token just read.
+      tf.tidy(() => {
+        model.weights.get('score_head.weight')!.assign(tf.tensor2d(tiedEmbeddings ? w.get('embed.weight')!.slice(k * d, (k + 1) * d) : columnOf(w.get('lm_head.weight')!, d, policy.config.vocabSize, k), [d, 1]));
+        model.weights.get('score_head.bias')!.assign(tf.tensor1d([0.25]));
+        model.weights.get('score_head.likelihood')!.assign(tf.tensor1d([0.5]));
+      });
+      const before = tf.memory().numTensors;
+      const scores = tf.tidy(() => model.scores({ prompts, completions }).arraySync());
+      expect(tf.memory().numTensors).toBe(before);
+      prompts.forEach((p, b) => {
+        const c = completions[b]!;
+        const ids = [...p, ...c];
+        const logits = naiveLogits(policy.config, w, ids);
+        c.forEach((token, j) => {
+          const prev = logits[p.length + j - 1]!;
+          const max = Math.max(...prev);
+          const logProb = prev[token]! - max - Math.log(prev.reduce((a, x) => a + Math.exp(x - max), 0));
+          expect(scores[b]![j]).toBeCloseTo(logits[p.length + j]![k]! + 0.25 + 0.5 * logProb, 4);
+        });
+      });
+      // Gradients reach every weight (the language-model head included); the option survives a save/load.
+      const { grads } = tf.variableGrads(() => model.scores({ prompts, completions }).sum() as tf.Scalar, model.trainableVariables());
+      expect(Object.keys(grads).length).toBe(model.trainableVariables().length);
+      expect(model.weights.has('lm_head.weight')).toBe(!tiedEmbeddings);
+      tf.dispose(Object.values(grads));
+      const dir = path.join(await mkdtemp(path.join(tmpdir(), 'grpo-scalar-lik-')), 'rm');
+      await model.save(dir);
+      const loaded = await ScalarHeadModel.fromCheckpoint(dir, tok);
+      expect(loaded.likelihood).toBe(true);
+      expect(tf.tidy(() => loaded.scores({ prompts, completions }).arraySync())).toEqual(scores);
+      const plain = ScalarHeadModel.create({ tokenizer: tok, from: policy, alignment: 'after' });
+      await expect(plain.load(dir)).rejects.toThrow(/architecture differs.*likelihood/);
+      expect(() => ScalarHeadModel.create({ tokenizer: tok, from: policy, alignment: 'before', likelihood: true })).toThrow("needs alignment 'after'");
+      [model, loaded, plain].forEach((m) => m.dispose());
       policy.dispose();
     });
   }
