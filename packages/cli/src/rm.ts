@@ -41,6 +41,7 @@ interface RmTrainFlags {
   seed?: number;
   outcomePooling?: 'last' | 'noisy-and';
   likelihood?: boolean;
+  backboneLrScale?: number;
 }
 
 /** `grpo rm`: train and evaluate learned reward models (ORM, PRM, Bradley–Terry) from JSONL data. */
@@ -67,6 +68,11 @@ export function rmCommand(io: CliIo): Command {
     .option('--epochs <n>', 'passes over the data', positiveInt)
     .option('--batch-size <n>', 'examples per optimizer step', positiveInt)
     .option('--lr <x>', 'learning rate', positiveNumber)
+    .option('--backbone-lr-scale <x>', "the backbone's learning rate is --lr × this (the head's is --lr); 0 trains the head alone", (v: string) => {
+      const n = Number(v);
+      if (!(n >= 0)) throw new InvalidArgumentError('expected a number ≥ 0');
+      return n;
+    })
     .option('--seed <n>', 'seed', (v: string) => {
       const n = Number(v);
       if (!Number.isInteger(n) || n < 0) throw new InvalidArgumentError('expected an integer ≥ 0');
@@ -90,6 +96,7 @@ export function rmCommand(io: CliIo): Command {
         epochs: flags.epochs,
         batchSize: flags.batchSize,
         learningRate: flags.lr,
+        backboneLrScale: flags.backboneLrScale,
         seed: flags.seed,
         log: (line) => io.err(`${line}\n`),
       });

@@ -159,6 +159,19 @@ describe('TransformerRewardModel', () => {
     rm.dispose();
   });
 
+  it('backboneLrScale: 0 trains the score head alone, the backbone stays as it was', async () => {
+    const rm = tiny({ likelihood: true, outcomePooling: 'noisy-and' });
+    const head = new Set(rm.head.headVariables());
+    expect(head.size).toBe(3);
+    const snapshot = () => rm.head.trainableVariables().map((v) => Array.from(v.dataSync()));
+    const before = snapshot();
+    await rm.train([{ kind: 'outcome', prompt: 'a', completion: 'bc', label: 0 }, { kind: 'outcome', prompt: 'b', completion: 'ab', label: 1 }], { learningRate: 1e-2, backboneLrScale: 0 });
+    const after = snapshot();
+    rm.head.trainableVariables().forEach((v, i) => (head.has(v) ? expect(after[i]).not.toEqual(before[i]) : expect(after[i]).toEqual(before[i])));
+    await expect(rm.train([{ kind: 'outcome', prompt: 'a', completion: 'bc', label: 0 }], { backboneLrScale: -1 })).rejects.toThrow('backboneLrScale must be ≥ 0');
+    rm.dispose();
+  });
+
   it('rejects bad training examples', async () => {
     const rm = tiny();
     await expect(rm.train([{ kind: 'outcome', prompt: 'a', completion: '', label: 1 }])).rejects.toThrow(DataError);

@@ -74,6 +74,12 @@ export interface TrainOptions {
   warmupSteps?: number;
   weightDecay?: number;
   maxGradNorm?: number;
+  /**
+   * The backbone's learning rate is `learningRate` × this; the score head's is `learningRate`.
+   * Default 1. Below 1 keeps a pretrained backbone (and what its language model knows) while the
+   * fresh head learns; 0 trains the head alone.
+   */
+  backboneLrScale?: number;
   /** Shuffling seed; default 0 (each call draws a fresh order from the model's RNG otherwise). */
   seed?: number;
   /** Held-out examples: `eval/*` metrics after training. */
@@ -331,6 +337,8 @@ export class TransformerRewardModel<Row extends DatasetRow = DatasetRow> impleme
     const total = epochs * perEpoch;
     const rng = new Rng(`${o.seed ?? 0}:${this.trainedSteps}`);
     const vars = this.head.trainableVariables();
+    const headVars = new Set(this.head.headVariables());
+    if (o.backboneLrScale !== undefined && !(o.backboneLrScale >= 0)) throw new RangeError(`backboneLrScale must be ≥ 0, got ${o.backboneLrScale}`);
     let epochLoss = 0;
     let step = 0;
     for (let epoch = 0; epoch < epochs; epoch++) {
@@ -347,7 +355,8 @@ export class TransformerRewardModel<Row extends DatasetRow = DatasetRow> impleme
           totalSteps: total,
           minLrRatio: 0.1,
         });
-        this.optimizer.apply(vars, clipped.grads, lr);
+        const scale = o.backboneLrScale ?? 1;
+        this.optimizer.apply(vars, clipped.grads, scale === 1 ? lr : (v) => (headVars.has(v) ? lr : lr * scale));
         tf.dispose(Object.values(clipped.grads));
         const loss = (await value.data())[0]!;
         value.dispose();

@@ -151,6 +151,11 @@ export class ScalarHeadModel {
     return [...this.weights.values()];
   }
 
+  /** The score head's own variables (weight, bias and, with likelihoods, the likelihood scale); the rest is the backbone. */
+  headVariables(): tf.Variable[] {
+    return [HEAD_W, HEAD_B, HEAD_L].flatMap((name) => this.weights.get(name) ?? []);
+  }
+
   /** Writes weights, config and tokenizer atomically into `dir`. */
   async save(dir: string): Promise<void> {
     this.checkAlive();

@@ -24,8 +24,11 @@ export class AdamW {
     return this.step;
   }
 
-  /** Applies one update with learning rate `lr`; `grads` are keyed by variable name. Does not dispose `grads`. */
-  apply(variables: readonly tf.Variable[], grads: Readonly<Record<string, tf.Tensor>>, lr: number): void {
+  /**
+   * Applies one update with learning rate `lr` (or a rate per variable, e.g. a smaller one for a
+   * pretrained backbone than for a fresh head); `grads` are keyed by variable name. Does not dispose `grads`.
+   */
+  apply(variables: readonly tf.Variable[], grads: Readonly<Record<string, tf.Tensor>>, lr: number | ((variable: tf.Variable) => number)): void {
     this.step++;
     const { beta1, beta2, eps, weightDecay } = this.options;
     const c1 = 1 - beta1 ** this.step;
@@ -42,7 +45,7 @@ export class AdamW {
         v.assign(v1);
         let update = m1.div(c1).div(v1.div(c2).sqrt().add(eps));
         if (weightDecay > 0 && variable.rank >= 2) update = update.add(variable.mul(weightDecay));
-        variable.assign(variable.sub(update.mul(lr)));
+        variable.assign(variable.sub(update.mul(typeof lr === 'number' ? lr : lr(variable))));
       });
     }
   }

@@ -34,6 +34,20 @@ describe('AdamW', () => {
     gain.dispose();
   });
 
+  it('takes a learning rate per variable', () => {
+    const w = tf.variable(tf.tensor2d([[1, -2]]), true, 'w-per-var');
+    const gain = tf.variable(tf.tensor1d([1]), true, 'gain-per-var');
+    const opt = new AdamW({ beta1: 0.9, beta2: 0.999, eps: 1e-8, weightDecay: 0 });
+    const g = tf.tensor2d([[0.5, -0.25]]);
+    const gGain = tf.tensor1d([2]);
+    // First step: the update is sign(g), scaled by each variable's own rate (0.01 for w, 0 for gain).
+    opt.apply([w, gain], { 'w-per-var': g, 'gain-per-var': gGain }, (v) => (v === gain ? 0 : 0.01));
+    expect(Array.from(w.dataSync())).toEqual([expect.closeTo(0.99, 6), expect.closeTo(-1.99, 6)]);
+    expect(gain.dataSync()[0]).toBe(1);
+    tf.dispose([g, gGain, w, gain]);
+    opt.dispose();
+  });
+
   it('matches a two-step hand computation with bias correction and decoupled decay', () => {
     const p = tf.variable(tf.tensor2d([[1, -2]]), true, 'two-step');
     const opt = new AdamW({ beta1: 0.9, beta2: 0.99, eps: 1e-8, weightDecay: 0.1 });
