@@ -34,7 +34,7 @@ const { values: args } = parseArgs({
     'backbone-steps': { type: 'string', default: String(RM_BACKBONE.steps) },
     // Stop after step 1.
     'backbone-only': { type: 'boolean', default: false },
-    prompts: { type: 'string', default: '1500' },
+    prompts: { type: 'string', default: '1000' },
     'test-prompts': { type: 'string', default: '200' },
     samples: { type: 'string', default: '8' },
     epochs: { type: 'string', default: String(RM_TRAIN.epochs) },
@@ -109,7 +109,7 @@ for (const kind of kinds) {
 }
 policy.dispose();
 
-const train0: Omit<TrainOptions, 'eval' | 'onStep'> = { epochs: num('epochs'), batchSize: num('batch'), learningRate: num('lr'), seed };
+const train0: Omit<TrainOptions, 'eval' | 'onStep'> = { epochs: num('epochs'), batchSize: num('batch'), learningRate: num('lr'), backboneLrScale: RM_TRAIN.backboneLrScale, seed };
 const results: Record<string, Record<string, number>> = {};
 for (const kind of kinds) {
   const out = kind === 'outcome' ? ormOut : prmOut;
@@ -120,7 +120,7 @@ for (const kind of kinds) {
     initPolicy: backboneDir,
     mode: kind,
     outcomePooling: args.pooling as 'last' | 'noisy-and',
-    likelihood: RM_LIKELIHOOD,
+    likelihood: kind === 'outcome' && RM_LIKELIHOOD,
     out,
     log: (line) => console.log(`${kind === 'outcome' ? 'ORM' : 'PRM'} ${line} (${secs()})`),
   });
