@@ -7,10 +7,12 @@
  *   name scripts of package.json; other lines must start with a known command;
  * - ```json / ```yaml blocks are configs (or a package.json with a `grpo` key) and are validated
  *   with `resolveConfig`;
+ * - ```jsonl blocks (JSON Lines: data files, one-line outputs) must have every non-blank line parse
+ *   as JSON;
  * - ```text and ```mermaid are not code; bare ``` fences are not allowed.
  * docs/config.md must equal what `npm run docs:config` generates.
  */
-import { mkdirSync, mkdtempSync, readFileSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, mkdtempSync, readFileSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -32,7 +34,7 @@ interface Block {
 }
 
 const NOT_CODE = new Set(['text', 'mermaid']);
-const CODE = new Set(['ts', 'sh', 'json', 'yaml']);
+const CODE = new Set(['ts', 'sh', 'json', 'jsonl', 'yaml']);
 
 const docFiles = [
   'README.md',
@@ -40,6 +42,13 @@ const docFiles = [
     .filter((f) => f.endsWith('.md'))
     .sort()
     .map((f) => `docs/${f}`),
+  // Each package's and plugin's own README (templates' READMEs are checked by the templates test).
+  ...['packages', 'plugins'].flatMap((dir) =>
+    readdirSync(path.join(root, dir))
+      .sort()
+      .filter((name) => existsSync(path.join(root, dir, name, 'README.md')))
+      .map((name) => `${dir}/${name}/README.md`),
+  ),
 ];
 
 /** Fenced blocks of a Markdown file; an opening fence without a language is reported as lang ''. */
@@ -230,6 +239,25 @@ describe('docs code blocks', () => {
     }
     expect(problems).toEqual([]);
   }, 120_000);
+
+  it('every non-blank line of a ```jsonl block parses as JSON', () => {
+    const problems: string[] = [];
+    const jsonlBlocks = of('jsonl');
+    expect(jsonlBlocks.length).toBeGreaterThan(0);
+    for (const b of jsonlBlocks) {
+      const lines = b.code.split('\n');
+      if (lines.every((l) => !l.trim())) problems.push(`${where(b)}: empty block`);
+      for (const [k, raw] of lines.entries()) {
+        if (!raw.trim()) continue;
+        try {
+          JSON.parse(raw);
+        } catch (error) {
+          problems.push(`${b.file}:${b.line + 1 + k}: ${(error as Error).message}`);
+        }
+      }
+    }
+    expect(problems).toEqual([]);
+  });
 });
 
 describe('docs pages', () => {
