@@ -7,11 +7,11 @@
  * 2. Data: completions sampled from the shipped SFT policy (the policy RL starts from), labelled by
  *    the rule checkers (`task_accuracy` → outcome labels, `step_correctness` → step labels), written
  *    as the JSONL files `grpo rm train` reads.
- * 3. An outcome reward model (ORM) and, with `--process`, a process reward model (PRM), with their
+ * 3. An outcome reward model (ORM) and/or a process reward model (PRM) (`--kinds`), with their
  *    held-out metrics on samples for unseen (test-split) problems.
  *
- *   npm run rm:example                    # ORM → runs/rm-example/orm
- *   npm run rm:example -- --process       # and a PRM → runs/rm-example/prm
+ *   npm run rm:example                            # ORM → runs/rm-example/orm
+ *   npm run rm:example -- --kinds outcome,process # and a PRM → runs/rm-example/prm
  */
 import { mkdir, stat, writeFile } from 'node:fs/promises';
 import path from 'node:path';
@@ -41,7 +41,8 @@ const { values: args } = parseArgs({
     lr: { type: 'string', default: String(RM_TRAIN.learningRate) },
     batch: { type: 'string', default: String(RM_TRAIN.batchSize) },
     pooling: { type: 'string', default: RM_POOLING },
-    process: { type: 'boolean', default: false },
+    // Which reward models: outcome (ORM), process (PRM), or both (outcome,process).
+    kinds: { type: 'string', default: 'outcome' },
     seed: { type: 'string', default: '0' },
     work: { type: 'string', default: 'runs/rm-example' },
     out: { type: 'string' },
@@ -91,10 +92,11 @@ const testRows: MathRow[] = Array.from({ length: Math.min(num('test-prompts'), 2
 
 const policy = await loadPolicy(args['sample-policy']!);
 const sampling = { maxNewTokens: 48, temperature: 1 };
-const kinds = args.process ? (['outcome', 'process'] as const) : (['outcome'] as const);
+const kinds = args.kinds!.split(',').map((k) => k.trim());
+for (const k of kinds) if (k !== 'outcome' && k !== 'process') throw new Error(`--kinds: expected outcome and/or process, got '${k}'`);
 const files: Record<string, { train: string; test: string }> = {};
 await mkdir(path.join(work, 'data'), { recursive: true });
-for (const kind of kinds) {
+for (const kind of kinds as ('outcome' | 'process')[]) {
   const labeller = kind === 'outcome' ? taskAccuracy() : stepCorrectness();
   const make = (rows: MathRow[], s: number) => sampleAndLabel({ policy, rows, samplesPerPrompt: num('samples'), sampling: { ...sampling, seed: s }, labeller, kind });
   // The same seeds for both kinds: the ORM and PRM see the same completions.
@@ -111,7 +113,7 @@ policy.dispose();
 
 const train0: Omit<TrainOptions, 'eval' | 'onStep'> = { epochs: num('epochs'), batchSize: num('batch'), learningRate: num('lr'), backboneLrScale: RM_TRAIN.backboneLrScale, seed };
 const results: Record<string, Record<string, number>> = {};
-for (const kind of kinds) {
+for (const kind of kinds as ('outcome' | 'process')[]) {
   const out = kind === 'outcome' ? ormOut : prmOut;
   const { metrics } = await trainRewardModel({
     ...train0,
@@ -119,18 +121,20 @@ for (const kind of kinds) {
     evalData: files[kind]!.test,
     initPolicy: backboneDir,
     mode: kind,
-    outcomePooling: args.pooling as 'last' | 'noisy-and',
-    likelihood: kind === 'outcome' && RM_LIKELIHOOD,
+    // A served PRM splits steps as `step_correctness` does: each line before the `####` answer.
+    steps: kind === 'process' ? { stopAt: '####' } : undefined,
+    pooling: args.pooling as 'last' | 'noisy-and',
+    likelihood: RM_LIKELIHOOD,
     out,
     log: (line) => console.log(`${kind === 'outcome' ? 'ORM' : 'PRM'} ${line} (${secs()})`),
   });
   results[kind] = metrics;
   console.log(`${kind === 'outcome' ? 'ORM' : 'PRM'} → ${out}`);
 }
-const o = results.outcome!;
-console.log(`ORM held-out: accuracy ${(100 * o['eval/outcome/accuracy']!).toFixed(1)}%, AUC ${o['eval/outcome/auc']?.toFixed(3)} on ${o['eval/outcome/count']} samples`);
+const o = results.outcome;
+if (o) console.log(`ORM held-out: accuracy ${(100 * o['eval/outcome/accuracy']!).toFixed(1)}%, AUC ${o['eval/outcome/auc']?.toFixed(3)} on ${o['eval/outcome/count']} samples`);
 if (results.process) {
   const p = results.process;
-  console.log(`PRM held-out: step accuracy ${(100 * p['eval/process/step_accuracy']!).toFixed(1)}%, first wrong step found in ${(100 * (p['eval/process/first_error_accuracy_wrong'] ?? NaN)).toFixed(1)}% of wrong completions`);
+  console.log(`PRM held-out: step accuracy ${(100 * p['eval/process/step_accuracy']!).toFixed(1)}%, step AUC ${p['eval/process/step_auc']?.toFixed(3)}, first wrong step found in ${(100 * (p['eval/process/first_error_accuracy_wrong'] ?? NaN)).toFixed(1)}% of the ${p['eval/process/count']} held-out completions' wrong ones (${(100 * p['eval/process/first_error_accuracy']!).toFixed(1)}% over all)`);
 }
 console.log(JSON.stringify({ orm: results.outcome, prm: results.process, seconds: Math.round((performance.now() - started) / 1000) }));

@@ -39,7 +39,7 @@ interface RmTrainFlags {
   batchSize?: number;
   lr?: number;
   seed?: number;
-  outcomePooling?: 'last' | 'noisy-and';
+  pooling?: 'last' | 'noisy-and';
   likelihood?: boolean;
   backboneLrScale?: number;
 }
@@ -58,7 +58,7 @@ export function rmCommand(io: CliIo): Command {
     .option('--tokenizer <dir>', 'for a fresh model: a directory holding tokenizer.json')
     .option('--mode <mode>', "'outcome', 'process' or 'preference' (inferred from the data)", mode)
     .option('--likelihood', "a new model's token scores also read the backbone's token log-probabilities")
-    .option('--outcome-pooling <p>', "outcome mode: 'last' (σ of the last token's score, default) or 'noisy-and' (Π of every token's σ)", (v: string) => {
+    .option('--pooling <p>', "'last' (σ of the last token's score — or the step's last token's — default) or 'noisy-and' (Π of σ over every token so far)", (v: string) => {
       if (v !== 'last' && v !== 'noisy-and') throw new InvalidArgumentError("expected 'last' or 'noisy-and'");
       return v;
     })
@@ -89,7 +89,7 @@ export function rmCommand(io: CliIo): Command {
         initPolicy: flags.initPolicy,
         tokenizer: flags.tokenizer,
         mode: flags.mode,
-        outcomePooling: flags.outcomePooling,
+        pooling: flags.pooling,
         likelihood: flags.likelihood,
         steps: flags.stepStopAt || flags.stepSeparator ? { stopAt: flags.stepStopAt, separator: flags.stepSeparator } : undefined,
         name: flags.name,

@@ -33,14 +33,14 @@ describe('rm train / rm eval', () => {
     expect(evaluated['outcome/accuracy']).toBeCloseTo(metrics['eval/outcome/accuracy']!, 9);
     const rm = await TransformerRewardModel.load(join(dir, 'rm'));
     expect(rm.scoring.mode).toBe('outcome');
-    expect(rm.scoring.outcomePooling).toBe('last');
+    expect(rm.scoring.pooling).toBe('last');
     expect(rm.head.likelihood).toBe(false);
     rm.dispose();
 
     // The likelihood-reading, noisy-and variant: both are saved with the checkpoint and used when it is served.
-    await trainRewardModel({ data: join(dir, 'train.jsonl'), evalFraction: 0, out: join(dir, 'rm-lik'), initPolicy: join(dir, 'policy'), likelihood: true, outcomePooling: 'noisy-and', backboneLrScale: 0.01, epochs: 1 });
+    await trainRewardModel({ data: join(dir, 'train.jsonl'), evalFraction: 0, out: join(dir, 'rm-lik'), initPolicy: join(dir, 'policy'), likelihood: true, pooling: 'noisy-and', backboneLrScale: 0.01, epochs: 1 });
     const lik = await TransformerRewardModel.load(join(dir, 'rm-lik'));
-    expect(lik.scoring.outcomePooling).toBe('noisy-and');
+    expect(lik.scoring.pooling).toBe('noisy-and');
     expect(lik.head.likelihood).toBe(true);
     const [raw] = await lik.tokenScores([{ prompt: 'a', completion: 'ab' }]);
     const [served] = await lik.outcomeScores([{ prompt: 'a', completion: 'ab' }]);

@@ -32,7 +32,7 @@ export interface TrainRewardModelOptions extends Omit<TrainOptions, 'eval' | 'on
   /** A fresh model's score also reads the backbone's token log-probabilities (see `CreateRewardModelOptions.likelihood`). */
   likelihood?: boolean;
   /** How outcome scores are read from per-token scores (saved with the checkpoint); default `last`. */
-  outcomePooling?: ScoringOptions['outcomePooling'];
+  pooling?: ScoringOptions['pooling'];
   /** Progress lines (one per epoch). */
   log?: (line: string) => void;
 }
@@ -62,7 +62,7 @@ export async function trainRewardModel(options: TrainRewardModelOptions): Promis
     evalSet = shuffled.slice(0, n);
     train = shuffled.slice(n);
   }
-  const scoring: ScoringOptions = { mode: options.mode ?? inferMode(train), steps: options.steps, name: options.name, outcomePooling: options.outcomePooling };
+  const scoring: ScoringOptions = { mode: options.mode ?? inferMode(train), steps: options.steps, name: options.name, pooling: options.pooling };
   let rm: TransformerRewardModel;
   if (options.resume) rm = await TransformerRewardModel.load(options.resume, { ...(options.mode ? { mode: options.mode } : {}), ...(options.name ? { name: options.name } : {}) });
   else if (options.initPolicy) {

@@ -94,7 +94,7 @@ describe('TransformerRewardModel', () => {
     expect(noisyAndLogit([-1, 3])).toBeCloseTo(-1.0658839038, 9);
     expect(noisyAndLogit([5, 5, 5, 5])).toBeCloseTo(3.6036044314, 9);
     expect(Number.isFinite(noisyAndLogit([60, 60]))).toBe(true);
-    const rm = tiny({ outcomePooling: 'noisy-and' });
+    const rm = tiny({ pooling: 'noisy-and' });
     const raw = await rm.tokenScores([
       { prompt: 'a', completion: 'bc' },
       { prompt: 'b', completion: 'dda' },
@@ -108,7 +108,24 @@ describe('TransformerRewardModel', () => {
     ]);
     expect(loss.dataSync()[0]).toBeCloseTo((-logP[0]! - Math.log(1 - Math.exp(logP[1]!))) / 2, 5);
     loss.dispose();
-    expect(() => tiny({ outcomePooling: 'max' as never })).toThrow("outcomePooling must be 'last' or 'noisy-and'");
+    expect(() => tiny({ pooling: 'max' as never })).toThrow("pooling must be 'last' or 'noisy-and'");
+    rm.dispose();
+  });
+
+  it('noisy-and for steps: step k is right when every token up to its end is, scored and trained as written', async () => {
+    const rm = tiny({ mode: 'process', pooling: 'noisy-and' });
+    const completion = 'ab\ncd';
+    const [raw] = await rm.tokenScores([{ prompt: 'c', completion }]);
+    const logSig = raw!.logits.map((z) => -softplus(-z));
+    const upTo = (t: number) => logSig.slice(0, t + 1).reduce((a, b) => a + b, 0);
+    // Steps end at chars 2 ('b', token 1) and 5 ('d', token 4).
+    const [p1, p2] = [Math.exp(upTo(1)), Math.exp(upTo(4))];
+    const [scored] = (await rm.score(input(['c'], [completion]))) as { score: number; steps: { endChar: number; reward: number }[] }[];
+    expect(scored!.steps.map((x) => x.reward)).toEqual([expect.closeTo(p1, 6), expect.closeTo(p2, 6)]);
+    expect(scored!.score).toBeCloseTo(Math.min(p1, p2), 6);
+    const loss = rm.loss([{ kind: 'process', prompt: 'c', completion, steps: [{ endChar: 2, reward: 1 }, { endChar: 5, reward: 0 }] }]);
+    expect(loss.dataSync()[0]).toBeCloseTo((-Math.log(p1) - Math.log(1 - p2)) / 2, 5);
+    loss.dispose();
     rm.dispose();
   });
 
@@ -122,7 +139,7 @@ describe('TransformerRewardModel', () => {
       if (wrong) chars[rng.int(6)] = 'd';
       return { kind: 'outcome' as const, prompt: 'a', completion: chars.join(''), label: wrong ? 0 : 1 };
     });
-    const rm = tiny({ outcomePooling: 'noisy-and' });
+    const rm = tiny({ pooling: 'noisy-and' });
     const metrics = await rm.train(examples.slice(0, 120), { epochs: 10, batchSize: 16, learningRate: 3e-3, eval: examples.slice(120) });
     expect(metrics['eval/outcome/accuracy']).toBeGreaterThanOrEqual(0.95);
     // The least likely token of a held-out wrong completion is its 'd'.
@@ -160,7 +177,7 @@ describe('TransformerRewardModel', () => {
   });
 
   it('backboneLrScale: 0 trains the score head alone, the backbone stays as it was', async () => {
-    const rm = tiny({ likelihood: true, outcomePooling: 'noisy-and' });
+    const rm = tiny({ likelihood: true, pooling: 'noisy-and' });
     const head = new Set(rm.head.headVariables());
     expect(head.size).toBe(3);
     const snapshot = () => rm.head.trainableVariables().map((v) => Array.from(v.dataSync()));

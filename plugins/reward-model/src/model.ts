@@ -47,14 +47,15 @@ export interface ScoringOptions {
   /** `probability` (σ of the head) or the raw `logit`; default `probability` (outcome, process), `logit` (preference). */
   readonly output?: 'probability' | 'logit';
   /**
-   * How an outcome score is read from the per-token scores z_t:
-   * - `last` (default): σ(z) at the last token, which has read the whole completion;
-   * - `noisy-and`: P(correct) = Π_t σ(z_t) over the completion's tokens — a solution is right only
-   *   if no token is wrong, so training on outcome labels sends the gradient of a wrong solution to
-   *   its least likely tokens (multiple-instance learning) instead of asking one token to find the
-   *   error. Learns arithmetic checking from far fewer outcome labels on the math task.
+   * How outcome and step scores are read from the per-token scores z_t:
+   * - `last` (default): σ(z) at one token — the last one (outcome), the step's last one (process);
+   * - `noisy-and`: P(right so far) = Π σ(z_t) over the tokens up to that point — the whole
+   *   completion (outcome) or everything up to the step's end (process: a step built on a wrong one
+   *   is wrong too, as the math task's `step_correctness` rules). Text is right only if no token is
+   *   wrong, so a wrong label sends the gradient to its least likely tokens (multiple-instance
+   *   learning) instead of asking one token to find the error.
    */
-  readonly outcomePooling?: 'last' | 'noisy-and';
+  readonly pooling?: 'last' | 'noisy-and';
   /** PRM: the completion's overall score is the `min` of its step scores (default) or the `last` one. */
   readonly processScore?: 'min' | 'last';
   /** PRM: where steps end; default each non-blank line. */
@@ -146,9 +147,9 @@ export class TransformerRewardModel<Row extends DatasetRow = DatasetRow> impleme
     if (head.alignment !== 'after') throw new Error(`a reward model needs a scalar head aligned 'after' each token, got '${head.alignment}'`);
     const mode = scoring.mode ?? 'outcome';
     if (!MODES.includes(mode)) throw new RangeError(`reward model mode must be one of ${MODES.join(', ')}, got ${String(mode)}`);
-    const pooling = scoring.outcomePooling ?? 'last';
-    if (pooling !== 'last' && pooling !== 'noisy-and') throw new RangeError(`outcomePooling must be 'last' or 'noisy-and', got ${String(pooling)}`);
-    this.scoring = { name: scoring.name ?? 'rm', mode, outcomePooling: pooling, processScore: scoring.processScore ?? 'min', batchSize: scoring.batchSize ?? 32, output: scoring.output, steps: scoring.steps };
+    const pooling = scoring.pooling ?? 'last';
+    if (pooling !== 'last' && pooling !== 'noisy-and') throw new RangeError(`pooling must be 'last' or 'noisy-and', got ${String(pooling)}`);
+    this.scoring = { name: scoring.name ?? 'rm', mode, pooling, processScore: scoring.processScore ?? 'min', batchSize: scoring.batchSize ?? 32, output: scoring.output, steps: scoring.steps };
     this.name = this.scoring.name;
     this.trainDefaults = train;
     this.optimizer = this.newOptimizer();
@@ -166,6 +167,8 @@ export class TransformerRewardModel<Row extends DatasetRow = DatasetRow> impleme
     if (meta.format !== RM_FORMAT || meta.version !== 1 || typeof meta.scoring !== 'object' || meta.scoring === null)
       throw new CheckpointError(`${file}: not a ${RM_FORMAT} v1 checkpoint (expected format, version 1 and scoring)`);
     if (meta.scoring.mode !== undefined && !MODES.includes(meta.scoring.mode)) throw new CheckpointError(`${file}: unknown mode ${JSON.stringify(meta.scoring.mode)}`);
+    if (meta.scoring.pooling !== undefined && meta.scoring.pooling !== 'last' && meta.scoring.pooling !== 'noisy-and')
+      throw new CheckpointError(`${file}: unknown pooling ${JSON.stringify(meta.scoring.pooling)} (expected 'last' or 'noisy-and')`);
     const tokenizer = await loadTokenizer(dir);
     const head = await ScalarHeadModel.fromCheckpoint(dir, tokenizer);
     if (head.alignment !== 'after') {
@@ -223,9 +226,14 @@ export class TransformerRewardModel<Row extends DatasetRow = DatasetRow> impleme
     return output === 'logit' ? logit : sigmoid(logit);
   }
 
-  /** The outcome logit of one completion's token scores (see `outcomePooling`). */
+  /** The logit of "right up to and including token `at`" from one completion's token scores (see `pooling`). */
+  pooledLogit(logits: readonly number[], at: number): number {
+    return this.scoring.pooling === 'noisy-and' ? noisyAndLogit(logits.slice(0, at + 1)) : logits[at]!;
+  }
+
+  /** The outcome logit of one completion's token scores (see `pooling`). */
   outcomeLogit(logits: readonly number[]): number {
-    return this.scoring.outcomePooling === 'noisy-and' ? noisyAndLogit(logits) : logits[logits.length - 1]!;
+    return this.pooledLogit(logits, logits.length - 1);
   }
 
   /** Outcome score of each completion. */
@@ -238,7 +246,7 @@ export class TransformerRewardModel<Row extends DatasetRow = DatasetRow> impleme
     const scores = await this.tokenScores(items);
     return scores.map((s, i) => {
       const ends = items[i]!.ends ?? splitSteps(items[i]!.completion, this.scoring.steps);
-      return ends.map((e) => this.out(s.logits[charToToken(s.ends, e)]!));
+      return ends.map((e) => this.out(this.pooledLogit(s.logits, charToToken(s.ends, e))));
     });
   }
 
@@ -247,10 +255,10 @@ export class TransformerRewardModel<Row extends DatasetRow = DatasetRow> impleme
     const items = input.completions.map((completion, i) => ({ prompt: input.prompts[i] ?? '', completion }));
     const scores = await this.tokenScores(items);
     return scores.map((s, i) => {
-      const last = this.out(this.scoring.mode === 'outcome' ? this.outcomeLogit(s.logits) : s.logits[s.logits.length - 1]!);
+      const last = this.out(this.scoring.mode === 'preference' ? s.logits[s.logits.length - 1]! : this.outcomeLogit(s.logits));
       if (this.scoring.mode !== 'process') return last;
       const completion = items[i]!.completion;
-      const steps = splitSteps(completion, this.scoring.steps).map((endChar) => ({ endChar, reward: this.out(s.logits[charToToken(s.ends, endChar)]!) }));
+      const steps = splitSteps(completion, this.scoring.steps).map((endChar) => ({ endChar, reward: this.out(this.pooledLogit(s.logits, charToToken(s.ends, endChar))) }));
       if (steps.length === 0) return { score: last, steps };
       const values = steps.map((x) => x.reward);
       return { score: this.scoring.processScore === 'last' ? values[values.length - 1]! : Math.min(...values), steps };
@@ -259,8 +267,8 @@ export class TransformerRewardModel<Row extends DatasetRow = DatasetRow> impleme
 
   /** The training loss of a batch of examples (a scalar tensor; differentiable). */
   loss(batch: readonly RewardExample[]): tf.Scalar {
-    const noisyAnd = this.scoring.outcomePooling === 'noisy-and';
-    const pooled: { row: number; length: number; label: number }[] = [];
+    const noisyAnd = this.scoring.pooling === 'noisy-and';
+    const pooled: { row: number; length: number; label: number; weight: number }[] = [];
     const prompts: number[][] = [];
     const completions: number[][] = [];
     const bce: { row: number; token: number; label: number; weight: number }[] = [];
@@ -274,11 +282,15 @@ export class TransformerRewardModel<Row extends DatasetRow = DatasetRow> impleme
     for (const ex of batch) {
       if (ex.kind === 'outcome') {
         const { row, e } = add(ex.prompt, ex.completion);
-        if (noisyAnd) pooled.push({ row, length: e.completion.length, label: ex.label });
+        if (noisyAnd) pooled.push({ row, length: e.completion.length, label: ex.label, weight: 1 });
         else bce.push({ row, token: e.completion.length - 1, label: ex.label, weight: 1 });
       } else if (ex.kind === 'process') {
         const { row, e } = add(ex.prompt, ex.completion);
-        for (const s of ex.steps) bce.push({ row, token: charToToken(e.ends, s.endChar), label: s.reward, weight: 1 / ex.steps.length });
+        for (const s of ex.steps) {
+          const token = charToToken(e.ends, s.endChar);
+          if (noisyAnd) pooled.push({ row, length: token + 1, label: s.reward, weight: 1 / ex.steps.length });
+          else bce.push({ row, token, label: s.reward, weight: 1 / ex.steps.length });
+        }
       } else {
         const c = add(ex.prompt, ex.chosen);
         const r = add(ex.prompt, ex.rejected);
@@ -312,9 +324,10 @@ export class TransformerRewardModel<Row extends DatasetRow = DatasetRow> impleme
         const logSig = tf.neg(tf.softplus(tf.neg(flat)));
         const logP = tf.matMul(tf.tensor2d(mask, [pooled.length, B * L]), logSig).reshape([pooled.length]);
         const y = tf.tensor1d(pooled.map((p) => p.label));
+        const w = tf.tensor1d(pooled.map((p) => p.weight));
         // −y·log P − (1 − y)·log(1 − P), with 1 − P kept away from 0.
         const logNotP = tf.log(tf.maximum(tf.sub(1, tf.exp(logP)), 1e-6));
-        total = tf.add(total, tf.sum(tf.neg(tf.add(tf.mul(y, logP), tf.mul(tf.sub(1, y), logNotP)))));
+        total = tf.add(total, tf.sum(tf.mul(w, tf.neg(tf.add(tf.mul(y, logP), tf.mul(tf.sub(1, y), logNotP))))));
       }
       if (pairs.length) {
         const chosen = pick(pairs.map(([c]) => c * L + lastIndex[c]!));
@@ -396,7 +409,7 @@ export class TransformerRewardModel<Row extends DatasetRow = DatasetRow> impleme
     const process = examples.filter((e) => e.kind === 'process');
     if (process.length) {
       const scores = await this.tokenScores(process);
-      const probs = scores.map((s, i) => process[i]!.steps.map((st) => sigmoid(s.logits[charToToken(s.ends, st.endChar)]!)));
+      const probs = scores.map((s, i) => process[i]!.steps.map((st) => sigmoid(this.pooledLogit(s.logits, charToToken(s.ends, st.endChar)))));
       const labels = process.map((e) => e.steps.map((s) => s.reward));
       metrics['process/step_accuracy'] = binaryAccuracy(probs.flat(), labels.flat());
       const auc = rocAuc(probs.flat(), labels.flat());
@@ -453,8 +466,8 @@ export class TransformerRewardModel<Row extends DatasetRow = DatasetRow> impleme
       await this.head.save(staged);
       const files: Record<string, Uint8Array | string> = {};
       for (const name of await readdir(staged)) files[name] = await readFile(join(staged, name));
-      const { name, mode, output, outcomePooling, processScore, steps, batchSize } = this.scoring;
-      const meta: RmCheckpoint = { format: RM_FORMAT, version: 1, scoring: { name, mode, output, outcomePooling, processScore, steps, batchSize }, train: this.trainDefaults, trainedSteps: this.trainedSteps };
+      const { name, mode, output, pooling, processScore, steps, batchSize } = this.scoring;
+      const meta: RmCheckpoint = { format: RM_FORMAT, version: 1, scoring: { name, mode, output, pooling, processScore, steps, batchSize }, train: this.trainDefaults, trainedSteps: this.trainedSteps };
       files[RM_FILE] = `${JSON.stringify(meta, null, 2)}\n`;
       await writeDirAtomic(dir, files);
     } finally {
