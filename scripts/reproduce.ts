@@ -58,6 +58,8 @@ interface RunResult {
   /** Per step: the training reward and the rule-checked accuracy of the samples. */
   rewards: number[];
   sampleAccuracy: number[];
+  /** Iterative RM: each round's metrics (`rm/fresh_accuracy` is its accuracy on the new samples before training on them). */
+  rmRounds?: { step: number; metrics: Record<string, number> }[];
   stepSec: number;
   peakBytes: number;
 }
@@ -139,7 +141,8 @@ async function runOne(method: Method, seed: number, steps: number, out: string, 
     }
   }
   trainer.dispose();
-  return { method, seed, steps, samplesPerStep: 16 * 8, before, after, curve, rewards, sampleAccuracy, stepSec: times.reduce((a, b) => a + b, 0) / Math.max(1, times.length), peakBytes };
+  const rounds = hooks.flatMap((h) => ('rounds' in h && Array.isArray(h.rounds) ? (h.rounds as RunResult['rmRounds'] & object) : []));
+  return { method, seed, steps, samplesPerStep: 16 * 8, before, after, curve, rewards, sampleAccuracy, ...(rounds.length ? { rmRounds: rounds } : {}), stepSec: times.reduce((a, b) => a + b, 0) / Math.max(1, times.length), peakBytes };
 }
 
 /** Runs `jobs` as child processes of this script, at most `parallel` at a time. */

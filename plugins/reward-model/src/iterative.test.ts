@@ -84,12 +84,17 @@ describe('IterativeRewardModel hook', () => {
     const hook = new IterativeRewardModel(rm, { everySteps: 2, labeller: taskAccuracy(), replayFraction: 0.5, train: { batchSize: 4 }, onIteration: (r) => rounds.push(r.metrics) }).attach({ policy, reference });
     const right = '1+2=3\n#### 3';
     const wrong = '1+2=4\n#### 4';
+    let freshBefore: Record<string, number> = {};
     for (let step = 0; step < 4; step++) {
       await hook.onRollouts({ step, prompts: ['q\n'], groups: [group('q\n', '3', [right, wrong, wrong])] });
+      if (step === 1) freshBefore = await rm.evaluate(hook.pending);
       await hook.onStepEnd({ step, metrics: {}, samples: [] });
       expect(syncs).toHaveLength(step < 1 ? 0 : step < 3 ? 1 : 2);
     }
     expect(rounds).toHaveLength(2);
+    // The round reports how the model judged the new samples before training on them.
+    expect(rounds[0]!['rm/fresh_accuracy']).toBe(freshBefore['outcome/accuracy']);
+    expect(rounds[0]!['rm/fresh_auc']).toBe(freshBefore['outcome/auc']);
     expect(rounds[0]).toMatchObject({ 'rm/new_examples': 6, 'rm/replayed_examples': 0, 'rm/examples': 6, 'rm/positive_frac': 1 / 3, 'rm/reference_reset': 1 });
     // Second round: 6 new + 6 old (half the mix, replayFraction 0.5).
     expect(rounds[1]).toMatchObject({ 'rm/new_examples': 6, 'rm/replayed_examples': 6, 'rm/examples': 12 });

@@ -141,6 +141,9 @@ export class IterativeRewardModel implements TrainerHook {
     this.pending = [];
     const metrics: Record<string, number> = { 'rm/new_examples': fresh.length };
     if (fresh.length) {
+      // How well the reward model judges the policy's latest samples before it learns from them
+      // (they are held out for it at this point): the drift iterative RL is there to correct.
+      for (const [k, v] of Object.entries(await this.model.evaluate(fresh))) if (!k.endsWith('/count')) metrics[`rm/fresh_${k.split('/')[1]}`] = v;
       const mix = replayMix(fresh, this.history, this.options.replayFraction ?? 0.1, this.rng);
       metrics['rm/replayed_examples'] = mix.length - fresh.length;
       if (this.kind === 'outcome') metrics['rm/positive_frac'] = fresh.filter((e) => e.kind === 'outcome' && e.label >= 0.5).length / fresh.length;
