@@ -25,10 +25,5 @@ export const RM_TRAIN = {
   backboneLrScale: 0.01,
 } as const satisfies Omit<TrainOptions, 'eval' | 'onStep'>;
 
-/** Each iteration of iterative RL: one pass over the new samples and the 10% replay. */
-export const RM_ITERATION_TRAIN = {
-  epochs: 1,
-  batchSize: 16,
-  learningRate: 1e-3,
-  backboneLrScale: 0.01,
-} as const satisfies Omit<TrainOptions, 'eval' | 'onStep'>;
+/** Each iteration of iterative RL: one pass over the new samples and the 10% replay, otherwise as above. */
+export const RM_ITERATION_TRAIN = { ...RM_TRAIN, epochs: 1 } as const satisfies Omit<TrainOptions, 'eval' | 'onStep'>;
