@@ -1,17 +1,17 @@
 import {
-  accuracyReward,
   AnswerExtractor,
+  accuracyReward,
   EvalDataset,
-  evaluateAccuracy,
+  evaluate,
   GrpoError,
   Policy,
+  prepareContainer,
   PromptDataset,
   renderPrompt,
   RewardFunction,
   type PromptDataset as PromptDatasetT,
   type ResolvedConfig,
 } from '@grpo/core';
-import { prepareContainer } from './run.js';
 
 export interface EvalFlags {
   k?: number;
@@ -25,16 +25,19 @@ export async function evalCommand(config: ResolvedConfig, flags: EvalFlags, out:
   const token = flags.split === 'train' ? PromptDataset : EvalDataset;
   if (!container.isBound(token))
     throw new GrpoError(`no ${flags.split === 'train' ? 'training' : 'evaluation'} dataset is configured (data.${flags.split === 'train' ? 'train' : 'eval'} or a dataset plugin)`);
-  const dataset = container.get<PromptDatasetT>(token);
+  const dataset = await container.getAsync<PromptDatasetT>(token);
   const n = Math.min(dataset.size, flags.limit ?? config.data.evalSize ?? dataset.size);
-  const policy = container.get<Policy>(Policy);
+  const policy = await container.getAsync<Policy>(Policy);
+  const rewards = await container.getAllAsync<RewardFunction>(RewardFunction, { optional: true });
   const k = flags.k ?? config.eval.k;
-  const report = await evaluateAccuracy({
+  const { accuracy: report } = await evaluate({
     policy,
     rows: Array.from({ length: n }, (_, i) => dataset.get(i)),
-    prompt: (row) => renderPrompt(config.data.promptTemplate, row, config.data.promptField),
-    accuracy: accuracyReward(container.getAll<RewardFunction>(RewardFunction), config.eval.accuracyReward),
-    extractor: container.isBound(AnswerExtractor) ? container.get<AnswerExtractor>(AnswerExtractor) : undefined,
+    render: (row) => renderPrompt(config.data.promptTemplate, row, config.data.promptField),
+    rewards,
+    rewardOptions: config.rewards,
+    accuracy: accuracyReward(rewards, config.eval.accuracyReward),
+    extractor: container.isBound(AnswerExtractor) ? await container.getAsync<AnswerExtractor>(AnswerExtractor) : undefined,
     k,
     temperature: config.eval.temperature,
     maxNewTokens: config.generation.maxNewTokens,
@@ -42,9 +45,9 @@ export async function evalCommand(config: ResolvedConfig, flags: EvalFlags, out:
     seed: config.seed + 7919,
   });
   const pct = (x: number) => `${(x * 100).toFixed(1)}%`;
-  out(`${dataset.name}: ${report.n} prompts\n`);
-  out(`greedy accuracy  ${pct(report.greedy)}\n`);
-  if (k > 0) out(`maj@${k}            ${pct(report.majAtK)}\npass@${k}           ${pct(report.passAtK)}\n`);
+  out(`${dataset.name}: ${report!.n} prompts\n`);
+  out(`greedy accuracy  ${pct(report!.greedy)}\n`);
+  if (k > 0) out(`maj@${k}            ${pct(report!.majAtK)}\npass@${k}           ${pct(report!.passAtK)}\n`);
   out(`${JSON.stringify(report)}\n`);
   policy.dispose();
 }
@@ -61,7 +64,7 @@ export interface SampleFlags {
 export async function sampleCommand(config: ResolvedConfig, flags: SampleFlags, out: (text: string) => void): Promise<void> {
   if (flags.prompt.length === 0) throw new GrpoError('give at least one --prompt');
   const container = await prepareContainer(config);
-  const policy = container.get<Policy>(Policy);
+  const policy = await container.getAsync<Policy>(Policy);
   const g = config.generation;
   const completions = await policy.generate(flags.prompt, flags.n, {
     maxNewTokens: flags.maxNewTokens ?? g.maxNewTokens,

@@ -1,20 +1,23 @@
 import { Command, CommanderError, InvalidArgumentError } from 'commander';
-import { configToJson, GrpoError, loadConfig, type AccuracyReport, type ResolvedConfig } from '@grpo/core';
+import {
+  assembleContainer,
+  CliCommand,
+  configToJson,
+  GrpoError,
+  loadConfig,
+  prepareRun,
+  type AccuracyReport,
+  type CliIo,
+  type ResolvedConfig,
+} from '@grpo/core';
 import { writeReport } from '@grpo/report';
 import { evalCommand, sampleCommand } from './commands.js';
-import { rmCommand } from './rm.js';
+import { defaultPlugins } from './defaults.js';
 import { registerInit } from './init.js';
 import { ProgressSink } from './progress.js';
-import { prepareRun } from './run.js';
 
-export { prepareRun, prepareContainer, configDir, type PreparedRun } from './run.js';
 export { defaultPlugins } from './defaults.js';
 export { ProgressSink } from './progress.js';
-
-export interface CliIo {
-  out: (text: string) => void;
-  err: (text: string) => void;
-}
 
 const defaultIo: CliIo = {
   out: (t) => process.stdout.write(t),
@@ -24,10 +27,13 @@ const defaultIo: CliIo = {
 interface ConfigFlags {
   config?: string;
   cwd?: string;
+  /** `--plugin <name>` (global, repeatable): plugins loaded after the config's. */
+  plugin?: string[];
 }
 
+/** The config the flags point at, with the CLI's default plugins first and `--plugin`s last. */
 async function resolveFromFlags(flags: ConfigFlags, overrides?: Record<string, unknown>): Promise<ResolvedConfig> {
-  return loadConfig({ cwd: flags.cwd, configFile: flags.config, overrides });
+  return loadConfig({ cwd: flags.cwd, configFile: flags.config, overrides, defaults: defaultPlugins(), extraPlugins: flags.plugin });
 }
 
 const integer = (min: number) => (value: string) => {
@@ -43,6 +49,15 @@ interface EvalFlagsCli {
   split?: string;
 }
 
+interface SampleFlagsCli extends ConfigFlags {
+  checkpoint?: string;
+  prompt?: string[];
+  n: number;
+  temperature?: number;
+  maxNewTokens?: number;
+  seed?: number;
+}
+
 interface TrainFlags extends ConfigFlags {
   resume?: boolean;
   steps?: number;
@@ -56,12 +71,6 @@ const fmtAccuracy = (r: AccuracyReport) =>
   (r.k > 0 ? `, maj@${r.k} ${(r.majAtK * 100).toFixed(1)}%, pass@${r.k} ${(r.passAtK * 100).toFixed(1)}%` : '') +
   ` on ${r.n} held-out prompts`;
 
-/** Accuracy figures as metrics (they land in metrics.jsonl and the report's eval panel). */
-const evalMetrics = (r: AccuracyReport): Record<string, number> => ({
-  'eval/accuracy': r.greedy,
-  ...(r.k > 0 ? { [`eval/maj@${r.k}`]: r.majAtK, [`eval/pass@${r.k}`]: r.passAtK } : {}),
-});
-
 /** `grpo train`: runs GRPO from a config; Ctrl-C saves a checkpoint and exits, a second Ctrl-C exits at once. */
 async function trainCommand(flags: TrainFlags, io: CliIo): Promise<void> {
   const overrides: Record<string, unknown> = {};
@@ -74,10 +83,12 @@ async function trainCommand(flags: TrainFlags, io: CliIo): Promise<void> {
   const { trainer } = run;
   if (run.resumedFrom > 0) io.out(`resumed from step ${run.resumedFrom}\n`);
   const hasEval = trainer.hasEvalDataset;
-  const before = hasEval && run.resumedFrom === 0 ? await trainer.evaluateAccuracy() : undefined;
-  if (before) {
+  const evaluate = () => trainer.evaluate({ requireAccuracy: true });
+  const beforeRun = hasEval && run.resumedFrom === 0 ? await evaluate() : undefined;
+  const before = beforeRun?.accuracy;
+  if (beforeRun && before) {
     io.out(`eval before: ${fmtAccuracy(before)}\n`);
-    await run.metrics.log(0, evalMetrics(before));
+    await run.metrics.log(0, beforeRun.metrics);
   }
 
   const controller = new AbortController();
@@ -100,10 +111,11 @@ async function trainCommand(flags: TrainFlags, io: CliIo): Promise<void> {
       io.out(`stopped at step ${trainer.step}; continue with --resume\n`);
       return;
     }
-    const after = hasEval ? await trainer.evaluateAccuracy() : undefined;
-    if (after) {
+    const afterRun = hasEval ? await evaluate() : undefined;
+    const after = afterRun?.accuracy;
+    if (afterRun && after) {
       io.out(`eval after: ${fmtAccuracy(after)}\n`);
-      await run.metrics.log(trainer.step - 1, evalMetrics(after));
+      await run.metrics.log(trainer.step - 1, afterRun.metrics);
     }
     io.out(`report: ${await writeReport(run.outputDir)}\n`);
     io.out(`run directory: ${run.outputDir}\n`);
@@ -119,11 +131,15 @@ async function trainCommand(flags: TrainFlags, io: CliIo): Promise<void> {
   }
 }
 
-/** Builds the `grpo` command tree. Actions write through `io` so tests can capture output. */
-export function buildProgram(io: CliIo = defaultIo): Command {
+/**
+ * Builds the `grpo` command tree: the built-in commands and `commands` contributed by plugins.
+ * Actions write through `io` so tests can capture output.
+ */
+export function buildProgram(io: CliIo = defaultIo, commands: readonly CliCommand[] = []): Command {
   const program = new Command('grpo')
     .description('GRPO.ts: train language models with Group Relative Policy Optimization')
     .version('0.1.0', '-v, --version')
+    .option('--plugin <name>', 'load a plugin after the config\'s (a package name as in JSON configs, e.g. reward-model), with its commands; repeatable', (v: string, prev: string[] = []) => [...prev, v])
     .configureOutput({ writeOut: io.out, writeErr: io.err })
     .showHelpAfterError()
     .exitOverride();
@@ -139,8 +155,8 @@ export function buildProgram(io: CliIo = defaultIo): Command {
       .command('print')
       .description('print the resolved config (defaults filled in, plugins by name) as JSON')
       .addHelpText('after', '\nExamples:\n  $ grpo config print\n  $ grpo config print --config grpo.config.ts'),
-  ).action(async (flags: ConfigFlags) => {
-    const resolved = await resolveFromFlags(flags);
+  ).action(async (_flags: ConfigFlags, cmd: Command) => {
+    const resolved = await resolveFromFlags(cmd.optsWithGlobals<ConfigFlags>());
     io.out(`${JSON.stringify(configToJson(resolved), null, 2)}\n`);
   });
   withConfigFlags(
@@ -148,8 +164,8 @@ export function buildProgram(io: CliIo = defaultIo): Command {
       .command('validate')
       .description('check the config and its plugins; exit code 2 when invalid')
       .addHelpText('after', '\nExamples:\n  $ grpo config validate\n  $ grpo config validate -c .grporc.yaml'),
-  ).action(async (flags: ConfigFlags) => {
-    const resolved = await resolveFromFlags(flags);
+  ).action(async (_flags: ConfigFlags, cmd: Command) => {
+    const resolved = await resolveFromFlags(cmd.optsWithGlobals<ConfigFlags>());
     io.out(`config OK: ${resolved.source} (${resolved.plugins.length} plugin${resolved.plugins.length === 1 ? '' : 's'})\n`);
   });
 
@@ -166,7 +182,7 @@ export function buildProgram(io: CliIo = defaultIo): Command {
         'after',
         '\nExamples:\n  $ grpo train\n  $ grpo train --config grpo.config.ts --steps 200 -o runs/try1\n  $ grpo train -o runs/try1 --resume',
       ),
-  ).action((flags: TrainFlags) => trainCommand(flags, io));
+  ).action((_flags: TrainFlags, cmd: Command) => trainCommand(cmd.optsWithGlobals<TrainFlags>(), io));
 
   const checkpointOverride = (flags: { checkpoint?: string }) => (flags.checkpoint ? { policy: { checkpoint: flags.checkpoint } } : undefined);
   withConfigFlags(
@@ -178,7 +194,8 @@ export function buildProgram(io: CliIo = defaultIo): Command {
       .option('--limit <n>', 'evaluate at most n prompts', integer(1))
       .option('--split <name>', "'eval' (default) or 'train'")
       .addHelpText('after', '\nExamples:\n  $ grpo eval\n  $ grpo eval --checkpoint runs/latest/checkpoints/step-000100/policy -k 8 --limit 200'),
-  ).action(async (flags: ConfigFlags & EvalFlagsCli) => {
+  ).action(async (_flags: ConfigFlags & EvalFlagsCli, cmd: Command) => {
+    const flags = cmd.optsWithGlobals<ConfigFlags & EvalFlagsCli>();
     if (flags.split !== undefined && flags.split !== 'eval' && flags.split !== 'train') throw new InvalidArgumentError("--split must be 'eval' or 'train'");
     const config = await resolveFromFlags(flags, checkpointOverride(flags));
     await evalCommand(config, { k: flags.k, limit: flags.limit, split: flags.split as 'eval' | 'train' | undefined }, io.out);
@@ -198,13 +215,17 @@ export function buildProgram(io: CliIo = defaultIo): Command {
       .option('--max-new-tokens <n>', 'override generation.maxNewTokens', integer(1))
       .option('--seed <n>', 'sampling seed', integer(0))
       .addHelpText('after', '\nExamples:\n  $ grpo sample --checkpoint runs/latest/checkpoints/step-000100/policy -p "ann has 12 pens. she buys 5. how many now?\\n" -n 4'),
-  ).action(async (flags: ConfigFlags & { checkpoint?: string; prompt?: string[]; n: number; temperature?: number; maxNewTokens?: number; seed?: number }) => {
+  ).action(async (_flags: SampleFlagsCli, cmd: Command) => {
+    const flags = cmd.optsWithGlobals<SampleFlagsCli>();
     const config = await resolveFromFlags(flags, checkpointOverride(flags));
     const prompts = (flags.prompt ?? []).map((p) => p.replace(/\\n/g, '\n'));
     await sampleCommand(config, { prompt: prompts, n: flags.n, temperature: flags.temperature, maxNewTokens: flags.maxNewTokens, seed: flags.seed }, io.out);
   });
 
-  program.addCommand(rmCommand(io));
+  for (const contributed of commands) {
+    if (program.commands.some((c) => c.name() === contributed.name)) throw new GrpoError(`a plugin contributes the command '${contributed.name}', which grpo already has`);
+    program.addCommand(contributed.create(io).exitOverride());
+  }
 
   program
     .command('report')
@@ -225,10 +246,45 @@ export function buildProgram(io: CliIo = defaultIo): Command {
   return program;
 }
 
+/** Commands whose parsing needs no plugin: everything else may be a plugin's. */
+const BUILT_IN = new Set(['train', 'eval', 'sample', 'report', 'init', 'config']);
+
+/** `--config`, `--cwd` and `--plugin` wherever they are in `argv`, and the command named first. */
+function scan(argv: readonly string[]): ConfigFlags & { command?: string } {
+  const flags: ConfigFlags & { command?: string } = {};
+  for (let i = 0; i < argv.length; i++) {
+    const [name, inline] = argv[i]!.split(/=(.*)/s, 2) as [string, string | undefined];
+    const value = () => inline ?? argv[++i];
+    if (name === '-c' || name === '--config') flags.config = value();
+    else if (name === '--cwd') flags.cwd = value();
+    else if (name === '--plugin') flags.plugin = [...(flags.plugin ?? []), value() ?? ''];
+    else if (!name.startsWith('-') && flags.command === undefined) flags.command = name;
+  }
+  return flags;
+}
+
+/** The CLI commands of the config's plugins (and `--plugin`s). Assembling the container binds but computes nothing. */
+async function pluginCommands(flags: ConfigFlags): Promise<CliCommand[]> {
+  const container = await assembleContainer(await resolveFromFlags(flags));
+  return container.getAllAsync<CliCommand>(CliCommand, { optional: true });
+}
+
 /** Runs the CLI and returns the process exit code: 0 ok, 1 failure, 2 bad config or usage. */
 export async function main(argv: readonly string[], io: CliIo = defaultIo): Promise<number> {
-  const program = buildProgram(io);
+  const flags = scan(argv);
+  let commands: CliCommand[] = [];
+  let discovery: unknown;
+  if (!BUILT_IN.has(flags.command ?? '')) {
+    try {
+      commands = await pluginCommands(flags);
+    } catch (error) {
+      discovery = error;
+    }
+  }
   try {
+    // A command the program does not know may belong to a plugin that failed to load: say why.
+    if (discovery && flags.command && flags.command !== 'help') throw discovery;
+    const program = buildProgram(io, commands);
     await program.parseAsync([...argv], { from: 'user' });
     return 0;
   } catch (error) {

@@ -1,31 +1,64 @@
-// @grpo/core: the contracts of a GRPO framework, its plugin system, config and trainer.
-export * from './contracts/backend.js';
-export * from './contracts/tokenizer.js';
-export * from './contracts/policy.js';
-export * from './contracts/value-model.js';
-export * from './contracts/reward.js';
-export * from './contracts/algorithm.js';
-export * from './contracts/data.js';
-export * from './contracts/metrics.js';
-export * from './contracts/checkpoint.js';
-export * from './contracts/events.js';
-export * from './records.js';
-export * from './errors.js';
-export * from './version.js';
-export * from './plugin/types.js';
-export * from './plugin/container.js';
-export * from './config/schema.js';
-export * from './config/load.js';
-export * from './util/rng.js';
-export * from './trainer/rewards.js';
-export * from './trainer/schedule.js';
-export * from './trainer/adamw.js';
-export * from './trainer/shaping.js';
-export * from './trainer/data-order.js';
-export * from './trainer/batch.js';
-export * from './trainer/trainer.js';
-export * from './checkpoint/index.js';
-export * from './trainer/checkpointer.js';
-export * from './trainer/sinks.js';
-export * from './data/jsonl.js';
-export * from './trainer/evaluate.js';
+// @grpo/core: the contracts of a GRPO framework, its plugin system, config, the step pipeline and
+// the training loop. Explicit named exports only: everything else is internal (checkpoint file
+// formats are under `@grpo/core/checkpoint`, the plugin authors' test kit under `@grpo/core/testing`).
+
+// Contracts: a token and an interface of the same name (one import gives both).
+export { Algorithm, AdvantageEstimator, KlEstimator, LossAggregation, Objective } from './contracts/algorithm.js';
+export type { AdvantageInput, AdvantageOptions, AggregationContext, ObjectiveInput, ObjectiveResult } from './contracts/algorithm.js';
+export { TensorBackend } from './contracts/backend.js';
+export { Checkpointer, type Checkpointable, type OptimizerState } from './contracts/checkpoint.js';
+export { CliCommand, type CliIo } from './contracts/cli.js';
+export { EvalDataset, PromptDataset } from './contracts/data.js';
+export { TrainerHook, type RolloutsEvent } from './contracts/events.js';
+export { MetricsSink } from './contracts/metrics.js';
+export { Policy, PolicyFactory, type FrozenPolicy, type LogProbModel, type PolicyRequest, type SamplingOptions, type TokenLogProbs } from './contracts/policy.js';
+export { AnswerExtractor, RewardFunction, RewardModel, type RewardExample, type RewardInput, type RewardScore, type StepReward } from './contracts/reward.js';
+export { RewardShaper, RolloutEngine, RolloutFilter, type GenerationRequest, type ShapingContext } from './contracts/rollout.js';
+export type { Stateful } from './contracts/state.js';
+export { Tokenizer } from './contracts/tokenizer.js';
+export { ReferenceSchedule, UpdateParticipant, type ParticipantInput } from './contracts/update.js';
+
+// Records that flow between the stages of a step.
+export type {
+  AdvantageBatch,
+  Completion,
+  DatasetRow,
+  FinishReason,
+  Rollout,
+  SampleLog,
+  ScoredGroup,
+  StepSummary,
+  TokenBatch,
+  TokenStepReward,
+  TrainerState,
+} from './records.js';
+
+export { BackendUnavailableError, CheckpointError, ConfigError, DataError, GrpoError, PluginError, RewardError, type ConfigIssue } from './errors.js';
+export { CORE_VERSION } from './version.js';
+
+// Plugins and configuration.
+export { definePlugin } from './plugin/types.js';
+export type { GrpoPlugin, PluginContext, PluginDefinition, PluginEntry, PluginFactory, PluginMeta, PluginOptions } from './plugin/types.js';
+export { assembleContainer, flattenPlugins, selectNamed } from './plugin/container.js';
+export { coreConfigSchema, GrpoConfig } from './config/schema.js';
+export type { ConfigSections, GrpoConfigInput, PolicySections, ResolvedConfig, Section } from './config/schema.js';
+export { configSchemaFor, type SectionOwners } from './config/sections.js';
+export { configToJson, defineConfig, loadConfig, resolveConfig, type LoadConfigOptions, type ResolveConfigOptions } from './config/load.js';
+export * as field from './config/zod-helpers.js';
+
+// Running: assembling a run, the loop, evaluation and what they write.
+export { configDir, configPath, prepareContainer, prepareRun, type PreparedRun } from './run/prepare.js';
+export { DEFAULT_MICRO_BATCH, policyEngine, Trainer, type TrainerParts } from './trainer/trainer.js';
+export { accuracyReward, evaluate, passAndMajority, type AccuracyReport, type EvaluateOptions, type Evaluation } from './pipeline/evaluate.js';
+export { renderPrompt } from './pipeline/rollout.js';
+export { rewardInput, scoreRollouts, scoreWith, type RewardRunOptions, type ScoredBatch, type ValidatedScore } from './pipeline/score.js';
+export { DirectoryCheckpointer } from './trainer/checkpointer.js';
+export { JsonlMetricsSink, readMetrics } from './trainer/sinks.js';
+export { ArrayPromptDataset, JsonlPromptDataset } from './data/jsonl.js';
+
+// Building blocks plugins share: one copy each.
+export { AdamW, type AdamWOptions } from './trainer/adamw.js';
+export { learningRateAt } from './trainer/schedule.js';
+export { Rng } from './util/rng.js';
+export { allEqual, mean, std } from './util/stats.js';
+export { charToToken, tokenCharEnds } from './util/text.js';

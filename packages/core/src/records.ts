@@ -30,6 +30,8 @@ export interface TokenBatch {
 /** G completions of one prompt. */
 export interface Rollout<Row extends DatasetRow = DatasetRow> {
   row: Row;
+  /** The prompt as rendered from the row (`data.promptTemplate`). */
+  prompt: string;
   promptIds: number[];
   completions: Completion[];
 }
@@ -53,6 +55,8 @@ export interface ScoredGroup<Row extends DatasetRow = DatasetRow> extends Rollou
   rewardsByFunction: Record<string, (number | null)[]>;
   /** Completions for which no reward applied (they get advantage 0). */
   unscored: boolean[];
+  /** Completions left out of the loss (mask 0), e.g. truncated ones with `algorithm.maskTruncated`. */
+  masked?: boolean[];
 }
 
 /** Output of an advantage estimator: one row per completion, in group order, one value per completion token. */

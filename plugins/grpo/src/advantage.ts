@@ -11,9 +11,9 @@
  */
 import { GrpoError } from '@grpo/core';
 import type { AdvantageBatch, AdvantageEstimator, AdvantageInput, AdvantageOptions, ScoredGroup } from '@grpo/core';
+import { allEqual } from '@grpo/core';
 import {
   advantageOptions,
-  allEqual,
   broadcast,
   centered,
   groupStats,

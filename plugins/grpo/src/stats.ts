@@ -11,7 +11,7 @@
  * An all-equal group (every member has exactly the same reward) has mean equal to that reward
  * and std 0, so it gets advantage 0 for every member, never NaN, whatever eps is.
  */
-import type { AdvantageOptions } from '@grpo/core';
+import { allEqual, mean, std, type AdvantageOptions } from '@grpo/core';
 
 export type StdKind = AdvantageOptions['std'];
 
@@ -26,32 +26,6 @@ export const DEFAULT_ADVANTAGE_OPTIONS: Readonly<AdvantageOptions> = Object.free
 /** Fills in the defaults for any option left out. */
 export function advantageOptions(options: Partial<AdvantageOptions> = {}): AdvantageOptions {
   return { ...DEFAULT_ADVANTAGE_OPTIONS, ...options };
-}
-
-/** Arithmetic mean; 0 for an empty list. */
-export function mean(xs: readonly number[]): number {
-  if (xs.length === 0) return 0;
-  let s = 0;
-  for (const x of xs) s += x;
-  return s / xs.length;
-}
-
-/** True when every value is exactly the same (an empty list counts as all-equal). */
-export function allEqual(xs: readonly number[]): boolean {
-  return xs.every((x) => x === xs[0]);
-}
-
-/**
- * Standard deviation: `unbiased` divides by n − 1 (TRL, verl, OpenRLHF), `biased` by n.
- * A list of fewer than two values (or of equal values) has std 0.
- */
-export function std(xs: readonly number[], kind: StdKind = 'unbiased'): number {
-  const n = xs.length;
-  if (n < 2 || allEqual(xs)) return 0;
-  const m = mean(xs);
-  let ss = 0;
-  for (const x of xs) ss += (x - m) * (x - m);
-  return Math.sqrt(ss / (kind === 'unbiased' ? n - 1 : n));
 }
 
 /** Mean and std of a group, with the all-equal case exact (mean = the common value, std = 0). */

@@ -11,13 +11,13 @@
  * in the reward every token also gets −β·(log π_old − log π_ref) (k1).
  *
  * Rules: an `unscored` completion (no reward applied) gets advantage 0 and returns equal to its
- * values (no critic target). Completions the trainer masks out of the loss (`maskTruncated` and
- * finish reason `length`) get advantage 0 but keep their returns. Neither counts in the whitening
+ * values (no critic target). Completions masked out of the loss (`ScoredGroup.masked`, e.g. truncated
+ * ones with `algorithm.maskTruncated`) get advantage 0 but keep their returns. Neither counts in the whitening
  * statistics nor in the observed KL.
  */
-import { GrpoError } from '@grpo/core';
+import { GrpoError, mean } from '@grpo/core';
 import type { AdvantageBatch, AdvantageEstimator, AdvantageInput } from '@grpo/core';
-import { mean, whiten as whitenValues } from '@grpo/plugin-grpo';
+import { whiten as whitenValues } from '@grpo/plugin-grpo';
 import { KlController } from './kl-controller.js';
 
 export interface GaeOptions {
@@ -27,8 +27,6 @@ export interface GaeOptions {
   lambda: number;
   /** Whiten the advantages over the batch's valid tokens (default true). */
   whiten: boolean;
-  /** Mirror of `algorithm.maskTruncated`: completions that hit the length limit are not valid tokens. */
-  maskTruncated: boolean;
   /** β of the KL in the reward: fixed (the config's `algorithm.kl.beta`) or adaptive. */
   kl: KlController;
 }
@@ -53,7 +51,6 @@ export function gae(options: Partial<GaeOptions> = {}): AdvantageEstimator {
   const gamma = options.gamma ?? 1;
   const lambda = options.lambda ?? 0.95;
   const whiten = options.whiten ?? true;
-  const maskTruncated = options.maskTruncated ?? false;
   const controller = options.kl ?? new KlController();
   if (!(gamma >= 0 && gamma <= 1)) throw new GrpoError(`gae: gamma must be in [0, 1], got ${gamma}`);
   if (!(lambda >= 0 && lambda <= 1)) throw new GrpoError(`gae: lambda must be in [0, 1], got ${lambda}`);
@@ -69,7 +66,7 @@ export function gae(options: Partial<GaeOptions> = {}): AdvantageEstimator {
           const reward = g.rewards[i];
           const unscored = g.unscored[i] === true;
           if (!unscored && !Number.isFinite(reward)) throw new GrpoError(`gae: completion ${i} of group ${gi} has reward ${reward}; rewards must be finite numbers`);
-          return { length: c.tokenIds.length, reward: reward ?? 0, unscored, valid: !unscored && !(maskTruncated && c.finishReason === 'length') };
+          return { length: c.tokenIds.length, reward: reward ?? 0, unscored, valid: !unscored && g.masked?.[i] !== true };
         }),
       );
       if (values.length !== completions.length) throw new GrpoError(`gae: ${completions.length} completions but ${values.length} rows of values`);

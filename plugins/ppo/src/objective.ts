@@ -1,11 +1,12 @@
 /**
- * PPO's objective (Schulman et al. 2017, "Proximal Policy Optimization Algorithms", Eq. 9 with
- * separate networks): the clipped surrogate of `@grpo/plugin-grpo` for the policy (with its
- * optional β·KL in the loss and entropy bonus) plus `vfCoef` times the clipped value loss
+ * PPO's losses (Schulman et al. 2017, "Proximal Policy Optimization Algorithms", Eq. 9 with
+ * separate networks): the clipped surrogate of `@grpo/plugin-grpo` for the policy, and the
+ * clipped value loss of the critic
  *
  *   V̂c = clip(V̂, V_old − c, V_old + c),   L_V = ½·agg(max((V̂ − R)², (V̂c − R)²))
  *
- * aggregated over valid tokens with the run's `LossAggregation` (c = 0.5 by default).
+ * aggregated over valid tokens with the run's `LossAggregation` (c = 0.5 by default). The critic
+ * participant (`critic.ts`) adds vfCoef·L_V to each micro-batch's loss.
  */
 import * as tf from '@tensorflow/tfjs';
 import { GrpoError } from '@grpo/core';
@@ -56,33 +57,18 @@ export function clippedValueLoss(input: ValueLossInput, aggregation: LossAggrega
   });
 }
 
-export interface PpoObjectiveOptions {
-  /** The policy part: options of `clippedSurrogate` (ε, dual-clip, entropy bonus, β·KL in the loss). */
-  surrogate: Partial<ClippedSurrogateOptions>;
-  /** Weight of the value loss (default 1: critic and policy are separate networks with their own optimizers). */
-  vfCoef: number;
-  /** c of the value clipping (default 0.5). */
-  valueClip: number;
-}
-
-/** The `ppo` objective: clipped surrogate + vfCoef · clipped value loss. Logs `policy_loss` too. */
-export function ppoObjective(options: Partial<PpoObjectiveOptions> = {}): Objective {
+/**
+ * The `ppo` objective: the clipped surrogate for the policy (with its optional β·KL in the loss and
+ * entropy bonus), logged also as `policy_loss`. The value loss is the `critic` participant's term.
+ */
+export function ppoObjective(options: { surrogate?: Partial<ClippedSurrogateOptions> } = {}): Objective {
   const surrogate = clippedSurrogate(options.surrogate);
-  const vfCoef = options.vfCoef ?? 1;
-  const valueClip = options.valueClip ?? 0.5;
-  if (!(vfCoef >= 0)) throw new GrpoError(`ppo: vfCoef must be ≥ 0, got ${vfCoef}`);
-  if (!(valueClip > 0)) throw new GrpoError(`ppo: valueClip must be > 0, got ${valueClip}`);
   return {
     name: 'ppo',
     loss(input: ObjectiveInput, aggregation: LossAggregation, context: AggregationContext): ObjectiveResult {
-      const { values, oldValues, returns } = input;
-      if (!values || !oldValues || !returns)
-        throw new GrpoError("objective 'ppo' needs the critic's values, old values and returns: add ppo() to the plugins and use the 'gae' estimator");
       return tf.tidy(() => {
         const policy = surrogate.loss(input, aggregation, context);
-        const value = clippedValueLoss({ values, oldValues, returns, mask: input.mask }, aggregation, context, valueClip);
-        const loss = tf.add(policy.loss, tf.mul(value.loss, vfCoef)) as tf.Scalar;
-        return { loss, metrics: { ...policy.metrics, ...value.metrics, policy_loss: policy.loss } };
+        return { loss: policy.loss, metrics: { ...policy.metrics, policy_loss: tf.clone(policy.loss) } };
       });
     },
   };

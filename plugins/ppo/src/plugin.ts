@@ -1,110 +1,102 @@
-import { ContainerModule } from 'inversify';
-import { AdvantageEstimator, AlgorithmDefaults, GrpoConfig, GrpoError, KlEstimator, Objective, Policy, ValueModel, selectNamed } from '@grpo/core';
-import type { GrpoPlugin } from '@grpo/core';
-import { klEstimators, surrogateOptionsFromConfig } from '@grpo/plugin-grpo';
-import { TransformerPolicy, type ModelOptions } from '@grpo/plugin-transformer';
+import { AdvantageEstimator, definePlugin, field, GrpoConfig, GrpoError, KlEstimator, Objective, Policy, selectNamed, UpdateParticipant, type ResolvedConfig } from '@grpo/core';
+import { AlgorithmDefaults, klEstimators, surrogateOptionsFromConfig } from '@grpo/plugin-grpo';
+import { modelSchema, TransformerPolicy } from '@grpo/plugin-transformer';
+import { z } from 'zod';
+import { CriticParticipant } from './critic.js';
 import { gae } from './gae.js';
-import { KlController, type AdaptiveKlOptions } from './kl-controller.js';
+import { KlController } from './kl-controller.js';
 import { ppoObjective } from './objective.js';
 import { TransformerValueModel } from './value-model.js';
 
 export const PLUGIN_NAME = '@grpo/plugin-ppo';
 export const PLUGIN_VERSION = '0.1.0';
 
-export interface PpoOptions {
-  critic?: {
-    /**
-     * Sizes of a critic built from scratch (vocabulary from the policy's tokenizer). Absent: the
-     * critic starts as a copy of the policy's backbone (same size) with a fresh scalar head.
-     */
-    model?: ModelOptions;
-    /** Seed of the scratch critic's weights and of the scalar head (default: the config's seed). */
-    seed?: number;
-    /** Learning rate of the critic's optimizer (default: `train.learningRate` and its schedule). */
-    learningRate?: number;
-  };
-  /** GAE discount γ (default 1). */
-  gamma?: number;
-  /** GAE λ (default 0.95). */
-  lambda?: number;
-  /** Whiten advantages over the batch's valid tokens (default true). */
-  whiten?: boolean;
-  /** Weight of the value loss (default 1). */
-  vfCoef?: number;
-  /** Value clipping c (default 0.5). */
-  valueClip?: number;
-  /** KL in the reward (with `algorithm.kl.inReward: true`): an adaptive β (Ziegler et al. 2019) instead of the fixed `algorithm.kl.beta`. */
-  kl?: { adaptive?: AdaptiveKlOptions };
-}
+const { fraction, int, nonNegative, positive } = field;
 
-/** Per container: the β state shared by the `gae` estimator and the critic's checkpoint. */
-const PpoKlController = Symbol.for('grpo.ppo.KlController');
+/** `ppo(options)`: validated with the config (problems are reported under `plugins[@grpo/plugin-ppo]`). */
+export const ppoOptionsSchema = z
+  .strictObject({
+    critic: z
+      .strictObject({
+        model: modelSchema.describe('Sizes of a critic built from scratch (vocabulary from the policy\'s tokenizer); absent: a copy of the policy\'s backbone with a fresh scalar head.'),
+        seed: int(0).optional().describe("Seed of the scratch critic's weights and of the scalar head (default: the config's seed)."),
+        learningRate: positive().optional().describe("Learning rate of the critic's optimizer (default: train.learningRate and its schedule)."),
+      })
+      .prefault({}),
+    gamma: fraction().default(1).describe('GAE discount γ.'),
+    lambda: fraction().default(0.95).describe('GAE λ.'),
+    whiten: z.boolean().default(true).describe("Whiten advantages over the batch's valid tokens."),
+    vfCoef: nonNegative().default(1).describe('Weight of the value loss.'),
+    valueClip: positive().default(0.5).describe('Value clipping c.'),
+    kl: z
+      .strictObject({
+        adaptive: z
+          .strictObject({
+            target: positive().describe('KL_target: the per-completion KL (nats, summed over tokens) the controller steers to.'),
+            gain: positive().optional().describe("K_β, the controller's gain (default 0.1, Ziegler et al.)."),
+          })
+          .optional()
+          .describe('With algorithm.kl.inReward: an adaptive β (Ziegler et al. 2019) instead of the fixed algorithm.kl.beta.'),
+      })
+      .prefault({}),
+  })
+  .prefault({});
+
+export type PpoOptions = z.input<typeof ppoOptionsSchema>;
 
 /**
- * The PPO baseline: binds a critic (`ValueModel`), the `gae` advantage estimator, the `ppo`
- * objective and `AlgorithmDefaults` naming them, so `plugins: [ppo()]` alone switches from GRPO
- * to PPO (names in `algorithm.advantage.estimator` / `algorithm.objective.name` still win).
+ * The PPO baseline: the `gae` advantage estimator, the `ppo` objective, a critic (an update
+ * participant) and `AlgorithmDefaults` naming them, so `plugins: [ppo()]` alone switches from
+ * GRPO to PPO (names in `algorithm.advantage.estimator` / `algorithm.objective.name` still win).
  *
- * The critic is resolved when the trainer is built, so the policy may be bound after the plugins
- * load (the CLI does that); loss aggregations and KL estimators come from `@grpo/plugin-grpo`.
+ * The critic is built when the trainer is, so the policy may be bound after the plugins load
+ * (core's `prepareContainer` does that); loss aggregations and KL estimators come from
+ * `@grpo/plugin-grpo`, whose `algorithm` section configures the KL.
  */
-export function ppo(options: PpoOptions = {}): GrpoPlugin {
-  const critic = options.critic ?? {};
-  if (critic.learningRate !== undefined && !(critic.learningRate > 0)) throw new GrpoError(`ppo: critic.learningRate must be > 0, got ${critic.learningRate}`);
-  return {
-    meta: { name: PLUGIN_NAME, version: PLUGIN_VERSION, core: '^0.1.0' },
-    module: new ContainerModule(({ bind }) => {
-      bind<AlgorithmDefaults>(AlgorithmDefaults).toConstantValue({ name: PLUGIN_NAME, estimator: 'gae', objective: 'ppo' });
+export const ppo = definePlugin({
+  meta: { name: PLUGIN_NAME, version: PLUGIN_VERSION, core: '^0.1.0' },
+  options: ppoOptionsSchema,
+  register({ bind, config, options }) {
+    const { kl } = config.algorithm;
+    if (options.kl.adaptive && !(kl.inReward && kl.beta > 0))
+      throw new GrpoError('ppo({ kl: { adaptive } }) adapts the β of the KL in the reward: set algorithm.kl.inReward: true and algorithm.kl.beta > 0 (the initial β)');
+    // Per container: the β state shared by the `gae` estimator and the critic's checkpoint.
+    const controller = new KlController(options.kl.adaptive);
+    bind<AlgorithmDefaults>(AlgorithmDefaults).toConstantValue({ name: PLUGIN_NAME, estimator: 'gae', objective: 'ppo' });
 
-      bind<KlController>(PpoKlController)
-        .toDynamicValue((ctx) => {
-          const { kl } = ctx.get<GrpoConfig>(GrpoConfig).algorithm;
-          if (options.kl?.adaptive && !(kl.inReward && kl.beta > 0))
-            throw new GrpoError('ppo({ kl: { adaptive } }) adapts the β of the KL in the reward: set algorithm.kl.inReward: true and algorithm.kl.beta > 0 (the initial β)');
-          return new KlController(options.kl?.adaptive);
-        })
-        .inSingletonScope();
+    bind<UpdateParticipant>(UpdateParticipant)
+      .toDynamicValue(async (ctx) => {
+        const cfg = ctx.get<ResolvedConfig>(GrpoConfig);
+        const policy = await ctx.getAsync<Policy>(Policy, { optional: true });
+        if (!policy) throw new GrpoError('ppo: the critic is built from the policy, but no Policy is bound');
+        const { critic } = options;
+        const common = { seed: critic.seed ?? cfg.seed, klController: controller };
+        let model: TransformerValueModel;
+        if (critic.model) model = TransformerValueModel.create({ ...common, tokenizer: policy.tokenizer, model: critic.model });
+        else if (policy instanceof TransformerPolicy) model = TransformerValueModel.fromPolicy(policy, common);
+        else throw new GrpoError('ppo: the critic starts as a copy of the policy backbone, which needs a @grpo/plugin-transformer policy; give ppo({ critic: { model } }) to build one from scratch');
+        const t = cfg.train;
+        return new CriticParticipant(model, {
+          vfCoef: options.vfCoef,
+          valueClip: options.valueClip,
+          learningRate: critic.learningRate,
+          maxGradNorm: t.maxGradNorm,
+          adam: { beta1: t.adamBeta1, beta2: t.adamBeta2, eps: t.adamEps, weightDecay: t.weightDecay },
+        });
+      })
+      .inSingletonScope();
 
-      bind<ValueModel>(ValueModel)
-        .toDynamicValue((ctx) => {
-          const config = ctx.get<GrpoConfig>(GrpoConfig);
-          const policy = ctx.get<Policy>(Policy, { optional: true });
-          if (!policy) throw new GrpoError('ppo: the critic is built from the policy, but no Policy is bound');
-          const common = { seed: critic.seed ?? config.seed, learningRate: critic.learningRate, klController: ctx.get<KlController>(PpoKlController) };
-          if (critic.model) return TransformerValueModel.create({ ...common, tokenizer: policy.tokenizer, model: critic.model });
-          if (!(policy instanceof TransformerPolicy))
-            throw new GrpoError('ppo: the critic starts as a copy of the policy backbone, which needs a @grpo/plugin-transformer policy; give ppo({ critic: { model } }) to build one from scratch');
-          return TransformerValueModel.fromPolicy(policy, common);
-        })
-        .inSingletonScope();
+    bind<AdvantageEstimator>(AdvantageEstimator).toConstantValue(gae({ gamma: options.gamma, lambda: options.lambda, whiten: options.whiten, kl: controller }));
 
-      bind<AdvantageEstimator>(AdvantageEstimator)
-        .toDynamicValue((ctx) =>
-          gae({
-            gamma: options.gamma,
-            lambda: options.lambda,
-            whiten: options.whiten,
-            maskTruncated: ctx.get<GrpoConfig>(GrpoConfig).algorithm.maskTruncated,
-            kl: ctx.get<KlController>(PpoKlController),
-          }),
-        )
-        .inSingletonScope();
-
-      bind<Objective>(Objective)
-        .toDynamicValue((ctx) => {
-          const config = ctx.get<GrpoConfig>(GrpoConfig);
-          // KL estimators come from @grpo/plugin-grpo's bindings (a user's own included), else its built-in list.
-          // With KL in the reward the trainer gives the objective no reference log-probs.
-          const bound = ctx.getAll<KlEstimator>(KlEstimator, { optional: true });
-          const estimators = bound.length ? bound : [...klEstimators];
-          const kl = selectNamed<KlEstimator>({ getAll: <T>() => estimators as T[] }, KlEstimator, config.algorithm.kl.estimator, 'KL estimator');
-          return ppoObjective({
-            vfCoef: options.vfCoef,
-            valueClip: options.valueClip,
-            surrogate: surrogateOptionsFromConfig(config, kl),
-          });
-        })
-        .inSingletonScope();
-    }),
-  };
-}
+    bind<Objective>(Objective)
+      .toDynamicValue((ctx) => {
+        // KL estimators come from @grpo/plugin-grpo's bindings (a user's own included), else its built-in list.
+        // With KL in the reward the trainer gives the objective no reference log-probs.
+        const bound = ctx.getAll<KlEstimator>(KlEstimator, { optional: true });
+        const estimators = bound.length ? bound : [...klEstimators];
+        const estimator = selectNamed<KlEstimator>({ getAll: <T>() => estimators as T[] }, KlEstimator, kl.estimator, 'KL estimator');
+        return ppoObjective({ surrogate: surrogateOptionsFromConfig(config, estimator) });
+      })
+      .inSingletonScope();
+  },
+});

@@ -6,33 +6,41 @@
 import { readFile, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import type * as tf from '@tensorflow/tfjs';
-import { CheckpointError, type TokenBatch, type Tokenizer, type ValueModel } from '@grpo/core';
+import { CheckpointError, type TokenBatch, type Tokenizer } from '@grpo/core';
 import { ScalarHeadModel, type ModelOptions, type TransformerPolicy } from '@grpo/plugin-transformer';
 import type { KlController } from './kl-controller.js';
+
+/** PPO's critic: a value per completion token, trained by the `critic` update participant. */
+export interface ValueModel {
+  /** `[B, Lmax]` values at completion positions (the layout of `Policy.tokenLogProbs`), zero at padding; differentiable. */
+  values(batch: TokenBatch): tf.Tensor2D;
+  trainableVariables(): tf.Variable[];
+  save(dir: string): Promise<void>;
+  load(dir: string): Promise<void>;
+  dispose(): void;
+}
 
 /** Where the adaptive KL controller's β is kept, next to the critic's weights. */
 export const KL_STATE_FILE = 'ppo-kl-controller.json';
 
 export class TransformerValueModel implements ValueModel {
-  readonly learningRate: number | undefined;
   private readonly kl: KlController | undefined;
 
   constructor(
     readonly model: ScalarHeadModel,
-    options: { learningRate?: number; klController?: KlController } = {},
+    options: { klController?: KlController } = {},
   ) {
     if (model.alignment !== 'before') throw new TypeError(`a critic scores the state before each token: alignment must be 'before', got '${model.alignment}'`);
-    this.learningRate = options.learningRate;
     this.kl = options.klController;
   }
 
   /** A critic whose backbone is a copy of the policy's (the usual PPO-RLHF start). */
-  static fromPolicy(policy: TransformerPolicy, options: { seed?: number; learningRate?: number; klController?: KlController } = {}): TransformerValueModel {
+  static fromPolicy(policy: TransformerPolicy, options: { seed?: number; klController?: KlController } = {}): TransformerValueModel {
     return new TransformerValueModel(ScalarHeadModel.create({ tokenizer: policy.tokenizer, from: policy, seed: options.seed, alignment: 'before' }), options);
   }
 
   /** A critic built from scratch with its own sizes and seed. */
-  static create(options: { tokenizer: Tokenizer; model?: ModelOptions; seed?: number; learningRate?: number; klController?: KlController }): TransformerValueModel {
+  static create(options: { tokenizer: Tokenizer; model?: ModelOptions; seed?: number; klController?: KlController }): TransformerValueModel {
     return new TransformerValueModel(ScalarHeadModel.create({ tokenizer: options.tokenizer, model: options.model, seed: options.seed, alignment: 'before' }), options);
   }
 

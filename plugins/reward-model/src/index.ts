@@ -1,18 +1,19 @@
 /**
  * @grpo/plugin-reward-model: learned reward models (outcome, process, preference) on the
- * transformer backbone, served as a `RewardFunction`, with iterative RL (DeepSeekMath §4.2).
+ * transformer backbone, served as a `RewardFunction`, with iterative RL (DeepSeekMath §4.2) and
+ * the `grpo rm` command.
  *
  * ```ts
  * import rewardModel from '@grpo/plugin-reward-model';
- * import { taskAccuracy } from '@grpo/plugin-math-task';
- * plugins: [rewardModel({ checkpoint: 'runs/rm', name: 'rm', iterative: { everySteps: 50, labeller: taskAccuracy() } })]
+ * import mathTask from '@grpo/plugin-math-task';
+ * // The labeller is a reward another plugin binds (here the math task's task_accuracy), or a RewardFunction.
+ * plugins: [mathTask(), rewardModel({ checkpoint: 'runs/rm', name: 'rm', iterative: { everySteps: 50, labeller: 'task_accuracy' } })]
  * ```
  */
-import { ConfigError, RewardFunction, TrainerHook, type GrpoPlugin } from '@grpo/core';
-import { stepCorrectness, taskAccuracy } from '@grpo/plugin-math-task';
-import { IterativeRewardModel, type IterativeOptions } from './iterative.js';
-import { TransformerRewardModel, type ScoringOptions } from './model.js';
+import { rewardModel } from './plugin.js';
 
+export { rewardModel, rewardModelOptionsSchema, meta, type RewardModelPluginOptions } from './plugin.js';
+export { rmCommand } from './command.js';
 export * from './metrics.js';
 export * from './steps.js';
 export * from './data.js';
@@ -21,50 +22,4 @@ export * from './iterative.js';
 export * from './samples.js';
 export * from './cli.js';
 
-export const meta = { name: '@grpo/plugin-reward-model', version: '0.1.0', core: '^0.1.0' } as const;
-
-export interface RewardModelPluginOptions extends ScoringOptions {
-  /** A reward-model checkpoint directory (written by `save` / `grpo rm train`). */
-  checkpoint?: string;
-  /** Or a model built in code (a TypeScript config). */
-  model?: TransformerRewardModel;
-  /**
-   * Iterative RL: retrain the reward model after every `everySteps` steps on the policy's new
-   * samples. `labeller` is a reward function, or the name of one: a reward another plugin binds
-   * (give it weight 0 in `rewards.weights` to log it without training on it), or the math task's
-   * `task_accuracy` / `step_correctness`.
-   */
-  iterative?: Omit<IterativeOptions, 'labeller'> & { labeller: RewardFunction | string };
-}
-
-/**
- * Binds the reward model as a `RewardFunction` (named `name`, default `rm`) and, with
- * `iterative`, a `TrainerHook` that keeps training it. π_ref is reset after each iteration by the
- * trainer itself: with a KL term, set `algorithm.kl.refResetEvery` to `iterative.everySteps`
- * (checked here), or call `hook.attach(trainer)` in code.
- */
-export default function rewardModel(options: RewardModelPluginOptions): GrpoPlugin {
-  if (!options.checkpoint && !options.model) throw new ConfigError('@grpo/plugin-reward-model options', [{ path: 'checkpoint', message: 'give a reward-model checkpoint directory (or a model)' }]);
-  const { checkpoint, model: given, iterative, ...scoring } = options;
-  return {
-    meta,
-    async register({ bind, config }) {
-      const rm = given ?? (await TransformerRewardModel.load(checkpoint!, scoring));
-      bind<RewardFunction>(RewardFunction).toConstantValue(rm);
-      if (!iterative) return;
-      const kl = config.algorithm.kl;
-      if (kl.beta > 0 && kl.refResetEvery !== iterative.everySteps && (iterative.resetReference ?? true))
-        throw new ConfigError(config.source, [
-          { path: 'algorithm.kl.refResetEvery', message: `iterative RL resets π_ref after every iteration: set it to ${iterative.everySteps} (reward-model iterative.everySteps), got ${kl.refResetEvery}` },
-        ]);
-      bind<TrainerHook>(TrainerHook).toDynamicValue((ctx) => {
-        const { labeller } = iterative;
-        let fn: RewardFunction | undefined = typeof labeller === 'string' ? ctx.getAll<RewardFunction>(RewardFunction).find((r) => r.name === labeller && r !== rm) : labeller;
-        if (!fn && labeller === 'task_accuracy') fn = taskAccuracy();
-        if (!fn && labeller === 'step_correctness') fn = stepCorrectness();
-        if (!fn) throw new ConfigError(config.source, [{ path: 'plugins.reward-model.iterative.labeller', message: `no reward function named '${String(labeller)}' is bound` }]);
-        return new IterativeRewardModel(rm, { ...iterative, labeller: fn });
-      }).inSingletonScope();
-    },
-  };
-}
+export default rewardModel;

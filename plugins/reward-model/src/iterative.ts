@@ -6,13 +6,13 @@
  */
 import { readFile, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
+import { readJsonFile, readOptimizerState, writeOptimizerState } from '@grpo/core/checkpoint';
 import {
   CheckpointError,
   DataError,
-  readJsonFile,
-  readOptimizerState,
+  rewardInput,
   Rng,
-  writeOptimizerState,
+  scoreWith,
   type FrozenPolicy,
   type Policy,
   type RewardExample,
@@ -27,6 +27,9 @@ import type { TrainOptions, TransformerRewardModel } from './model.js';
 import { exampleToJson, parseExamples } from './data.js';
 
 const STATE_FORMAT = 'grpo.iterative-reward-model';
+
+/** Labellers run through core's validated scoring: a bad label stops the run, naming the labeller and the sample. */
+export const LABELLER_RUN = { timeoutMs: 60_000, onError: 'raise', penalty: 0 } as const;
 
 export interface IterativeOptions {
   /** Steps per RL iteration; the reward model trains after each. */
@@ -111,21 +114,12 @@ export class IterativeRewardModel implements TrainerHook {
 
   /** Labels the step's scored groups (core calls this after scoring, before the update). */
   async onRollouts(event: RolloutsEvent): Promise<void> {
-    const input: RewardInput = {
-      prompts: event.groups.flatMap((g, i) => g.completions.map(() => event.prompts[i]!)),
-      completions: event.groups.flatMap((g) => g.completions.map((c) => c.text)),
-      completionIds: event.groups.flatMap((g) => g.completions.map((c) => c.tokenIds)),
-      finishReasons: event.groups.flatMap((g) => g.completions.map((c) => c.finishReason)),
-      rows: event.groups.flatMap((g) => g.completions.map(() => g.row)),
-    };
-    await this.add(input);
+    await this.add(rewardInput(event.groups));
   }
 
   /** Labels a batch of samples and queues them for the next round. */
   async add(input: RewardInput): Promise<number> {
-    const scores = await this.options.labeller.score(input);
-    if (!Array.isArray(scores) || scores.length !== input.completions.length)
-      throw new DataError(`labeller '${this.options.labeller.name}' returned ${Array.isArray(scores) ? scores.length : typeof scores} scores for ${input.completions.length} samples`);
+    const { scores } = await scoreWith(this.options.labeller, input, LABELLER_RUN);
     const examples = labelSamples(input, scores, this.kind, this.options.threshold);
     this.pending.push(...examples);
     return examples.length;

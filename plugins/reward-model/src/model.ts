@@ -17,12 +17,9 @@ import {
   AdamW,
   charToToken,
   CheckpointError,
-  clipByGlobalNorm,
   DataError,
   learningRateAt,
-  readJsonFile,
   Rng,
-  writeDirAtomic,
   type DatasetRow,
   type OptimizerState,
   type RewardExample,
@@ -31,6 +28,7 @@ import {
   type RewardScore,
   type Tokenizer,
 } from '@grpo/core';
+import { readJsonFile, writeDirAtomic } from '@grpo/core/checkpoint';
 import { loadTokenizer } from '@grpo/plugin-tokenizers';
 import { ScalarHeadModel, type ModelOptions, type TransformerPolicy } from '@grpo/plugin-transformer';
 import { binaryAccuracy, firstWrongStep, pairwiseAccuracy, rocAuc, sigmoid } from './metrics.js';
@@ -360,7 +358,6 @@ export class TransformerRewardModel<Row extends DatasetRow = DatasetRow> impleme
       for (let b = 0; b < perEpoch; b++) {
         const batch = order.slice(b * batchSize, (b + 1) * batchSize).map((i) => examples[i]!);
         const { value, grads } = tf.variableGrads(() => this.loss(batch), vars);
-        const clipped = clipByGlobalNorm(grads as Record<string, tf.Tensor>, o.maxGradNorm ?? 1);
         const lr = learningRateAt(step, {
           learningRate: o.learningRate ?? 1e-3,
           schedule: o.schedule ?? 'constant',
@@ -369,13 +366,12 @@ export class TransformerRewardModel<Row extends DatasetRow = DatasetRow> impleme
           minLrRatio: 0.1,
         });
         const scale = o.backboneLrScale ?? 1;
-        this.optimizer.apply(vars, clipped.grads, scale === 1 ? lr : (v) => (headVars.has(v) ? lr : lr * scale));
-        tf.dispose(Object.values(clipped.grads));
+        const gradNorm = this.optimizer.update(vars, grads as Record<string, tf.Tensor>, { lr: scale === 1 ? lr : (v) => (headVars.has(v) ? lr : lr * scale), maxGradNorm: o.maxGradNorm ?? 1 });
         const loss = (await value.data())[0]!;
         value.dispose();
         if (!Number.isFinite(loss)) throw new DataError(`reward model training: the loss became ${loss}; lower the learning rate`);
         epochLoss += (loss * batch.length) / examples.length;
-        o.onStep?.({ step: this.trainedSteps, loss, lr, gradNorm: clipped.norm });
+        o.onStep?.({ step: this.trainedSteps, loss, lr, gradNorm });
         step++;
         this.trainedSteps++;
       }

@@ -3,8 +3,8 @@
  * rule (e.g. the math task's `task_accuracy` for outcome labels, `step_correctness` for step labels)
  * — how DeepSeekMath builds its RM data, and what the iterative hook does during RL.
  */
-import { DataError, type DatasetRow, type Policy, type RewardExample, type RewardFunction, type RewardInput, type SamplingOptions } from '@grpo/core';
-import { labelSamples } from './iterative.js';
+import { rewardInput, scoreWith, type DatasetRow, type Policy, type RewardExample, type RewardFunction, type SamplingOptions } from '@grpo/core';
+import { LABELLER_RUN, labelSamples } from './iterative.js';
 
 export interface SampleAndLabelOptions<Row extends DatasetRow> {
   policy: Policy;
@@ -36,17 +36,9 @@ export async function sampleAndLabel<Row extends DatasetRow>(options: SampleAndL
     const prompts = part.map(promptOf);
     // A different seed per call, derived from the caller's, so calls do not repeat each other's draws.
     const groups = await policy.generate(prompts, samplesPerPrompt, { ...sampling, seed: (sampling.seed ?? 0) + i });
-    const input: RewardInput<Row> = {
-      prompts: groups.flatMap((g, j) => g.map(() => prompts[j]!)),
-      completions: groups.flatMap((g) => g.map((c) => c.text)),
-      completionIds: groups.flatMap((g) => g.map((c) => c.tokenIds)),
-      finishReasons: groups.flatMap((g) => g.map((c) => c.finishReason)),
-      rows: groups.flatMap((g, j) => g.map(() => part[j]!)),
-    };
-    const scores = await labeller.score(input);
-    if (!Array.isArray(scores) || scores.length !== input.completions.length)
-      throw new DataError(`labeller '${labeller.name}' returned ${Array.isArray(scores) ? scores.length : typeof scores} scores for ${input.completions.length} samples`);
-    out.push(...labelSamples(input as RewardInput, scores, kind, options.threshold));
+    const input = rewardInput(groups.map((completions, j) => ({ row: part[j]!, prompt: prompts[j]!, promptIds: [], completions })));
+    const { scores } = await scoreWith(labeller as RewardFunction, input, LABELLER_RUN);
+    out.push(...labelSamples(input, scores, kind, options.threshold));
     options.onProgress?.(Math.min(i + per, rows.length), rows.length);
   }
   return out;

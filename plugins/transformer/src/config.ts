@@ -1,4 +1,30 @@
-import { ConfigError, type ModelConfig } from '@grpo/core';
+import { ConfigError, field, type Section } from '@grpo/core';
+import { z } from 'zod';
+
+const { int, positive } = field;
+
+/** The `policy.model` config section, owned by this plugin: the architecture of a policy built from scratch. */
+export const modelSchema = z
+  .strictObject({
+    vocabSize: int(2).optional().describe("Vocabulary size; defaults to (and must equal) the tokenizer's."),
+    dModel: int(2).default(128).describe('Width of the residual stream.'),
+    nLayers: int(1).default(4).describe('Transformer blocks.'),
+    nHeads: int(1).default(4).describe('Attention heads; must divide dModel (the head size must be even).'),
+    nKvHeads: int(1).optional().describe('Grouped-query attention: key/value heads; must divide nHeads. Defaults to nHeads.'),
+    ffnDim: int(1).optional().describe('SwiGLU hidden size; defaults to about 8/3·dModel rounded to 8.'),
+    maxSeqLen: int(2).default(128).describe('Longest prompt + completion, in tokens (RoPE positions and KV-cache size).'),
+    ropeBase: positive().default(10000).describe('Base of the rotary position embedding frequencies.'),
+    normEps: positive().default(1e-5).describe('Epsilon of RMSNorm.'),
+    tiedEmbeddings: z.boolean().default(true).describe('Share the input embedding with the output projection.'),
+  })
+  .optional()
+  .describe('Architecture of a policy built from scratch (owned by @grpo/plugin-transformer); absent when starting from a checkpoint.');
+
+declare module '@grpo/core' {
+  interface PolicySections {
+    model: Section<typeof modelSchema>;
+  }
+}
 
 /** A fully resolved architecture: every size known. Stored as `config.json#model` in checkpoints. */
 export interface TransformerConfig {
@@ -14,8 +40,8 @@ export interface TransformerConfig {
   tiedEmbeddings: boolean;
 }
 
-/** Core's `ModelConfig` fields, all optional (defaults as in core's `modelSchema`). */
-export type ModelOptions = Partial<ModelConfig>;
+/** The architecture as written: every field optional (defaults as in `modelSchema`). */
+export type ModelOptions = NonNullable<z.input<typeof modelSchema>>;
 
 /** SwiGLU hidden size default: about 8/3·dModel, rounded to a multiple of 8. */
 export function defaultFfnDim(dModel: number): number {

@@ -1,20 +1,13 @@
 /**
  * @grpo/plugin-transformer: a Llama-style decoder-only transformer policy on TensorFlow.js.
  *
- * How the trainer gets a policy (loading is async, so the container holds a loader, not a policy):
+ * The plugin owns the `policy.model` config section and contributes the `PolicyFactory` core's
+ * `prepareContainer` builds the policy with: `policy.checkpoint` when set, else a fresh model
+ * from `policy.model` (seeded with `seed`) with the tokenizer a plugin binds (e.g.
+ * `@grpo/plugin-tokenizers`). `createPolicyFromConfig(config, tokenizer?)` does the same without
+ * a container.
  *
- * ```ts
- * import { PolicyLoader } from '@grpo/plugin-transformer';
- * const loader = container.get<PolicyLoader>(PolicyLoader);   // bound by transformer()
- * const policy = await loader.load(config);                    // core's Policy
- * ```
- *
- * `load(config)` loads `config.policy.checkpoint` when set; otherwise it builds a fresh policy
- * from `config.policy.model` (seeded with `config.seed`) and the tokenizer bound to core's
- * `Tokenizer` token (e.g. by `@grpo/plugin-tokenizers`). `createPolicyFromConfig(config,
- * tokenizer?)` does the same without a container.
- *
- * Conventions the trainer should know:
+ * Conventions the trainer relies on:
  * - `generate` encodes each prompt as `tokenizer.encode(prompt, { addBos: true })`
  *   (`encodePrompt`); use the same ids as `TokenBatch.prompts` for `tokenLogProbs`.
  * - A completion's `tokenIds` include the EOS token when it finished with 'eos'.
@@ -23,12 +16,11 @@
  *   Greedy decoding (temperature 0) reports the plain softmax log-probs.
  * - Call the backend's setup (e.g. `tf.setBackend('wasm')`) before creating a policy.
  */
-import { ConfigError, Tokenizer, type GrpoPlugin, type Policy, type ResolvedConfig } from '@grpo/core';
-import { ContainerModule } from 'inversify';
+import { ConfigError, definePlugin, PolicyFactory, type ResolvedConfig, type Tokenizer } from '@grpo/core';
+import { modelSchema } from './config.js';
 import { createPolicy, loadPolicy, type TransformerPolicy } from './policy.js';
-import type { ModelOptions } from './config.js';
 
-export { resolveModelConfig, defaultFfnDim, type TransformerConfig, type ModelOptions } from './config.js';
+export { resolveModelConfig, defaultFfnDim, modelSchema, type TransformerConfig, type ModelOptions } from './config.js';
 export { weightShapes } from './model.js';
 export { bmm, mm } from './kernels.js';
 export { encodePrompt } from './generate.js';
@@ -48,15 +40,9 @@ export { sft, sftLoss, type SftExample, type SftOptions, type SftResult, type Sf
 
 export const meta = { name: '@grpo/plugin-transformer', version: '0.1.0', core: '^0.1.0' } as const;
 
-/** Token of the async policy loader this plugin binds. */
-export const PolicyLoader = Symbol.for('grpo.PolicyLoader');
-export interface PolicyLoader {
-  load(config: ResolvedConfig): Promise<Policy>;
-}
-
-/** Builds the policy a config describes: its checkpoint, or a fresh seeded model with `tokenizer`. */
-export async function createPolicyFromConfig(config: ResolvedConfig, tokenizer?: Tokenizer): Promise<TransformerPolicy> {
-  if (config.policy.checkpoint) return loadPolicy(config.policy.checkpoint);
+/** Builds the policy a config describes: `checkpoint` (default `policy.checkpoint`), or a fresh seeded model with `tokenizer`. */
+export async function createPolicyFromConfig(config: ResolvedConfig, tokenizer?: Tokenizer, checkpoint = config.policy.checkpoint): Promise<TransformerPolicy> {
+  if (checkpoint) return loadPolicy(checkpoint);
   if (!tokenizer)
     throw new ConfigError(config.source, [
       { path: 'policy', message: 'no checkpoint given and no tokenizer bound: set policy.checkpoint or add a tokenizer plugin' },
@@ -64,26 +50,16 @@ export async function createPolicyFromConfig(config: ResolvedConfig, tokenizer?:
   return createPolicy({ model: config.policy.model ?? {}, tokenizer, seed: config.seed });
 }
 
-export interface TransformerPluginOptions {
-  /** Overrides `config.policy.model` when building from scratch. */
-  model?: ModelOptions;
-}
+/** The transformer plugin: owns `policy.model` and contributes the `PolicyFactory` named `transformer`. */
+const transformer = definePlugin({
+  meta,
+  config: { 'policy.model': modelSchema },
+  register({ bind }) {
+    bind<PolicyFactory>(PolicyFactory).toConstantValue({
+      name: 'transformer',
+      create: ({ config, checkpoint, tokenizer }) => createPolicyFromConfig(config, tokenizer, checkpoint),
+    });
+  },
+});
 
-/** The transformer plugin: binds `PolicyLoader`. */
-export default function transformer(options: TransformerPluginOptions = {}): GrpoPlugin {
-  return {
-    meta,
-    module: new ContainerModule(({ bind }) => {
-      bind<PolicyLoader>(PolicyLoader).toDynamicValue((ctx) => {
-        const tokenizer = ctx.get<Tokenizer>(Tokenizer, { optional: true });
-        return {
-          load: (config) =>
-            createPolicyFromConfig(
-              options.model ? { ...config, policy: { ...config.policy, model: { ...config.policy.model, ...options.model } as typeof config.policy.model } } : config,
-              tokenizer,
-            ),
-        };
-      });
-    }),
-  };
-}
+export default transformer;

@@ -13,7 +13,7 @@ import {
   type Tokenizer,
 } from '@grpo/core';
 import { loadTokenizer } from '@grpo/plugin-tokenizers';
-import { readJsonFile, readSafetensorsFile, writeDirAtomic, encodeSafetensors, type StTensor } from './checkpoint/index.js';
+import { readJsonFile, readSafetensorsFile, writeDirAtomic, encodeSafetensors, type StTensor } from '@grpo/core/checkpoint';
 import { resolveModelConfig, type ModelOptions, type TransformerConfig } from './config.js';
 import { encodePrompt, generate, type ModelState } from './generate.js';
 import { tokenLogProbs } from './logprobs.js';

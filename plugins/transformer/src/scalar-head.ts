@@ -11,7 +11,7 @@
 import { join } from 'node:path';
 import * as tf from '@tensorflow/tfjs';
 import { CheckpointError, DataError, Rng, type TokenBatch, type Tokenizer } from '@grpo/core';
-import { encodeSafetensors, readJsonFile, readSafetensorsFile, writeDirAtomic, type StTensor } from './checkpoint/index.js';
+import { encodeSafetensors, readJsonFile, readSafetensorsFile, writeDirAtomic, type StTensor } from '@grpo/core/checkpoint';
 import { resolveModelConfig, type ModelOptions, type TransformerConfig } from './config.js';
 import { bmm } from './kernels.js';
 import { forwardHidden, initWeights, lmHead, ropeTables, seqContext, weightShapes, type RopeTables, type WeightMap } from './model.js';

@@ -4,7 +4,7 @@
  * optional held-out loss.
  */
 import * as tf from '@tensorflow/tfjs';
-import { AdamW, clipByGlobalNorm, learningRateAt, Rng, type TokenBatch } from '@grpo/core';
+import { AdamW, learningRateAt, Rng, type TokenBatch } from '@grpo/core';
 import { encodePrompt } from './generate.js';
 
 import type { TransformerPolicy } from './policy.js';
@@ -91,7 +91,6 @@ export async function sft(policy: TransformerPolicy, options: SftOptions): Promi
       const picked = order.splice(0, batchSize).map((i) => train[i] as { p: readonly number[]; c: readonly number[] });
       const batch: TokenBatch = { prompts: picked.map((e) => e.p), completions: picked.map((e) => e.c) };
       const { value, grads } = tf.variableGrads(() => sftLoss(policy, batch), vars);
-      const clipped = clipByGlobalNorm(grads as Record<string, tf.Tensor>, options.maxGradNorm ?? 1);
       const stepLr = learningRateAt(step, {
         learningRate: lr,
         schedule: 'cosine',
@@ -99,11 +98,10 @@ export async function sft(policy: TransformerPolicy, options: SftOptions): Promi
         totalSteps: options.steps,
         minLrRatio: options.minLrRatio ?? 0.1,
       });
-      optimizer.apply(vars, clipped.grads, stepLr);
-      tf.dispose(Object.values(clipped.grads));
+      const gradNorm = optimizer.update(vars, grads as Record<string, tf.Tensor>, { lr: stepLr, maxGradNorm: options.maxGradNorm ?? 1 });
       const loss = await value.data();
       value.dispose();
-      const record: SftStepRecord = { step, loss: loss[0] as number, lr: stepLr, gradNorm: clipped.norm };
+      const record: SftStepRecord = { step, loss: loss[0] as number, lr: stepLr, gradNorm };
       history.push(record);
       options.onStep?.(record);
       const every = options.evalEvery ?? 0;

@@ -1,4 +1,6 @@
-// Checkpoint I/O: safetensors encoding, atomic directory writes, validated readers.
+// @grpo/core/checkpoint: checkpoint file I/O for plugins that save their own state — safetensors
+// encoding, atomic directory writes, validated readers, optimizer state files.
 export { decodeSafetensors, encodeSafetensors, type StDtype, type StTensor } from './safetensors.js';
 export { readJsonFile, readSafetensorsFile, writeDirAtomic, type WriteDirAtomicOptions } from './directory.js';
 export { fromStTensor, toStTensor, toStTensors } from './tensors.js';
+export { readOptimizerState, writeOptimizerState } from '../trainer/checkpointer.js';

@@ -4,10 +4,12 @@ import path from 'node:path';
 import { pathToFileURL } from 'node:url';
 import { cosmiconfig, type Loader } from 'cosmiconfig';
 import { parse as parseYaml, YAMLParseError } from 'yaml';
-import type { z } from 'zod';
+import { z } from 'zod';
 import { ConfigError, type ConfigIssue } from '../errors.js';
-import type { GrpoPlugin } from '../plugin/types.js';
-import { configSchema, type GrpoConfigInput, type ResolvedConfig } from './schema.js';
+import { flattenPlugins, pluginShapeProblem } from '../plugin/container.js';
+import type { GrpoPlugin, PluginEntry } from '../plugin/types.js';
+import { pluginEntrySchema, type GrpoConfigInput, type ResolvedConfig } from './schema.js';
+import { configSchemaFor, formatIssues, validatePluginOptions } from './sections.js';
 
 export const MODULE_NAME = 'grpo';
 
@@ -99,16 +101,6 @@ const explorer = () =>
     },
   });
 
-/** Turns zod's issues into `path: message` lines. */
-export function formatIssues(error: z.ZodError): ConfigIssue[] {
-  return error.issues.map((issue) => {
-    const p = issue.path.map((k) => (typeof k === 'number' ? `[${k}]` : String(k))).join('.').replace(/\.\[/g, '[');
-    let message = issue.message;
-    if (issue.code === 'unrecognized_keys') message = `unknown key${issue.keys.length > 1 ? 's' : ''} ${issue.keys.map((k) => `'${k}'`).join(', ')}`;
-    return { path: p, message };
-  });
-}
-
 /** Candidate package names for a plugin named in JSON/YAML (commitlint-style normalisation). */
 export function pluginPackageCandidates(name: string): string[] {
   if (name.startsWith('.') || path.isAbsolute(name)) return [name];
@@ -151,35 +143,63 @@ async function importPlugin(spec: string, options: Record<string, unknown> | und
   return plugin as GrpoPlugin;
 }
 
-/** Validates a raw config object and resolves plugin package names relative to `baseDir`. */
-export async function resolveConfig(raw: unknown, source: string, baseDir: string): Promise<ResolvedConfig> {
+export interface ResolveConfigOptions {
+  /** Where the config came from (a file path or a label), named in every error. */
+  source?: string;
+  /** Directory plugin package names and relative paths resolve from. */
+  baseDir?: string;
+  /** Plugins loaded before the config's (the CLI's defaults: the GRPO algorithm, the backends, the transformer policy). */
+  defaults?: readonly PluginEntry[];
+}
+
+/**
+ * Validates a raw config object: resolves the plugins it names (after `defaults`), validates every
+ * plugin's options and the config against core's schema merged with the plugins' sections, and
+ * reports every problem at once in one `ConfigError`.
+ */
+export async function resolveConfig(raw: unknown, options: ResolveConfigOptions = {}): Promise<ResolvedConfig> {
+  const source = options.source ?? '(config)';
+  const baseDir = options.baseDir ?? process.cwd();
   if (raw === null || raw === undefined) raw = {};
   if (typeof raw !== 'object' || Array.isArray(raw)) {
     throw new ConfigError(source, [{ path: '', message: `expected an object, got ${Array.isArray(raw) ? 'an array' : typeof raw}` }]);
   }
-  const parsed = configSchema.safeParse(raw);
-  if (!parsed.success) throw new ConfigError(source, formatIssues(parsed.error));
-  const plugins: GrpoPlugin[] = [];
+  const entries = z.array(pluginEntrySchema).optional().safeParse((raw as { plugins?: unknown }).plugins);
+  if (!entries.success) throw new ConfigError(source, formatIssues(entries.error, 'plugins'));
+  const named: GrpoPlugin[] = [];
   const issues: ConfigIssue[] = [];
   const visit = async (entry: unknown, at: string): Promise<void> => {
     if (!entry) return;
     try {
-      if (typeof entry === 'string') plugins.push(await importPlugin(entry, undefined, baseDir, at));
+      if (typeof entry === 'string') named.push(await importPlugin(entry, undefined, baseDir, at));
       else if (Array.isArray(entry) && typeof entry[0] === 'string' && entry.length === 2 && !Array.isArray(entry[1]))
-        plugins.push(await importPlugin(entry[0], entry[1] as Record<string, unknown>, baseDir, at));
+        named.push(await importPlugin(entry[0], entry[1] as Record<string, unknown>, baseDir, at));
       else if (Array.isArray(entry)) for (const [i, e] of entry.entries()) await visit(e, `${at}[${i}]`);
-      else plugins.push(entry as GrpoPlugin);
+      else named.push(entry as GrpoPlugin);
     } catch (error) {
       if (error instanceof ConfigError) issues.push(...error.issues);
       else issues.push({ path: at, message: `plugin failed to load: ${(error as Error).message}` });
     }
   };
-  for (const [i, entry] of parsed.data.plugins.entries()) await visit(entry, `plugins[${i}]`);
+  for (const [i, entry] of (entries.data ?? []).entries()) await visit(entry, `plugins[${i}]`);
+  const all = [...flattenPlugins(options.defaults ?? []), ...named];
+  for (const [i, plugin] of all.entries()) {
+    const problem = pluginShapeProblem(plugin);
+    if (problem) issues.push({ path: `plugins`, message: `plugin #${i + 1} ${problem}` });
+  }
   if (issues.length) throw new ConfigError(source, issues);
-  return { ...parsed.data, plugins, source };
+  const validated = validatePluginOptions(all);
+  issues.push(...validated.issues);
+  const { schema } = configSchemaFor(validated.plugins);
+  const parsed = schema.safeParse(raw);
+  if (!parsed.success) issues.push(...formatIssues(parsed.error));
+  if (issues.length || !parsed.success) throw new ConfigError(source, issues);
+  return { ...(parsed.data as Omit<ResolvedConfig, 'plugins' | 'source'>), plugins: validated.plugins, source } as ResolvedConfig;
 }
 
-export interface LoadConfigOptions {
+export interface LoadConfigOptions extends Pick<ResolveConfigOptions, 'defaults'> {
+  /** Plugins loaded after the config's, named like in JSON configs (the CLI's `--plugin`). */
+  extraPlugins?: readonly string[];
   /** Directory to search from; defaults to `process.cwd()`. */
   cwd?: string;
   /** Load exactly this file (`--config`). */
@@ -230,11 +250,31 @@ export async function loadConfig(options: LoadConfigOptions = {}): Promise<Resol
   } else if (options.overrides && (raw === undefined || raw === null)) {
     raw = options.overrides;
   }
-  return resolveConfig(raw, source, baseDir);
+  if (options.extraPlugins?.length && raw && typeof raw === 'object' && !Array.isArray(raw)) {
+    const own = (raw as { plugins?: unknown }).plugins;
+    raw = { ...raw, plugins: [...(Array.isArray(own) ? own : own === undefined ? [] : [own]), ...options.extraPlugins] };
+  }
+  return resolveConfig(raw, { source, baseDir, defaults: options.defaults });
 }
 
-/** The resolved config as JSON, plugins by name and version. */
+/** The resolved config as JSON: plugins by name and version, with their validated options. */
 export function configToJson(config: ResolvedConfig): Record<string, unknown> {
   const { plugins, source, ...rest } = config;
-  return { source, ...rest, plugins: plugins.map((p) => `${p.meta.name}@${p.meta.version}`) };
+  return {
+    source,
+    ...rest,
+    plugins: plugins.map((p) => (p.options?.value === undefined ? `${p.meta.name}@${p.meta.version}` : { [`${p.meta.name}@${p.meta.version}`]: jsonSafe(p.options.value) })),
+  };
+}
+
+/** Options as JSON: objects that are not plain data (a reward function, a model) by their name. */
+function jsonSafe(value: unknown): unknown {
+  if (value === null || typeof value !== 'object') return typeof value === 'function' ? `[function ${value.name || 'anonymous'}]` : value;
+  if (Array.isArray(value)) return value.map(jsonSafe);
+  const proto = Object.getPrototypeOf(value) as unknown;
+  if (proto !== Object.prototype && proto !== null) {
+    const name = (value as { name?: unknown }).name;
+    return `[${(value as object).constructor?.name ?? 'object'}${typeof name === 'string' ? ` ${name}` : ''}]`;
+  }
+  return Object.fromEntries(Object.entries(value).map(([k, v]) => [k, jsonSafe(v)]));
 }

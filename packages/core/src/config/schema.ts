@@ -1,19 +1,12 @@
 import { z } from 'zod';
 import type { GrpoPlugin, PluginEntry } from '../plugin/types.js';
-
-const int = (min: number, what = `an integer ≥ ${min}`) =>
-  z.int({ error: (i) => `expected ${what}, got ${JSON.stringify(i.input)}` }).min(min, { error: (i) => `expected ${what}, got ${JSON.stringify(i.input)}` });
-const num = (what: string) => z.number({ error: (i) => `expected ${what}, got ${JSON.stringify(i.input)}` });
-const positive = (what = 'a number > 0') => num(what).positive({ error: (i) => `expected ${what}, got ${JSON.stringify(i.input)}` });
-const fraction = (what = 'a number in [0, 1]') =>
-  num(what).min(0, { error: (i) => `expected ${what}, got ${JSON.stringify(i.input)}` }).max(1, { error: (i) => `expected ${what}, got ${JSON.stringify(i.input)}` });
-const nonNegative = (what = 'a number ≥ 0') => num(what).min(0, { error: (i) => `expected ${what}, got ${JSON.stringify(i.input)}` });
+import { fraction, int, nonNegative, num, positive } from './zod-helpers.js';
 
 const isPlugin = (v: unknown): v is GrpoPlugin =>
   typeof v === 'object' && v !== null && !Array.isArray(v) && typeof (v as { meta?: { name?: unknown } }).meta?.name === 'string';
 
 /** In JS/TS configs a plugin object; in JSON/YAML a package name or `[name, options]`. */
-const pluginEntry: z.ZodType<PluginEntry | string | [string, Record<string, unknown>]> = z.lazy(() =>
+export const pluginEntrySchema: z.ZodType<PluginEntry | string | [string, Record<string, unknown>]> = z.lazy(() =>
   z.union(
     [
       z.string().min(1),
@@ -22,42 +15,33 @@ const pluginEntry: z.ZodType<PluginEntry | string | [string, Record<string, unkn
       z.literal(false),
       z.null(),
       z.undefined(),
-      z.array(pluginEntry),
+      z.array(pluginEntrySchema),
     ],
-    {
-      error: () =>
-        'expected a plugin object, a package name, [packageName, options], false/null, or an array of these',
-    },
+    { error: () => 'expected a plugin object, a package name, [packageName, options], false/null, or an array of these' },
   ),
 ) as never;
 
-export const modelSchema = z.strictObject({
-  vocabSize: int(2).optional().describe('Vocabulary size; defaults to (and must equal) the tokenizer\'s.'),
-  dModel: int(1).default(128).describe('Width of the residual stream.'),
-  nLayers: int(1).default(4).describe('Transformer blocks.'),
-  nHeads: int(1).default(4).describe('Attention heads; must divide dModel.'),
-  nKvHeads: int(1).optional().describe('Grouped-query attention: key/value heads; must divide nHeads. Defaults to nHeads.'),
-  ffnDim: int(1).optional().describe('SwiGLU hidden size; defaults to about 8/3·dModel rounded to 8.'),
-  maxSeqLen: int(2).default(128).describe('Longest prompt + completion, in tokens (RoPE positions and KV-cache size).'),
-  ropeBase: positive().default(10000).describe('Base of the rotary position embedding frequencies.'),
-  normEps: positive().default(1e-5).describe('Epsilon of RMSNorm.'),
-  tiedEmbeddings: z.boolean().default(true).describe('Share the input embedding with the output projection.'),
-});
-
-export const configSchema = z.strictObject({
+/**
+ * The sections core owns: the run, data, generation, training, rewards and evaluation. Plugins
+ * add their own (the transformer's `policy.model`, the GRPO plugin's `algorithm`, …) through
+ * `GrpoPlugin.config`; `configSchemaFor(plugins)` merges them into one schema.
+ */
+export const coreConfigSchema = z.strictObject({
   plugins: z
-    .array(pluginEntry)
+    .array(pluginEntrySchema)
     .default([])
-    .describe('Plugins loaded after the defaults, in order. In TS/JS configs plugin objects (falsy entries are skipped, nested arrays are presets); in JSON/YAML package names or [name, options].'),
+    .describe(
+      'Plugins loaded after the defaults, in order. In TS/JS configs plugin objects (falsy entries are skipped, nested arrays are presets); in JSON/YAML package names or [name, options].',
+    ),
   backend: z.string().min(1).default('wasm').describe('Tensor backend: `wasm` (default), `cpu`, `tfjs-node` or `tfjs-node-gpu`; see docs/backends.md.'),
   seed: int(0).default(0).describe('Seed of data order, sampling and fresh weights; the same seed and config give the same run.'),
   outputDir: z.string().min(1).default('runs/latest').describe('Run directory: metrics.jsonl, samples.jsonl, checkpoints/, report.html.'),
   policy: z
     .strictObject({
-      checkpoint: z.string().min(1).optional().describe('Checkpoint directory to start from.'),
-      model: modelSchema.optional().describe('Architecture when starting from scratch.'),
+      checkpoint: z.string().min(1).optional().describe('Checkpoint directory the policy factory loads (relative to the config file).'),
     })
-    .prefault({}),
+    .prefault({})
+    .describe('Where the policy comes from; policy plugins add their own keys (e.g. `model`).'),
   data: z
     .strictObject({
       train: z.string().min(1).optional().describe('JSONL file of training rows (relative to the config file); not needed when a plugin binds a PromptDataset.'),
@@ -69,6 +53,7 @@ export const configSchema = z.strictObject({
     .prefault({}),
   generation: z
     .strictObject({
+      engine: z.string().min(1).default('policy').describe('Rollout engine by name; `policy` samples in process with the policy itself.'),
       maxNewTokens: int(1).default(64).describe('Longest completion, in tokens; longer ones stop with finish reason `length`.'),
       temperature: nonNegative().default(1).describe('Sampling temperature of rollouts; 0 is greedy (every completion of a group then alike).'),
       topK: int(0).default(0).describe('Sample among the k most likely tokens; 0 turns it off.'),
@@ -83,9 +68,14 @@ export const configSchema = z.strictObject({
       groupSize: int(2).default(8).describe('Completions per prompt (G), the group the advantages are relative to.'),
       numIterations: int(1).default(1).describe('μ: policy updates per batch of samples. With 1, the loss value is about 0 (docs/faq.md).'),
       miniBatchSize: int(1).optional().describe('Sequences per optimizer step; must divide promptsPerStep × groupSize. Defaults to the whole batch.'),
-      microBatchSize: int(1).optional().describe('Sequences per forward/backward pass (exact gradient accumulation); must divide miniBatchSize. Defaults to min(miniBatchSize, 32).'),
+      microBatchSize: int(1)
+        .optional()
+        .describe('Sequences per forward/backward pass (exact gradient accumulation); must divide miniBatchSize. Defaults to min(miniBatchSize, 32).'),
       learningRate: positive().default(1e-4).describe('Peak learning rate of AdamW.'),
-      lrSchedule: z.enum(['constant', 'linear', 'cosine']).default('constant').describe('Learning rate after warm-up: constant, or a linear or cosine decay to minLrRatio × learningRate.'),
+      lrSchedule: z
+        .enum(['constant', 'linear', 'cosine'])
+        .default('constant')
+        .describe('Learning rate after warm-up: constant, or a linear or cosine decay to minLrRatio × learningRate.'),
       warmupSteps: int(0).default(0).describe('Linear warm-up steps from 0 to learningRate.'),
       minLrRatio: fraction().default(0).describe('Final learning rate of the linear/cosine schedules, as a share of learningRate.'),
       weightDecay: nonNegative().default(0).describe('Decoupled weight decay (AdamW).'),
@@ -98,83 +88,75 @@ export const configSchema = z.strictObject({
       logSamplesEvery: int(0).default(10).describe('Write sample completions to samples.jsonl every N steps; 0 = never.'),
     })
     .prefault({}),
-  algorithm: z
-    .strictObject({
-      advantage: z
-        .strictObject({
-          estimator: z.string().min(1).optional().describe('Advantage estimator by name (`grpo`, `grpo-process`, `dr-grpo`, `rloo`, `reinforce-plus-plus`, `grpo-batch`, `rft`, `gae` with PPO); absent = the algorithm plugin\'s default.'),
-          std: z.enum(['unbiased', 'biased']).default('unbiased').describe('Group standard deviation: n − 1 (TRL, verl, OpenRLHF) or n.'),
-          eps: nonNegative().default(1e-4).describe('Added to the std, not the variance (TRL 1e-4, verl 1e-6).'),
-          zeroVarianceToZero: z.boolean().default(true).describe('A group whose rewards are all equal gets advantage 0 (never NaN).'),
-          singleton: z.enum(['zero', 'raw']).default('zero').describe('Group of one: `zero` gives A = 0; `raw` follows verl (A = r).'),
-        })
-        .prefault({}),
-      objective: z
-        .strictObject({
-          name: z.string().min(1).optional().describe('Objective by name; absent = the algorithm plugin\'s default (`clipped-surrogate`, or `ppo`).'),
-          epsilonLow: nonNegative().default(0.2).describe('Lower clip range: ρ is clipped at 1 − epsilonLow.'),
-          epsilonHigh: nonNegative().default(0.2).describe('Upper clip range: ρ is clipped at 1 + epsilonHigh (DAPO clip-higher: 0.28).'),
-          dualClip: num('a number > 1').gt(1, { error: (i) => `expected a number > 1, got ${JSON.stringify(i.input)}` }).optional().describe('Dual-clip constant c > 1 (verl `clip_ratio_c`, usually 3); off when absent.'),
-          ratioLevel: z.enum(['token', 'sequence']).default('token').describe('`sequence` = GSPO\'s length-normalised sequence ratio (use clip ranges near 3e-4 / 4e-4).'),
-          entropyCoef: nonNegative().default(0).describe('Weight of the entropy bonus.'),
-        })
-        .prefault({}),
-      kl: z
-        .strictObject({
-          beta: nonNegative().default(0.04).describe('β; 0 loads no reference model.'),
-          estimator: z.string().min(1).default('k3').describe('KL estimator: `k1`, `abs`, `k2` or `k3`.'),
-          inReward: z.boolean().default(false).describe('Put β·KL in the reward (PPO-style, k1 per token) instead of the loss.'),
-          refResetEvery: int(0).default(0).describe('Reset π_ref ← π_θ every N steps (DeepSeekMath\'s iterative scheme); 0 = never.'),
-          trDpoAlpha: fraction().optional().describe('TR-DPO mixing π_ref ← α·π_θ + (1 − α)·π_ref every trDpoTau steps; off when absent.'),
-          trDpoTau: int(1).default(512).describe('Steps between TR-DPO mixes.'),
-        })
-        .prefault({}),
-      lossAggregation: z
-        .string()
-        .min(1)
-        .default('seq-mean-token-mean')
-        .describe('Per-token loss → scalar: `seq-mean-token-mean`, `token-mean`, `seq-mean-token-sum` or `constant` (Dr. GRPO).'),
-      dynamicSampling: z
-        .strictObject({
-          enabled: z.boolean().default(false).describe('DAPO dynamic sampling: keep only groups whose rewards differ, sampling more to fill the batch.'),
-          maxRounds: int(0).default(3).describe('Extra generation rounds at most per step.'),
-        })
-        .prefault({}),
-      overlong: z
-        .strictObject({
-          enabled: z.boolean().default(false).describe('DAPO overlong shaping of the reward near generation.maxNewTokens.'),
-          buffer: int(1).default(16).describe('L_buf: tokens before maxNewTokens where the penalty starts.'),
-          factor: nonNegative().default(1).describe('Penalty at maxNewTokens (it grows linearly over the buffer).'),
-        })
-        .prefault({}),
-      maskTruncated: z.boolean().default(false).describe('Completions that hit maxNewTokens get loss mask 0 (TRL `mask_truncated_completions`).'),
-    })
-    .prefault({}),
   eval: z
     .strictObject({
-      accuracyReward: z.string().min(1).optional().describe('Reward whose score 1 means correct (greedy accuracy, pass@k, maj@k); default: the first reward named like `*accuracy*`.'),
+      accuracyReward: z
+        .string()
+        .min(1)
+        .optional()
+        .describe('Reward whose score 1 means correct (greedy accuracy, pass@k, maj@k); default: the first reward named like `*accuracy*`.'),
       k: int(0).default(8).describe('Samples per prompt for pass@k and maj@k; 0 skips them.'),
       temperature: positive().default(1).describe('Sampling temperature for pass@k and maj@k.'),
     })
     .prefault({}),
   rewards: z
     .strictObject({
-      weights: z.record(z.string(), num('a number')).default({}).describe('Weight per reward function name; unnamed functions weigh 1. The reward is the weighted sum.'),
+      weights: z
+        .record(z.string(), num('a number'))
+        .default({})
+        .describe('Weight per reward function name; unnamed functions weigh 1. The reward is the weighted sum.'),
       timeoutMs: int(1).default(30_000).describe('Per-call timeout of a reward function on a batch.'),
-      onError: z.enum(['raise', 'penalty']).default('raise').describe('`raise` stops the step naming the reward and sample; `penalty` scores it `penalty` and counts it.'),
+      onError: z
+        .enum(['raise', 'penalty'])
+        .default('raise')
+        .describe('`raise` stops the step naming the reward and sample; `penalty` scores it `penalty` and counts it.'),
       penalty: num('a number').default(0).describe('Score given to a sample whose reward threw, timed out or was not finite, with onError: penalty.'),
     })
     .prefault({}),
 });
 
-/** What users write: every field optional. */
-export type GrpoConfigInput = z.input<typeof configSchema>;
-/** The validated config with defaults, plugins not yet resolved from package names. */
-export type ParsedConfig = z.output<typeof configSchema>;
-/** The config after package names were resolved to plugin objects. */
-export type ResolvedConfig = Omit<ParsedConfig, 'plugins'> & { plugins: GrpoPlugin[]; source: string };
+/** A config section a plugin owns: its input (what users write) and output (validated, defaults filled) types. */
+export interface Section<S extends z.ZodType> {
+  input: z.input<S>;
+  output: z.output<S>;
+}
 
-export type ModelConfig = z.output<typeof modelSchema>;
+/**
+ * Top-level config sections contributed by plugins. A plugin that owns one augments this
+ * interface so that `defineConfig` and `ResolvedConfig` know its type:
+ *
+ * ```ts
+ * declare module '@grpo/core' {
+ *   interface ConfigSections { algorithm: Section<typeof algorithmSchema> }
+ * }
+ * ```
+ */
+// eslint-disable-next-line @typescript-eslint/no-empty-object-type -- filled by plugins' module augmentation
+export interface ConfigSections {}
+
+/** Keys under `policy` contributed by policy plugins (e.g. the transformer's `model`); augmented like `ConfigSections`. */
+// eslint-disable-next-line @typescript-eslint/no-empty-object-type -- filled by plugins' module augmentation
+export interface PolicySections {}
+
+type InputOf<T> = { [K in keyof T]?: T[K] extends { input: infer I } ? I : never };
+type OutputOf<T> = { [K in keyof T]: T[K] extends { output: infer O } ? O : never };
+
+type CoreInput = z.input<typeof coreConfigSchema>;
+type CoreOutput = z.output<typeof coreConfigSchema>;
+
+/** What users write: every field optional, plugin sections included. */
+export type GrpoConfigInput = Omit<CoreInput, 'policy'> & InputOf<ConfigSections> & { policy?: NonNullable<CoreInput['policy']> & InputOf<PolicySections> };
+
+/** The validated config with defaults, plugin sections included; plugins resolved to objects (defaults first). */
+export type ResolvedConfig = Omit<CoreOutput, 'plugins' | 'policy'> &
+  OutputOf<ConfigSections> & {
+    policy: CoreOutput['policy'] & OutputOf<PolicySections>;
+    /** Every plugin of the run, in load order: the defaults, then the config's; options validated. */
+    plugins: GrpoPlugin[];
+    /** The config file, or `(defaults)` / a label when there is none. */
+    source: string;
+  };
 
 export const GrpoConfig = Symbol.for('grpo.Config');
+/** The run's resolved config, bound in every container. */
 export type GrpoConfig = ResolvedConfig;

@@ -69,10 +69,6 @@ export interface ObjectiveInput {
   advantages: tf.Tensor2D;
   mask: tf.Tensor2D;
   entropy?: tf.Tensor2D;
-  /** For PPO: the critic's current and old values and the returns. */
-  values?: tf.Tensor2D;
-  oldValues?: tf.Tensor2D;
-  returns?: tf.Tensor2D;
 }
 
 export interface ObjectiveResult {
@@ -88,13 +84,21 @@ export interface Objective {
   loss(input: ObjectiveInput, aggregation: LossAggregation, context: AggregationContext): ObjectiveResult;
 }
 
-export const AlgorithmDefaults = Symbol.for('grpo.AlgorithmDefaults');
+export const Algorithm = Symbol.for('grpo.Algorithm');
 /**
- * What an algorithm plugin uses when the config names no estimator or objective. The last bound
- * wins, so `plugins: [ppo()]` alone switches GRPO to PPO; a name in the config always wins.
+ * What the estimate and update stages run, bound by the algorithm plugin from the config section
+ * it owns (`@grpo/plugin-grpo` from `algorithm`): the chosen estimator with its options, the
+ * objective, the loss aggregation, and where the KL penalty to the reference policy goes.
  */
-export interface AlgorithmDefaults {
-  readonly name: string;
-  readonly estimator?: string;
-  readonly objective?: string;
+export interface Algorithm {
+  readonly estimator: AdvantageEstimator;
+  readonly advantageOptions: AdvantageOptions;
+  readonly objective: Objective;
+  readonly aggregation: LossAggregation;
+  /**
+   * The KL penalty to π_ref: `none` loads no reference policy; `loss` gives the objective π_ref's
+   * log-probs; `reward` gives them to the estimator, which puts −β·(log π_old − log π_ref) in the
+   * per-token reward (PPO-style).
+   */
+  readonly kl: { readonly placement: 'none' | 'loss' | 'reward'; readonly beta: number };
 }

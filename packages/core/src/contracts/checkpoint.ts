@@ -1,13 +1,10 @@
-import type { FrozenPolicy, Policy } from './policy.js';
-import type { ValueModel } from './value-model.js';
-import type { TrainerHook } from './events.js';
 import type { TrainerState } from '../records.js';
+import type { FrozenPolicy, Policy } from './policy.js';
+import type { Stateful } from './state.js';
 
-/** Optimizer moments as plain arrays, keyed `m/<i>` and `v/<i>` by variable position (`critic/m/<i>` for a critic). */
+/** Optimizer moments as plain arrays, keyed `m/<i>` and `v/<i>` by variable position. */
 export interface OptimizerState {
   step: number;
-  /** The critic optimizer's step count, when there is a critic. */
-  criticStep?: number;
   tensors: Record<string, { shape: number[]; data: Float32Array }>;
 }
 
@@ -15,9 +12,8 @@ export interface OptimizerState {
 export interface Checkpointable {
   readonly policy: Policy;
   readonly reference: FrozenPolicy | undefined;
-  readonly valueModel?: ValueModel;
-  /** Hooks whose `saveState`/`loadState` go into the checkpoint too. */
-  readonly hooks?: readonly TrainerHook[];
+  /** Parts with state of their own (hooks, update participants), each saved in its own directory. */
+  readonly components: readonly Stateful[];
   getState(): TrainerState;
   setState(state: TrainerState): void;
   getOptimizerState(): OptimizerState;

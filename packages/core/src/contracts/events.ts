@@ -1,16 +1,15 @@
 import type { ScoredGroup, StepSummary } from '../records.js';
+import type { Stateful } from './state.js';
 
-/** A step's scored samples: the groups the update uses, with the rendered prompt of each group. */
+/** A step's scored samples: the groups the update uses (each with its rendered prompt). */
 export interface RolloutsEvent {
   step: number;
-  prompts: readonly string[];
   groups: readonly ScoredGroup[];
 }
 
 /** Hooks plugins can implement to observe or extend training. All are optional and may be async. */
 export const TrainerHook = Symbol.for('grpo.TrainerHook');
-export interface TrainerHook {
-  readonly name: string;
+export interface TrainerHook extends Stateful {
   onTrainStart?(event: { step: number; totalSteps: number }): void | Promise<void>;
   onStepStart?(event: { step: number }): void | Promise<void>;
   /** After the step's samples are scored (and filtered), before the update: e.g. to collect them for a reward model. */
@@ -19,12 +18,4 @@ export interface TrainerHook {
   onEval?(event: { step: number; metrics: Readonly<Record<string, number>> }): void | Promise<void>;
   onCheckpoint?(event: { step: number; dir: string }): void | Promise<void>;
   onTrainEnd?(event: { step: number }): void | Promise<void>;
-  /**
-   * State of its own that must survive a resume (e.g. a reward model trained during RL). The
-   * checkpointer calls it with an empty directory inside the checkpoint being written (it becomes
-   * visible only once everything is written); `loadState` gets the same directory back on resume.
-   * Hooks with state need distinct names.
-   */
-  saveState?(dir: string): Promise<void>;
-  loadState?(dir: string): Promise<void>;
 }

@@ -1,5 +1,6 @@
 import type * as tf from '@tensorflow/tfjs';
 import type { Completion, TokenBatch } from '../records.js';
+import type { ResolvedConfig } from '../config/schema.js';
 import type { Tokenizer } from './tokenizer.js';
 
 export interface SamplingOptions {
@@ -61,4 +62,23 @@ export interface FrozenPolicy extends LogProbModel {
   /** Replaces these weights with a checkpoint's. */
   load(dir: string): Promise<void>;
   dispose(): void;
+}
+
+/** What a policy factory is asked to build. */
+export interface PolicyRequest {
+  readonly config: ResolvedConfig;
+  /** `policy.checkpoint`, resolved against the config file's directory. */
+  readonly checkpoint?: string;
+  /** The tokenizer a plugin bound (e.g. `@grpo/plugin-tokenizers`), for a policy built from scratch. */
+  readonly tokenizer?: Tokenizer;
+}
+
+export const PolicyFactory = Symbol.for('grpo.PolicyFactory');
+/**
+ * Builds the run's policy: from a checkpoint, or fresh weights from the config. Loading is
+ * async, so the container holds factories, not a policy; the last bound factory is used.
+ */
+export interface PolicyFactory {
+  readonly name: string;
+  create(request: PolicyRequest): Promise<Policy>;
 }

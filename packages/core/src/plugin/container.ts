@@ -2,7 +2,8 @@ import 'reflect-metadata';
 import { Container, ContainerModule } from 'inversify';
 import semver from 'semver';
 import { GrpoConfig, type ResolvedConfig } from '../config/schema.js';
-import { PluginError } from '../errors.js';
+import { validatePluginOptions } from '../config/sections.js';
+import { ConfigError, GrpoError, PluginError } from '../errors.js';
 import { CORE_VERSION } from '../version.js';
 import type { GrpoPlugin, PluginEntry } from './types.js';
 
@@ -25,16 +26,18 @@ export function tokenName(token: symbol): string {
   return token.description ?? token.toString();
 }
 
-function checkShape(plugin: GrpoPlugin, index: number): void {
+/** What is wrong with an object given as a plugin, or undefined when it is well-formed. */
+export function pluginShapeProblem(plugin: GrpoPlugin): string | undefined {
   const meta = (plugin as Partial<GrpoPlugin>).meta;
-  if (!meta || typeof meta.name !== 'string' || typeof meta.version !== 'string' || typeof meta.core !== 'string') {
-    throw new PluginError(
-      `Plugin #${index + 1} is not a GRPO plugin: expected { meta: { name, version, core }, module | register }.`,
-    );
-  }
-  if (!plugin.module && typeof plugin.register !== 'function') {
-    throw new PluginError(`Plugin '${meta.name}' contributes nothing: it has neither a 'module' nor a 'register' function.`);
-  }
+  if (!meta || typeof meta.name !== 'string' || typeof meta.version !== 'string' || typeof meta.core !== 'string')
+    return 'is not a GRPO plugin: expected { meta: { name, version, core }, module | register }';
+  if (!plugin.module && typeof plugin.register !== 'function') return `'${meta.name}' contributes nothing: it has neither a 'module' nor a 'register' function`;
+  return undefined;
+}
+
+function checkShape(plugin: GrpoPlugin, index: number): void {
+  const problem = pluginShapeProblem(plugin);
+  if (problem) throw new PluginError(`Plugin #${index + 1} ${problem}.`);
 }
 
 function checkCoreRange(plugin: GrpoPlugin): void {
@@ -51,29 +54,28 @@ function checkCoreRange(plugin: GrpoPlugin): void {
 }
 
 /**
- * Builds the DI container: the config first, then `defaults` (core's GRPO defaults), then the
- * config's plugins in order, so later plugins can rebind what earlier ones bound. Requirements
- * are checked once everything is loaded.
+ * Builds the DI container of a resolved config: the config first, then its plugins in order
+ * (defaults first), so later plugins can rebind what earlier ones bound. Requirements are
+ * checked once everything is loaded. Registering binds and computes nothing, so assembling is
+ * cheap (the CLI does it to find plugin commands).
  */
-export async function assembleContainer(options: {
-  config: ResolvedConfig;
-  defaults?: readonly PluginEntry[];
-  plugins?: readonly PluginEntry[];
-}): Promise<Container> {
+export async function assembleContainer(config: ResolvedConfig): Promise<Container> {
   const container = new Container();
-  container.bind(GrpoConfig).toConstantValue(options.config);
-  const plugins = flattenPlugins([...(options.defaults ?? []), ...(options.plugins ?? options.config.plugins)]);
-  plugins.forEach(checkShape);
-  plugins.forEach(checkCoreRange);
+  container.bind(GrpoConfig).toConstantValue(config);
+  const given = flattenPlugins(config.plugins);
+  given.forEach(checkShape);
+  given.forEach(checkCoreRange);
+  const { plugins, issues } = validatePluginOptions(given);
+  if (issues.length) throw new ConfigError(config.source, issues);
   for (const plugin of plugins) {
     try {
       if (plugin.module) await container.load(plugin.module);
       if (plugin.register) {
         const register = plugin.register.bind(plugin);
-        await container.load(new ContainerModule(async (load) => void (await register({ ...load, config: options.config }))));
+        await container.load(new ContainerModule(async (load) => void (await register({ ...load, config, options: plugin.options?.value }))));
       }
     } catch (error) {
-      if (error instanceof PluginError) throw error;
+      if (error instanceof GrpoError) throw error;
       throw new PluginError(`Plugin '${plugin.meta.name}' failed to load: ${(error as Error).message}`, { cause: error });
     }
   }

@@ -1,4 +1,5 @@
 import type { ContainerModule, ContainerModuleLoadOptions } from 'inversify';
+import type { z } from 'zod';
 import type { ResolvedConfig } from '../config/schema.js';
 
 export interface PluginMeta {
@@ -11,28 +12,77 @@ export interface PluginMeta {
   readonly requires?: readonly symbol[];
 }
 
-/** What `register` receives: inversify's binding API plus the resolved config. */
-export interface PluginContext extends ContainerModuleLoadOptions {
+/** What `register` receives: inversify's binding API, the resolved config and the plugin's validated options. */
+export interface PluginContext<Options = unknown> extends ContainerModuleLoadOptions {
   readonly config: ResolvedConfig;
+  readonly options: Options;
 }
 
 /**
- * A plugin is a plain object: metadata plus either an inversify `ContainerModule` or a
- * `register(ctx)` function that binds. Factories (`mathReward({ weight: 1 })`) return one.
+ * A plugin's options: what the factory was given, and the schema core validates them with while
+ * the config resolves (so option mistakes join the config's one list of problems). `value` is
+ * set once validated.
  */
-export interface GrpoPlugin {
+export interface PluginOptions<Options = unknown> {
+  readonly schema?: z.ZodType<Options>;
+  readonly input: unknown;
+  readonly value?: Options;
+}
+
+/**
+ * A plugin is a plain object: metadata, optionally its options and the config sections it owns,
+ * and either an inversify `ContainerModule` or a `register(ctx)` function that binds.
+ * `register` binds and never computes: heavy work (loading weights, creating tensors) belongs in
+ * `toDynamicValue` bindings, resolved after the tensor backend is set up.
+ */
+export interface GrpoPlugin<Options = unknown> {
   readonly meta: PluginMeta;
+  readonly options?: PluginOptions<Options>;
+  /**
+   * Config sections this plugin owns, by dotted path (`algorithm`, `policy.model`): each a zod
+   * schema merged into the config's. Augment `ConfigSections` (or `PolicySections`) with the
+   * section's type so that `defineConfig` checks it.
+   */
+  readonly config?: Readonly<Record<string, z.ZodType>>;
   readonly module?: ContainerModule;
-  register?(context: PluginContext): void | Promise<unknown>;
+  register?(context: PluginContext<Options>): void | Promise<unknown>;
 }
 
 /** Plugin lists accept falsy entries (`useGpu && gpu()`) and nested arrays (presets). */
 export type PluginEntry = GrpoPlugin | false | null | undefined | readonly PluginEntry[];
 
-/** A plugin factory; the default export of every plugin package. */
-export type PluginFactory<Options = void> = (options?: Options) => GrpoPlugin;
+type OptionsIn<S> = S extends z.ZodType ? z.input<S> : void;
+type OptionsOut<S> = S extends z.ZodType ? z.output<S> : undefined;
 
-/** Identity helper that types a plugin factory. */
-export function definePlugin<Options = void>(factory: (options?: Options) => GrpoPlugin): PluginFactory<Options> {
-  return factory;
+/** What `definePlugin` takes: metadata, an options schema, owned config sections and `register`. */
+export interface PluginDefinition<S extends z.ZodType | undefined> {
+  readonly meta: PluginMeta;
+  /** Zod schema of the factory's options; problems are reported with the config's, under `plugins[i]`. */
+  readonly options?: S;
+  readonly config?: Readonly<Record<string, z.ZodType>>;
+  register(context: PluginContext<OptionsOut<S>>): void | Promise<unknown>;
+}
+
+/** A plugin factory; the default export of every plugin package. */
+export type PluginFactory<Options = void, Parsed = unknown> = (options?: Options) => GrpoPlugin<Parsed>;
+
+/**
+ * Defines a plugin factory from its metadata, options schema, owned config sections and
+ * `register`. The factory's parameter is typed by the schema's input.
+ *
+ * ```ts
+ * export default definePlugin({
+ *   meta: { name: 'grpo-plugin-length', version: '1.0.0', core: '^0.1.0' },
+ *   options: z.strictObject({ weight: z.number().default(1) }).prefault({}),
+ *   register: ({ bind, options }) => bind(RewardFunction).toConstantValue(lengthReward(options.weight)),
+ * });
+ * ```
+ */
+export function definePlugin<S extends z.ZodType | undefined = undefined>(definition: PluginDefinition<S>): PluginFactory<OptionsIn<S>, OptionsOut<S>> {
+  return (input) => ({
+    meta: definition.meta,
+    ...(definition.options ? { options: { schema: definition.options as z.ZodType<OptionsOut<S>>, input } } : {}),
+    ...(definition.config ? { config: definition.config } : {}),
+    register: (context) => definition.register(context),
+  });
 }

@@ -50,6 +50,21 @@ export class AdamW {
     }
   }
 
+  /**
+   * One optimizer step as every training loop takes it: clip the gradients to `maxGradNorm`
+   * (0 = off), apply them with `lr`, dispose them. Returns the global norm before clipping.
+   */
+  update(
+    variables: readonly tf.Variable[],
+    grads: Record<string, tf.Tensor>,
+    options: { lr: number | ((variable: tf.Variable) => number); maxGradNorm: number },
+  ): number {
+    const clipped = clipByGlobalNorm(grads, options.maxGradNorm);
+    this.apply(variables, clipped.grads, options.lr);
+    tf.dispose(Object.values(clipped.grads));
+    return clipped.norm;
+  }
+
   private moment(store: Map<string, tf.Variable>, variable: tf.Variable): tf.Variable {
     let s = store.get(variable.name);
     if (!s) {

@@ -2,7 +2,7 @@ import { randomBytes } from 'node:crypto';
 import { mkdir, readdir, rename, rm, stat, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import type { Checkpointable, Checkpointer, OptimizerState } from '../contracts/checkpoint.js';
-import type { TrainerHook } from '../contracts/events.js';
+import type { Stateful } from '../contracts/state.js';
 import { readJsonFile, readSafetensorsFile } from '../checkpoint/directory.js';
 import { encodeSafetensors, type StTensor } from '../checkpoint/safetensors.js';
 import { CheckpointError } from '../errors.js';
@@ -13,21 +13,23 @@ const NAME = /^step-(\d{6,})$/;
 
 interface TrainerFile {
   format: typeof FORMAT;
-  version: 1;
+  /** 2: parts with state under `components/<name>/`. 1 (read only): hooks under `hooks/<name>/`, a critic under `critic/`. */
+  version: 1 | 2;
   state: TrainerState;
   hasReference: boolean;
-  hasCritic?: boolean;
-  /** Names of the hooks whose state is under `hooks/`. */
+  /** Names of the parts (hooks, update participants) whose state is saved. */
+  components?: string[];
+  /** Version 1: names of the hooks whose state is under `hooks/`. */
   hooks?: string[];
+  /** Version 1: a PPO critic under `critic/`. */
+  hasCritic?: boolean;
 }
 
 /** Writes optimizer moments (and step counts) as safetensors. */
 export async function writeOptimizerState(file: string, optimizer: OptimizerState): Promise<void> {
   const tensors: Record<string, StTensor> = {};
   for (const [key, t] of Object.entries(optimizer.tensors)) tensors[key] = { dtype: 'F32', shape: t.shape, data: t.data };
-  const meta: Record<string, string> = { step: String(optimizer.step) };
-  if (optimizer.criticStep !== undefined) meta.criticStep = String(optimizer.criticStep);
-  await writeFile(file, encodeSafetensors(tensors, meta));
+  await writeFile(file, encodeSafetensors(tensors, { step: String(optimizer.step) }));
 }
 
 /** Reads what `writeOptimizerState` wrote (validated: step counts, F32 tensors). */
@@ -36,11 +38,6 @@ export async function readOptimizerState(file: string): Promise<OptimizerState> 
   const step = Number(metadata.step);
   if (!Number.isInteger(step) || step < 0) throw new CheckpointError(`${file}: missing or invalid 'step' in the metadata`);
   const optimizer: OptimizerState = { step, tensors: {} };
-  if (metadata.criticStep !== undefined) {
-    const criticStep = Number(metadata.criticStep);
-    if (!Number.isInteger(criticStep) || criticStep < 0) throw new CheckpointError(`${file}: invalid 'criticStep' in the metadata`);
-    optimizer.criticStep = criticStep;
-  }
   for (const [key, t] of Object.entries(tensors)) {
     if (t.dtype !== 'F32') throw new CheckpointError(`${file}: tensor '${key}' has dtype ${t.dtype}, expected F32`);
     optimizer.tensors[key] = { shape: t.shape, data: t.data as Float32Array };
@@ -48,22 +45,25 @@ export async function readOptimizerState(file: string): Promise<OptimizerState> 
   return optimizer;
 }
 
-/** The hooks of a run that keep state, checked for distinct names. */
-function statefulHooks(run: Checkpointable): TrainerHook[] {
-  const hooks = (run.hooks ?? []).filter((h) => h.saveState && h.loadState);
-  const names = hooks.map((h) => h.name);
+/** The parts of a run that keep state, checked: distinct names, both of saveState/loadState. */
+function statefulComponents(run: Checkpointable): Stateful[] {
+  const half = run.components.find((c) => Boolean(c.saveState) !== Boolean(c.loadState));
+  if (half) throw new CheckpointError(`'${half.name}' defines ${half.saveState ? 'saveState but not loadState' : 'loadState but not saveState'}; a part with state needs both`);
+  const parts = run.components.filter((c) => c.saveState && c.loadState);
+  const names = parts.map((c) => c.name);
   const twice = names.find((n, i) => names.indexOf(n) !== i);
-  if (twice !== undefined) throw new CheckpointError(`two hooks with state are both named '${twice}'; give them distinct names`);
-  return hooks;
+  if (twice !== undefined) throw new CheckpointError(`two parts with state are both named '${twice}'; give them distinct names`);
+  return parts;
 }
 
-/** A hook's directory under `hooks/` (its name, made safe for a path). */
-const hookDir = (root: string, name: string) => path.join(root, 'hooks', encodeURIComponent(name));
+/** A part's state directory (its name, made safe for a path): `components/` (version 2) or `hooks/` (version 1). */
+const stateDir = (root: string, name: string, version: 1 | 2 = 2) => path.join(root, version === 2 ? 'components' : 'hooks', encodeURIComponent(name));
 
 const exists = (p: string) => stat(p).then(() => true, () => false);
 
 /**
- * Checkpoints under `<root>/step-NNNNNN/` (policy/, reference/, optimizer.safetensors, trainer.json).
+ * Checkpoints under `<root>/step-NNNNNN/` (policy/, reference/, optimizer.safetensors,
+ * components/<name>/, trainer.json).
  * Everything is written into a hidden temporary directory that is renamed into place last, so a
  * crash or Ctrl-C never leaves a half-written checkpoint that `latest()` would pick.
  */
@@ -83,16 +83,14 @@ export class DirectoryCheckpointer implements Checkpointer {
     try {
       await run.policy.save(path.join(tmp, 'policy'));
       if (run.reference) await run.reference.save(path.join(tmp, 'reference'));
-      if (run.valueModel) await run.valueModel.save(path.join(tmp, 'critic'));
       await writeOptimizerState(path.join(tmp, 'optimizer.safetensors'), run.getOptimizerState());
-      const hooks = statefulHooks(run);
-      for (const hook of hooks) {
-        const dir = hookDir(tmp, hook.name);
+      const parts = statefulComponents(run);
+      for (const part of parts) {
+        const dir = stateDir(tmp, part.name);
         await mkdir(dir, { recursive: true });
-        await hook.saveState!(dir);
+        await part.saveState!(dir);
       }
-      const file: TrainerFile = { format: FORMAT, version: 1, state, hasReference: run.reference !== undefined, hasCritic: run.valueModel !== undefined };
-      if (hooks.length) file.hooks = hooks.map((h) => h.name);
+      const file: TrainerFile = { format: FORMAT, version: 2, state, hasReference: run.reference !== undefined, components: parts.map((c) => c.name) };
       // trainer.json last: a directory without it is never treated as complete.
       await writeFile(path.join(tmp, 'trainer.json'), `${JSON.stringify(file, null, 2)}\n`);
       if (await exists(final)) {
@@ -139,31 +137,32 @@ export class DirectoryCheckpointer implements Checkpointer {
     const trainerFile = path.join(dir, 'trainer.json');
     const file = await readJsonFile<Partial<TrainerFile>>(trainerFile);
     const s = file.state;
-    if (file.format !== FORMAT || file.version !== 1 || !s || !Number.isInteger(s.step) || typeof s.rng !== 'string' || !Number.isInteger(s.dataCursor))
-      throw new CheckpointError(`${trainerFile}: not a GRPO.ts trainer checkpoint (expected format '${FORMAT}' version 1 with state.step, state.rng and state.dataCursor)`);
+    if (file.format !== FORMAT || (file.version !== 1 && file.version !== 2) || !s || !Number.isInteger(s.step) || typeof s.rng !== 'string' || !Number.isInteger(s.dataCursor))
+      throw new CheckpointError(`${trainerFile}: not a GRPO.ts trainer checkpoint (expected format '${FORMAT}' version 1 or 2 with state.step, state.rng and state.dataCursor)`);
+    const version = file.version;
+    if (version === 1 && file.hasCritic)
+      throw new CheckpointError(`${dir} is a PPO checkpoint of an older GRPO.ts (format version 1, critic under critic/); this version keeps the critic in @grpo/plugin-ppo's own state and cannot resume it`);
     if (file.hasReference && !run.reference)
       throw new CheckpointError(`${dir} holds a reference policy, but this run has none (algorithm.kl.beta is 0); resume with the same config`);
     if (!file.hasReference && run.reference)
       throw new CheckpointError(`${dir} holds no reference policy, but this run needs one (algorithm.kl.beta > 0); resume with the same config`);
-    if (Boolean(file.hasCritic) !== Boolean(run.valueModel))
-      throw new CheckpointError(`${dir} ${file.hasCritic ? 'holds' : 'holds no'} value model (critic), but this run ${run.valueModel ? 'has one' : 'has none'}; resume with the same config`);
-    const hooks = statefulHooks(run);
-    const saved = Array.isArray(file.hooks) ? file.hooks.map(String) : [];
-    for (const hook of hooks)
-      if (!saved.includes(hook.name)) throw new CheckpointError(`${dir} holds no state for the hook '${hook.name}' that this run has; resume with the same config (plugins)`);
+    const parts = statefulComponents(run);
+    const listed = version === 2 ? file.components : file.hooks;
+    const saved = Array.isArray(listed) ? listed.map(String) : [];
+    for (const part of parts)
+      if (!saved.includes(part.name)) throw new CheckpointError(`${dir} holds no state for '${part.name}' that this run has; resume with the same config (plugins)`);
     for (const name of saved)
-      if (!hooks.some((h) => h.name === name)) throw new CheckpointError(`${dir} holds state for a hook '${name}' that this run does not have; resume with the same config (plugins)`);
+      if (!parts.some((c) => c.name === name)) throw new CheckpointError(`${dir} holds state for '${name}' that this run does not have; resume with the same config (plugins)`);
     const optimizerFile = path.join(dir, 'optimizer.safetensors');
     const optimizer = await readOptimizerState(optimizerFile);
     await run.policy.load(path.join(dir, 'policy'));
     if (run.reference) await run.reference.load(path.join(dir, 'reference'));
-    if (run.valueModel) await run.valueModel.load(path.join(dir, 'critic'));
     try {
       run.setOptimizerState(optimizer);
     } catch (error) {
       throw new CheckpointError(`${optimizerFile}: ${(error as Error).message}`);
     }
-    for (const hook of hooks) await hook.loadState!(hookDir(dir, hook.name));
+    for (const part of parts) await part.loadState!(stateDir(dir, part.name, version));
     run.setState(s);
     return s;
   }

@@ -1,6 +1,7 @@
+/** `grpo rm`: the CLI command this plugin ships (a `CliCommand` contribution). */
+import type { CliCommand, CliIo } from '@grpo/core';
 import { Command, InvalidArgumentError } from 'commander';
-import { evaluateRewardModel, trainRewardModel } from '@grpo/plugin-reward-model';
-import type { CliIo } from './index.js';
+import { evaluateRewardModel, trainRewardModel } from './cli.js';
 
 const collect = (value: string, previous: string[] = []) => [...previous, value];
 const positiveInt = (value: string) => {
@@ -45,7 +46,9 @@ interface RmTrainFlags {
 }
 
 /** `grpo rm`: train and evaluate learned reward models (ORM, PRM, Bradley–Terry) from JSONL data. */
-export function rmCommand(io: CliIo): Command {
+export const rmCommand: CliCommand = { name: 'rm', create: (io) => createRmCommand(io) };
+
+function createRmCommand(io: CliIo): Command {
   const rm = new Command('rm').description('train and evaluate learned reward models (outcome, process, preference) from JSONL data');
   rm.command('train')
     .description('train a reward model on JSONL data and write its checkpoint')

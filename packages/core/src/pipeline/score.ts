@@ -1,6 +1,13 @@
+/**
+ * The score stage: every reward function on every completion of the rollouts, concurrently, each
+ * call validated (shape, finite values, step offsets) under a timeout and the fault policy.
+ */
 import type { RewardFunction, RewardInput, RewardScore, StepReward } from '../contracts/reward.js';
+import type { Tokenizer } from '../contracts/tokenizer.js';
 import { RewardError } from '../errors.js';
 import type { Rollout, ScoredGroup, TokenStepReward } from '../records.js';
+import { mean, std } from '../util/stats.js';
+import { charToToken, tokenCharEnds } from '../util/text.js';
 
 export interface RewardRunOptions {
   /** Weight per reward name; missing names weigh 1. */
@@ -17,11 +24,13 @@ export interface ScoredBatch {
   metrics: Record<string, number>;
 }
 
-interface Normalised {
+/** One completion's score after validation: a finite number or null, with valid steps. */
+export interface ValidatedScore {
   score: number | null;
   steps?: readonly StepReward[];
   info?: Readonly<Record<string, number>>;
 }
+type Normalised = ValidatedScore;
 
 const preview = (text: string, n = 60) => JSON.stringify(text.length > n ? `${text.slice(0, n)}…` : text);
 
@@ -59,8 +68,13 @@ function normalise(value: RewardScore | undefined, completionLength: number): No
   return { score, steps, info };
 }
 
-/** Calls one reward on the whole batch, validating shape and values. */
-async function runReward(fn: RewardFunction, input: RewardInput, options: RewardRunOptions): Promise<{ scores: Normalised[]; errors: number }> {
+/**
+ * One reward function's scores for a reward input, validated as the trainer validates them (one
+ * score per completion, finite values, step offsets inside the completion) under `timeoutMs`.
+ * With `raise` a bad score is a `RewardError` naming the reward and the sample; with `penalty` it
+ * scores `penalty` and counts in `errors`.
+ */
+export async function scoreWith(fn: RewardFunction, input: RewardInput, options: Omit<RewardRunOptions, 'weights'>): Promise<{ scores: ValidatedScore[]; errors: number }> {
   const n = input.completions.length;
   const describe = (i: number) => `sample ${i} (prompt ${preview(input.prompts[i] ?? '')}, completion ${preview(input.completions[i] ?? '')})`;
   const fail = (message: string): never => {
@@ -122,22 +136,16 @@ function sliceInput(input: RewardInput, i: number): RewardInput {
   };
 }
 
-/**
- * Maps a step's end (a character offset into the completion) to the index of the token that
- * contains that character. `tokenEnds[t]` is the text length after decoding tokens 0..t.
- */
-export function charToToken(tokenEnds: readonly number[], endChar: number): number {
-  if (tokenEnds.length === 0) return 0;
-  for (let t = 0; t < tokenEnds.length; t++) if (tokenEnds[t]! >= endChar) return t;
-  return tokenEnds.length - 1;
+/** The reward functions' view of rollouts: one entry per completion, in group order. */
+export function rewardInput(rollouts: readonly Rollout[]): RewardInput {
+  return {
+    prompts: rollouts.flatMap((r) => r.completions.map(() => r.prompt)),
+    completions: rollouts.flatMap((r) => r.completions.map((c) => c.text)),
+    completionIds: rollouts.flatMap((r) => r.completions.map((c) => c.tokenIds)),
+    finishReasons: rollouts.flatMap((r) => r.completions.map((c) => c.finishReason)),
+    rows: rollouts.flatMap((r) => r.completions.map(() => r.row)),
+  };
 }
-
-const mean = (xs: readonly number[]) => (xs.length ? xs.reduce((a, b) => a + b, 0) / xs.length : 0);
-const std = (xs: readonly number[]) => {
-  if (xs.length < 2) return 0;
-  const m = mean(xs);
-  return Math.sqrt(xs.reduce((a, b) => a + (b - m) ** 2, 0) / (xs.length - 1));
-};
 
 /**
  * Scores every completion with every reward function concurrently, combines them
@@ -145,10 +153,10 @@ const std = (xs: readonly number[]) => {
  */
 export async function scoreRollouts(
   rollouts: readonly Rollout[],
-  prompts: readonly string[],
   functions: readonly RewardFunction[],
   options: RewardRunOptions,
-  tokenEnds?: (tokenIds: readonly number[]) => number[],
+  /** Maps step rewards' character offsets to tokens; without it, character i is token i. */
+  tokenizer?: Tokenizer,
 ): Promise<ScoredBatch> {
   if (functions.length === 0) throw new RewardError('No reward functions are configured: add a reward plugin (e.g. @grpo/plugin-math-reward) to the config.');
   const names = functions.map((f) => f.name);
@@ -157,14 +165,8 @@ export async function scoreRollouts(
   for (const name of Object.keys(options.weights))
     if (!names.includes(name)) throw new RewardError(`rewards.weights names '${name}', but no reward function has that name (have: ${names.join(', ')}).`);
 
-  const input: RewardInput = {
-    prompts: rollouts.flatMap((r, i) => r.completions.map(() => prompts[i] ?? r.row.prompt)),
-    completions: rollouts.flatMap((r) => r.completions.map((c) => c.text)),
-    completionIds: rollouts.flatMap((r) => r.completions.map((c) => c.tokenIds)),
-    finishReasons: rollouts.flatMap((r) => r.completions.map((c) => c.finishReason)),
-    rows: rollouts.flatMap((r) => r.completions.map(() => r.row)),
-  };
-  const results = await Promise.all(functions.map((fn) => runReward(fn, input, options)));
+  const input = rewardInput(rollouts);
+  const results = await Promise.all(functions.map((fn) => scoreWith(fn, input, options)));
 
   const metrics: Record<string, number> = {};
   functions.forEach((fn, k) => {
@@ -196,7 +198,7 @@ export async function scoreRollouts(
           any = true;
         }
         if (s.steps?.length) {
-          const ends = tokenEnds ? tokenEnds(completion.tokenIds) : completion.tokenIds.map((_, t) => t + 1);
+          const ends = tokenizer ? tokenCharEnds(tokenizer, completion.tokenIds) : completion.tokenIds.map((_, t) => t + 1);
           steps ??= new Map();
           for (const step of s.steps) {
             const t = charToToken(ends, step.endChar);

@@ -1,0 +1,20 @@
+import { z } from 'zod';
+
+/**
+ * Zod builders whose error messages read `expected <what>, got <value>`, the form every config
+ * problem is reported in. Plugins build their own sections and options schemas with them too.
+ */
+const says = (what: string) => ({ error: (issue: { input: unknown }) => `expected ${what}, got ${JSON.stringify(issue.input)}` });
+
+/** An integer ≥ `min`. */
+export const int = (min: number, what = `an integer ≥ ${min}`) => z.int(says(what)).min(min, says(what));
+/** Any finite number. */
+export const num = (what = 'a number') => z.number(says(what));
+/** A number > 0. */
+export const positive = (what = 'a number > 0') => num(what).positive(says(what));
+/** A number in [0, 1]. */
+export const fraction = (what = 'a number in [0, 1]') => num(what).min(0, says(what)).max(1, says(what));
+/** A number ≥ 0. */
+export const nonNegative = (what = 'a number ≥ 0') => num(what).min(0, says(what));
+/** A number > `bound`. */
+export const greaterThan = (bound: number, what = `a number > ${bound}`) => num(what).gt(bound, says(what));

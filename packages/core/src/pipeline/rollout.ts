@@ -1,0 +1,120 @@
+/**
+ * The rollout stage: render each row's prompt once, encode it, and sample G completions per prompt
+ * from the rollout engine. `collect` runs rollout → score → filter, refilling the batch while
+ * filters drop groups, then the reward shapers.
+ */
+import type { RewardFunction } from '../contracts/reward.js';
+import type { Policy, SamplingOptions } from '../contracts/policy.js';
+import type { RewardShaper, RolloutEngine, RolloutFilter, ShapingContext } from '../contracts/rollout.js';
+import { GrpoError } from '../errors.js';
+import type { DatasetRow, Rollout, ScoredGroup } from '../records.js';
+import { scoreRollouts, type RewardRunOptions } from './score.js';
+
+/** Fills `{field}` placeholders of the prompt template from a dataset row; `{prompt}` is the prompt field. */
+export function renderPrompt(template: string, row: DatasetRow, promptField: string): string {
+  const prompt = row[promptField];
+  if (typeof prompt !== 'string') throw new GrpoError(`dataset row has no string field '${promptField}' (data.promptField)`);
+  return template.replace(/\{(\w+)\}/g, (whole, key: string) => {
+    if (key === 'prompt') return prompt;
+    const value = row[key];
+    return value === undefined ? whole : String(value);
+  });
+}
+
+export interface RolloutContext {
+  engine: RolloutEngine;
+  /** Encodes prompts exactly as the policy conditions on them. */
+  policy: Pick<Policy, 'encodePrompt'>;
+  render: (row: DatasetRow) => string;
+  groupSize: number;
+  sampling: SamplingOptions;
+}
+
+/** `groupSize` completions for each row. */
+export async function rollout(rows: readonly DatasetRow[], context: RolloutContext): Promise<Rollout[]> {
+  const prompts = rows.map(context.render);
+  const ids = prompts.map((p) => context.policy.encodePrompt(p));
+  const completions = await context.engine.generate(
+    prompts.map((text, i) => ({ text, ids: ids[i]! })),
+    context.groupSize,
+    context.sampling,
+  );
+  if (completions.length !== rows.length || completions.some((c) => c?.length !== context.groupSize))
+    throw new GrpoError(`rollout engine '${context.engine.name}' returned ${completions.length} groups for ${rows.length} prompts (${context.groupSize} completions each expected)`);
+  return rows.map((row, i) => ({ row, prompt: prompts[i]!, promptIds: ids[i]!, completions: completions[i]! }));
+}
+
+/** Sorts contributions by `order`, keeping binding order among equals. */
+export function byOrder<T extends { readonly order?: number }>(items: readonly T[]): T[] {
+  return items.map((item, i) => ({ item, i })).sort((a, b) => (a.item.order ?? 0) - (b.item.order ?? 0) || a.i - b.i).map((x) => x.item);
+}
+
+export interface CollectContext {
+  /** The next `count` rows of the shuffled training stream. */
+  nextRows: (count: number) => DatasetRow[];
+  /** One rollout with a fresh sampling seed per call. */
+  rollout: (rows: readonly DatasetRow[]) => Promise<Rollout[]>;
+  rewards: readonly RewardFunction[];
+  rewardOptions: RewardRunOptions;
+  tokenizer?: Parameters<typeof scoreRollouts>[3];
+  filters: readonly RolloutFilter[];
+  shapers: readonly RewardShaper[];
+  shaping: ShapingContext;
+  promptsPerStep: number;
+}
+
+export interface Collected {
+  groups: ScoredGroup[];
+  metrics: Record<string, number>;
+  /** Completion tokens generated, dropped groups included. */
+  generatedTokens: number;
+  /** Seconds spent generating and scoring the first batch. */
+  generateSeconds: number;
+  scoreSeconds: number;
+}
+
+const tokensOf = (groups: readonly Rollout[]) => groups.reduce((a, g) => a + g.completions.reduce((b, c) => b + c.tokenIds.length, 0), 0);
+
+/**
+ * A step's training groups: sample and score `promptsPerStep` prompts; while the filters keep
+ * fewer, sample and score more (at most the filters' largest `refillRounds` extra rounds); keep
+ * the first `promptsPerStep`; then apply the reward shapers in order.
+ */
+export async function collect(context: CollectContext): Promise<Collected> {
+  const filters = byOrder(context.filters);
+  const keep = (g: ScoredGroup) => filters.every((f) => f.keep(g));
+  const seconds = (from: number) => (performance.now() - from) / 1000;
+  const score = (rollouts: Rollout[]) => scoreRollouts(rollouts, context.rewards, context.rewardOptions, context.tokenizer);
+
+  let started = performance.now();
+  const first = await context.rollout(context.nextRows(context.promptsPerStep));
+  const generateSeconds = seconds(started);
+  started = performance.now();
+  let scored = await score(first);
+  const scoreSeconds = seconds(started);
+  const metrics: Record<string, number> = { ...scored.metrics };
+  let generatedTokens = tokensOf(scored.groups);
+  let groups = scored.groups;
+  if (filters.length) {
+    const maxRounds = Math.max(0, ...filters.map((f) => f.refillRounds ?? 0));
+    let kept = groups.filter(keep);
+    let rounds = 0;
+    while (kept.length < context.promptsPerStep && rounds < maxRounds) {
+      rounds++;
+      scored = await score(await context.rollout(context.nextRows(context.promptsPerStep - kept.length)));
+      generatedTokens += tokensOf(scored.groups);
+      kept = kept.concat(scored.groups.filter(keep));
+    }
+    for (const f of filters) {
+      metrics[`${f.name}/rounds`] = rounds;
+      metrics[`${f.name}/kept_groups`] = kept.length;
+    }
+    groups = kept.slice(0, context.promptsPerStep);
+  }
+  for (const shaper of byOrder(context.shapers)) {
+    const shaped = shaper.shape(groups, context.shaping);
+    groups = shaped.groups;
+    Object.assign(metrics, shaped.metrics);
+  }
+  return { groups, metrics, generatedTokens, generateSeconds, scoreSeconds };
+}

@@ -1,0 +1,81 @@
+/**
+ * Assembling a run from a resolved config, the same for the CLI, scripts and tests: the container
+ * (plugins), the tensor backend, the policy (from the last bound `PolicyFactory`), the JSONL
+ * datasets of `data.*`, and for training the trainer and its checkpointer.
+ */
+import path from 'node:path';
+import type { Container } from 'inversify';
+import { TensorBackend } from '../contracts/backend.js';
+import { EvalDataset, PromptDataset } from '../contracts/data.js';
+import { Policy, PolicyFactory } from '../contracts/policy.js';
+import { Tokenizer } from '../contracts/tokenizer.js';
+import type { ResolvedConfig } from '../config/schema.js';
+import { JsonlPromptDataset } from '../data/jsonl.js';
+import { GrpoError } from '../errors.js';
+import { assembleContainer, selectNamed } from '../plugin/container.js';
+import { DirectoryCheckpointer } from '../trainer/checkpointer.js';
+import { JsonlMetricsSink } from '../trainer/sinks.js';
+import { Trainer } from '../trainer/trainer.js';
+
+/** The directory relative paths in a config are resolved against: the config file's (else the working directory). */
+export function configDir(config: ResolvedConfig): string {
+  return path.isAbsolute(config.source) ? path.dirname(config.source) : process.cwd();
+}
+
+/** A path of the config, resolved against the config file's directory. */
+export function configPath(config: ResolvedConfig, file: string): string {
+  return path.resolve(configDir(config), file);
+}
+
+/**
+ * The container with the backend set up, the policy bound and the datasets bound: everything a
+ * command needs before training, evaluating or sampling. A policy a plugin bound is kept.
+ */
+export async function prepareContainer(config: ResolvedConfig): Promise<Container> {
+  const container = await assembleContainer(config);
+  await selectNamed<TensorBackend>(container, TensorBackend, config.backend, 'tensor backend').setup();
+  if (!container.isBound(Policy)) {
+    const factories = await container.getAllAsync<PolicyFactory>(PolicyFactory, { optional: true });
+    const factory = factories.at(-1);
+    if (!factory) throw new GrpoError('No policy: add a plugin that contributes a PolicyFactory (e.g. @grpo/plugin-transformer) or binds a Policy.');
+    const policy = await factory.create({
+      config,
+      checkpoint: config.policy.checkpoint ? configPath(config, config.policy.checkpoint) : undefined,
+      tokenizer: container.isBound(Tokenizer) ? await container.getAsync<Tokenizer>(Tokenizer) : undefined,
+    });
+    container.bind(Policy).toConstantValue(policy);
+  }
+  const { data } = config;
+  if (!container.isBound(PromptDataset) && data.train)
+    container.bind(PromptDataset).toConstantValue(new JsonlPromptDataset(configPath(config, data.train), { promptField: data.promptField }));
+  if (!container.isBound(EvalDataset) && data.eval)
+    container.bind(EvalDataset).toConstantValue(new JsonlPromptDataset(configPath(config, data.eval), { promptField: data.promptField }));
+  return container;
+}
+
+export interface PreparedRun {
+  container: Container;
+  trainer: Trainer;
+  checkpointer: DirectoryCheckpointer;
+  /** metrics.jsonl / samples.jsonl writer, truncated to the resumed step. */
+  metrics: JsonlMetricsSink;
+  outputDir: string;
+  /** Step the run resumed from (0 for a fresh run). */
+  resumedFrom: number;
+}
+
+/** A training run from a resolved config; with `resume`, restored from the latest checkpoint of `outputDir`. */
+export async function prepareRun(config: ResolvedConfig, options: { resume?: boolean } = {}): Promise<PreparedRun> {
+  const container = await prepareContainer(config);
+  const outputDir = configPath(config, config.outputDir);
+  const checkpointer = new DirectoryCheckpointer(path.join(outputDir, 'checkpoints'));
+  const trainer = await Trainer.fromContainer(container);
+  let resumedFrom = 0;
+  if (options.resume) {
+    const latest = await checkpointer.latest();
+    if (!latest) throw new GrpoError(`--resume: no complete checkpoint under ${checkpointer.root}`);
+    resumedFrom = (await checkpointer.restore(latest, trainer)).step;
+  }
+  const metrics = new JsonlMetricsSink(outputDir, { resumeStep: resumedFrom });
+  return { container, trainer, checkpointer, metrics, outputDir, resumedFrom };
+}
