@@ -11,12 +11,17 @@
 import { ConfigError, RewardFunction, TrainerHook, type GrpoPlugin } from '@grpo/core';
 import { stepCorrectness, taskAccuracy } from '@grpo/plugin-math-task';
 import { IterativeRewardModel, type IterativeOptions } from './iterative.js';
-import { TransformerRewardModel, type ScoringOptions } from './model.js';
+import type { ScoringOptions } from './readout.js';
+import { TransformerRewardModel } from './scoring.js';
 
 export * from './metrics.js';
 export * from './steps.js';
 export * from './data.js';
-export * from './model.js';
+export { TransformerRewardModel, type CreateRewardModelOptions } from './scoring.js';
+export { noisyAndLogit, type RewardModelMode, type ScoringOptions } from './readout.js';
+export type { TrainOptions } from './training.js';
+export type { TokenScores } from './encoding.js';
+export { RM_FILE, RM_FORMAT } from './checkpoint.js';
 export * from './iterative.js';
 export * from './samples.js';
 export * from './cli.js';

@@ -23,7 +23,8 @@ import {
   type StepSummary,
   type TrainerHook,
 } from '@grpo/core';
-import type { TrainOptions, TransformerRewardModel } from './model.js';
+import type { TransformerRewardModel } from './scoring.js';
+import type { TrainOptions } from './training.js';
 import { exampleToJson, parseExamples } from './data.js';
 
 const STATE_FORMAT = 'grpo.iterative-reward-model';
