@@ -3,13 +3,13 @@
  * transformer backbone, served as a `RewardFunction`, with iterative RL (DeepSeekMath §4.2).
  *
  * ```ts
+ * import mathTask from '@grpo/plugin-math-task';
  * import rewardModel from '@grpo/plugin-reward-model';
- * import { taskAccuracy } from '@grpo/plugin-math-task';
- * plugins: [rewardModel({ checkpoint: 'runs/rm', name: 'rm', iterative: { everySteps: 50, labeller: taskAccuracy() } })]
+ * // The labeller: a reward another plugin binds (here the math task's `task_accuracy`), or a RewardFunction.
+ * plugins: [mathTask(), rewardModel({ checkpoint: 'runs/rm', name: 'rm', iterative: { everySteps: 50, labeller: 'task_accuracy' } })]
  * ```
  */
 import { ConfigError, RewardFunction, TrainerHook, type GrpoPlugin } from '@grpo/core';
-import { stepCorrectness, taskAccuracy } from '@grpo/plugin-math-task';
 import { IterativeRewardModel, type IterativeOptions } from './iterative.js';
 import type { ScoringOptions } from './readout.js';
 import { TransformerRewardModel } from './scoring.js';
@@ -35,9 +35,9 @@ export interface RewardModelPluginOptions extends ScoringOptions {
   model?: TransformerRewardModel;
   /**
    * Iterative RL: retrain the reward model after every `everySteps` steps on the policy's new
-   * samples. `labeller` is a reward function, or the name of one: a reward another plugin binds
-   * (give it weight 0 in `rewards.weights` to log it without training on it), or the math task's
-   * `task_accuracy` / `step_correctness`.
+   * samples. `labeller` is a `RewardFunction`, or the name of a reward that another plugin binds,
+   * e.g. the math task's `task_accuracy` (or `step_correctness` with `processRewards`); give it
+   * weight 0 in `rewards.weights` to log it without training on it.
    */
   iterative?: Omit<IterativeOptions, 'labeller'> & { labeller: RewardFunction | string };
 }
@@ -64,10 +64,14 @@ export default function rewardModel(options: RewardModelPluginOptions): GrpoPlug
         ]);
       bind<TrainerHook>(TrainerHook).toDynamicValue((ctx) => {
         const { labeller } = iterative;
-        let fn: RewardFunction | undefined = typeof labeller === 'string' ? ctx.getAll<RewardFunction>(RewardFunction).find((r) => r.name === labeller && r !== rm) : labeller;
-        if (!fn && labeller === 'task_accuracy') fn = taskAccuracy();
-        if (!fn && labeller === 'step_correctness') fn = stepCorrectness();
-        if (!fn) throw new ConfigError(config.source, [{ path: 'plugins.reward-model.iterative.labeller', message: `no reward function named '${String(labeller)}' is bound` }]);
+        if (typeof labeller !== 'string') return new IterativeRewardModel(rm, { ...iterative, labeller });
+        const others = ctx.getAll<RewardFunction>(RewardFunction).filter((r) => r !== rm);
+        const fn = others.find((r) => r.name === labeller);
+        if (!fn) {
+          const bound = others.length ? `the rewards bound besides this reward model are ${others.map((r) => `'${r.name}'`).join(', ')}` : `no reward is bound besides this reward model ('${rm.name}')`;
+          const message = `no reward function named '${labeller}' is bound (${bound}); the labeller must be a reward that another plugin binds (e.g. the math task's 'task_accuracy': add mathTask() to plugins) or a RewardFunction passed in`;
+          throw new ConfigError(config.source, [{ path: 'plugins.reward-model.iterative.labeller', message }]);
+        }
         return new IterativeRewardModel(rm, { ...iterative, labeller: fn });
       }).inSingletonScope();
     },
