@@ -9,8 +9,8 @@
  * plugins: [mathTask(), rewardModel({ checkpoint: 'runs/rm', name: 'rm', iterative: { everySteps: 50, labeller: 'task_accuracy' } })]
  * ```
  */
-import { ConfigError, RewardFunction, TrainerHook, type GrpoPlugin } from '@grpo/core';
-import { IterativeRewardModel, type IterativeOptions } from './iterative.js';
+import { ConfigError, RewardFunction, TrainerHook, type ConfigIssue, type GrpoPlugin } from '@grpo/core';
+import { IterativeRewardModel, iterativeOptionIssues, type IterativeOptions } from './iterative.js';
 import type { ScoringOptions } from './readout.js';
 import { TransformerRewardModel } from './scoring.js';
 
@@ -49,8 +49,11 @@ export interface RewardModelPluginOptions extends ScoringOptions {
  * (checked here), or call `hook.attach(trainer)` in code.
  */
 export default function rewardModel(options: RewardModelPluginOptions): GrpoPlugin {
-  if (!options.checkpoint && !options.model) throw new ConfigError('@grpo/plugin-reward-model options', [{ path: 'checkpoint', message: 'give a reward-model checkpoint directory (or a model)' }]);
   const { checkpoint, model: given, iterative, ...scoring } = options;
+  const issues: ConfigIssue[] = [];
+  if (!checkpoint && !given) issues.push({ path: 'checkpoint', message: 'give a reward-model checkpoint directory (or a model)' });
+  if (iterative) issues.push(...iterativeOptionIssues(iterative));
+  if (issues.length) throw new ConfigError('@grpo/plugin-reward-model options', issues);
   return {
     meta,
     async register({ bind, config }) {

@@ -8,6 +8,7 @@ import {
   CheckpointError,
   configSchema,
   ConfigError,
+  GrpoError,
   Rng,
   RewardFunction,
   TrainerHook,
@@ -78,7 +79,8 @@ describe('replay and labelling', () => {
     for (const x of old) expect(history).toContain(x);
     expect(replayMix(fresh, history.slice(0, 4), 0.1, new Rng(1))).toHaveLength(94); // capped by the history
     expect(replayMix(fresh, history, 0, new Rng(1))).toEqual(fresh);
-    expect(() => replayMix(fresh, history, 1, new Rng(1))).toThrow(RangeError);
+    expect(() => replayMix(fresh, history, 1, new Rng(1))).toThrow(GrpoError);
+    expect(() => replayMix(fresh, history, 1, new Rng(1))).toThrow('replayMix: replayFraction must be in [0, 1), got 1');
   });
 
   it('labels samples with the rule-based verifiers (outcome and process)', async () => {
@@ -208,6 +210,21 @@ describe('IterativeRewardModel hook', () => {
     // A RewardFunction passed in needs no binding.
     const given = await assembleContainer({ config, plugins: [rewardModel({ model: rm, iterative: { everySteps: 2, labeller: stepRule } })] });
     expect((given.getAll<TrainerHook>(TrainerHook)[0] as IterativeRewardModel).options.labeller).toBe(stepRule);
+    rm.dispose();
+  });
+
+  it('bad iterative options are config errors naming the option (every problem at once), from the plugin factory and from the hook', () => {
+    const rm = tiny();
+    expect(() => rewardModel({ model: rm, iterative: { everySteps: 0, labeller: answerRule } })).toThrow(ConfigError);
+    expect(() => rewardModel({ model: rm, iterative: { everySteps: 0, labeller: answerRule } })).toThrow('iterative.everySteps: expected an integer ≥ 1, got 0');
+    expect(() => rewardModel({ iterative: { everySteps: 2.5, labeller: answerRule, replayFraction: 1 } })).toThrow(
+      'Invalid config (@grpo/plugin-reward-model options):\n' +
+        '  - checkpoint: give a reward-model checkpoint directory (or a model)\n' +
+        '  - iterative.everySteps: expected an integer ≥ 1, got 2.5\n' +
+        '  - iterative.replayFraction: expected a number in [0, 1), got 1',
+    );
+    expect(() => new IterativeRewardModel(rm, { everySteps: 0, labeller: answerRule })).toThrow(ConfigError);
+    expect(() => new IterativeRewardModel(rm, { everySteps: 1, labeller: answerRule, replayFraction: -0.1 })).toThrow('iterative.replayFraction: expected a number in [0, 1), got -0.1');
     rm.dispose();
   });
 
