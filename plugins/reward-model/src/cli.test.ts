@@ -8,7 +8,7 @@ import { CharTokenizer } from '@grpo/plugin-tokenizers';
 import { createPolicy } from '@grpo/plugin-transformer';
 import { beforeAll, describe, expect, it } from 'vitest';
 import { evaluateRewardModel, trainRewardModel } from './cli.js';
-import { TransformerRewardModel } from './model.js';
+import { TransformerRewardModel } from './scoring.js';
 
 beforeAll(async () => {
   if (tf.getBackend() !== 'wasm') await setupBackend('wasm');

@@ -7,7 +7,9 @@ import { loadTokenizer } from '@grpo/plugin-tokenizers';
 import { loadPolicy, type ModelOptions } from '@grpo/plugin-transformer';
 import { readExamples } from './data.js';
 import type { StepSplitOptions } from './steps.js';
-import { TransformerRewardModel, type RewardModelMode, type ScoringOptions, type TrainOptions } from './model.js';
+import type { RewardModelMode, ScoringOptions } from './readout.js';
+import { TransformerRewardModel } from './scoring.js';
+import type { TrainOptions } from './training.js';
 
 export interface TrainRewardModelOptions extends Omit<TrainOptions, 'eval' | 'onStep'> {
   /** JSONL training files (`{prompt, completion, label}`, `{prompt, chosen, rejected}` or step labels). */

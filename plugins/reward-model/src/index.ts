@@ -4,9 +4,9 @@
  * the `grpo rm` command.
  *
  * ```ts
- * import rewardModel from '@grpo/plugin-reward-model';
  * import mathTask from '@grpo/plugin-math-task';
- * // The labeller is a reward another plugin binds (here the math task's task_accuracy), or a RewardFunction.
+ * import rewardModel from '@grpo/plugin-reward-model';
+ * // The labeller: a reward another plugin binds (here the math task's `task_accuracy`), or a RewardFunction.
  * plugins: [mathTask(), rewardModel({ checkpoint: 'runs/rm', name: 'rm', iterative: { everySteps: 50, labeller: 'task_accuracy' } })]
  * ```
  */
@@ -17,7 +17,11 @@ export { rmCommand } from './command.js';
 export * from './metrics.js';
 export * from './steps.js';
 export * from './data.js';
-export * from './model.js';
+export { TransformerRewardModel, type CreateRewardModelOptions } from './scoring.js';
+export { noisyAndLogit, type RewardModelMode, type ScoringOptions } from './readout.js';
+export type { TrainOptions } from './training.js';
+export type { TokenScores } from './encoding.js';
+export { RM_FILE, RM_FORMAT } from './checkpoint.js';
 export * from './iterative.js';
 export * from './samples.js';
 export * from './cli.js';

@@ -8,17 +8,18 @@ import {
   CheckpointError,
   configSchema,
   ConfigError,
+  GrpoError,
   Rng,
   RewardFunction,
   TrainerHook,
   type FrozenPolicy,
   type GrpoConfigInput,
+  type GrpoPlugin,
   type Policy,
   type RewardExample,
   type ResolvedConfig,
   type ScoredGroup,
 } from '@grpo/core';
-import { stepCorrectness, taskAccuracy } from '@grpo/plugin-math-task';
 import { CharTokenizer } from '@grpo/plugin-tokenizers';
 import { beforeAll, describe, expect, it } from 'vitest';
 import rewardModel, { IterativeRewardModel, labelSamples, replayMix, TransformerRewardModel } from './index.js';
@@ -29,6 +30,31 @@ beforeAll(async () => {
 
 const tokenizer = CharTokenizer.fromChars('0123456789+-=# \n');
 const tiny = () => TransformerRewardModel.create({ tokenizer, model: { dModel: 16, nLayers: 1, nHeads: 2, maxSeqLen: 32 }, seed: 1 });
+
+/**
+ * Rule-based labellers, written like the math task's verifiers (which label these samples alike; the
+ * math task's own are checked in test/integration/reward-model-math-task.test.ts): `answerRule`
+ * scores 1 when the `#### n` answer is the row's (`task_accuracy`); `stepRule` marks each `a+b=c`
+ * line right or wrong at its end (`step_correctness`).
+ */
+const answerRule: RewardFunction = {
+  name: 'answer_rule',
+  score: ({ completions, rows }) => completions.map((c, i) => (/#### (\d+)/.exec(c)?.[1] === String(rows[i]!.answer) ? 1 : 0)),
+};
+const stepRule: RewardFunction = {
+  name: 'step_rule',
+  score: ({ completions }) =>
+    completions.map((c) => {
+      let start = 0;
+      const steps = c.split('\n').flatMap((line) => {
+        const end = start + line.length;
+        start = end + 1;
+        const m = /^(\d+)\+(\d+)=(\d+)$/.exec(line);
+        return m ? [{ endChar: end, reward: Number(m[1]) + Number(m[2]) === Number(m[3]) ? 1 : 0 }] : [];
+      });
+      return { score: null, steps };
+    }),
+};
 
 function group(prompt: string, answer: string, texts: string[]): ScoredGroup {
   return {
@@ -53,7 +79,8 @@ describe('replay and labelling', () => {
     for (const x of old) expect(history).toContain(x);
     expect(replayMix(fresh, history.slice(0, 4), 0.1, new Rng(1))).toHaveLength(94); // capped by the history
     expect(replayMix(fresh, history, 0, new Rng(1))).toEqual(fresh);
-    expect(() => replayMix(fresh, history, 1, new Rng(1))).toThrow(RangeError);
+    expect(() => replayMix(fresh, history, 1, new Rng(1))).toThrow(GrpoError);
+    expect(() => replayMix(fresh, history, 1, new Rng(1))).toThrow('replayMix: replayFraction must be in [0, 1), got 1');
   });
 
   it('labels samples with the rule-based verifiers (outcome and process)', async () => {
@@ -64,12 +91,12 @@ describe('replay and labelling', () => {
       finishReasons: ['eos', 'eos', 'length'] as const,
       rows: [{ prompt: 'q\n', answer: '3', numbers: [1, 2] }, { prompt: 'q\n', answer: '3', numbers: [1, 2] }, { prompt: 'q\n', answer: '3', numbers: [1, 2] }],
     };
-    const outcome = labelSamples(input, await taskAccuracy().score(input), 'outcome');
+    const outcome = labelSamples(input, await answerRule.score(input), 'outcome');
     expect(outcome).toEqual([
       { kind: 'outcome', prompt: 'q\n', completion: '1+2=3\n#### 3', label: 1 },
       { kind: 'outcome', prompt: 'q\n', completion: '1+2=4\n#### 4', label: 0 },
     ]);
-    const process = labelSamples(input, await stepCorrectness().score(input), 'process');
+    const process = labelSamples(input, await stepRule.score(input), 'process');
     expect(process.map((e) => e.kind === 'process' && e.steps)).toEqual([[{ endChar: 5, reward: 1 }], [{ endChar: 5, reward: 0 }]]);
   });
 });
@@ -81,7 +108,7 @@ describe('IterativeRewardModel hook', () => {
     const policy = { name: 'policy' } as unknown as Policy;
     const reference = { syncFrom: (p: Policy) => syncs.push(p) } as unknown as FrozenPolicy;
     const rounds: Record<string, number>[] = [];
-    const hook = new IterativeRewardModel(rm, { everySteps: 2, labeller: taskAccuracy(), replayFraction: 0.5, train: { batchSize: 4 }, onIteration: (r) => rounds.push(r.metrics) }).attach({ policy, reference });
+    const hook = new IterativeRewardModel(rm, { everySteps: 2, labeller: answerRule, replayFraction: 0.5, train: { batchSize: 4 }, onIteration: (r) => rounds.push(r.metrics) }).attach({ policy, reference });
     const right = '1+2=3\n#### 3';
     const wrong = '1+2=4\n#### 4';
     let freshBefore: Record<string, number> = {};
@@ -110,7 +137,7 @@ describe('IterativeRewardModel hook', () => {
     const wrong = '1+2=4\n#### 4';
     const make = () => {
       const rm = tiny();
-      return { rm, hook: new IterativeRewardModel(rm, { everySteps: 2, labeller: taskAccuracy(), replayFraction: 0.5, train: { batchSize: 4 } }) };
+      return { rm, hook: new IterativeRewardModel(rm, { everySteps: 2, labeller: answerRule, replayFraction: 0.5, train: { batchSize: 4 } }) };
     };
     const feed = async (hook: IterativeRewardModel, step: number) => {
       await hook.onRollouts({ step, prompts: ['q\n'], groups: [group('q\n', '3', step % 2 ? [wrong, right] : [right, wrong, wrong])] });
@@ -145,19 +172,59 @@ describe('IterativeRewardModel hook', () => {
   it('the plugin binds the model as a named reward and the hook, and checks the reference reset', async () => {
     const rm = tiny();
     const config = (kl: GrpoConfigInput['algorithm']): ResolvedConfig => ({ ...configSchema.parse({ algorithm: kl }), plugins: [], source: 'test' });
-    const plugin = rewardModel({ model: rm, iterative: { everySteps: 3, labeller: 'task_accuracy' } });
+    // The labeller, by name: a reward another plugin binds (as the math task binds `task_accuracy`).
+    const rules: GrpoPlugin = { meta: { name: 'rules', version: '0.0.0', core: '^0.1.0' }, register: ({ bind }) => void bind(RewardFunction).toConstantValue(answerRule) };
+    const plugin = rewardModel({ model: rm, iterative: { everySteps: 3, labeller: 'answer_rule' } });
     expect(plugin.meta).toEqual({ name: '@grpo/plugin-reward-model', version: '0.1.0', core: '^0.1.0' });
-    const ok = await assembleContainer({ config: config({ kl: { beta: 0.04, refResetEvery: 3 } }), plugins: [plugin] });
+    const ok = await assembleContainer({ config: config({ kl: { beta: 0.04, refResetEvery: 3 } }), plugins: [rules, plugin] });
     expect(ok.getAll<RewardFunction>(RewardFunction)).toContain(rm);
     const hooks = ok.getAll<TrainerHook>(TrainerHook);
     expect(hooks).toHaveLength(1);
     expect(hooks[0]).toBeInstanceOf(IterativeRewardModel);
     expect(ok.getAll<TrainerHook>(TrainerHook)[0]).toBe(hooks[0]); // one hook per run: the trainer and the caller see the same
-    expect((hooks[0] as IterativeRewardModel).options.labeller.name).toBe('task_accuracy');
+    expect((hooks[0] as IterativeRewardModel).options.labeller).toBe(answerRule);
     await expect(assembleContainer({ config: config({ kl: { beta: 0.04, refResetEvery: 0 } }), plugins: [plugin] })).rejects.toThrow(/refResetEvery: iterative RL resets π_ref after every iteration: set it to 3/);
     const noKl = await assembleContainer({ config: config({ kl: { beta: 0 } }), plugins: [rewardModel({ model: rm })] });
     expect(noKl.getAll<TrainerHook>(TrainerHook)).toHaveLength(0);
     expect(() => rewardModel({})).toThrow(ConfigError);
+    rm.dispose();
+  });
+
+  it('a labeller given by name must be a reward another plugin binds; otherwise a config error lists the bound ones', async () => {
+    const rm = tiny();
+    const config: ResolvedConfig = { ...configSchema.parse({ algorithm: { kl: { beta: 0 } } }), plugins: [], source: 'grpo.config.ts' };
+    const bindReward = (reward: RewardFunction): GrpoPlugin => ({ meta: { name: `bind-${reward.name}`, version: '0.0.0', core: '^0.1.0' }, register: ({ bind }) => void bind(RewardFunction).toConstantValue(reward) });
+    // No built-in fallback: 'task_accuracy' is the math task's reward, so without that plugin it is unknown.
+    const unbound = rewardModel({ model: rm, iterative: { everySteps: 2, labeller: 'task_accuracy' } });
+    const withOthers = await assembleContainer({ config, plugins: [bindReward(answerRule), bindReward(stepRule), unbound] });
+    expect(() => withOthers.getAll<TrainerHook>(TrainerHook)).toThrow(ConfigError);
+    expect(() => withOthers.getAll<TrainerHook>(TrainerHook)).toThrow(
+      "plugins.reward-model.iterative.labeller: no reward function named 'task_accuracy' is bound (the rewards bound besides this reward model are 'answer_rule', 'step_rule'); " +
+        "the labeller must be a reward that another plugin binds (e.g. the math task's 'task_accuracy': add mathTask() to plugins) or a RewardFunction passed in",
+    );
+    const alone = await assembleContainer({ config, plugins: [unbound] });
+    expect(() => alone.getAll<TrainerHook>(TrainerHook)).toThrow("no reward function named 'task_accuracy' is bound (no reward is bound besides this reward model ('rm'))");
+    // The model cannot label its own samples.
+    const itself = await assembleContainer({ config, plugins: [rewardModel({ model: rm, iterative: { everySteps: 2, labeller: 'rm' } })] });
+    expect(() => itself.getAll<TrainerHook>(TrainerHook)).toThrow("no reward function named 'rm' is bound");
+    // A RewardFunction passed in needs no binding.
+    const given = await assembleContainer({ config, plugins: [rewardModel({ model: rm, iterative: { everySteps: 2, labeller: stepRule } })] });
+    expect((given.getAll<TrainerHook>(TrainerHook)[0] as IterativeRewardModel).options.labeller).toBe(stepRule);
+    rm.dispose();
+  });
+
+  it('bad iterative options are config errors naming the option (every problem at once), from the plugin factory and from the hook', () => {
+    const rm = tiny();
+    expect(() => rewardModel({ model: rm, iterative: { everySteps: 0, labeller: answerRule } })).toThrow(ConfigError);
+    expect(() => rewardModel({ model: rm, iterative: { everySteps: 0, labeller: answerRule } })).toThrow('iterative.everySteps: expected an integer ≥ 1, got 0');
+    expect(() => rewardModel({ iterative: { everySteps: 2.5, labeller: answerRule, replayFraction: 1 } })).toThrow(
+      'Invalid config (@grpo/plugin-reward-model options):\n' +
+        '  - checkpoint: give a reward-model checkpoint directory (or a model)\n' +
+        '  - iterative.everySteps: expected an integer ≥ 1, got 2.5\n' +
+        '  - iterative.replayFraction: expected a number in [0, 1), got 1',
+    );
+    expect(() => new IterativeRewardModel(rm, { everySteps: 0, labeller: answerRule })).toThrow(ConfigError);
+    expect(() => new IterativeRewardModel(rm, { everySteps: 1, labeller: answerRule, replayFraction: -0.1 })).toThrow('iterative.replayFraction: expected a number in [0, 1), got -0.1');
     rm.dispose();
   });
 

@@ -9,10 +9,13 @@ import { join } from 'node:path';
 import { readJsonFile, readOptimizerState, writeOptimizerState } from '@grpo/core/checkpoint';
 import {
   CheckpointError,
+  ConfigError,
   DataError,
+  GrpoError,
   rewardInput,
   Rng,
   scoreWith,
+  type ConfigIssue,
   type FrozenPolicy,
   type Policy,
   type RewardExample,
@@ -23,7 +26,8 @@ import {
   type StepSummary,
   type TrainerHook,
 } from '@grpo/core';
-import type { TrainOptions, TransformerRewardModel } from './model.js';
+import type { TransformerRewardModel } from './scoring.js';
+import type { TrainOptions } from './training.js';
 import { exampleToJson, parseExamples } from './data.js';
 
 const STATE_FORMAT = 'grpo.iterative-reward-model';
@@ -59,9 +63,18 @@ export interface IterativeOptions {
  * up the fraction f of the mix.
  */
 export function replayMix<T>(fresh: readonly T[], history: readonly T[], fraction: number, rng: Rng): T[] {
-  if (!(fraction >= 0 && fraction < 1)) throw new RangeError(`replayFraction must be in [0, 1), got ${fraction}`);
+  if (!(fraction >= 0 && fraction < 1)) throw new GrpoError(`replayMix: replayFraction must be in [0, 1), got ${fraction}`);
   const k = Math.min(history.length, Math.round((fresh.length * fraction) / (1 - fraction)));
   return [...fresh, ...rng.shuffle(history).slice(0, k)];
+}
+
+/** The problems of iterative options, each with its path in the plugin's options (`iterative.everySteps`, ...). */
+export function iterativeOptionIssues(options: Pick<IterativeOptions, 'everySteps' | 'replayFraction'>): ConfigIssue[] {
+  const issues: ConfigIssue[] = [];
+  if (!Number.isInteger(options.everySteps) || options.everySteps < 1) issues.push({ path: 'iterative.everySteps', message: `expected an integer ≥ 1, got ${String(options.everySteps)}` });
+  const f = options.replayFraction ?? 0.1;
+  if (!(f >= 0 && f < 1)) issues.push({ path: 'iterative.replayFraction', message: `expected a number in [0, 1), got ${String(f)}` });
+  return issues;
 }
 
 /** Turns labeller scores into reward-model examples (samples the labeller does not apply to are skipped). */
@@ -99,9 +112,8 @@ export class IterativeRewardModel implements TrainerHook {
     readonly model: TransformerRewardModel,
     readonly options: IterativeOptions,
   ) {
-    if (!Number.isInteger(options.everySteps) || options.everySteps < 1) throw new RangeError(`iterative.everySteps must be an integer ≥ 1, got ${options.everySteps}`);
-    const f = options.replayFraction ?? 0.1;
-    if (!(f >= 0 && f < 1)) throw new RangeError(`iterative.replayFraction must be in [0, 1), got ${f}`);
+    const issues = iterativeOptionIssues(options);
+    if (issues.length) throw new ConfigError('@grpo/plugin-reward-model options', issues);
     this.kind = options.labels ?? (model.scoring.mode === 'process' ? 'process' : 'outcome');
     this.rng = new Rng(`${options.seed ?? 0}:rm-replay`);
   }

@@ -1,5 +1,4 @@
 import { describe, expect, it } from 'vitest';
-import { judgeSteps } from '@grpo/plugin-math-task';
 import { binaryAccuracy, firstWrongStep, pairwiseAccuracy, rocAuc, sigmoid } from './metrics.js';
 import { splitSteps } from './steps.js';
 
@@ -27,7 +26,7 @@ describe('splitSteps', () => {
     const solution = '3+4=7\n\n7-2=5\n#### 5';
     expect(splitSteps(solution)).toEqual([5, 12, 19]);
     expect(splitSteps(solution, { stopAt: '####' })).toEqual([5, 12]);
-    expect(splitSteps(solution, { stopAt: '####' })).toEqual(judgeSteps(solution, [3, 4, 2]).map((v) => v.endChar));
+    // (the math task's own `judgeSteps` ends agree: test/integration/reward-model-math-task.test.ts)
     expect(splitSteps('a; b;c', { separator: ';' })).toEqual([1, 4, 6]);
     expect(splitSteps('')).toEqual([]);
   });

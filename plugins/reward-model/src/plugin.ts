@@ -1,8 +1,8 @@
-import { CliCommand, definePlugin, field, GrpoError, ReferenceSchedule, RewardFunction, TrainerHook } from '@grpo/core';
+import { CliCommand, ConfigError, definePlugin, field, ReferenceSchedule, RewardFunction, TrainerHook } from '@grpo/core';
 import { z } from 'zod';
 import { rmCommand } from './command.js';
 import { IterativeRewardModel } from './iterative.js';
-import { TransformerRewardModel } from './model.js';
+import { TransformerRewardModel } from './scoring.js';
 
 export const meta = { name: '@grpo/plugin-reward-model', version: '0.1.0', core: '^0.1.0' } as const;
 
@@ -55,7 +55,7 @@ export type RewardModelPluginOptions = z.input<typeof rewardModelOptionsSchema>;
 export const rewardModel = definePlugin({
   meta,
   options: rewardModelOptionsSchema,
-  register({ bind, options }) {
+  register({ bind, config, options }) {
     bind<CliCommand>(CliCommand).toConstantValue(rmCommand);
     const { checkpoint, model: given, iterative, ...scoring } = options;
     if (!checkpoint && !given) return;
@@ -70,13 +70,18 @@ export const rewardModel = definePlugin({
     bind<TrainerHook>(TrainerHook)
       .toDynamicValue(async (ctx) => {
         const rm = await ctx.getAsync<TransformerRewardModel>(Model);
-        const rewards = await ctx.getAllAsync<RewardFunction>(RewardFunction);
-        const fn = typeof labeller === 'string' ? rewards.find((r) => r.name === labeller && r !== rm) : labeller;
-        if (!fn)
-          throw new GrpoError(
-            `reward-model iterative.labeller names '${String(labeller)}', but no other plugin binds a reward of that name (bound: ${rewards.map((r) => r.name).join(', ')}); ` +
-              'name a reward another plugin binds (e.g. the math task\'s task_accuracy) or pass a RewardFunction',
-          );
+        if (typeof labeller !== 'string') return new IterativeRewardModel(rm, { ...rest, train: train as never, labeller });
+        const others = (await ctx.getAllAsync<RewardFunction>(RewardFunction)).filter((r) => r !== rm);
+        const fn = others.find((r) => r.name === labeller);
+        if (!fn) {
+          const bound = others.length ? `the rewards bound besides this reward model are ${others.map((r) => `'${r.name}'`).join(', ')}` : `no reward is bound besides this reward model ('${rm.name}')`;
+          throw new ConfigError(config.source, [
+            {
+              path: 'plugins[@grpo/plugin-reward-model].iterative.labeller',
+              message: `no reward function named '${labeller}' is bound (${bound}); the labeller must be a reward that another plugin binds (e.g. the math task's 'task_accuracy': add mathTask() to plugins) or a RewardFunction passed in`,
+            },
+          ]);
+        }
         return new IterativeRewardModel(rm, { ...rest, train: train as never, labeller: fn });
       })
       .inSingletonScope();

@@ -7,7 +7,8 @@ import { CheckpointError, DataError, Rng, type RewardExample, type RewardInput }
 import { CharTokenizer } from '@grpo/plugin-tokenizers';
 import { beforeAll, describe, expect, it } from 'vitest';
 import { sigmoid } from './metrics.js';
-import { noisyAndLogit, TransformerRewardModel, type CreateRewardModelOptions } from './model.js';
+import { noisyAndLogit } from './readout.js';
+import { TransformerRewardModel, type CreateRewardModelOptions } from './scoring.js';
 
 beforeAll(async () => {
   if (tf.getBackend() !== 'wasm') await setupBackend('wasm');
