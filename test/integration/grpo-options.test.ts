@@ -1,7 +1,8 @@
 import { mkdtemp, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
-import { DirectoryCheckpointer, toTrainSequences } from '@grpo/core';
+import { DirectoryCheckpointer, type ScoredGroup } from '@grpo/core';
+import { maskTruncated } from '@grpo/plugin-grpo';
 import type { FrozenTransformerPolicy, TransformerPolicy } from '@grpo/plugin-transformer';
 import { beforeAll, describe, expect, it } from 'vitest';
 import { tinyConfig, tinyTrainer, useWasm } from './tiny-task.js';
@@ -65,11 +66,12 @@ describe('DAPO options', () => {
     shaped.dispose();
   });
 
-  it('masking truncated completions gives them mask 0 (and no loss)', async () => {
-    const completion = (n: number, finishReason: 'eos' | 'length') => ({ tokenIds: Array(n).fill(5), text: 'x'.repeat(n), logprobs: Array(n).fill(-1), finishReason });
-    const group = { row: { prompt: 'p' }, promptIds: [1], completions: [completion(2, 'eos'), completion(3, 'length')], rewards: [1, 0], rewardsByFunction: {}, unscored: [false, false] };
-    expect(toTrainSequences([group], { maskTruncated: true }).map((s) => s.mask)).toEqual([[1, 1], [0, 0, 0]]);
-    expect(toTrainSequences([group], { maskTruncated: false }).map((s) => s.mask)).toEqual([[1, 1], [1, 1, 1]]);
+  it('masking truncated completions leaves them out of the loss', async () => {
+    const completion = (n: number, finishReason: 'eos' | 'length') => ({ tokenIds: Array<number>(n).fill(5), text: 'x'.repeat(n), logprobs: Array<number>(n).fill(-1), finishReason });
+    const group: ScoredGroup = { row: { prompt: 'p' }, prompt: 'p', promptIds: [1], completions: [completion(2, 'eos'), completion(3, 'length')], rewards: [1, 0], rewardsByFunction: {}, unscored: [false, false] };
+    const shaped = maskTruncated.shape([group], { maxNewTokens: 3 });
+    expect(shaped.groups[0]!.masked).toEqual([false, true]);
+    expect(group.masked).toBeUndefined(); // a new record, the input unchanged
     // End to end: a 1-token limit truncates nearly everything; the run still trains and logs it.
     const trainer = await tinyTrainer(tinyConfig({ generation: { maxNewTokens: 1 }, algorithm: { maskTruncated: true, kl: { beta: 0 } } }));
     const { metrics } = await trainer.trainStep();

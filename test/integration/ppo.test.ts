@@ -2,35 +2,35 @@ import { mkdtemp } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import * as tf from '@tensorflow/tfjs';
-import { assembleContainer, DirectoryCheckpointer, GrpoTrainer, JsonlMetricsSink, Policy, readMetrics, type GrpoConfigInput, type ResolvedConfig } from '@grpo/core';
-import grpo from '@grpo/plugin-grpo';
-import ppo, { TransformerValueModel, type PpoOptions } from '@grpo/plugin-ppo';
+import { assembleContainer, DirectoryCheckpointer, JsonlMetricsSink, Policy, readMetrics, Trainer, type GrpoConfigInput, type ResolvedConfig } from '@grpo/core';
+import ppo, { CriticParticipant, TransformerValueModel, type PpoOptions } from '@grpo/plugin-ppo';
 import { CharTokenizer } from '@grpo/plugin-tokenizers';
 import { createPolicy, type TransformerPolicy } from '@grpo/plugin-transformer';
 import { beforeAll, describe, expect, it } from 'vitest';
-import { tinyConfig, tinyTaskPlugin, useWasm, withoutTimings } from './tiny-task.js';
+import { tinyConfig, useWasm, withoutTimings } from './tiny-task.js';
 
 beforeAll(useWasm);
 
 /** The tiny task's config with PPO switched on by the plugin list alone. */
-function ppoConfig(overrides: GrpoConfigInput = {}, options: PpoOptions = {}, outputDir?: string): ResolvedConfig {
-  const config = tinyConfig(overrides, outputDir);
-  return { ...config, plugins: [tinyTaskPlugin, ppo(options)] };
+function ppoConfig(overrides: GrpoConfigInput = {}, options: PpoOptions = {}, outputDir?: string): Promise<ResolvedConfig> {
+  return tinyConfig(overrides, outputDir, [ppo(options)]);
 }
 
-/** Like `tinyTrainer`, but the policy is bound after the plugins load, as the CLI does. */
-async function ppoTrainer(config: ResolvedConfig): Promise<{ trainer: GrpoTrainer; policy: TransformerPolicy; dispose(): void }> {
+/** Like `tinyTrainer`, but the policy is bound after the plugins load, as `prepareContainer` does. */
+async function ppoTrainer(config: ResolvedConfig | Promise<ResolvedConfig>): Promise<{ trainer: Trainer; policy: TransformerPolicy; critic: TransformerValueModel; participant: CriticParticipant; dispose(): void }> {
   const tokenizer = CharTokenizer.fromChars('abcd');
   const policy = createPolicy({ model: { dModel: 32, nLayers: 1, nHeads: 2, maxSeqLen: 16 }, tokenizer, seed: 11 });
-  const container = await assembleContainer({ config, defaults: [grpo()] });
+  const container = await assembleContainer(await config);
   container.bind(Policy).toConstantValue(policy);
-  const trainer = GrpoTrainer.fromContainer(container);
+  const trainer = await Trainer.fromContainer(container);
+  const participant = trainer.components.find((c) => c.name === 'critic') as CriticParticipant;
   return {
     trainer,
     policy,
+    participant,
+    critic: participant.model as TransformerValueModel,
     dispose: () => {
       trainer.dispose();
-      trainer.valueModel?.dispose();
       policy.dispose();
     },
   };
@@ -41,7 +41,7 @@ function deterministic(m: Record<string, number>): Record<string, number> {
   return Object.fromEntries(Object.entries(withoutTimings(m)).filter(([k]) => !k.startsWith('timing/')));
 }
 
-async function steps(trainer: GrpoTrainer, n: number) {
+async function steps(trainer: Trainer, n: number) {
   const out: Record<string, number>[] = [];
   for (let i = 0; i < n; i++) out.push(deterministic((await trainer.trainStep()).metrics));
   return out;
@@ -50,19 +50,19 @@ async function steps(trainer: GrpoTrainer, n: number) {
 describe('PPO training loop (tiny transformer on wasm)', () => {
   it('plugins: [ppo()] alone switches to a critic, GAE and the ppo objective', async () => {
     const run = await ppoTrainer(ppoConfig());
-    const critic = run.trainer.valueModel;
+    const critic = run.critic;
     expect(critic).toBeInstanceOf(TransformerValueModel);
     // The critic starts as a copy of the policy backbone: same embedding, not the same variables.
-    const emb = (critic as TransformerValueModel).model.weights.get('embed.weight')!;
+    const emb = critic.model.weights.get('embed.weight')!;
     const policyEmb = run.policy.weights.get('embed.weight')!;
     expect(emb).not.toBe(policyEmb);
     expect(Array.from(emb.dataSync())).toEqual(Array.from(policyEmb.dataSync()));
-    const criticBefore = critic!.trainableVariables().map((v) => Array.from(v.dataSync()));
+    const criticBefore = critic.trainableVariables().map((v) => Array.from(v.dataSync()));
     const [m] = await steps(run.trainer, 1);
     for (const key of ['value_loss', 'value_clip_frac', 'values/mean', 'returns/mean', 'policy_loss', 'clip_ratio/low_mean', 'critic/grad_norm', 'advantages/raw_mean'])
       expect(m, key).toHaveProperty([key]);
     expect(m!['critic/grad_norm']).toBeGreaterThan(0);
-    const criticAfter = critic!.trainableVariables().map((v) => Array.from(v.dataSync()));
+    const criticAfter = critic.trainableVariables().map((v) => Array.from(v.dataSync()));
     expect(criticAfter).not.toEqual(criticBefore);
     run.dispose();
   });
@@ -89,9 +89,7 @@ describe('PPO training loop (tiny transformer on wasm)', () => {
 
   it('builds a critic from scratch with its own size', async () => {
     const run = await ppoTrainer(ppoConfig({}, { critic: { model: { dModel: 16, nLayers: 1, nHeads: 2, maxSeqLen: 16 }, seed: 3, learningRate: 1e-3 } }));
-    const critic = run.trainer.valueModel as TransformerValueModel;
-    expect(critic.model.config.dModel).toBe(16);
-    expect(critic.learningRate).toBe(1e-3);
+    expect(run.critic.model.config.dModel).toBe(16);
     const [m] = await steps(run.trainer, 1);
     expect(Number.isFinite(m!.value_loss)).toBe(true);
     run.dispose();

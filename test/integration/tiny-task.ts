@@ -3,14 +3,15 @@ import { setupBackend } from '@grpo/plugin-backend-wasm';
 import {
   ArrayPromptDataset,
   assembleContainer,
-  configSchema,
-  GrpoTrainer,
   Policy,
   PromptDataset,
+  resolveConfig,
   RewardFunction,
+  Trainer,
   TrainerHook,
   type GrpoConfigInput,
   type GrpoPlugin,
+  type PluginEntry,
   type ResolvedConfig,
 } from '@grpo/core';
 import grpo from '@grpo/plugin-grpo';
@@ -34,7 +35,8 @@ export const tinyTaskPlugin: GrpoPlugin = {
   },
 };
 
-export function tinyConfig(overrides: GrpoConfigInput = {}, outputDir = 'runs/test'): ResolvedConfig {
+/** The tiny task's config, resolved with grpo() and the task (plus `plugins`) as defaults. */
+export function tinyConfig(overrides: GrpoConfigInput = {}, outputDir = 'runs/test', plugins: readonly PluginEntry[] = []): Promise<ResolvedConfig> {
   const base: GrpoConfigInput = {
     seed: 5,
     outputDir,
@@ -49,7 +51,7 @@ export function tinyConfig(overrides: GrpoConfigInput = {}, outputDir = 'runs/te
     train: { ...base.train, ...overrides.train },
     algorithm: { ...base.algorithm, ...overrides.algorithm },
   };
-  return { ...configSchema.parse(merged), plugins: [tinyTaskPlugin], source: 'test' };
+  return resolveConfig(merged, { source: 'test', defaults: [grpo(), tinyTaskPlugin, ...plugins] });
 }
 
 export async function useWasm(): Promise<void> {
@@ -57,14 +59,14 @@ export async function useWasm(): Promise<void> {
 }
 
 /** A trainer over a fresh tiny policy (same seed → same initial weights), with optional extra hooks and rewards. */
-export async function tinyTrainer(config: ResolvedConfig, extra: { hooks?: TrainerHook[]; rewards?: RewardFunction[] } = {}): Promise<GrpoTrainer> {
+export async function tinyTrainer(config: ResolvedConfig | Promise<ResolvedConfig>, extra: { hooks?: TrainerHook[]; rewards?: RewardFunction[] } = {}): Promise<Trainer> {
   const tokenizer = CharTokenizer.fromChars('abcd');
   const policy = createPolicy({ model: { dModel: 32, nLayers: 1, nHeads: 2, maxSeqLen: 16 }, tokenizer, seed: 11 });
-  const container = await assembleContainer({ config, defaults: [grpo()] });
+  const container = await assembleContainer(await config);
   container.bind(Policy).toConstantValue(policy);
   for (const hook of extra.hooks ?? []) container.bind(TrainerHook).toConstantValue(hook);
   for (const reward of extra.rewards ?? []) container.bind(RewardFunction).toConstantValue(reward);
-  return GrpoTrainer.fromContainer(container);
+  return Trainer.fromContainer(container);
 }
 
 /** Metrics that depend on wall-clock time differ between identical runs. */

@@ -1,9 +1,8 @@
 // @grpo/plugin-backend-cpu: TensorFlow.js's pure-JavaScript CPU backend (slow, but runs anywhere).
-import { BackendUnavailableError, TensorBackend, type GrpoPlugin } from '@grpo/core';
+import { BackendUnavailableError, definePlugin, TensorBackend } from '@grpo/core';
 import * as tf from '@tensorflow/tfjs';
 // Importing the package registers the `cpu` backend with tfjs.
 import '@tensorflow/tfjs-backend-cpu';
-import { ContainerModule } from 'inversify';
 
 export const meta = { name: '@grpo/plugin-backend-cpu', version: '0.1.0', core: '^0.1.0' } as const;
 
@@ -36,11 +35,8 @@ export class CpuBackend implements TensorBackend {
 }
 
 /** The cpu backend plugin: binds a `TensorBackend` named `cpu` (select it with `backend: 'cpu'`). */
-export default function backendCpu(): GrpoPlugin {
-  return {
-    meta,
-    module: new ContainerModule(({ bind }) => {
-      bind<TensorBackend>(TensorBackend).toConstantValue(new CpuBackend());
-    }),
-  };
-}
+const backendCpu = definePlugin({
+  meta,
+  register: ({ bind }) => void bind<TensorBackend>(TensorBackend).toConstantValue(new CpuBackend()),
+});
+export default backendCpu;

@@ -1,8 +1,8 @@
 // @grpo/plugin-backend-tfjs-node-gpu: TensorFlow.js's CUDA backend (libtensorflow GPU), loaded on demand.
-import { BackendUnavailableError, TensorBackend, type GrpoPlugin } from '@grpo/core';
+import { BackendUnavailableError, definePlugin, field, TensorBackend } from '@grpo/core';
 import * as tf from '@tensorflow/tfjs';
+import { z } from 'zod';
 import { activateNativeBackend, ALTERNATIVE, TF_BACKEND_NAME } from '@grpo/plugin-backend-tfjs-node';
-import { ContainerModule } from 'inversify';
 
 export { TF_BACKEND_NAME };
 
@@ -76,11 +76,9 @@ export class TfjsNodeGpuBackend implements TensorBackend {
  * The tfjs-node-gpu backend plugin: binds a `TensorBackend` named `tfjs-node-gpu` (select it with
  * `backend: 'tfjs-node-gpu'`). Nothing is loaded until the trainer calls its `setup()`.
  */
-export default function backendTfjsNodeGpu(options: TfjsNodeGpuBackendOptions = {}): GrpoPlugin {
-  return {
-    meta,
-    module: new ContainerModule(({ bind }) => {
-      bind<TensorBackend>(TensorBackend).toConstantValue(new TfjsNodeGpuBackend(options));
-    }),
-  };
-}
+const backendTfjsNodeGpu = definePlugin({
+  meta,
+  options: z.strictObject({ load: field.fn<() => Promise<unknown>>().optional(), requireGpu: z.boolean().optional() }).prefault({}),
+  register: ({ bind, options }) => void bind<TensorBackend>(TensorBackend).toConstantValue(new TfjsNodeGpuBackend(options)),
+});
+export default backendTfjsNodeGpu;

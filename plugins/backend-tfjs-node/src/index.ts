@@ -1,6 +1,6 @@
 // @grpo/plugin-backend-tfjs-node: TensorFlow.js's native CPU backend (libtensorflow), loaded on demand.
-import { BackendUnavailableError, TensorBackend, type GrpoPlugin } from '@grpo/core';
-import { ContainerModule } from 'inversify';
+import { BackendUnavailableError, definePlugin, field, TensorBackend } from '@grpo/core';
+import { z } from 'zod';
 import { activateNativeBackend, ALTERNATIVE } from './native.js';
 
 export { activateNativeBackend, ALTERNATIVE, isMissingPackage, TF_BACKEND_NAME, type NativeBackendSpec } from './native.js';
@@ -51,11 +51,9 @@ export class TfjsNodeBackend implements TensorBackend {
  * The tfjs-node backend plugin: binds a `TensorBackend` named `tfjs-node` (select it with
  * `backend: 'tfjs-node'`). Nothing is loaded until the trainer calls its `setup()`.
  */
-export default function backendTfjsNode(options: TfjsNodeBackendOptions = {}): GrpoPlugin {
-  return {
-    meta,
-    module: new ContainerModule(({ bind }) => {
-      bind<TensorBackend>(TensorBackend).toConstantValue(new TfjsNodeBackend(options));
-    }),
-  };
-}
+const backendTfjsNode = definePlugin({
+  meta,
+  options: z.strictObject({ load: field.fn<() => Promise<unknown>>().optional() }).prefault({}),
+  register: ({ bind, options }) => void bind<TensorBackend>(TensorBackend).toConstantValue(new TfjsNodeBackend(options)),
+});
+export default backendTfjsNode;

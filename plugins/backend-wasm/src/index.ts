@@ -1,10 +1,10 @@
 // @grpo/plugin-backend-wasm: TensorFlow.js's WebAssembly backend, the default backend of GRPO.ts.
 import { availableParallelism } from 'node:os';
-import { BackendUnavailableError, TensorBackend, type GrpoPlugin } from '@grpo/core';
+import { BackendUnavailableError, definePlugin, field, TensorBackend } from '@grpo/core';
 import * as tf from '@tensorflow/tfjs';
+import { z } from 'zod';
 // Importing the package registers the `wasm` backend with tfjs.
 import { getThreadsCount, setThreadsCount } from '@tensorflow/tfjs-backend-wasm';
-import { ContainerModule } from 'inversify';
 
 export const meta = { name: '@grpo/plugin-backend-wasm', version: '0.1.0', core: '^0.1.0' } as const;
 
@@ -64,11 +64,9 @@ export class WasmBackend implements TensorBackend {
 }
 
 /** The wasm backend plugin: binds a `TensorBackend` named `wasm` (select it with `backend: 'wasm'`). */
-export default function backendWasm(options: WasmBackendOptions = {}): GrpoPlugin {
-  return {
-    meta,
-    module: new ContainerModule(({ bind }) => {
-      bind<TensorBackend>(TensorBackend).toConstantValue(new WasmBackend(options));
-    }),
-  };
-}
+const backendWasm = definePlugin({
+  meta,
+  options: z.strictObject({ threads: field.int(1).optional() }).prefault({}),
+  register: ({ bind, options }) => void bind<TensorBackend>(TensorBackend).toConstantValue(new WasmBackend(options)),
+});
+export default backendWasm;

@@ -1,6 +1,6 @@
 /** @grpo/plugin-math-reward: rule-based math rewards for GRPO. */
-import { RewardFunction, type GrpoPlugin } from '@grpo/core';
-import { ContainerModule } from 'inversify';
+import { definePlugin, field, RewardFunction } from '@grpo/core';
+import { z } from 'zod';
 import {
   accuracyReward,
   cosineLengthReward,
@@ -25,7 +25,6 @@ export { verifyMath, type VerifyOptions, type VerifyResult } from './verify.js';
 export { extractAnswer, extractReference, DEFAULT_ORDER, type ExtractOptions, type Extraction, type ExtractionStep, type MissingThinkPolicy } from './extract.js';
 export type { PercentPolicy } from './normalize.js';
 export { loadGsm8k, parseGsm8k, parseGsm8kAnswer, type Gsm8kOptions, type Gsm8kRow } from './gsm8k.js';
-export { RewardTester, RewardAssertionError, type RewardTestCase, type RewardTestReport, type RewardTestResult } from './tester.js';
 
 export const PLUGIN_NAME = '@grpo/plugin-math-reward';
 export const PLUGIN_VERSION = '0.1.0';
@@ -66,13 +65,32 @@ export function mathRewards(options: MathRewardOptions = {}): RewardFunction[] {
   return list.filter((r): r is RewardFunction => r !== null);
 }
 
-/** Plugin factory: binds each selected reward to the `RewardFunction` token (a multi-binding). */
-export default function mathReward(options: MathRewardOptions = {}): GrpoPlugin {
-  const rewards = mathRewards(options);
-  return {
-    meta: { name: PLUGIN_NAME, version: PLUGIN_VERSION, core: '^0.1.0' },
-    module: new ContainerModule(({ bind }) => {
-      for (const reward of rewards) bind<RewardFunction>(RewardFunction).toConstantValue(reward);
+/** One reward's option: `true`/`false` or its options object (checked by the reward's own factory). */
+const toggle = z.union([z.boolean(), z.record(z.string(), z.unknown())], { error: (i) => `expected true, false or an options object, got ${JSON.stringify(i.input)}` });
+
+/** `mathReward(options)`: each key checked by building its reward, so a bad option is reported with the config's problems. */
+export const mathRewardOptionsSchema = field
+  .checkedBy(
+    z.strictObject({
+      accuracy: toggle.optional(),
+      format: toggle.optional(),
+      tagCount: toggle.optional(),
+      reasoningSteps: toggle.optional(),
+      cosineLength: toggle.optional(),
+      kimiLength: toggle.optional(),
+      overlong: z.union([z.literal(false), z.record(z.string(), z.unknown())]).optional(),
+      repetition: toggle.optional(),
     }),
-  };
-}
+    (options) => mathRewards(options as MathRewardOptions),
+  )
+  .prefault({});
+
+/** Plugin factory: binds each selected reward to the `RewardFunction` token (a multi-binding). */
+const mathReward = definePlugin({
+  meta: { name: PLUGIN_NAME, version: PLUGIN_VERSION, core: '^0.1.0' },
+  options: mathRewardOptionsSchema,
+  register({ bind, options }) {
+    for (const reward of mathRewards(options as MathRewardOptions)) bind<RewardFunction>(RewardFunction).toConstantValue(reward);
+  },
+});
+export default mathReward;

@@ -1,8 +1,8 @@
 /** @grpo/plugin-math-task: a seeded, procedurally generated multi-step arithmetic task with step-checkable solutions. */
-import { AnswerExtractor, EvalDataset, PromptDataset, RewardFunction, type GrpoPlugin } from '@grpo/core';
-import { ContainerModule } from 'inversify';
+import { AnswerExtractor, definePlugin, EvalDataset, field, PromptDataset, RewardFunction } from '@grpo/core';
+import { z } from 'zod';
 import { MathTaskDataset } from './dataset.js';
-import type { DifficultyOption } from './difficulty.js';
+import { resolveDifficulty, type DifficultyOption } from './difficulty.js';
 import { DEFAULT_TEST_FRACTION } from './generate.js';
 import { finalAnswerExtractor, stepCorrectness, taskAccuracy, type StepCorrectnessOptions, type TaskAccuracyOptions } from './rewards.js';
 
@@ -51,19 +51,37 @@ export function mathTaskParts(options: MathTaskOptions = {}): {
   };
 }
 
+const { int, fraction } = field;
+
+/** `mathTask(options)`, checked by building the task's parts (a bad difficulty or size is reported with the config's problems). */
+export const mathTaskOptionsSchema = field
+  .checkedBy(
+    z.strictObject({
+      seed: int(0).optional(),
+      difficulty: z.union([z.string(), z.record(z.string(), z.unknown())]).optional(),
+      trainSize: int(1).optional(),
+      testSize: int(0).optional(),
+      testFraction: fraction().optional(),
+      accuracy: z.record(z.string(), z.unknown()).optional(),
+      processRewards: z.union([z.boolean(), z.record(z.string(), z.unknown())]).optional(),
+    }),
+    (options) => resolveDifficulty((options as MathTaskOptions).difficulty),
+  )
+  .prefault({});
+
 /**
  * Plugin factory: binds the train split to `PromptDataset`, the test split to `EvalDataset`,
  * `task_accuracy` (always) and `step_correctness` (with `processRewards`) to `RewardFunction`.
  */
-export default function mathTask(options: MathTaskOptions = {}): GrpoPlugin {
-  const { train, test, rewards } = mathTaskParts(options);
-  return {
-    meta: { name: PLUGIN_NAME, version: PLUGIN_VERSION, core: '^0.1.0' },
-    module: new ContainerModule(({ bind }) => {
-      bind<PromptDataset>(PromptDataset).toConstantValue(train);
-      if (test) bind<EvalDataset>(EvalDataset).toConstantValue(test);
-      for (const reward of rewards) bind<RewardFunction>(RewardFunction).toConstantValue(reward);
-      bind<AnswerExtractor>(AnswerExtractor).toConstantValue(finalAnswerExtractor);
-    }),
-  };
-}
+const mathTask = definePlugin({
+  meta: { name: PLUGIN_NAME, version: PLUGIN_VERSION, core: '^0.1.0' },
+  options: mathTaskOptionsSchema,
+  register({ bind, options }) {
+    const { train, test, rewards } = mathTaskParts(options as MathTaskOptions);
+    bind<PromptDataset>(PromptDataset).toConstantValue(train);
+    if (test) bind<EvalDataset>(EvalDataset).toConstantValue(test);
+    for (const reward of rewards) bind<RewardFunction>(RewardFunction).toConstantValue(reward);
+    bind<AnswerExtractor>(AnswerExtractor).toConstantValue(finalAnswerExtractor);
+  },
+});
+export default mathTask;

@@ -1,6 +1,6 @@
 // @grpo/plugin-tokenizers: a character tokenizer and Hugging Face tokenizer.json support.
-import { Tokenizer, type GrpoPlugin } from '@grpo/core';
-import { ContainerModule } from 'inversify';
+import { definePlugin, Tokenizer } from '@grpo/core';
+import { z } from 'zod';
 import { CharTokenizer, type CharTokenizerOptions } from './char.js';
 import { HfTokenizer, type HfTokenizerOptions } from './hf.js';
 import { loadTokenizer } from './load.js';
@@ -33,18 +33,34 @@ async function build(options: TokenizersOptions): Promise<Tokenizer> {
   return 'chars' in char ? CharTokenizer.fromChars(char.chars, char) : CharTokenizer.fromCorpus(char.corpus, char);
 }
 
+const isTokenizer = (v: unknown): v is Tokenizer => typeof v === 'object' && v !== null && typeof (v as Tokenizer).encode === 'function' && typeof (v as Tokenizer).decode === 'function';
+
+/** `tokenizers(options)`: one of `{ char }`, `{ file }`, `{ dir }`, `{ tokenizer }`, or nothing. */
+export const tokenizersOptionsSchema = z
+  .union(
+    [
+      z.strictObject({ char: z.looseObject({}).refine((c) => 'chars' in c || 'corpus' in c, 'give chars or corpus') }),
+      z.looseObject({ file: z.string().min(1) }),
+      z.strictObject({ dir: z.string().min(1) }),
+      z.strictObject({ tokenizer: z.custom<Tokenizer>(isTokenizer, { error: 'expected a Tokenizer' }) }),
+    ],
+    { error: () => 'expected { char: { chars | corpus } }, { file }, { dir } or { tokenizer }' },
+  )
+  .optional();
+
 /**
  * The tokenizers plugin. With options it binds core's `Tokenizer` token to the tokenizer they
- * describe; without, it binds nothing (the policy then brings its checkpoint's tokenizer, read
- * with `loadTokenizer`).
+ * describe (built when first needed); without, it binds nothing (the policy then brings its
+ * checkpoint's tokenizer, read with `loadTokenizer`).
  */
-export default function tokenizers(options?: TokenizersOptions): GrpoPlugin {
-  return {
-    meta,
-    module: new ContainerModule(async ({ bind }) => {
-      if (!options) return;
-      const tokenizer = await build(options);
-      bind<Tokenizer>(Tokenizer).toConstantValue(tokenizer);
-    }),
-  };
-}
+const tokenizers = definePlugin({
+  meta,
+  options: tokenizersOptionsSchema,
+  register({ bind, options }) {
+    if (!options) return;
+    bind<Tokenizer>(Tokenizer)
+      .toDynamicValue(() => build(options as TokenizersOptions))
+      .inSingletonScope();
+  },
+});
+export default tokenizers;

@@ -18,3 +18,19 @@ export const fraction = (what = 'a number in [0, 1]') => num(what).min(0, says(w
 export const nonNegative = (what = 'a number ≥ 0') => num(what).min(0, says(what));
 /** A number > `bound`. */
 export const greaterThan = (bound: number, what = `a number > ${bound}`) => num(what).gt(bound, says(what));
+
+/**
+ * `schema`, then checked by running `check` on the value (e.g. a factory that validates its own
+ * options): what it throws becomes a config problem at this path, in the same list as the rest.
+ */
+export const checkedBy = <S extends z.ZodType>(schema: S, check: (value: z.output<S>) => unknown) =>
+  schema.superRefine((value, ctx) => {
+    try {
+      check(value);
+    } catch (error) {
+      ctx.addIssue({ code: 'custom', message: (error as Error).message });
+    }
+  });
+
+/** A function (plugin options that take callbacks, like a custom loader). */
+export const fn = <F extends (...args: never[]) => unknown>(what = 'a function') => z.custom<F>((v) => typeof v === 'function', { error: (i) => `expected ${what}, got ${JSON.stringify(i.input) ?? typeof i.input}` });
