@@ -1,11 +1,11 @@
 import { mkdtemp, mkdir, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
-import { configSchema, type ResolvedConfig } from '../src/index.js';
+import { resolveConfig, type PluginEntry, type ResolvedConfig } from '../src/index.js';
 
-/** A fully defaulted config, as `loadConfig` would produce from an empty file. */
-export function testConfig(overrides: Record<string, unknown> = {}): ResolvedConfig {
-  return { ...configSchema.parse(overrides), plugins: [], source: 'test' };
+/** A fully defaulted config, as `loadConfig` would produce from `raw`, with `plugins` loaded first. */
+export function testConfig(raw: Record<string, unknown> = {}, plugins: readonly PluginEntry[] = []): Promise<ResolvedConfig> {
+  return resolveConfig(raw, { source: 'test', defaults: plugins });
 }
 
 /** Writes `files` (path → content) into a fresh temporary directory and returns it. */

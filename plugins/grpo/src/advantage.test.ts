@@ -177,7 +177,7 @@ describe('grpo-batch', () => {
 describe('rft (online rejection-sampling fine-tuning)', () => {
   it('reinforces correct samples with weight 1 and ignores the rest', () => {
     const completion = (n: number) => ({ tokenIds: Array(n).fill(1), text: '', logprobs: Array(n).fill(0), finishReason: 'eos' as const });
-    const group = { row: { prompt: 'p' }, promptIds: [1], completions: [completion(2), completion(1), completion(3)], rewards: [1, 0, 0.5], rewardsByFunction: {}, unscored: [false, false, false] };
+    const group = { row: { prompt: 'p' }, prompt: 'p', promptIds: [1], completions: [completion(2), completion(1), completion(3)], rewards: [1, 0, 0.5], rewardsByFunction: {}, unscored: [false, false, false] };
     const out = rft.estimate({ groups: [group], options: { std: 'unbiased', eps: 1e-4, zeroVarianceToZero: true, singleton: 'zero' } });
     expect(out.advantages).toEqual([[1, 1], [0], [1, 1, 1]]);
   });

@@ -1,6 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import { expectClose } from '../test/helpers.js';
-import { allEqual, broadcast, centered, leaveOneOut, mean, processAdvantages, std, stepReturns, whiten, zScore } from './stats.js';
+import { allEqual, mean, std } from '@grpo/core';
+import { broadcast, centered, leaveOneOut, processAdvantages, stepReturns, whiten, zScore } from './stats.js';
 
 // algorithms.md §1 worked example: rewards [1, 0, 0, 1], mean 0.5, unbiased std 0.57735, biased std 0.5.
 const R = [1, 0, 0, 1];

@@ -9,6 +9,7 @@ export function group(
 ): ScoredGroup {
   return {
     row: { prompt: 'q' },
+    prompt: 'q',
     promptIds: [1, 2],
     completions: lengths.map((len) => ({
       tokenIds: Array.from({ length: len }, (_, i) => i + 3),

@@ -59,10 +59,12 @@ describe('GAE: hand-worked example (γ 0.9, λ 0.8, padded batch)', () => {
     // Without seq 3: mean 0.875632/5 = 0.1751264, unbiased variance 0.0686882 (std 0.2620843).
     const expected = [[-0.02851, 0.962927, 0.856091], [-1.501929, -0.288579], [0]];
     const truncated = [group([1, 0], [3, 2]), group([0.5], [1], { finish: ['length'] })];
-    const masked = gae({ gamma: 0.9, lambda: 0.8, maskTruncated: true }).estimate(base({ groups: truncated }));
+    // `algorithm.maskTruncated`'s shaper marks the truncated completion as masked.
+    const maskedGroups = [truncated[0]!, { ...truncated[1]!, masked: [true] }];
+    const masked = gae({ gamma: 0.9, lambda: 0.8 }).estimate(base({ groups: maskedGroups }));
     expectClose(masked.advantages, expected);
     expectClose(masked.returns!, RETURNS); // the critic still learns the truncated completion's return
-    // Without maskTruncated the same batch counts the truncated completion.
+    // Without the mask the same batch counts the truncated completion.
     expectClose(gae({ gamma: 0.9, lambda: 0.8 }).estimate(base({ groups: truncated })).advantages[2]!, [0.086549]);
 
     const unscored = [group([1, 0], [3, 2]), group([0], [1], { unscored: [true] })];

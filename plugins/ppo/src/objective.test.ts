@@ -3,6 +3,7 @@ import { beforeAll, describe, expect, it } from 'vitest';
 import type { AggregationContext, LossAggregation } from '@grpo/core';
 import { seqMeanTokenMean, tokenMean } from '@grpo/plugin-grpo';
 import { expectClose } from '../test/helpers.js';
+import { CriticParticipant } from './critic.js';
 import { clippedValueLoss, ppoObjective } from './objective.js';
 
 beforeAll(async () => {
@@ -65,29 +66,35 @@ describe('clipped value loss (algorithms.md §5)', () => {
   });
 });
 
-describe('ppo objective = clipped surrogate + vfCoef · clipped value loss', () => {
+describe('ppo objective + critic participant = clipped surrogate + vfCoef · clipped value loss', () => {
+  /** A critic whose values are whatever tensor the test gives it (so gradients reach that tensor). */
+  const criticOf = (values: () => tf.Tensor2D, vfCoef = 0.5) =>
+    new CriticParticipant(
+      { values, trainableVariables: () => [], save: async () => {}, load: async () => {}, dispose: () => {} },
+      { vfCoef, valueClip: 0.5, maxGradNorm: 1, adam: { beta1: 0.9, beta2: 0.999, eps: 1e-8, weightDecay: 0 } },
+    );
+
   it('adds the two parts and routes each gradient to its own input', () => {
     // ρ = 1 (logp = old), A = [[1, −1], [2, ·]], token-mean: policy loss = −(1 − 1 + 2)/3 = −0.666667,
     // d/dlogp = −A/3 = [[−1/3, 1/3], [−2/3, 0]]. vfCoef 0.5: total = −0.666667 + 0.5·0.116667 = −0.608333,
     // d/dV = 0.5·[[0.166667, 0], [−0.2, 0]].
     const before = tf.memory().numTensors;
-    const fixed = {
-      oldLogprobs: tf.tensor2d([[-1, -1], [-1, -1]]),
-      advantages: tf.tensor2d([[1, -1], [2, 0]]),
-      mask: tf.tensor2d(MASK),
-      oldValues: tf.tensor2d(V_OLD),
-      returns: tf.tensor2d(R),
-    };
+    const fixed = { oldLogprobs: tf.tensor2d([[-1, -1], [-1, -1]]), advantages: tf.tensor2d([[1, -1], [2, 0]]), mask: tf.tensor2d(MASK) };
+    const oldValues = tf.tensor2d(V_OLD);
+    const returns = tf.tensor2d(R);
     const logp = tf.tensor2d([[-1, -1], [-1, -1]]);
     const values = tf.tensor2d(V);
-    const objective = ppoObjective({ vfCoef: 0.5 });
+    const objective = ppoObjective();
     expect(objective.name).toBe('ppo');
     let metrics: Record<string, number> = {};
     const { value, grads } = tf.valueAndGrads((lp: tf.Tensor, v: tf.Tensor) => {
-      const out = objective.loss({ ...fixed, logprobs: lp as tf.Tensor2D, values: v as tf.Tensor2D }, tokenMean, context);
-      metrics = Object.fromEntries(Object.entries(out.metrics).map(([k, m]) => [k, m.arraySync() as number]));
-      tf.dispose(Object.values(out.metrics));
-      return out.loss;
+      const policy = objective.loss({ ...fixed, logprobs: lp as tf.Tensor2D }, tokenMean, context);
+      const critic = criticOf(() => v as tf.Tensor2D).loss({ tokens: { prompts: [], completions: [] }, mask: fixed.mask, oldValues, returns }, tokenMean, context);
+      for (const out of [policy, critic]) {
+        for (const [k, m] of Object.entries(out.metrics)) metrics[k] = m.arraySync() as number;
+        tf.dispose(Object.values(out.metrics));
+      }
+      return tf.add(policy.loss, critic.loss) as tf.Scalar;
     })([logp, values]);
     expect(value.arraySync()).toBeCloseTo(-0.608333, 5);
     expectClose(grads[0]!.arraySync() as number[][], [[-1 / 3, 1 / 3], [-2 / 3, 0]]);
@@ -95,14 +102,14 @@ describe('ppo objective = clipped surrogate + vfCoef · clipped value loss', () 
     expect(metrics.policy_loss).toBeCloseTo(-0.666667, 5);
     expect(metrics.value_loss).toBeCloseTo(0.116667, 5);
     expect(Object.keys(metrics)).toEqual(expect.arrayContaining(['clip_ratio/low_mean', 'clip_ratio/high_mean', 'ratio/mean', 'value_clip_frac', 'values/mean', 'returns/mean']));
-    tf.dispose([value, grads, logp, values, Object.values(fixed)]);
+    tf.dispose([value, grads, logp, values, oldValues, returns, Object.values(fixed)]);
     expect(tf.memory().numTensors).toBe(before);
   });
 
-  it('needs the critic’s tensors', () => {
+  it('the critic needs its old values and the returns', () => {
     const t = tf.tensor2d([[0]]);
-    expect(() => ppoObjective().loss({ logprobs: t, oldLogprobs: t, advantages: t, mask: t }, tokenMean, context)).toThrow(/values, old values and returns/);
+    expect(() => criticOf(() => t).loss({ tokens: { prompts: [], completions: [] }, mask: t }, tokenMean, context)).toThrow(/values before the update and the estimator's returns/);
     t.dispose();
-    expect(() => ppoObjective({ valueClip: 0 })).toThrow(/valueClip/);
+    expect(() => criticOf(() => t, -1)).toThrow(/vfCoef/);
   });
 });

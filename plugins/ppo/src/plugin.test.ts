@@ -3,57 +3,66 @@ import { tmpdir } from 'node:os';
 import path from 'node:path';
 import * as tf from '@tensorflow/tfjs';
 import { beforeAll, describe, expect, it } from 'vitest';
-import { AdvantageEstimator, algorithmNames, assembleContainer, configSchema, Objective, Policy, ValueModel, type FrozenPolicy, type ResolvedConfig } from '@grpo/core';
+import { Algorithm, AdvantageEstimator, assembleContainer, ConfigError, Objective, Policy, resolveConfig, UpdateParticipant, type FrozenPolicy, type GrpoConfigInput, type GrpoPlugin } from '@grpo/core';
 import grpo from '@grpo/plugin-grpo';
 import { CharTokenizer } from '@grpo/plugin-tokenizers';
 import { createPolicy } from '@grpo/plugin-transformer';
-import ppo, { KL_STATE_FILE, KlController, PLUGIN_NAME, TransformerValueModel } from './index.js';
+import ppo, { CriticParticipant, KL_STATE_FILE, KlController, PLUGIN_NAME, TransformerValueModel } from './index.js';
 
 beforeAll(async () => {
   await tf.setBackend('cpu');
 });
 
 const tokenizer = CharTokenizer.fromChars('abcd');
-const config = (input: object = {}): ResolvedConfig => ({ ...configSchema.parse(input), plugins: [], source: 'test' });
+/** The container of a config with grpo() and then `plugin` loaded, as the CLI's defaults + config plugins. */
+const containerWith = async (plugin: GrpoPlugin, input: GrpoConfigInput = {}) => assembleContainer(await resolveConfig({ ...input, plugins: [plugin] }, { source: 'test', defaults: [grpo()] }));
 
 describe('ppo() plugin', () => {
   it('declares itself and, loaded after grpo(), becomes the default algorithm', async () => {
     const plugin = ppo();
     expect(plugin.meta).toMatchObject({ name: PLUGIN_NAME, version: '0.1.0', core: '^0.1.0' });
-    const container = await assembleContainer({ config: config(), defaults: [grpo()], plugins: [plugin] });
-    expect(algorithmNames(container, config())).toEqual({ estimator: 'gae', objective: 'ppo' });
+    const container = await containerWith(plugin);
+    const algorithm = container.get<Algorithm>(Algorithm);
+    expect([algorithm.estimator.name, algorithm.objective.name]).toEqual(['gae', 'ppo']);
     // A name in the config still wins.
-    const named = config({ algorithm: { advantage: { estimator: 'grpo' } } });
-    expect(algorithmNames(container, named).estimator).toBe('grpo');
+    const named = await containerWith(ppo(), { algorithm: { advantage: { estimator: 'grpo' } } });
+    expect(named.get<Algorithm>(Algorithm).estimator.name).toBe('grpo');
     expect(container.getAll<AdvantageEstimator>(AdvantageEstimator).map((e) => e.name)).toContain('gae');
     expect(container.getAll<Objective>(Objective).map((o) => o.name)).toEqual(['clipped-surrogate', 'ppo']);
   });
 
-  it('builds the critic from the policy bound after the plugins load, or from scratch', async () => {
+  it('builds the critic participant from the policy bound after the plugins load, or from scratch', async () => {
     const policy = createPolicy({ model: { dModel: 16, nLayers: 1, nHeads: 2, maxSeqLen: 16 }, tokenizer, seed: 1 });
-    const copy = await assembleContainer({ config: config(), defaults: [grpo()], plugins: [ppo()] });
+    const copy = await containerWith(ppo());
     copy.bind(Policy).toConstantValue(policy);
-    const critic = copy.get<ValueModel>(ValueModel) as TransformerValueModel;
+    const participant = await copy.getAsync<UpdateParticipant>(UpdateParticipant);
+    expect(participant).toBeInstanceOf(CriticParticipant);
+    const critic = (participant as CriticParticipant).model as TransformerValueModel;
     expect(critic.model.config).toEqual(policy.config);
     expect(critic.model.alignment).toBe('before');
-    expect(copy.get(ValueModel)).toBe(critic); // one critic per container
+    expect(await copy.getAsync(UpdateParticipant)).toBe(participant); // one critic per container
 
-    const scratch = await assembleContainer({ config: config(), defaults: [grpo()], plugins: [ppo({ critic: { model: { dModel: 8, nLayers: 2, nHeads: 2, maxSeqLen: 16 } } })] });
+    const scratch = await containerWith(ppo({ critic: { model: { dModel: 8, nLayers: 2, nHeads: 2, maxSeqLen: 16 } } }));
     scratch.bind(Policy).toConstantValue(policy);
-    const small = scratch.get<ValueModel>(ValueModel) as TransformerValueModel;
+    const small = ((await scratch.getAsync<UpdateParticipant>(UpdateParticipant)) as CriticParticipant).model as TransformerValueModel;
     expect(small.model.config).toMatchObject({ dModel: 8, nLayers: 2, vocabSize: tokenizer.vocabSize });
-    critic.dispose();
+    participant.dispose?.();
     small.dispose();
     policy.dispose();
   });
 
-  it('explains what is missing', async () => {
-    const none = await assembleContainer({ config: config(), defaults: [grpo()], plugins: [ppo()] });
-    expect(() => none.get(ValueModel)).toThrow(/no Policy is bound/);
-    const foreign = await assembleContainer({ config: config(), defaults: [grpo()], plugins: [ppo()] });
+  it('explains what is missing, and reports bad options with the config', async () => {
+    const none = await containerWith(ppo());
+    await expect(none.getAsync(UpdateParticipant)).rejects.toThrow(/no Policy is bound/);
+    const foreign = await containerWith(ppo());
     foreign.bind(Policy).toConstantValue({ tokenizer } as unknown as FrozenPolicy);
-    expect(() => foreign.get(ValueModel)).toThrow(/critic: \{ model \}/);
-    expect(() => ppo({ critic: { learningRate: -1 } })).toThrow(/learningRate/);
+    await expect(foreign.getAsync(UpdateParticipant)).rejects.toThrow(/critic: \{ model \}/);
+    const bad = await resolveConfig({ plugins: [ppo({ critic: { learningRate: -1 }, lambda: 2 })] }, { source: 'test', defaults: [grpo()] }).then(
+      () => undefined,
+      (e: unknown) => e as ConfigError,
+    );
+    expect(bad).toBeInstanceOf(ConfigError);
+    expect(bad!.issues.map((i) => i.path)).toEqual(['plugins[@grpo/plugin-ppo].critic.learningRate', 'plugins[@grpo/plugin-ppo].lambda']);
   });
 });
 

@@ -5,6 +5,7 @@ import type { FinishReason, ScoredGroup } from '@grpo/core';
 export function group(rewards: number[], lengths: number[], extra: { unscored?: boolean[]; finish?: FinishReason[] } = {}): ScoredGroup {
   return {
     row: { prompt: 'q' },
+    prompt: 'q',
     promptIds: [1, 2],
     completions: lengths.map((len, i) => ({
       tokenIds: Array.from({ length: len }, (_, t) => t + 3),

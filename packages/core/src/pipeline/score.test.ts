@@ -2,14 +2,15 @@ import { describe, expect, it } from 'vitest';
 import type { RewardFunction } from '../contracts/reward.js';
 import { RewardError } from '../errors.js';
 import type { Rollout } from '../records.js';
-import { charToToken, scoreRollouts, type RewardRunOptions } from './rewards.js';
+import type { Tokenizer } from '../contracts/tokenizer.js';
+import { charToToken } from '../util/text.js';
+import { scoreRollouts, type RewardRunOptions } from './score.js';
 
 const completion = (text: string) => ({ tokenIds: [...text].map((c) => c.charCodeAt(0)), text, logprobs: [...text].map(() => -1), finishReason: 'eos' as const });
 const rollouts: Rollout[] = [
-  { row: { prompt: '1+1=', answer: '2' }, promptIds: [1], completions: [completion('2'), completion('3')] },
-  { row: { prompt: '2+2=', answer: '4' }, promptIds: [1], completions: [completion('4'), completion('4')] },
+  { row: { prompt: '1+1=', answer: '2' }, prompt: '1+1=', promptIds: [1], completions: [completion('2'), completion('3')] },
+  { row: { prompt: '2+2=', answer: '4' }, prompt: '2+2=', promptIds: [1], completions: [completion('4'), completion('4')] },
 ];
-const prompts = rollouts.map((r) => r.row.prompt);
 const options: RewardRunOptions = { weights: {}, timeoutMs: 200, onError: 'raise', penalty: -1 };
 
 const exact: RewardFunction = {
@@ -20,7 +21,7 @@ const exact: RewardFunction = {
 describe('scoreRollouts', () => {
   it('combines weighted rewards, skips nulls, and reports per-reward metrics', async () => {
     const onlyFirstGroup: RewardFunction = { name: 'bonus', score: async ({ rows }) => rows.map((r) => (r.prompt === '1+1=' ? 0.5 : null)) };
-    const { groups, metrics } = await scoreRollouts(rollouts, prompts, [exact, onlyFirstGroup], { ...options, weights: { accuracy: 2 } });
+    const { groups, metrics } = await scoreRollouts(rollouts, [exact, onlyFirstGroup], { ...options, weights: { accuracy: 2 } });
     // accuracy [1, 0, 1, 1] × 2, bonus 0.5 on the first group only.
     expect(groups[0]!.rewards).toEqual([2.5, 0.5]);
     expect(groups[1]!.rewards).toEqual([2, 2]);
@@ -35,7 +36,7 @@ describe('scoreRollouts', () => {
 
   it('marks samples that no reward applies to as unscored, with reward 0', async () => {
     const never: RewardFunction = { name: 'never', score: ({ completions }) => completions.map(() => null) };
-    const { groups, metrics } = await scoreRollouts(rollouts, prompts, [never], options);
+    const { groups, metrics } = await scoreRollouts(rollouts, [never], options);
     expect(groups.flatMap((g) => g.unscored)).toEqual([true, true, true, true]);
     expect(groups.flatMap((g) => g.rewards)).toEqual([0, 0, 0, 0]);
     expect(metrics['rewards/unscored_frac']).toBe(1);
@@ -54,7 +55,7 @@ describe('scoreRollouts', () => {
         return completions.map(() => 1);
       },
     });
-    await scoreRollouts(rollouts, prompts, [slow('a'), slow('b'), slow('c')], options);
+    await scoreRollouts(rollouts, [slow('a'), slow('b'), slow('c')], options);
     expect(peak).toBe(3);
   });
 
@@ -67,28 +68,28 @@ describe('scoreRollouts', () => {
           return 1;
         }),
     };
-    await expect(scoreRollouts(rollouts, prompts, [fragile], options)).rejects.toThrow(
+    await expect(scoreRollouts(rollouts, [fragile], options)).rejects.toThrow(
       /Reward 'fragile' threw on sample 1 \(prompt "1\+1=", completion "3"\): cannot parse "3"/,
     );
   });
 
   it('names the reward and sample for NaN, Infinity and malformed scores', async () => {
     const nan: RewardFunction = { name: 'nan', score: ({ completions }) => completions.map((_, i) => (i === 2 ? Number.NaN : 0)) };
-    await expect(scoreRollouts(rollouts, prompts, [nan], options)).rejects.toThrow(/Reward 'nan' returned NaN for sample 2 \(prompt "2\+2="/);
+    await expect(scoreRollouts(rollouts, [nan], options)).rejects.toThrow(/Reward 'nan' returned NaN for sample 2 \(prompt "2\+2="/);
     const inf: RewardFunction = { name: 'inf', score: ({ completions }) => completions.map(() => Infinity) };
-    await expect(scoreRollouts(rollouts, prompts, [inf], options)).rejects.toThrow(/Reward 'inf' returned Infinity for sample 0/);
+    await expect(scoreRollouts(rollouts, [inf], options)).rejects.toThrow(/Reward 'inf' returned Infinity for sample 0/);
     const steps: RewardFunction = { name: 'steps', score: ({ completions }) => completions.map(() => ({ score: 1, steps: [{ endChar: 99, reward: 1 }] })) };
-    await expect(scoreRollouts(rollouts, prompts, [steps], options)).rejects.toThrow(/step 0 ending at character 99, outside the completion/);
+    await expect(scoreRollouts(rollouts, [steps], options)).rejects.toThrow(/step 0 ending at character 99, outside the completion/);
   });
 
   it('rejects the wrong number of scores', async () => {
     const short: RewardFunction = { name: 'short', score: () => [1] };
-    await expect(scoreRollouts(rollouts, prompts, [short], options)).rejects.toThrow("Reward 'short' returned 1 scores for 4 completions");
+    await expect(scoreRollouts(rollouts, [short], options)).rejects.toThrow("Reward 'short' returned 1 scores for 4 completions");
   });
 
   it('times out a slow reward with a clear error', async () => {
     const stuck: RewardFunction = { name: 'stuck', score: () => new Promise(() => {}) };
-    await expect(scoreRollouts(rollouts, prompts, [stuck], { ...options, timeoutMs: 20 })).rejects.toThrow(/Reward 'stuck' timed out after 20 ms/);
+    await expect(scoreRollouts(rollouts, [stuck], { ...options, timeoutMs: 20 })).rejects.toThrow(/Reward 'stuck' timed out after 20 ms/);
   });
 
   it('in penalty mode scores only the failing samples with the penalty and counts them', async () => {
@@ -96,18 +97,18 @@ describe('scoreRollouts', () => {
       name: 'fragile',
       score: ({ completions }) => completions.map((c) => (c === '3' ? Number.NaN : 1)),
     };
-    const { groups, metrics } = await scoreRollouts(rollouts, prompts, [fragile], { ...options, onError: 'penalty' });
+    const { groups, metrics } = await scoreRollouts(rollouts, [fragile], { ...options, onError: 'penalty' });
     expect(groups.flatMap((g) => g.rewards)).toEqual([1, -1, 1, 1]);
     expect(metrics['rewards/fragile/errors']).toBe(1);
     const stuck: RewardFunction = { name: 'stuck', score: () => new Promise(() => {}) };
-    const timedOut = await scoreRollouts(rollouts, prompts, [stuck], { ...options, onError: 'penalty', timeoutMs: 10 });
+    const timedOut = await scoreRollouts(rollouts, [stuck], { ...options, onError: 'penalty', timeoutMs: 10 });
     expect(timedOut.metrics['rewards/stuck/errors']).toBe(4);
   });
 
   it('rejects unknown weight names, duplicate names and an empty reward list', async () => {
-    await expect(scoreRollouts(rollouts, prompts, [exact], { ...options, weights: { acuracy: 1 } })).rejects.toThrow(/rewards.weights names 'acuracy'/);
-    await expect(scoreRollouts(rollouts, prompts, [exact, exact], options)).rejects.toThrow(/both named 'accuracy'/);
-    await expect(scoreRollouts(rollouts, prompts, [], options)).rejects.toThrow(RewardError);
+    await expect(scoreRollouts(rollouts, [exact], { ...options, weights: { acuracy: 1 } })).rejects.toThrow(/rewards.weights names 'acuracy'/);
+    await expect(scoreRollouts(rollouts, [exact, exact], options)).rejects.toThrow(/both named 'accuracy'/);
+    await expect(scoreRollouts(rollouts, [], options)).rejects.toThrow(RewardError);
   });
 
   it('maps per-step rewards from characters to tokens and weights them', async () => {
@@ -115,9 +116,10 @@ describe('scoreRollouts', () => {
       name: 'prm',
       score: ({ completions }) => completions.map(() => ({ score: null, steps: [{ endChar: 1, reward: 1 }] })),
     };
-    const multi: Rollout[] = [{ row: { prompt: 'p' }, promptIds: [1], completions: [completion('ab'), completion('xy')] }];
+    const multi: Rollout[] = [{ row: { prompt: 'p' }, prompt: 'p', promptIds: [1], completions: [completion('ab'), completion('xy')] }];
     // Two-character tokens: token 0 covers chars 0..1, so a step ending at char 1 lands on token 0.
-    const { groups } = await scoreRollouts(multi, ['p'], [stepwise], { ...options, weights: { prm: 3 } }, () => [2]);
+    const twoChars = { decode: (ids: readonly number[]) => 'xx'.repeat(ids.length) } as Tokenizer;
+    const { groups } = await scoreRollouts(multi, [stepwise], { ...options, weights: { prm: 3 } }, twoChars);
     expect(groups[0]!.stepRewards).toEqual([[{ token: 0, reward: 3 }], [{ token: 0, reward: 3 }]]);
     // Step rewards alone make a completion scored (its scalar reward is 0).
     expect(groups[0]!.unscored).toEqual([false, false]);
@@ -127,8 +129,8 @@ describe('scoreRollouts', () => {
     // 'ab' ends with step 1 at char 1 (token 0); 'xyz' has no step but an outcome score.
     const prm: RewardFunction = { name: 'prm', score: ({ completions }) => completions.map((c) => (c === 'ab' ? { score: null, steps: [{ endChar: 1, reward: 0.5 }] } : null)) };
     const outcome: RewardFunction = { name: 'accuracy', score: ({ completions }) => completions.map((c) => (c === 'xyz' ? 1 : 0)) };
-    const multi: Rollout[] = [{ row: { prompt: 'p' }, promptIds: [1], completions: [completion('ab'), completion('xyz')] }];
-    const { groups } = await scoreRollouts(multi, ['p'], [prm, outcome], options);
+    const multi: Rollout[] = [{ row: { prompt: 'p' }, prompt: 'p', promptIds: [1], completions: [completion('ab'), completion('xyz')] }];
+    const { groups } = await scoreRollouts(multi, [prm, outcome], options);
     // 'ab': step 0.5 at token 0, outcome 0 at its last token 1; 'xyz': outcome 1 at token 2.
     expect(groups[0]!.stepRewards).toEqual([
       [{ token: 0, reward: 0.5 }, { token: 1, reward: 0 }],

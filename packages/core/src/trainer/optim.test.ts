@@ -3,7 +3,6 @@ import { beforeAll, describe, expect, it } from 'vitest';
 import { AdamW, clipByGlobalNorm } from './adamw.js';
 import { DataOrder } from './data-order.js';
 import { learningRateAt } from './schedule.js';
-import { applyOverlongShaping, hasRewardVariance, overlongPenalty } from './shaping.js';
 
 beforeAll(async () => {
   await tf.setBackend('cpu');
@@ -136,28 +135,6 @@ describe('learningRateAt', () => {
     expect(learningRateAt(12, { ...base, schedule: 'cosine' })).toBeCloseTo(0.1);
     expect(learningRateAt(7, { ...base, schedule: 'linear' })).toBeCloseTo(0.55);
     expect(learningRateAt(4, { ...base, schedule: 'linear' })).toBeCloseTo(0.1 + 0.9 * 0.8);
-  });
-});
-
-describe('DAPO shaping', () => {
-  it('reproduces the overlong penalty worked numbers (L_max 20480, L_buf 4096)', () => {
-    expect(overlongPenalty(16384, 20480, 4096, 1)).toBe(0);
-    expect(overlongPenalty(18432, 20480, 4096, 1)).toBe(-0.5);
-    expect(overlongPenalty(20480, 20480, 4096, 1)).toBe(-1);
-    expect(overlongPenalty(100, 20480, 4096, 1)).toBe(0);
-  });
-  it('adds the penalty to each completion reward', () => {
-    const c = (n: number) => ({ tokenIds: Array(n).fill(1), text: '', logprobs: [], finishReason: 'length' as const });
-    const g = { row: { prompt: '' }, promptIds: [], completions: [c(4), c(8)], rewards: [1, 1], rewardsByFunction: {}, unscored: [false, false] };
-    const { groups, meanPenalty } = applyOverlongShaping([g], { maxLength: 8, buffer: 4, factor: 1 });
-    expect(groups[0]!.rewards).toEqual([1, 0]);
-    expect(meanPenalty).toBe(-0.5);
-  });
-  it('keeps only groups whose rewards differ (dynamic sampling)', () => {
-    const g = (rewards: number[], unscored = rewards.map(() => false)) => ({ row: { prompt: '' }, promptIds: [], completions: [], rewards, rewardsByFunction: {}, unscored });
-    expect(hasRewardVariance(g([1, 1, 1]))).toBe(false);
-    expect(hasRewardVariance(g([0, 0, 1]))).toBe(true);
-    expect(hasRewardVariance(g([1, 0], [false, true]))).toBe(false);
   });
 });
 
