@@ -5,7 +5,7 @@
  */
 import * as tf from '@tensorflow/tfjs';
 import { setupBackend } from '@grpo/plugin-backend-wasm';
-import { assembleContainer, configSchema, RewardFunction, TrainerHook, type RewardInput, type ResolvedConfig } from '@grpo/core';
+import { assembleContainer, resolveConfig, RewardFunction, TrainerHook, type RewardInput } from '@grpo/core';
 import mathTask, { judgeSteps, stepCorrectness, taskAccuracy } from '@grpo/plugin-math-task';
 import rewardModel, { labelSamples, splitSteps, TransformerRewardModel, type IterativeRewardModel } from '@grpo/plugin-reward-model';
 import { CharTokenizer } from '@grpo/plugin-tokenizers';
@@ -42,15 +42,14 @@ describe('reward model × math task', () => {
   it('iterative RL finds the math task’s rewards by name when mathTask() is among the plugins', async () => {
     const tokenizer = CharTokenizer.fromChars('0123456789+-=# \n');
     const rm = TransformerRewardModel.create({ tokenizer, model: { dModel: 16, nLayers: 1, nHeads: 2, maxSeqLen: 32 }, seed: 1 });
-    const config: ResolvedConfig = { ...configSchema.parse({ algorithm: { kl: { beta: 0 } } }), plugins: [], source: 'test' };
     const task = mathTask({ trainSize: 10, testSize: 0, processRewards: true });
     for (const [labeller, labels, expected] of [
       ['task_accuracy', 'outcome', [1, 0]],
       ['step_correctness', 'process', [[1], [0]]],
     ] as const) {
-      const container = await assembleContainer({ config, plugins: [task, rewardModel({ model: rm, iterative: { everySteps: 2, labeller, labels } })] });
-      const hook = container.getAll<TrainerHook>(TrainerHook)[0] as IterativeRewardModel;
-      expect(hook.options.labeller).toBe(container.getAll<RewardFunction>(RewardFunction).find((r) => r.name === labeller));
+      const container = await assembleContainer(await resolveConfig({ plugins: [task, rewardModel({ model: rm, iterative: { everySteps: 2, labeller, labels } })] }, { source: 'test' }));
+      const hook = (await container.getAllAsync<TrainerHook>(TrainerHook))[0] as IterativeRewardModel;
+      expect(hook.options.labeller).toBe((await container.getAllAsync<RewardFunction>(RewardFunction)).find((r) => r.name === labeller));
       expect(await hook.add(input)).toBe(2);
       expect(hook.pending.map((e) => (e.kind === 'outcome' ? e.label : e.kind === 'process' ? e.steps.map((s) => s.reward) : null))).toEqual(expected);
     }

@@ -13,8 +13,8 @@ import {
   DirectoryCheckpointer,
   ArrayPromptDataset,
   assembleContainer,
-  configSchema,
-  GrpoTrainer,
+  resolveConfig,
+  Trainer,
   Policy,
   PromptDataset,
   RewardFunction,
@@ -32,11 +32,14 @@ import { beforeAll, describe, expect, it } from 'vitest';
 import { useWasm, withoutTimings } from './tiny-task.js';
 
 /** A GRPO trainer on the letter task without a reward model (for checkpoint compatibility checks). */
-async function tinyTrainerFor(outputDir: string): Promise<GrpoTrainer> {
-  const config = { ...configSchema.parse({ seed: 5, outputDir, generation: { maxNewTokens: 6, temperature: 1 }, train: { steps: 5, promptsPerStep: 4, groupSize: 4 }, algorithm: { kl: { beta: 0.04 } } }), plugins: [task], source: 'test' };
-  const container = await assembleContainer({ config, defaults: [grpo()] });
+async function tinyTrainerFor(outputDir: string): Promise<Trainer> {
+  const config = await resolveConfig(
+    { seed: 5, outputDir, generation: { maxNewTokens: 6, temperature: 1 }, train: { steps: 5, promptsPerStep: 4, groupSize: 4 }, algorithm: { kl: { beta: 0.04 } }, plugins: [task] },
+    { source: 'test', defaults: [grpo()] },
+  );
+  const container = await assembleContainer(config);
   container.bind(Policy).toConstantValue(newPolicy());
-  return GrpoTrainer.fromContainer(container);
+  return Trainer.fromContainer(container);
 }
 
 beforeAll(useWasm);
@@ -148,8 +151,8 @@ describe('learned reward models (integration)', () => {
     const seedInput = await sampleInput(policy, 8, 7);
     await rm.train(labelSamples(seedInput, await hasA.score(seedInput), 'outcome'), { epochs: 4, batchSize: 16, learningRate: 3e-3 });
 
-    const config = {
-      ...configSchema.parse({
+    const config = await resolveConfig({
+      ...({
         seed: 5,
         generation: { maxNewTokens: 6, temperature: 1 },
         train: { steps: 24, promptsPerStep: 4, groupSize: 8, learningRate: 1e-2, logSamplesEvery: 0 },
@@ -157,12 +160,11 @@ describe('learned reward models (integration)', () => {
         rewards: { weights: { has_a: 0 } },
       }),
       plugins: [task, rewardModel({ model: rm, iterative: { everySteps: 8, labeller: 'has_a', train: { epochs: 2, batchSize: 16, learningRate: 3e-3 } } })],
-      source: 'test',
-    };
-    const container = await assembleContainer({ config, defaults: [grpo()] });
+    }, { source: 'test', defaults: [grpo()] });
+    const container = await assembleContainer(config);
     container.bind(Policy).toConstantValue(policy);
-    const trainer = GrpoTrainer.fromContainer(container);
-    const hook = container.getAll<TrainerHook>(TrainerHook)[0] as IterativeRewardModel;
+    const trainer = await Trainer.fromContainer(container);
+    const hook = (await container.getAllAsync<TrainerHook>(TrainerHook))[0] as IterativeRewardModel;
     const history: Record<string, number>[] = [];
     await trainer.train({ sinks: [{ name: 'collect', log: (_step, m) => void history.push({ ...m }) }] });
     const accuracyAfter = await greedyAccuracy(policy);
@@ -186,8 +188,8 @@ describe('learned reward models (integration)', () => {
     const build = async () => {
       const policy = newPolicy();
       const rm = newRm();
-      const config = {
-        ...configSchema.parse({
+      const config = await resolveConfig({
+        ...({
           seed: 5,
           outputDir: dir,
           generation: { maxNewTokens: 6, temperature: 1 },
@@ -196,17 +198,16 @@ describe('learned reward models (integration)', () => {
           rewards: { weights: { has_a: 0 } },
         }),
         plugins: [task, rewardModel({ model: rm, iterative: { everySteps: 3, labeller: 'has_a', train: { batchSize: 8, learningRate: 3e-3 } } })],
-        source: 'test',
-      };
-      const container = await assembleContainer({ config, defaults: [grpo()] });
+      }, { source: 'test', defaults: [grpo()] });
+      const container = await assembleContainer(config);
       container.bind(Policy).toConstantValue(policy);
-      const trainer = GrpoTrainer.fromContainer(container);
+      const trainer = await Trainer.fromContainer(container);
       const dispose = () => {
         trainer.dispose();
         rm.dispose();
         policy.dispose();
       };
-      return { trainer, rm, hook: trainer.hooks[0] as IterativeRewardModel, dispose };
+      return { trainer, rm, hook: trainer.components.find((c) => c.name === 'reward-model/iterative') as IterativeRewardModel, dispose };
     };
     const probe = prompts.map((prompt) => ({ prompt, completion: `${prompt}a` }));
     const collect = (into: Record<string, number>[]) => ({ name: 'collect', log: (_step: number, m: Record<string, number>) => void into.push(withoutTimings(m)) });
@@ -223,7 +224,7 @@ describe('learned reward models (integration)', () => {
     await first.trainer.train({ checkpointer, signal: controller.signal, sinks: [collect(firstMetrics), { name: 'stop', log: (step) => void (step === 1 && controller.abort()) }] });
     expect(first.hook.pending.length).toBeGreaterThan(0);
     const latest = (await checkpointer.latest())!;
-    expect(await readdir(path.join(latest, 'hooks'))).toEqual([encodeURIComponent('reward-model/iterative')]);
+    expect(await readdir(path.join(latest, 'components'))).toEqual([encodeURIComponent('reward-model/iterative')]);
 
     const second = await build();
     await checkpointer.restore(latest, second.trainer);
@@ -236,11 +237,11 @@ describe('learned reward models (integration)', () => {
 
     // The same checkpoint without the iterative hook (a changed config) is refused, naming the hook.
     const plain = await tinyTrainerFor(dir);
-    await expect(checkpointer.restore(latest, plain)).rejects.toThrow("holds state for a hook 'reward-model/iterative' that this run does not have");
+    await expect(checkpointer.restore(latest, plain)).rejects.toThrow("holds state for 'reward-model/iterative' that this run does not have");
     // And a checkpoint of a run without it cannot resume a run with it.
     const plainDir = await new DirectoryCheckpointer(path.join(dir, 'plain')).save(plain);
     const third = await build();
-    await expect(checkpointer.restore(plainDir, third.trainer)).rejects.toThrow("holds no state for the hook 'reward-model/iterative' that this run has");
+    await expect(checkpointer.restore(plainDir, third.trainer)).rejects.toThrow("holds no state for 'reward-model/iterative' that this run has");
     plain.dispose();
     for (const x of [straight, first, second, third]) x.dispose();
   });
@@ -252,19 +253,18 @@ describe('learned reward models (integration)', () => {
       meta: { name: 'letter-task', version: '0.0.0', core: '^0.1.0' },
       register: ({ bind }) => void bind(PromptDataset).toConstantValue(new ArrayPromptDataset('letters', prompts.map((prompt) => ({ prompt })))),
     };
-    const config = {
-      ...configSchema.parse({
+    const config = await resolveConfig({
+      ...({
         seed: 5,
         generation: { maxNewTokens: 6, temperature: 1 },
         train: { steps: 3, promptsPerStep: 4, groupSize: 4, learningRate: 1e-2, logSamplesEvery: 0 },
         algorithm: { kl: { beta: 0 }, advantage: { estimator: 'grpo-process' } },
       }),
       plugins: [task, rewardModel({ model: prm })],
-      source: 'test',
-    };
-    const container = await assembleContainer({ config, defaults: [grpo()] });
+    }, { source: 'test', defaults: [grpo()] });
+    const container = await assembleContainer(config);
     container.bind(Policy).toConstantValue(policy);
-    const trainer = GrpoTrainer.fromContainer(container);
+    const trainer = await Trainer.fromContainer(container);
     const first = await trainer.trainStep(); // creates optimizer moments
     expect(first.metrics['rewards/prm/mean']).toBeGreaterThan(0);
     const before = tf.memory().numTensors;

@@ -19,10 +19,10 @@ describe('@grpo/plugin-backend-cpu', () => {
   });
 
   it('binds a TensorBackend named cpu that the trainer can select', async () => {
-    const config = await resolveConfig({ backend: 'cpu' }, 'test', process.cwd());
     const plugin = backendCpu();
+    const config = await resolveConfig({ ...{ backend: 'cpu' }, plugins: [plugin] }, { source: 'test' });
     expect(plugin.meta).toEqual({ name: '@grpo/plugin-backend-cpu', version: '0.1.0', core: '^0.1.0' });
-    const container = await assembleContainer({ config, plugins: [plugin] });
+    const container = await assembleContainer(config);
     const backend = selectNamed<TensorBackend>(container, TensorBackend, config.backend, 'backend');
     expect(backend).toBeInstanceOf(CpuBackend);
     await backend.setup();

@@ -78,7 +78,13 @@ export class TfjsNodeGpuBackend implements TensorBackend {
  */
 const backendTfjsNodeGpu = definePlugin({
   meta,
-  options: z.strictObject({ load: field.fn<() => Promise<unknown>>().optional(), requireGpu: z.boolean().optional() }).prefault({}),
+  options: z
+    .strictObject({
+      load: field.fn<() => Promise<unknown>>().optional(),
+      requireGpu: z.boolean().optional(),
+      platform: z.strictObject({ os: z.string(), arch: z.string() }).optional(),
+    })
+    .prefault({}),
   register: ({ bind, options }) => void bind<TensorBackend>(TensorBackend).toConstantValue(new TfjsNodeGpuBackend(options)),
 });
 export default backendTfjsNodeGpu;

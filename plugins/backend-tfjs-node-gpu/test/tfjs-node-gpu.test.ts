@@ -86,10 +86,10 @@ describe('@grpo/plugin-backend-tfjs-node-gpu', () => {
   });
 
   it('binds a TensorBackend named tfjs-node-gpu that activates the GPU backend', async () => {
-    const config = await resolveConfig({ backend: 'tfjs-node-gpu' }, 'test', process.cwd());
     const plugin = backendTfjsNodeGpu({ platform: linux, load: fakeTensorflow(true) });
+    const config = await resolveConfig({ ...{ backend: 'tfjs-node-gpu' }, plugins: [plugin] }, { source: 'test' });
     expect(plugin.meta).toEqual({ name: '@grpo/plugin-backend-tfjs-node-gpu', version: '0.1.0', core: '^0.1.0' });
-    const container = await assembleContainer({ config, plugins: [plugin] });
+    const container = await assembleContainer(config);
     const backend = selectNamed<TensorBackend>(container, TensorBackend, config.backend, 'backend');
     expect(backend).toBeInstanceOf(TfjsNodeGpuBackend);
     await backend.setup();

@@ -72,10 +72,10 @@ describe('@grpo/plugin-backend-tfjs-node', () => {
 
   it('binds a TensorBackend named tfjs-node, loading nothing until setup', async () => {
     let loads = 0;
-    const config = await resolveConfig({ backend: 'tfjs-node' }, 'test', process.cwd());
     const plugin = backendTfjsNode({ load: () => ((loads += 1), registerFakeTensorflow()) });
+    const config = await resolveConfig({ ...{ backend: 'tfjs-node' }, plugins: [plugin] }, { source: 'test' });
     expect(plugin.meta).toEqual({ name: '@grpo/plugin-backend-tfjs-node', version: '0.1.0', core: '^0.1.0' });
-    const container = await assembleContainer({ config, plugins: [plugin] });
+    const container = await assembleContainer(config);
     const backend = selectNamed<TensorBackend>(container, TensorBackend, config.backend, 'backend');
     expect(backend).toBeInstanceOf(TfjsNodeBackend);
     expect(loads).toBe(0);

@@ -21,10 +21,10 @@ describe('@grpo/plugin-backend-wasm', () => {
   });
 
   it('binds a TensorBackend named wasm that the trainer can select', async () => {
-    const config = await resolveConfig({}, 'test', process.cwd());
     const plugin = backendWasm({ threads: 2 });
+    const config = await resolveConfig({ ...{}, plugins: [plugin] }, { source: 'test' });
     expect(plugin.meta).toEqual({ name: '@grpo/plugin-backend-wasm', version: '0.1.0', core: '^0.1.0' });
-    const container = await assembleContainer({ config, plugins: [plugin] });
+    const container = await assembleContainer(config);
     const backend = selectNamed<TensorBackend>(container, TensorBackend, config.backend, 'backend');
     expect(config.backend).toBe('wasm');
     expect(backend).toBeInstanceOf(WasmBackend);

@@ -1,6 +1,7 @@
 import type { RewardFunction } from '@grpo/core';
 import { describe, expect, it } from 'vitest';
-import { formatReward, reasoningStepsReward, RewardTester, tagCountReward } from '../src/index.js';
+import { RewardTester } from '@grpo/core/testing';
+import { formatReward, reasoningStepsReward, tagCountReward } from '../src/index.js';
 import { readJson, type FormatCase } from './data.js';
 
 const cases = readJson<FormatCase[]>('math-answers', 'format-cases.json');

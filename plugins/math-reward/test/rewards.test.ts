@@ -1,5 +1,4 @@
-import { Container } from 'inversify';
-import { RewardError, RewardFunction, type RewardInput } from '@grpo/core';
+import { assembleContainer, ConfigError, resolveConfig, RewardError, RewardFunction, type RewardInput } from '@grpo/core';
 import { describe, expect, it } from 'vitest';
 import mathReward, {
   accuracyReward,
@@ -79,10 +78,14 @@ describe('mathReward plugin', () => {
   it('binds each selected reward to the RewardFunction token', async () => {
     const plugin = mathReward({ tagCount: true, overlong: { maxLength: 100, bufferLength: 10 } });
     expect(plugin.meta).toEqual({ name: '@grpo/plugin-math-reward', version: '0.1.0', core: '^0.1.0' });
-    const container = new Container();
-    await container.load(plugin.module!);
+    const container = await assembleContainer(await resolveConfig({ plugins: [plugin] }, { source: 'test' }));
     const names = container.getAll<RewardFunction>(RewardFunction).map((r) => r.name);
     expect(names).toEqual(['accuracy', 'format', 'tag_count', 'overlong']);
+  });
+  it('reports bad reward options with the config problems', async () => {
+    const bad = resolveConfig({ plugins: [mathReward({ overlong: { maxLength: 10, bufferLength: 20 }, colour: true } as never)] }, { source: 'test' });
+    await expect(bad).rejects.toThrow(ConfigError);
+    await expect(bad).rejects.toThrow(/plugins\[@grpo\/plugin-math-reward\]: unknown key 'colour'/);
   });
   it('turns defaults off and passes options through', () => {
     expect(mathRewards({ accuracy: false, format: { style: 'think', name: 'think' } }).map((r) => r.name)).toEqual(['think']);

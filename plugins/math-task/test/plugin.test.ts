@@ -1,20 +1,23 @@
-import { EvalDataset, PromptDataset, RewardFunction, assembleContainer, configSchema, type ResolvedConfig } from '@grpo/core';
+import { ConfigError, EvalDataset, PromptDataset, RewardFunction, assembleContainer, resolveConfig, type GrpoPlugin } from '@grpo/core';
 import { describe, expect, it } from 'vitest';
 import mathTask, { MathTaskDataset, makeSplit, sftExamples, type MathRow } from '../src/index.js';
 
-function config(): ResolvedConfig {
-  return { ...configSchema.parse({}), plugins: [], source: 'test' };
-}
+const containerWith = async (plugin: GrpoPlugin) => assembleContainer(await resolveConfig({ plugins: [plugin] }, { source: 'test' }));
 
 describe('mathTask() plugin', () => {
   it('carries its metadata', () => {
     const plugin = mathTask({ trainSize: 10, testSize: 10 });
     expect(plugin.meta).toEqual({ name: '@grpo/plugin-math-task', version: '0.1.0', core: '^0.1.0' });
-    expect(plugin.module).toBeDefined();
+  });
+
+  it('reports bad options with the config problems', async () => {
+    const bad = resolveConfig({ plugins: [mathTask({ trainSize: 0, difficulty: 'impossible' as never })] }, { source: 'test' });
+    await expect(bad).rejects.toThrow(ConfigError);
+    await expect(bad).rejects.toThrow(/plugins\[@grpo\/plugin-math-task\]\.trainSize: expected an integer ≥ 1, got 0/);
   });
 
   it('binds the train split, the test split and the accuracy reward by default', async () => {
-    const container = await assembleContainer({ config: config(), plugins: [mathTask()] });
+    const container = await containerWith(mathTask());
     const train = container.get<PromptDataset<MathRow>>(PromptDataset);
     const test = container.get<PromptDataset<MathRow>>(EvalDataset);
     expect(train.size).toBe(20000);
@@ -27,10 +30,7 @@ describe('mathTask() plugin', () => {
   });
 
   it('honours seed, sizes, difficulty and processRewards; testSize 0 binds no EvalDataset', async () => {
-    const container = await assembleContainer({
-      config: config(),
-      plugins: [mathTask({ seed: 3, difficulty: 'hard', trainSize: 50, testSize: 0, processRewards: { wrongReward: -0.5 } })],
-    });
+    const container = await containerWith(mathTask({ seed: 3, difficulty: 'hard', trainSize: 50, testSize: 0, processRewards: { wrongReward: -0.5 } }));
     const train = container.get<PromptDataset<MathRow>>(PromptDataset);
     expect(train.size).toBe(50);
     expect(train.get(7)).toEqual(makeSplit({ seed: 3, difficulty: 'hard', split: 'train', size: 8 })[7]);
@@ -42,10 +42,15 @@ describe('mathTask() plugin', () => {
     expect(scores).toEqual([{ score: null, steps: [{ endChar: 5, reward: -0.5 }], info: { step_count: 1, step_correct_frac: 0 } }]);
   });
 
-  it('fails at construction on bad options', () => {
-    expect(() => mathTask({ trainSize: 0 })).toThrow(/train size must be an integer ≥ 1/);
-    expect(() => mathTask({ difficulty: { maxSteps: 0 } })).toThrow(/difficulty\.maxSteps/);
-    expect(() => mathTask({ testFraction: 1.5 })).toThrow(/testFraction/);
+  it('reports every bad option while the config resolves, before any data is made', async () => {
+    const problems = async (options: Parameters<typeof mathTask>[0]) =>
+      resolveConfig({ plugins: [mathTask(options)] }, { source: 'test' }).then(
+        () => '',
+        (e: unknown) => (e as ConfigError).message,
+      );
+    expect(await problems({ trainSize: 0 })).toMatch(/plugins\[@grpo\/plugin-math-task\]\.trainSize: expected an integer ≥ 1, got 0/);
+    expect(await problems({ difficulty: { maxSteps: 0 } })).toMatch(/plugins\[@grpo\/plugin-math-task\]\.difficulty\.maxSteps: expected an integer ≥ minSteps \(2\), got 0/);
+    expect(await problems({ testFraction: 1.5 })).toMatch(/testFraction: expected a number in \[0, 1\], got 1\.5/);
   });
 
   it('its lazy dataset gives the same rows in any access order', () => {

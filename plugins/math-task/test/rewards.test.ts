@@ -161,12 +161,12 @@ describe('stepCorrectness', () => {
     const completion = '23+15=38\n38-8=31\n#### 31';
     const rollout: Rollout = {
       row,
+      prompt: row.prompt,
       promptIds: [],
       completions: [{ tokenIds: [...completion].map((_, i) => i), text: completion, logprobs: [], finishReason: 'eos' }],
     };
-    const batch = await scoreRollouts([rollout], [row.prompt], [taskAccuracy(), stepCorrectness({ wrongReward: -1 })], { weights: {}, timeoutMs: 1000, onError: 'raise', penalty: 0 }, (ids) =>
-      ids.map((_, i) => i + 1),
-    );
+    // No tokenizer: one character per token.
+    const batch = await scoreRollouts([rollout], [taskAccuracy(), stepCorrectness({ wrongReward: -1 })], { weights: {}, timeoutMs: 1000, onError: 'raise', penalty: 0 });
     const group = batch.groups[0]!;
     expect(group.rewards).toEqual([0]);
     // One character per token: the '8' of '38' is token 7, the '1' of '31' is token 15; the

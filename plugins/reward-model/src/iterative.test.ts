@@ -6,8 +6,10 @@ import { setupBackend } from '@grpo/plugin-backend-wasm';
 import {
   assembleContainer,
   CheckpointError,
-  configSchema,
+  CliCommand,
   ConfigError,
+  ReferenceSchedule,
+  resolveConfig,
   GrpoError,
   Rng,
   RewardFunction,
@@ -59,6 +61,7 @@ const stepRule: RewardFunction = {
 function group(prompt: string, answer: string, texts: string[]): ScoredGroup {
   return {
     row: { prompt, answer, numbers: [1, 2] },
+    prompt,
     promptIds: [],
     completions: texts.map((text) => ({ text, tokenIds: tokenizer.encode(text), logprobs: [], finishReason: 'eos' as const })),
     rewards: texts.map(() => 0),
@@ -113,7 +116,7 @@ describe('IterativeRewardModel hook', () => {
     const wrong = '1+2=4\n#### 4';
     let freshBefore: Record<string, number> = {};
     for (let step = 0; step < 4; step++) {
-      await hook.onRollouts({ step, prompts: ['q\n'], groups: [group('q\n', '3', [right, wrong, wrong])] });
+      await hook.onRollouts({ step, groups: [group('q\n', '3', [right, wrong, wrong])] });
       if (step === 1) freshBefore = await rm.evaluate(hook.pending);
       await hook.onStepEnd({ step, metrics: {}, samples: [] });
       expect(syncs).toHaveLength(step < 1 ? 0 : step < 3 ? 1 : 2);
@@ -140,7 +143,7 @@ describe('IterativeRewardModel hook', () => {
       return { rm, hook: new IterativeRewardModel(rm, { everySteps: 2, labeller: answerRule, replayFraction: 0.5, train: { batchSize: 4 } }) };
     };
     const feed = async (hook: IterativeRewardModel, step: number) => {
-      await hook.onRollouts({ step, prompts: ['q\n'], groups: [group('q\n', '3', step % 2 ? [wrong, right] : [right, wrong, wrong])] });
+      await hook.onRollouts({ step, groups: [group('q\n', '3', step % 2 ? [wrong, right] : [right, wrong, wrong])] });
       await hook.onStepEnd({ step, metrics: {}, samples: [] });
     };
     const probe = [{ prompt: 'q\n', completion: right }, { prompt: 'q\n', completion: wrong }];
@@ -169,60 +172,72 @@ describe('IterativeRewardModel hook', () => {
     for (const x of [straight, first, resumed]) x.rm.dispose();
   });
 
-  it('the plugin binds the model as a named reward and the hook, and checks the reference reset', async () => {
+  /** The container of a config whose plugins are `plugins` (grpo's section is not needed here). */
+  const containerOf = async (plugins: GrpoPlugin[], source = 'test') => assembleContainer(await resolveConfig({ plugins }, { source }));
+
+  it('the plugin binds the model as a named reward, the hook, a reference reset per round, and `grpo rm`', async () => {
     const rm = tiny();
-    const config = (kl: GrpoConfigInput['algorithm']): ResolvedConfig => ({ ...configSchema.parse({ algorithm: kl }), plugins: [], source: 'test' });
     // The labeller, by name: a reward another plugin binds (as the math task binds `task_accuracy`).
     const rules: GrpoPlugin = { meta: { name: 'rules', version: '0.0.0', core: '^0.1.0' }, register: ({ bind }) => void bind(RewardFunction).toConstantValue(answerRule) };
     const plugin = rewardModel({ model: rm, iterative: { everySteps: 3, labeller: 'answer_rule' } });
     expect(plugin.meta).toEqual({ name: '@grpo/plugin-reward-model', version: '0.1.0', core: '^0.1.0' });
-    const ok = await assembleContainer({ config: config({ kl: { beta: 0.04, refResetEvery: 3 } }), plugins: [rules, plugin] });
-    expect(ok.getAll<RewardFunction>(RewardFunction)).toContain(rm);
-    const hooks = ok.getAll<TrainerHook>(TrainerHook);
+    const ok = await containerOf([rules, plugin]);
+    expect(await ok.getAllAsync<RewardFunction>(RewardFunction)).toContain(rm);
+    const hooks = await ok.getAllAsync<TrainerHook>(TrainerHook);
     expect(hooks).toHaveLength(1);
     expect(hooks[0]).toBeInstanceOf(IterativeRewardModel);
-    expect(ok.getAll<TrainerHook>(TrainerHook)[0]).toBe(hooks[0]); // one hook per run: the trainer and the caller see the same
+    expect((await ok.getAllAsync<TrainerHook>(TrainerHook))[0]).toBe(hooks[0]); // one hook per run: the trainer and the caller see the same
     expect((hooks[0] as IterativeRewardModel).options.labeller).toBe(answerRule);
-    await expect(assembleContainer({ config: config({ kl: { beta: 0.04, refResetEvery: 0 } }), plugins: [plugin] })).rejects.toThrow(/refResetEvery: iterative RL resets π_ref after every iteration: set it to 3/);
-    const noKl = await assembleContainer({ config: config({ kl: { beta: 0 } }), plugins: [rewardModel({ model: rm })] });
-    expect(noKl.getAll<TrainerHook>(TrainerHook)).toHaveLength(0);
-    expect(() => rewardModel({})).toThrow(ConfigError);
+    expect(ok.getAll<CliCommand>(CliCommand).map((c) => c.name)).toEqual(['rm']);
+    // π_ref ← π_θ after every round (steps 3, 6, …), whatever algorithm.kl says.
+    const [schedule] = ok.getAll<ReferenceSchedule>(ReferenceSchedule);
+    const synced: number[] = [];
+    for (let step = 0; step < 6; step++) schedule!.afterUpdate({ step, policy: {} as Policy, reference: { syncFrom: () => void synced.push(step) } as unknown as FrozenPolicy });
+    expect(synced).toEqual([2, 5]);
+    // Without a model the plugin only adds the command; resetReference: false binds no schedule.
+    const commandOnly = await containerOf([rewardModel()]);
+    expect(commandOnly.isBound(RewardFunction)).toBe(false);
+    expect(commandOnly.getAll<CliCommand>(CliCommand).map((c) => c.name)).toEqual(['rm']);
+    const noReset = await containerOf([rules, rewardModel({ model: rm, iterative: { everySteps: 3, labeller: 'answer_rule', resetReference: false } })]);
+    expect(noReset.isBound(ReferenceSchedule)).toBe(false);
     rm.dispose();
   });
 
   it('a labeller given by name must be a reward another plugin binds; otherwise a config error lists the bound ones', async () => {
     const rm = tiny();
-    const config: ResolvedConfig = { ...configSchema.parse({ algorithm: { kl: { beta: 0 } } }), plugins: [], source: 'grpo.config.ts' };
     const bindReward = (reward: RewardFunction): GrpoPlugin => ({ meta: { name: `bind-${reward.name}`, version: '0.0.0', core: '^0.1.0' }, register: ({ bind }) => void bind(RewardFunction).toConstantValue(reward) });
     // No built-in fallback: 'task_accuracy' is the math task's reward, so without that plugin it is unknown.
     const unbound = rewardModel({ model: rm, iterative: { everySteps: 2, labeller: 'task_accuracy' } });
-    const withOthers = await assembleContainer({ config, plugins: [bindReward(answerRule), bindReward(stepRule), unbound] });
-    expect(() => withOthers.getAll<TrainerHook>(TrainerHook)).toThrow(ConfigError);
-    expect(() => withOthers.getAll<TrainerHook>(TrainerHook)).toThrow(
-      "plugins.reward-model.iterative.labeller: no reward function named 'task_accuracy' is bound (the rewards bound besides this reward model are 'answer_rule', 'step_rule'); " +
+    const withOthers = await containerOf([bindReward(answerRule), bindReward(stepRule), unbound], 'grpo.config.ts');
+    await expect(withOthers.getAllAsync<TrainerHook>(TrainerHook)).rejects.toThrow(ConfigError);
+    await expect(withOthers.getAllAsync<TrainerHook>(TrainerHook)).rejects.toThrow(
+      "plugins[@grpo/plugin-reward-model].iterative.labeller: no reward function named 'task_accuracy' is bound (the rewards bound besides this reward model are 'answer_rule', 'step_rule'); " +
         "the labeller must be a reward that another plugin binds (e.g. the math task's 'task_accuracy': add mathTask() to plugins) or a RewardFunction passed in",
     );
-    const alone = await assembleContainer({ config, plugins: [unbound] });
-    expect(() => alone.getAll<TrainerHook>(TrainerHook)).toThrow("no reward function named 'task_accuracy' is bound (no reward is bound besides this reward model ('rm'))");
+    const alone = await containerOf([unbound]);
+    await expect(alone.getAllAsync<TrainerHook>(TrainerHook)).rejects.toThrow("no reward function named 'task_accuracy' is bound (no reward is bound besides this reward model ('rm'))");
     // The model cannot label its own samples.
-    const itself = await assembleContainer({ config, plugins: [rewardModel({ model: rm, iterative: { everySteps: 2, labeller: 'rm' } })] });
-    expect(() => itself.getAll<TrainerHook>(TrainerHook)).toThrow("no reward function named 'rm' is bound");
+    const itself = await containerOf([rewardModel({ model: rm, iterative: { everySteps: 2, labeller: 'rm' } })]);
+    await expect(itself.getAllAsync<TrainerHook>(TrainerHook)).rejects.toThrow("no reward function named 'rm' is bound");
     // A RewardFunction passed in needs no binding.
-    const given = await assembleContainer({ config, plugins: [rewardModel({ model: rm, iterative: { everySteps: 2, labeller: stepRule } })] });
-    expect((given.getAll<TrainerHook>(TrainerHook)[0] as IterativeRewardModel).options.labeller).toBe(stepRule);
+    const given = await containerOf([rewardModel({ model: rm, iterative: { everySteps: 2, labeller: stepRule } })]);
+    expect(((await given.getAllAsync<TrainerHook>(TrainerHook))[0] as IterativeRewardModel).options.labeller).toBe(stepRule);
     rm.dispose();
   });
 
-  it('bad iterative options are config errors naming the option (every problem at once), from the plugin factory and from the hook', () => {
+  it('bad options are config errors naming the option (every problem at once), from the config and from the hook', async () => {
     const rm = tiny();
-    expect(() => rewardModel({ model: rm, iterative: { everySteps: 0, labeller: answerRule } })).toThrow(ConfigError);
-    expect(() => rewardModel({ model: rm, iterative: { everySteps: 0, labeller: answerRule } })).toThrow('iterative.everySteps: expected an integer ≥ 1, got 0');
-    expect(() => rewardModel({ iterative: { everySteps: 2.5, labeller: answerRule, replayFraction: 1 } })).toThrow(
-      'Invalid config (@grpo/plugin-reward-model options):\n' +
-        '  - checkpoint: give a reward-model checkpoint directory (or a model)\n' +
-        '  - iterative.everySteps: expected an integer ≥ 1, got 2.5\n' +
-        '  - iterative.replayFraction: expected a number in [0, 1), got 1',
-    );
+    const problems = async (plugin: GrpoPlugin) =>
+      resolveConfig({ plugins: [plugin] }, { source: 'test' }).then(
+        () => [],
+        (e: unknown) => (e as ConfigError).issues.map((i) => `${i.path}: ${i.message}`),
+      );
+    expect(await problems(rewardModel({ model: rm, iterative: { everySteps: 0, labeller: answerRule } }))).toEqual(['plugins[@grpo/plugin-reward-model].iterative.everySteps: expected an integer ≥ 1, got 0']);
+    expect(await problems(rewardModel({ iterative: { everySteps: 2.5, labeller: answerRule, replayFraction: 1 } }))).toEqual([
+      'plugins[@grpo/plugin-reward-model].iterative.everySteps: expected an integer ≥ 1, got 2.5',
+      'plugins[@grpo/plugin-reward-model].iterative.replayFraction: expected a number in [0, 1), got 1',
+    ]);
+    expect(await problems(rewardModel({ iterative: { everySteps: 2, labeller: answerRule } }))).toEqual(['plugins[@grpo/plugin-reward-model]: iterative RL needs a reward model: give checkpoint or model']);
     expect(() => new IterativeRewardModel(rm, { everySteps: 0, labeller: answerRule })).toThrow(ConfigError);
     expect(() => new IterativeRewardModel(rm, { everySteps: 1, labeller: answerRule, replayFraction: -0.1 })).toThrow('iterative.replayFraction: expected a number in [0, 1), got -0.1');
     rm.dispose();

@@ -6,7 +6,7 @@ import { TransformerRewardModel } from './scoring.js';
 
 export const meta = { name: '@grpo/plugin-reward-model', version: '0.1.0', core: '^0.1.0' } as const;
 
-const { fraction, int } = field;
+const { fractionBelowOne, int } = field;
 
 const isRewardFunction = (v: unknown): v is RewardFunction =>
   typeof v === 'object' && v !== null && typeof (v as RewardFunction).name === 'string' && typeof (v as RewardFunction).score === 'function';
@@ -31,7 +31,7 @@ export const rewardModelOptionsSchema = z
           .describe('Labels new samples: a RewardFunction, or the name of a reward another plugin binds (weight 0 logs it without training on it).'),
         labels: z.enum(['outcome', 'process']).optional(),
         threshold: z.number().optional(),
-        replayFraction: fraction().refine((f) => f < 1, 'expected a number in [0, 1)').optional(),
+        replayFraction: fractionBelowOne().optional(),
         maxHistory: int(1).optional(),
         resetReference: z.boolean().optional().describe('Reset π_ref ← π_θ after each iteration (default true).'),
         train: z.record(z.string(), z.unknown()).optional().describe("Options of each round's training (epochs, learningRate, …)."),

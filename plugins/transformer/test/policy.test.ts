@@ -2,10 +2,9 @@ import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import * as tf from '@tensorflow/tfjs';
-import { CheckpointError, ConfigError, Tokenizer, resolveConfig, type TokenBatch } from '@grpo/core';
-import { Container } from 'inversify';
+import { assembleContainer, CheckpointError, ConfigError, PolicyFactory, Tokenizer, resolveConfig, type TokenBatch } from '@grpo/core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import transformer, { PolicyLoader, TransformerPolicy, createPolicy, loadPolicy, resolveModelConfig, weightShapes } from '../src/index.js';
+import transformer, { TransformerPolicy, createPolicy, loadPolicy, resolveModelConfig, weightShapes } from '../src/index.js';
 import { TINY, charTokenizer, tinyPolicy, useWasm, weightValues } from './helpers.js';
 
 let dir: string;
@@ -161,24 +160,33 @@ describe('snapshots', () => {
 });
 
 describe('plugin', () => {
-  it('binds a PolicyLoader that builds a policy from the config and the bound tokenizer', async () => {
+  /** The container core's prepareContainer builds: the config, the plugin, a bound tokenizer. */
+  const containerFor = async (raw: Record<string, unknown>, withTokenizer = true) => {
+    const config = await resolveConfig(raw, { source: join(dir, 'grpo.config.json'), defaults: [transformer()] });
+    const container = await assembleContainer(config);
+    if (withTokenizer) container.bind<Tokenizer>(Tokenizer).toConstantValue(charTokenizer());
+    return { config, container };
+  };
+
+  it('owns policy.model and contributes a PolicyFactory that builds from the config and the bound tokenizer', async () => {
     const plugin = transformer();
     expect(plugin.meta).toEqual({ name: '@grpo/plugin-transformer', version: '0.1.0', core: '^0.1.0' });
-    const container = new Container();
-    container.bind<Tokenizer>(Tokenizer).toConstantValue(charTokenizer());
-    await container.load(plugin.module as NonNullable<typeof plugin.module>);
-    const config = await resolveConfig({ seed: 7, policy: { model: TINY } }, 'test', dir);
-    const policy = await container.get<PolicyLoader>(PolicyLoader).load(config);
+    const { config, container } = await containerFor({ seed: 7, policy: { model: TINY } });
+    const factory = container.get<PolicyFactory>(PolicyFactory);
+    expect(factory.name).toBe('transformer');
+    const policy = await factory.create({ config, tokenizer: charTokenizer() });
     expect(policy).toBeInstanceOf(TransformerPolicy);
     expect(weightValues(policy as TransformerPolicy)).toEqual(weightValues(createPolicy({ model: TINY, tokenizer: charTokenizer(), seed: 7 })));
     const ck = join(dir, 'ck-plugin');
     await policy.save(ck);
-    const fromCk = await container.get<PolicyLoader>(PolicyLoader).load(await resolveConfig({ policy: { checkpoint: ck } }, 'test', dir));
+    const fromCk = await factory.create({ config, checkpoint: ck });
     expect(weightValues(fromCk as TransformerPolicy)).toEqual(weightValues(policy as TransformerPolicy));
     policy.dispose();
     fromCk.dispose();
-    const bare = new Container();
-    await bare.load(plugin.module as NonNullable<typeof plugin.module>);
-    await expect(bare.get<PolicyLoader>(PolicyLoader).load(config)).rejects.toThrow(ConfigError);
+    await expect(factory.create({ config })).rejects.toThrow(ConfigError);
+  });
+
+  it('validates policy.model with the config: the transformer needs dModel ≥ 2', async () => {
+    await expect(containerFor({ policy: { model: { dModel: 1, nLayers: 0 } } })).rejects.toThrow(/policy\.model\.dModel: expected an integer ≥ 2, got 1[\s\S]*policy\.model\.nLayers: expected an integer ≥ 1, got 0/);
   });
 });

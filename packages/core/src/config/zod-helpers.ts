@@ -14,6 +14,8 @@ export const num = (what = 'a number') => z.number(says(what));
 export const positive = (what = 'a number > 0') => num(what).positive(says(what));
 /** A number in [0, 1]. */
 export const fraction = (what = 'a number in [0, 1]') => num(what).min(0, says(what)).max(1, says(what));
+/** A number in [0, 1). */
+export const fractionBelowOne = (what = 'a number in [0, 1)') => num(what).min(0, says(what)).lt(1, says(what));
 /** A number ≥ 0. */
 export const nonNegative = (what = 'a number ≥ 0') => num(what).min(0, says(what));
 /** A number > `bound`. */
@@ -21,14 +23,18 @@ export const greaterThan = (bound: number, what = `a number > ${bound}`) => num(
 
 /**
  * `schema`, then checked by running `check` on the value (e.g. a factory that validates its own
- * options): what it throws becomes a config problem at this path, in the same list as the rest.
+ * options): what it throws becomes a config problem at this path (a `ConfigError`'s issues each
+ * at their own path below it), in the same list as the rest.
  */
 export const checkedBy = <S extends z.ZodType>(schema: S, check: (value: z.output<S>) => unknown) =>
   schema.superRefine((value, ctx) => {
     try {
       check(value);
     } catch (error) {
-      ctx.addIssue({ code: 'custom', message: (error as Error).message });
+      const issues = (error as { issues?: unknown }).issues;
+      if (Array.isArray(issues))
+        for (const issue of issues as { path: string; message: string }[]) ctx.addIssue({ code: 'custom', message: issue.message, path: issue.path ? issue.path.split('.') : [] });
+      else ctx.addIssue({ code: 'custom', message: (error as Error).message });
     }
   });
 
