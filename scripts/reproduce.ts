@@ -14,8 +14,8 @@ import { appendFile, mkdir, readFile, stat, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import { parseArgs } from 'node:util';
 import * as tf from '@tensorflow/tfjs';
-import { GrpoTrainer, resolveConfig, TrainerHook, type AccuracyReport, type GrpoConfigInput, type GrpoPlugin, type StepSummary } from '@grpo/core';
-import { prepareContainer } from '@grpo/cli';
+import { prepareContainer, resolveConfig, Trainer, TrainerHook, type AccuracyReport, type GrpoConfigInput, type GrpoPlugin, type StepSummary } from '@grpo/core';
+import { defaultPlugins } from '@grpo/cli';
 import mathTask from '@grpo/plugin-math-task';
 import ppo from '@grpo/plugin-ppo';
 import rewardModel from '@grpo/plugin-reward-model';
@@ -103,13 +103,14 @@ function methodConfig(method: Method, seed: number, steps: number, outputDir: st
 
 async function runOne(method: Method, seed: number, steps: number, out: string, evalEvery: number, rm: string): Promise<RunResult> {
   const { raw, plugins } = methodConfig(method, seed, steps, path.join(out, `${method}-seed${seed}`), rm, evalEvery);
-  const config = await resolveConfig({ ...raw, plugins }, `bench:reproduce ${method}`, ROOT);
-  const container = await prepareContainer(config, { needTrainData: true });
-  const trainer = GrpoTrainer.fromContainer(container);
+  const config = await resolveConfig({ ...raw, plugins }, { source: `bench:reproduce ${method}`, baseDir: ROOT, defaults: defaultPlugins() });
+  const container = await prepareContainer(config);
+  const trainer = await Trainer.fromContainer(container);
   // The iterative reward model is a hook that trains after every `evalEvery` steps (trainStep does not call onStepEnd).
-  const hooks = container.getAll<TrainerHook>(TrainerHook);
+  const hooks = await container.getAllAsync<TrainerHook>(TrainerHook, { optional: true });
+  const evaluateAccuracy = async () => (await trainer.evaluate({ requireAccuracy: true })).accuracy!;
   const point = (step: number, r: AccuracyReport) => ({ step, greedy: r.greedy, majAtK: r.majAtK, passAtK: r.passAtK });
-  const before = await trainer.evaluateAccuracy();
+  const before = await evaluateAccuracy();
   const curve = [point(0, before)];
   const rewards: number[] = [];
   const sampleAccuracy: number[] = [];
@@ -135,7 +136,7 @@ async function runOne(method: Method, seed: number, steps: number, out: string, 
     for (const h of hooks) await h.onStepEnd?.(summary!);
     process.stderr.write(`${method} seed ${seed}: step ${s + 1}/${steps} reward ${(m.reward ?? 0).toFixed(3)} accuracy ${(m['rewards/task_accuracy/mean'] ?? 0).toFixed(3)}\n`);
     if ((s + 1) % evalEvery === 0 || s + 1 === steps) {
-      after = await trainer.evaluateAccuracy();
+      after = await evaluateAccuracy();
       curve.push(point(s + 1, after));
       process.stderr.write(`${method} seed ${seed}: step ${s + 1} greedy ${pct(after.greedy)} maj@8 ${pct(after.majAtK)} pass@8 ${pct(after.passAtK)}\n`);
     }

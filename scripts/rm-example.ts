@@ -17,7 +17,7 @@ import { mkdir, stat, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import { parseArgs } from 'node:util';
 import { setupBackend } from '@grpo/plugin-backend-wasm';
-import { evaluateAccuracy } from '@grpo/core';
+import { evaluate } from '@grpo/core';
 import { finalAnswerExtractor, mathTaskParts, sftExamples, stepCorrectness, taskAccuracy, type MathRow } from '@grpo/plugin-math-task';
 import { exampleToJson, sampleAndLabel, trainRewardModel, type TrainOptions } from '@grpo/plugin-reward-model';
 import { loadPolicy, sft } from '@grpo/plugin-transformer';
@@ -78,7 +78,7 @@ if (!args.init && !(await exists(path.join(backboneDir, 'config.json')))) {
       if (r.step % 100 === 0) console.log(`backbone: SFT step ${r.step}/${steps} loss ${r.loss.toFixed(4)} (${secs()})`);
     },
   });
-  const report = await evaluateAccuracy({ policy, rows: Array.from({ length: 200 }, (_, i) => sftTest!.get(i)), prompt: (r) => r.prompt, accuracy: taskAccuracy(), extractor: finalAnswerExtractor, k: 1, temperature: 1, maxNewTokens: 48, seed: 0 });
+  const report = (await evaluate({ policy, rows: Array.from({ length: 200 }, (_, i) => sftTest!.get(i)), render: (r) => r.prompt, accuracy: taskAccuracy(), extractor: finalAnswerExtractor, k: 1, temperature: 1, maxNewTokens: 48, seed: 0 })).accuracy!;
   await policy.save(backboneDir);
   policy.dispose();
   console.log(`backbone: greedy accuracy ${(100 * report.greedy).toFixed(1)}% on 200 test problems → ${backboneDir} (${secs()})`);

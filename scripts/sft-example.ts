@@ -8,7 +8,7 @@
 import { mkdir, rm, cp } from 'node:fs/promises';
 import path from 'node:path';
 import { parseArgs } from 'node:util';
-import { evaluateAccuracy } from '@grpo/core';
+import { evaluate } from '@grpo/core';
 import { setupBackend } from '@grpo/plugin-backend-wasm';
 import { finalAnswerExtractor, MATH_TASK_CHARS, mathTaskParts, sftExamples, taskAccuracy } from '@grpo/plugin-math-task';
 import { CharTokenizer } from '@grpo/plugin-tokenizers';
@@ -73,17 +73,17 @@ try {
       if (r.step % 20 === 0) process.stderr.write(`step ${r.step} loss ${r.loss.toFixed(4)} lr ${r.lr.toExponential(2)}\n`);
     },
     onProgress: async (step) => {
-      const report = await evaluateAccuracy({
+      const report = (await evaluate({
         policy,
         rows: evalRows,
-        prompt: (r) => r.prompt,
+        render: (r) => r.prompt,
         accuracy: taskAccuracy(),
         extractor: finalAnswerExtractor,
         k: 8,
         temperature: 1,
         maxNewTokens: 48,
         seed: 1234,
-      });
+      })).accuracy!;
       const dir = path.join(args.work!, `step-${step}`);
       await policy.save(dir);
       history.push({ step, greedy: report.greedy, passAtK: report.passAtK, majAtK: report.majAtK, dir });

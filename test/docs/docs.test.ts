@@ -20,7 +20,7 @@ import ts from 'typescript';
 import { parse as parseYaml } from 'yaml';
 import { afterAll, describe, expect, it } from 'vitest';
 import { resolveConfig } from '@grpo/core';
-import { main } from '../../packages/cli/src/index.js';
+import { defaultPlugins, main } from '../../packages/cli/src/index.js';
 import { CONFIG_DOC_PATH, renderConfigDocs } from '../../scripts/gen-config-docs.js';
 
 const root = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../..');
@@ -232,7 +232,7 @@ describe('docs code blocks', () => {
         let raw = (b.lang === 'json' ? JSON.parse(b.code) : parseYaml(b.code)) as Record<string, unknown>;
         // A package.json whose `grpo` key holds the config.
         if (raw && typeof raw === 'object' && 'grpo' in raw && 'name' in raw) raw = raw.grpo as Record<string, unknown>;
-        await resolveConfig(raw, where(b), root);
+        await resolveConfig(raw, { source: where(b), baseDir: root, defaults: defaultPlugins() });
       } catch (error) {
         problems.push(`${where(b)}: ${(error as Error).message}`);
       }

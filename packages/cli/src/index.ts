@@ -166,7 +166,8 @@ export function buildProgram(io: CliIo = defaultIo, commands: readonly CliComman
       .addHelpText('after', '\nExamples:\n  $ grpo config validate\n  $ grpo config validate -c .grporc.yaml'),
   ).action(async (_flags: ConfigFlags, cmd: Command) => {
     const resolved = await resolveFromFlags(cmd.optsWithGlobals<ConfigFlags>());
-    io.out(`config OK: ${resolved.source} (${resolved.plugins.length} plugin${resolved.plugins.length === 1 ? '' : 's'})\n`);
+    const names = resolved.plugins.map((p) => p.meta.name);
+    io.out(`config OK: ${resolved.source} (${names.length} plugin${names.length === 1 ? '' : 's'}: ${names.join(', ')})\n`);
   });
 
   withConfigFlags(
@@ -289,6 +290,8 @@ export async function main(argv: readonly string[], io: CliIo = defaultIo): Prom
     return 0;
   } catch (error) {
     if (error instanceof CommanderError) {
+      if (error.code === 'commander.unknownCommand')
+        io.err("Commands of plugins are there when the plugin is in the config's plugins or given with --plugin <name> (e.g. `grpo --plugin reward-model rm`).\n");
       // --help and --version "fail" with exit code 0.
       return error.exitCode === 0 ? 0 : 2;
     }

@@ -30,7 +30,11 @@ describe('grpo CLI', () => {
     const { code, out } = await run(['config', 'print', '--cwd', cwd]);
     expect(code).toBe(0);
     const printed = JSON.parse(out) as { seed: number; train: { groupSize: number; steps: number }; plugins: unknown[]; source: string };
-    expect(printed).toMatchObject({ seed: 3, train: { groupSize: 4, steps: 100 }, plugins: [] });
+    expect(printed).toMatchObject({ seed: 3, train: { groupSize: 4, steps: 100 } });
+    // The default plugins, with their validated options, and the sections they own (algorithm: the grpo plugin's).
+    expect(printed.plugins).toContain('@grpo/plugin-grpo@0.1.0');
+    expect(printed.plugins).toContainEqual({ '@grpo/plugin-backend-wasm@0.1.0': {} });
+    expect(printed).toHaveProperty(['algorithm', 'kl', 'beta'], 0.04);
     expect(printed.source).toBe(path.join(cwd, '.grporc.json'));
   });
 
@@ -49,7 +53,7 @@ describe('grpo CLI', () => {
     const cwd = await project({ '.grporc.yaml': 'train:\n  groupSize: 4\n' });
     const { code, out } = await run(['config', 'validate', '--cwd', cwd]);
     expect(code).toBe(0);
-    expect(out).toMatch(/^config OK: .*\.grporc\.yaml \(0 plugins\)/);
+    expect(out).toMatch(/^config OK: .*\.grporc\.yaml \(6 plugins: @grpo\/plugin-grpo, /);
   });
 
   it('exits 2 on an unknown command or option', async () => {

@@ -30,11 +30,11 @@ async function run(argv: string[]) {
 describe('grpo rm', () => {
   it('trains an outcome reward model from JSONL and evaluates it', async () => {
     const out = path.join(dir, 'rm');
-    const trained = await run(['rm', 'train', '--data', path.join(dir, 'train.jsonl'), '--init-policy', path.join(dir, 'policy'), '--out', out, '--epochs', '1', '--eval-fraction', '0.25']);
+    const trained = await run(['--plugin', 'reward-model', 'rm', 'train', '--data', path.join(dir, 'train.jsonl'), '--init-policy', path.join(dir, 'policy'), '--out', out, '--epochs', '1', '--eval-fraction', '0.25']);
     expect(trained.err).not.toMatch(/error/i);
     expect(trained.code).toBe(0);
     expect(trained.out).toContain(`reward model: ${out}`);
-    const evaluated = await run(['rm', 'eval', '--checkpoint', out, '--data', path.join(dir, 'train.jsonl')]);
+    const evaluated = await run(['--plugin', 'reward-model', 'rm', 'eval', '--checkpoint', out, '--data', path.join(dir, 'train.jsonl')]);
     expect(evaluated.code).toBe(0);
     const metrics = JSON.parse(evaluated.out) as Record<string, number>;
     expect(metrics['outcome/count']).toBe(24);
@@ -44,9 +44,16 @@ describe('grpo rm', () => {
   });
 
   it('names the file and line of malformed training data', async () => {
-    const { code, err } = await run(['rm', 'train', '--data', path.join(dir, 'bad.jsonl'), '--init-policy', path.join(dir, 'policy'), '--out', path.join(dir, 'x')]);
+    const { code, err } = await run(['--plugin', 'reward-model', 'rm', 'train', '--data', path.join(dir, 'bad.jsonl'), '--init-policy', path.join(dir, 'policy'), '--out', path.join(dir, 'x')]);
     expect(code).toBe(1);
     expect(err).toContain(`${path.join(dir, 'bad.jsonl')}:2`);
     expect(err).not.toMatch(/\n\s+at /);
+  });
+
+  it('comes with the reward-model plugin: without it the CLI says how to add it', async () => {
+    const { code, err } = await run(['rm', 'eval']);
+    expect(code).toBe(2);
+    expect(err).toContain("unknown command 'rm'");
+    expect(err).toContain('--plugin <name>');
   });
 });

@@ -66,7 +66,7 @@ export class WasmBackend implements TensorBackend {
 /** The wasm backend plugin: binds a `TensorBackend` named `wasm` (select it with `backend: 'wasm'`). */
 const backendWasm = definePlugin({
   meta,
-  options: z.strictObject({ threads: field.int(1).optional() }).prefault({}),
+  options: z.strictObject({ threads: field.int(1).optional().describe('XNNPACK threads of the multi-threaded wasm binary (browsers with cross-origin isolation); Node runs the single-threaded binary.') }).prefault({}),
   register: ({ bind, options }) => void bind<TensorBackend>(TensorBackend).toConstantValue(new WasmBackend(options)),
 });
 export default backendWasm;

@@ -31,9 +31,10 @@ export interface EvaluateOptions {
   policy: Pick<Policy, 'generate' | 'tokenizer'>;
   rows: readonly DatasetRow[];
   render: (row: DatasetRow) => string;
-  /** Every reward of the run: each scores the greedy completions. */
-  rewards: readonly RewardFunction[];
-  rewardOptions: RewardRunOptions;
+  /** Every reward of the run: each scores the greedy completions (default: the accuracy reward alone). */
+  rewards?: readonly RewardFunction[];
+  /** How rewards run (default: unweighted, 60 s timeout, errors raise). */
+  rewardOptions?: RewardRunOptions;
   /** A reward where a score ≥ 0.5 means correct; without one there is no accuracy report. */
   accuracy?: RewardFunction;
   /** Groups samples by final answer for maj@k; without it maj@k groups by the whole completion text. */
@@ -97,8 +98,12 @@ const rollouts = (rows: readonly DatasetRow[], prompts: readonly string[], compl
 /** The accuracy judge's verdict per completion: a score ≥ 0.5. */
 const verdicts = (scores: readonly (number | null)[] | undefined) => (scores ?? []).map((s) => s !== null && s >= 0.5);
 
+const DEFAULT_RUN: RewardRunOptions = { weights: {}, timeoutMs: 60_000, onError: 'raise', penalty: 0 };
+
 export async function evaluate(options: EvaluateOptions): Promise<Evaluation> {
   const { policy, rows, k, accuracy } = options;
+  const rewards = options.rewards ?? (accuracy ? [accuracy] : []);
+  const rewardOptions = options.rewardOptions ?? DEFAULT_RUN;
   const batchSize = options.batchSize ?? 64;
   const scores: Record<string, number[]> = {};
   const combined: number[] = [];
@@ -111,7 +116,7 @@ export async function evaluate(options: EvaluateOptions): Promise<Evaluation> {
   for (const batch of chunks(rows, batchSize)) {
     const prompts = batch.map(options.render);
     const g = await policy.generate(prompts, 1, { maxNewTokens: options.maxNewTokens, temperature: 0, stop: options.stop, seed: seed++ });
-    const scored = await scoreRollouts(rollouts(batch, prompts, g), options.rewards, options.rewardOptions, policy.tokenizer);
+    const scored = await scoreRollouts(rollouts(batch, prompts, g), rewards, rewardOptions, policy.tokenizer);
     for (const group of scored.groups) {
       combined.push(group.rewards[0] ?? 0);
       for (const [name, values] of Object.entries(group.rewardsByFunction)) if (values[0] !== null && values[0] !== undefined) (scores[name] ??= []).push(values[0]);
@@ -120,7 +125,7 @@ export async function evaluate(options: EvaluateOptions): Promise<Evaluation> {
     length += g.reduce((a, c) => a + c[0]!.tokenIds.length, 0);
     if (accuracy && k > 0) {
       const samples = await policy.generate(prompts, k, { maxNewTokens: options.maxNewTokens, temperature: options.temperature, stop: options.stop, seed: seed++ });
-      const judged = await scoreRollouts(rollouts(batch, prompts, samples), [accuracy], { weights: {}, timeoutMs: options.rewardOptions.timeoutMs, onError: 'raise', penalty: 0 });
+      const judged = await scoreRollouts(rollouts(batch, prompts, samples), [accuracy], { ...DEFAULT_RUN, timeoutMs: rewardOptions.timeoutMs });
       judged.groups.forEach((group, i) => {
         const answers = samples[i]!.map((c) => (options.extractor ? options.extractor.extract(c.text, batch[i]!) : c.text.trim()));
         const r = passAndMajority(verdicts(group.rewardsByFunction[accuracy.name]), answers);
