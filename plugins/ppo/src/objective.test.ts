@@ -86,7 +86,7 @@ describe('ppo objective + critic participant = clipped surrogate + vfCoef · cli
     const values = tf.tensor2d(V);
     const objective = ppoObjective();
     expect(objective.name).toBe('ppo');
-    let metrics: Record<string, number> = {};
+    const metrics: Record<string, number> = {};
     const { value, grads } = tf.valueAndGrads((lp: tf.Tensor, v: tf.Tensor) => {
       const policy = objective.loss({ ...fixed, logprobs: lp as tf.Tensor2D }, tokenMean, context);
       const critic = criticOf(() => v as tf.Tensor2D).loss({ tokens: { prompts: [], completions: [] }, mask: fixed.mask, oldValues, returns }, tokenMean, context);

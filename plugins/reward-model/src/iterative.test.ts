@@ -15,11 +15,9 @@ import {
   RewardFunction,
   TrainerHook,
   type FrozenPolicy,
-  type GrpoConfigInput,
   type GrpoPlugin,
   type Policy,
   type RewardExample,
-  type ResolvedConfig,
   type ScoredGroup,
 } from '@grpo/core';
 import { CharTokenizer } from '@grpo/plugin-tokenizers';

@@ -10,7 +10,6 @@ import { readJsonFile, readOptimizerState, writeOptimizerState } from '@grpo/cor
 import {
   CheckpointError,
   ConfigError,
-  DataError,
   GrpoError,
   rewardInput,
   Rng,
