@@ -1,6 +1,6 @@
 // The main job: GRPO on the built-in math task, starting from the shipped SFT policy.
 // `npm start` runs it (`grpo train` finds this file); see README.md.
-import { defineConfig } from '@grpo/core';
+import { defineConfig } from '@grpo/cli';
 import mathTask from '@grpo/plugin-math-task';
 
 export default defineConfig({

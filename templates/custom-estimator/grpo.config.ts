@@ -1,5 +1,5 @@
 // `npm run train` runs 2 steps of this config (a smoke run); `npm run train:full` runs all of it.
-import { defineConfig } from '@grpo/core';
+import { defineConfig } from '@grpo/cli';
 import mathTask, { MATH_TASK_CHARS } from '@grpo/plugin-math-task';
 import tokenizers from '@grpo/plugin-tokenizers';
 import medianBaseline, { ESTIMATOR_NAME } from './src/median-baseline.js';

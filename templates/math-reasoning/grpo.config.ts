@@ -1,5 +1,5 @@
 // `npm run train` runs 2 steps of this config (a smoke run); `npm run train:full` runs all of it.
-import { defineConfig } from '@grpo/core';
+import { defineConfig } from '@grpo/cli';
 import { mathReasoning } from './src/task.js';
 
 export default defineConfig({

@@ -72,7 +72,7 @@ describe('grpo init', () => {
     const pkg = await readPkg(dir);
     expect(pkg.name).toBe('my-run');
     expect(pkg.dependencies['@grpo/core']).toBe(`file:${path.join(repo, 'packages/core')}`);
-    expect(pkg.devDependencies?.['@grpo/plugin-math-reward']).toBe(`file:${path.join(repo, 'plugins/math-reward')}`);
+    expect(pkg.dependencies['@grpo/plugin-math-task']).toBe(`file:${path.join(repo, 'plugins/math-task')}`);
     // What the linked packages need from the checkout is linked too (none of it is on the registry).
     expect(pkg.dependencies['@grpo/plugin-transformer']).toBe(`file:${path.join(repo, 'plugins/transformer')}`);
     expect(pkg.dependencies['create-grpo']).toBe(`file:${path.join(repo, 'packages/create-grpo')}`);

@@ -41,11 +41,9 @@ export const medianBaselineEstimator: AdvantageEstimator = {
 };
 
 /** The plugin: adds the estimator to core's `AdvantageEstimator` contribution point; `algorithm.advantage.estimator` picks it by name. */
-export const medianBaselinePlugin = definePlugin(() => ({
+export const medianBaselinePlugin = definePlugin({
   meta: { name: 'grpo-plugin-median-baseline', version: '0.1.0', core: '^0.1.0' },
-  register: ({ bind }) => {
-    bind<AdvantageEstimator>(AdvantageEstimator).toConstantValue(medianBaselineEstimator);
-  },
-}));
+  register: ({ bind }) => void bind<AdvantageEstimator>(AdvantageEstimator).toConstantValue(medianBaselineEstimator),
+});
 
 export default medianBaselinePlugin;

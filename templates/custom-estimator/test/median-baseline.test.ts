@@ -1,4 +1,5 @@
-import { AdvantageEstimator, assembleContainer, configSchema, selectNamed, type ScoredGroup } from '@grpo/core';
+import { Algorithm, AdvantageEstimator, type ScoredGroup } from '@grpo/core';
+import { createTestContainer, EstimatorTester } from '@grpo/core/testing';
 import grpo from '@grpo/plugin-grpo';
 import { describe, expect, it } from 'vitest';
 import medianBaseline, { median, medianBaselineEstimator } from '../src/median-baseline.js';
@@ -7,6 +8,7 @@ import medianBaseline, { median, medianBaselineEstimator } from '../src/median-b
 function group(rewards: number[], lengths: number[], unscored: boolean[] = rewards.map(() => false)): ScoredGroup {
   return {
     row: { prompt: 'p' },
+    prompt: 'p',
     promptIds: [1],
     completions: lengths.map((n) => ({ tokenIds: new Array<number>(n).fill(0), text: '', logprobs: new Array<number>(n).fill(0), finishReason: 'eos' })),
     rewards,
@@ -41,11 +43,16 @@ describe('median-baseline', () => {
     expect(advantages).toEqual([[0], [-1], [0], [4], [0], [0]]);
   });
 
+  it('passes the estimator table tests of the test kit', () => {
+    new EstimatorTester(medianBaselineEstimator).assert([
+      { name: 'odd group', groups: [{ rewards: [1, 0, 3], lengths: [2, 1, 1] }], expected: [0, -1, 2] },
+      { name: 'a lone scored completion', groups: [{ rewards: [5, 1], unscored: [false, true] }], expected: [0, 0] },
+    ]);
+  });
+
   it('the plugin makes the estimator selectable by name next to the built-in ones', async () => {
-    const config = { ...configSchema.parse({ algorithm: { advantage: { estimator: 'median-baseline' } } }), plugins: [medianBaseline()], source: 'test' };
-    const container = await assembleContainer({ config, defaults: [grpo()] });
-    const chosen = selectNamed<AdvantageEstimator>(container, AdvantageEstimator, config.algorithm.advantage.estimator!, 'advantage estimator');
-    expect(chosen).toBe(medianBaselineEstimator);
+    const container = await createTestContainer({ plugins: [grpo(), medianBaseline()], config: { algorithm: { advantage: { estimator: 'median-baseline' } } } });
+    expect(container.get<Algorithm>(Algorithm).estimator).toBe(medianBaselineEstimator);
     expect(container.getAll<AdvantageEstimator>(AdvantageEstimator).map((e) => e.name)).toContain('grpo');
   });
 });

@@ -1,4 +1,5 @@
-import { definePlugin, RewardFunction, type RewardInput, type RewardScore } from '@grpo/core';
+import { definePlugin, field, RewardFunction, type RewardInput, type RewardScore } from '@grpo/core';
+import { z } from 'zod';
 
 export interface ConciseAnswerOptions {
   /** Reward name in logs and `rewards.weights` (default `concise_answer`). */
@@ -33,15 +34,20 @@ export function conciseAnswerReward(options: ConciseAnswerOptions = {}): RewardF
   };
 }
 
+/** The plugin's options: checked with the config, problems reported under `plugins[grpo-plugin-concise-answer]`. */
+export const conciseAnswerOptions = z
+  .strictObject({
+    name: z.string().min(1).optional(),
+    maxChars: field.int(0).optional(),
+    falloff: field.positive().optional(),
+  })
+  .prefault({});
+
 /** The plugin: binds the reward to core's `RewardFunction` token (one of many rewards). */
-export const conciseAnswer = definePlugin<ConciseAnswerOptions>((options = {}) => {
-  const reward = conciseAnswerReward(options);
-  return {
-    meta: { name: 'grpo-plugin-concise-answer', version: '0.1.0', core: '^0.1.0' },
-    register: ({ bind }) => {
-      bind<RewardFunction>(RewardFunction).toConstantValue(reward);
-    },
-  };
+export const conciseAnswer = definePlugin({
+  meta: { name: 'grpo-plugin-concise-answer', version: '0.1.0', core: '^0.1.0' },
+  options: conciseAnswerOptions,
+  register: ({ bind, options }) => void bind<RewardFunction>(RewardFunction).toConstantValue(conciseAnswerReward(options)),
 });
 
 export default conciseAnswer;

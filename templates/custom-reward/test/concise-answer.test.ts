@@ -1,5 +1,5 @@
-import { assembleContainer, configSchema, RewardFunction } from '@grpo/core';
-import { RewardAssertionError, RewardTester } from '@grpo/plugin-math-reward';
+import { ConfigError, RewardFunction } from '@grpo/core';
+import { createTestContainer, RewardAssertionError, RewardTester, testConfig } from '@grpo/core/testing';
 import { describe, expect, it } from 'vitest';
 import conciseAnswer, { conciseAnswerReward } from '../src/concise-answer.js';
 
@@ -24,13 +24,13 @@ describe('concise_answer', () => {
     await expect(tester.assert([{ completion: '#### 7', expected: 0 }])).rejects.toBeInstanceOf(RewardAssertionError);
   });
 
-  it('rejects nonsense options', () => {
+  it('rejects nonsense options, with the config problems', async () => {
     expect(() => conciseAnswerReward({ falloff: 0 })).toThrow(/falloff > 0/);
+    await expect(testConfig({}, [conciseAnswer({ falloff: 0 })])).rejects.toThrow(ConfigError);
   });
 
   it('the plugin binds the reward to RewardFunction next to the others', async () => {
-    const config = { ...configSchema.parse({}), plugins: [conciseAnswer({ maxChars: 8, falloff: 4 })], source: 'test' };
-    const container = await assembleContainer({ config });
+    const container = await createTestContainer({ plugins: [conciseAnswer({ maxChars: 8, falloff: 4 })] });
     const rewards = container.getAll<RewardFunction>(RewardFunction);
     expect(rewards.map((r) => r.name)).toEqual(['concise_answer']);
     const input = { prompts: ['', ''], completions: ['#### 1', '1+1=2\n#### 2'], completionIds: [[], []], finishReasons: ['eos', 'eos'] as const, rows: [{ prompt: '' }, { prompt: '' }] };

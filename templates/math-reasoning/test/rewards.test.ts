@@ -1,5 +1,6 @@
 import type { GrpoPlugin, RewardFunction } from '@grpo/core';
-import { mathRewards, RewardTester } from '@grpo/plugin-math-reward';
+import { RewardTester } from '@grpo/core/testing';
+import { mathRewards } from '@grpo/plugin-math-reward';
 import { mathTaskParts } from '@grpo/plugin-math-task';
 import { describe, expect, it } from 'vitest';
 import { mathReasoning } from '../src/task.js';
