@@ -20,7 +20,7 @@
  */
 import { cpus } from 'node:os';
 import * as tf from '@tensorflow/tfjs';
-import { ArrayPromptDataset, assembleContainer, configSchema, GrpoTrainer, Policy, PromptDataset, RewardFunction, type GrpoPlugin, type ResolvedConfig } from '@grpo/core';
+import { ArrayPromptDataset, assembleContainer, resolveConfig, Trainer, Policy, PromptDataset, RewardFunction, type GrpoPlugin, type ResolvedConfig } from '@grpo/core';
 import { setupBackend } from '@grpo/plugin-backend-wasm';
 import grpo from '@grpo/plugin-grpo';
 import { CharTokenizer } from '@grpo/plugin-tokenizers';
@@ -61,14 +61,17 @@ const task: GrpoPlugin = {
 
 type Algo = 'GRPO' | 'PPO';
 
-function config(algo: Algo): ResolvedConfig {
-  const parsed = configSchema.parse({
-    seed: 1,
-    generation: { maxNewTokens: NEW_TOKENS, temperature: 1 },
-    train: { steps: 1000, promptsPerStep: PROMPTS, groupSize: GROUP, learningRate: 1e-6, logSamplesEvery: 0 },
-    algorithm: { kl: { beta: 0.04 } },
-  });
-  return { ...parsed, plugins: algo === 'PPO' ? [task, ppo({ critic })] : [task], source: 'bench' };
+function config(algo: Algo): Promise<ResolvedConfig> {
+  return resolveConfig(
+    {
+      seed: 1,
+      generation: { maxNewTokens: NEW_TOKENS, temperature: 1 },
+      train: { steps: 1000, promptsPerStep: PROMPTS, groupSize: GROUP, learningRate: 1e-6, logSamplesEvery: 0 },
+      algorithm: { kl: { beta: 0.04 } },
+      plugins: algo === 'PPO' ? [task, ppo({ critic })] : [task],
+    },
+    { source: 'bench', defaults: [grpo()] },
+  );
 }
 
 interface RunResult {
@@ -80,9 +83,9 @@ interface RunResult {
 
 async function run(algo: Algo): Promise<RunResult> {
   const policy = createPolicy({ model: { dModel: 128, nLayers: 4, nHeads: 4, maxSeqLen: 128 }, tokenizer, seed: 0 });
-  const container = await assembleContainer({ config: config(algo), defaults: [grpo()] });
+  const container = await assembleContainer(await config(algo));
   container.bind(Policy).toConstantValue(policy);
-  const trainer = GrpoTrainer.fromContainer(container);
+  const trainer = await Trainer.fromContainer(container);
   await trainer.trainStep(); // warm-up: XNNPACK operators, wasm memory growth, optimizer moments
   const stepSec: number[] = [];
   let genTokens = 0;
@@ -97,7 +100,6 @@ async function run(algo: Algo): Promise<RunResult> {
     await trainer.trainStep();
   });
   trainer.dispose();
-  trainer.valueModel?.dispose();
   policy.dispose();
   return { stepSec, peakBytes: profile.peakBytes, residentBytes, genTokens: genTokens / STEPS };
 }
