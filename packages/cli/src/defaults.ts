@@ -13,3 +13,12 @@ import transformer from '@grpo/plugin-transformer';
 export function defaultPlugins(): PluginEntry[] {
   return [grpo(), backendWasm(), backendCpu(), backendTfjsNode(), backendTfjsNodeGpu(), transformer()];
 }
+
+/**
+ * `defineConfig` for the configs `grpo` runs: @grpo/core's, typed with the config sections of the
+ * default plugins too (`algorithm` of @grpo/plugin-grpo, `policy.model` of
+ * @grpo/plugin-transformer), which these type exports bring into scope.
+ */
+export { defineConfig } from '@grpo/core';
+export type { AlgorithmConfig } from '@grpo/plugin-grpo';
+export type { ModelOptions } from '@grpo/plugin-transformer';

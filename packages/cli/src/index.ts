@@ -16,16 +16,8 @@ import { defaultPlugins } from './defaults.js';
 import { registerInit } from './init.js';
 import { ProgressSink } from './progress.js';
 
-export { defaultPlugins } from './defaults.js';
+export { defaultPlugins, defineConfig, type AlgorithmConfig, type ModelOptions } from './defaults.js';
 export { ProgressSink } from './progress.js';
-/**
- * `defineConfig` for the configs `grpo` runs: @grpo/core's, typed with the config sections of the
- * CLI's default plugins too (`algorithm` of @grpo/plugin-grpo, `policy.model` of
- * @grpo/plugin-transformer), which these type exports bring into scope.
- */
-export { defineConfig } from '@grpo/core';
-export type { AlgorithmConfig } from '@grpo/plugin-grpo';
-export type { ModelOptions } from '@grpo/plugin-transformer';
 
 const defaultIo: CliIo = {
   out: (t) => process.stdout.write(t),

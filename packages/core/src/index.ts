@@ -37,11 +37,11 @@ export { BackendUnavailableError, CheckpointError, ConfigError, DataError, GrpoE
 export { CORE_VERSION } from './version.js';
 
 // Plugins and configuration.
-export { definePlugin } from './plugin/types.js';
-export type { GrpoPlugin, PluginContext, PluginDefinition, PluginEntry, PluginFactory, PluginMeta, PluginOptions } from './plugin/types.js';
+export { definePlugin, GrpoConfig } from './plugin/types.js';
+export type { GrpoPlugin, PluginContext, PluginDefinition, PluginEntry, PluginFactory, PluginMeta, PluginOptions, ResolvedConfig } from './plugin/types.js';
 export { assembleContainer, flattenPlugins, selectNamed } from './plugin/container.js';
-export { coreConfigSchema, GrpoConfig } from './config/schema.js';
-export type { ConfigSections, GrpoConfigInput, PolicySections, ResolvedConfig, Section } from './config/schema.js';
+export { coreConfigSchema } from './config/schema.js';
+export type { ConfigSections, GrpoConfigInput, PolicySections, Section } from './config/schema.js';
 export { configSchemaFor, type SectionOwners } from './config/sections.js';
 export { configToJson, defineConfig, loadConfig, resolveConfig, type LoadConfigOptions, type ResolveConfigOptions } from './config/load.js';
 export * as field from './config/zod-helpers.js';

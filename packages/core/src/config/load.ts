@@ -7,8 +7,8 @@ import { parse as parseYaml, YAMLParseError } from 'yaml';
 import { z } from 'zod';
 import { ConfigError, type ConfigIssue } from '../errors.js';
 import { flattenPlugins, pluginShapeProblem } from '../plugin/container.js';
-import type { GrpoPlugin, PluginEntry } from '../plugin/types.js';
-import { pluginEntrySchema, type GrpoConfigInput, type ResolvedConfig } from './schema.js';
+import type { GrpoPlugin, PluginEntry, ResolvedConfig } from '../plugin/types.js';
+import { pluginEntrySchema, type GrpoConfigInput } from './schema.js';
 import { configSchemaFor, formatIssues, validatePluginOptions } from './sections.js';
 
 export const MODULE_NAME = 'grpo';

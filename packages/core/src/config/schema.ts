@@ -1,17 +1,24 @@
 import { z } from 'zod';
-import type { GrpoPlugin, PluginEntry } from '../plugin/types.js';
 import { fraction, int, nonNegative, num, positive } from './zod-helpers.js';
 
-const isPlugin = (v: unknown): v is GrpoPlugin =>
+/** A plugin object as a config gives it (checked in full, `pluginShapeProblem`, when the config resolves). */
+export interface PluginObjectInput {
+  readonly meta: { readonly name: string; readonly version: string; readonly core: string };
+}
+
+/** An entry of `plugins`: a plugin object, a package name, `[name, options]`, a falsy entry or a preset (a nested list). */
+export type PluginEntryInput = PluginObjectInput | string | readonly [string, Record<string, unknown>] | false | null | undefined | readonly PluginEntryInput[];
+
+const isPlugin = (v: unknown): v is PluginObjectInput =>
   typeof v === 'object' && v !== null && !Array.isArray(v) && typeof (v as { meta?: { name?: unknown } }).meta?.name === 'string';
 
 /** In JS/TS configs a plugin object; in JSON/YAML a package name or `[name, options]`. */
-export const pluginEntrySchema: z.ZodType<PluginEntry | string | [string, Record<string, unknown>]> = z.lazy(() =>
+export const pluginEntrySchema: z.ZodType<PluginEntryInput> = z.lazy(() =>
   z.union(
     [
       z.string().min(1),
       z.tuple([z.string().min(1), z.record(z.string(), z.unknown())]),
-      z.custom<GrpoPlugin>(isPlugin),
+      z.custom<PluginObjectInput>(isPlugin),
       z.literal(false),
       z.null(),
       z.undefined(),
@@ -139,24 +146,12 @@ export interface ConfigSections {}
 export interface PolicySections {}
 
 type InputOf<T> = { [K in keyof T]?: T[K] extends { input: infer I } ? I : never };
-type OutputOf<T> = { [K in keyof T]: T[K] extends { output: infer O } ? O : never };
+/** The validated types of the sections in `T` (`ConfigSections`, `PolicySections`). */
+export type SectionsOutput<T> = { [K in keyof T]: T[K] extends { output: infer O } ? O : never };
 
 type CoreInput = z.input<typeof coreConfigSchema>;
-type CoreOutput = z.output<typeof coreConfigSchema>;
+/** Core's own sections, validated, defaults filled in. */
+export type CoreConfig = z.output<typeof coreConfigSchema>;
 
 /** What users write: every field optional, plugin sections included. */
 export type GrpoConfigInput = Omit<CoreInput, 'policy'> & InputOf<ConfigSections> & { policy?: NonNullable<CoreInput['policy']> & InputOf<PolicySections> };
-
-/** The validated config with defaults, plugin sections included; plugins resolved to objects (defaults first). */
-export type ResolvedConfig = Omit<CoreOutput, 'plugins' | 'policy'> &
-  OutputOf<ConfigSections> & {
-    policy: CoreOutput['policy'] & OutputOf<PolicySections>;
-    /** Every plugin of the run, in load order: the defaults, then the config's; options validated. */
-    plugins: GrpoPlugin[];
-    /** The config file, or `(defaults)` / a label when there is none. */
-    source: string;
-  };
-
-export const GrpoConfig = Symbol.for('grpo.Config');
-/** The run's resolved config, bound in every container. */
-export type GrpoConfig = ResolvedConfig;

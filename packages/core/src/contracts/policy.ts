@@ -1,6 +1,6 @@
 import type * as tf from '@tensorflow/tfjs';
 import type { Completion, TokenBatch } from '../records.js';
-import type { ResolvedConfig } from '../config/schema.js';
+import type { ResolvedConfig } from '../plugin/types.js';
 import type { Tokenizer } from './tokenizer.js';
 
 export interface SamplingOptions {

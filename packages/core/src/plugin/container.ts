@@ -1,11 +1,10 @@
 import 'reflect-metadata';
 import { Container, ContainerModule } from 'inversify';
 import semver from 'semver';
-import { GrpoConfig, type ResolvedConfig } from '../config/schema.js';
 import { validatePluginOptions } from '../config/sections.js';
 import { ConfigError, GrpoError, PluginError } from '../errors.js';
 import { CORE_VERSION } from '../version.js';
-import type { GrpoPlugin, PluginEntry } from './types.js';
+import { GrpoConfig, type GrpoPlugin, type PluginEntry, type ResolvedConfig } from './types.js';
 
 /** Flattens presets and drops falsy entries, keeping order. */
 export function flattenPlugins(entries: readonly PluginEntry[]): GrpoPlugin[] {

@@ -1,6 +1,24 @@
+/**
+ * Plugins and the config they resolve into. The two refer to each other (a plugin's `register`
+ * gets the resolved config; the resolved config lists the plugins), so they are declared together.
+ */
 import type { ContainerModule, ContainerModuleLoadOptions } from 'inversify';
 import type { z } from 'zod';
-import type { ResolvedConfig } from '../config/schema.js';
+import type { ConfigSections, CoreConfig, PolicySections, SectionsOutput } from '../config/schema.js';
+
+/** The validated config with defaults, plugin sections included; plugins resolved to objects (defaults first). */
+export type ResolvedConfig = Omit<CoreConfig, 'plugins' | 'policy'> &
+  SectionsOutput<ConfigSections> & {
+    policy: CoreConfig['policy'] & SectionsOutput<PolicySections>;
+    /** Every plugin of the run, in load order: the defaults, then the config's; options validated. */
+    plugins: GrpoPlugin[];
+    /** The config file, or `(defaults)` / a label when there is none. */
+    source: string;
+  };
+
+export const GrpoConfig = Symbol.for('grpo.Config');
+/** The run's resolved config, bound in every container. */
+export type GrpoConfig = ResolvedConfig;
 
 export interface PluginMeta {
   /** Package-style name, e.g. `@grpo/plugin-math-reward`. */

@@ -9,7 +9,7 @@ import { TensorBackend } from '../contracts/backend.js';
 import { EvalDataset, PromptDataset } from '../contracts/data.js';
 import { Policy, PolicyFactory } from '../contracts/policy.js';
 import { Tokenizer } from '../contracts/tokenizer.js';
-import type { ResolvedConfig } from '../config/schema.js';
+import type { ResolvedConfig } from '../plugin/types.js';
 import { JsonlPromptDataset } from '../data/jsonl.js';
 import { GrpoError } from '../errors.js';
 import { assembleContainer, selectNamed } from '../plugin/container.js';

@@ -15,7 +15,7 @@ import { AnswerExtractor, RewardFunction } from '../contracts/reward.js';
 import { RewardShaper, RolloutEngine, RolloutFilter } from '../contracts/rollout.js';
 import type { Stateful } from '../contracts/state.js';
 import { ReferenceSchedule, UpdateParticipant } from '../contracts/update.js';
-import { GrpoConfig, type ResolvedConfig } from '../config/schema.js';
+import { GrpoConfig, type ResolvedConfig } from '../plugin/types.js';
 import { GrpoError } from '../errors.js';
 import { selectNamed } from '../plugin/container.js';
 import type { DatasetRow, SampleLog, ScoredGroup, StepSummary, TrainerState } from '../records.js';
