@@ -1,6 +1,6 @@
 import { AdvantageEstimator, definePlugin, field, GrpoConfig, GrpoError, KlEstimator, Objective, Policy, selectNamed, UpdateParticipant, type ResolvedConfig } from '@grpo/core';
 import { AlgorithmDefaults, klEstimators, surrogateOptionsFromConfig } from '@grpo/plugin-grpo';
-import { modelSchema, TransformerPolicy } from '@grpo/plugin-transformer';
+import { modelSchema } from '@grpo/plugin-transformer';
 import { z } from 'zod';
 import { CriticParticipant } from './critic.js';
 import { gae } from './gae.js';
@@ -73,8 +73,14 @@ export const ppo = definePlugin({
         const common = { seed: critic.seed ?? cfg.seed, klController: controller };
         let model: TransformerValueModel;
         if (critic.model) model = TransformerValueModel.create({ ...common, tokenizer: policy.tokenizer, model: critic.model });
-        else if (policy instanceof TransformerPolicy) model = TransformerValueModel.fromPolicy(policy, common);
-        else throw new GrpoError('ppo: the critic starts as a copy of the policy backbone, which needs a @grpo/plugin-transformer policy; give ppo({ critic: { model } }) to build one from scratch');
+        else {
+          try {
+            model = TransformerValueModel.fromPolicy(policy, common);
+          } catch (error) {
+            if (!(error instanceof GrpoError)) throw error;
+            throw new GrpoError(`ppo: the critic starts as a copy of the policy's backbone, but ${error.message}: give ppo({ critic: { model } }) for a critic of its own`);
+          }
+        }
         const t = cfg.train;
         return new CriticParticipant(model, {
           vfCoef: options.vfCoef,

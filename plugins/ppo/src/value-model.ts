@@ -6,8 +6,8 @@
 import { readFile, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import type * as tf from '@tensorflow/tfjs';
-import { CheckpointError, type TokenBatch, type Tokenizer } from '@grpo/core';
-import { ScalarHeadModel, type ModelOptions, type TransformerPolicy } from '@grpo/plugin-transformer';
+import { CheckpointError, type Policy, type TokenBatch, type Tokenizer } from '@grpo/core';
+import { ScalarHeadModel, type ModelOptions } from '@grpo/plugin-transformer';
 import type { KlController } from './kl-controller.js';
 
 /** PPO's critic: a value per completion token, trained by the `critic` update participant. */
@@ -35,7 +35,7 @@ export class TransformerValueModel implements ValueModel {
   }
 
   /** A critic whose backbone is a copy of the policy's (the usual PPO-RLHF start). */
-  static fromPolicy(policy: TransformerPolicy, options: { seed?: number; klController?: KlController } = {}): TransformerValueModel {
+  static fromPolicy(policy: Policy, options: { seed?: number; klController?: KlController } = {}): TransformerValueModel {
     return new TransformerValueModel(ScalarHeadModel.create({ tokenizer: policy.tokenizer, from: policy, seed: options.seed, alignment: 'before' }), options);
   }
 

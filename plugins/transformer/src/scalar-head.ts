@@ -10,12 +10,12 @@
  */
 import { join } from 'node:path';
 import * as tf from '@tensorflow/tfjs';
-import { CheckpointError, DataError, Rng, type TokenBatch, type Tokenizer } from '@grpo/core';
+import { CheckpointError, DataError, GrpoError, Rng, type Policy, type TokenBatch, type Tokenizer } from '@grpo/core';
 import { encodeSafetensors, readJsonFile, readSafetensorsFile, writeDirAtomic, type StTensor } from '@grpo/core/checkpoint';
 import { resolveModelConfig, type ModelOptions, type TransformerConfig } from './config.js';
 import { bmm } from './kernels.js';
 import { forwardHidden, initWeights, lmHead, ropeTables, seqContext, weightShapes, type RopeTables, type WeightMap } from './model.js';
-import { tokenizerFiles, type TransformerPolicy } from './policy.js';
+import { tokenizerFiles, TransformerPolicy } from './policy.js';
 
 export type ScoreAlignment = 'before' | 'after';
 
@@ -80,10 +80,11 @@ export class ScalarHeadModel {
    * a policy starts from what that policy finds unlikely, instead of having to rediscover it from
    * scalar labels through a fresh head.
    */
-  static create(options: { tokenizer: Tokenizer; model?: ModelOptions; from?: TransformerPolicy; seed?: number; alignment: ScoreAlignment; likelihood?: boolean }): ScalarHeadModel {
+  static create(options: { tokenizer: Tokenizer; model?: ModelOptions; from?: Policy; seed?: number; alignment: ScoreAlignment; likelihood?: boolean }): ScalarHeadModel {
     const values = new Map<string, Float32Array | tf.Tensor>();
     let cfg: TransformerConfig;
     if (options.from) {
+      if (!(options.from instanceof TransformerPolicy)) throw new GrpoError('a scalar-head model copies the backbone of a @grpo/plugin-transformer policy only; give model sizes to build one from scratch');
       cfg = options.from.config;
       for (const [name, v] of options.from.weights) values.set(name, v);
     } else {
