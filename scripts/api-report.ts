@@ -111,6 +111,8 @@ try {
   await rm(temp, { recursive: true, force: true });
 }
 if (changed.length && !update) {
-  console.error(`The public API changed for ${changed.join(', ')}: review the difference (git diff api/ after \`npm run api:update\`) and commit the updated reports.`);
+  console.error(
+    `The public API changed for ${changed.join(', ')}: review the difference (git diff api/ after \`npm run api:update\`) and commit the updated reports.`,
+  );
   process.exitCode = 1;
 } else console.log(update ? `API reports written to api/ (${changed.length} changed)` : 'API reports match the public API.');

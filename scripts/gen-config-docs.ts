@@ -68,8 +68,7 @@ function typeOf(s: JsonSchema): string {
   if (s.$ref) return 'plugin entry';
   if (s.enum) return s.enum.map((v) => JSON.stringify(v).replace(/"/g, "'")).join(' | ');
   if (s.type === 'array') return s.items ? `${typeOf(s.items)}[]` : 'array';
-  if (s.type === 'object' && s.additionalProperties && typeof s.additionalProperties === 'object')
-    return `Record<string, ${typeOf(s.additionalProperties)}>`;
+  if (s.type === 'object' && s.additionalProperties && typeof s.additionalProperties === 'object') return `Record<string, ${typeOf(s.additionalProperties)}>`;
   return s.type ?? 'any';
 }
 
@@ -132,7 +131,7 @@ export function renderConfigDocs(): string {
     '',
     '# Config reference',
     '',
-    'Every key of a GRPO.ts config, generated from the zod schema that validates it: core\'s own',
+    "Every key of a GRPO.ts config, generated from the zod schema that validates it: core's own",
     'sections (`packages/core/src/config/schema.ts`) merged with the sections the default plugins own',
     '(`algorithm` by `@grpo/plugin-grpo`, `policy.model` by `@grpo/plugin-transformer`), exactly as',
     '`grpo` merges them. Every key is optional; a section left out gets its defaults. Unknown keys are',
@@ -152,7 +151,7 @@ export function renderConfigDocs(): string {
     '## Plugin options',
     '',
     'What each first-party plugin factory takes (`ppo({ … })` in a TS config, `["ppo", { … }]` in JSON/YAML).',
-    'Mistakes are reported with the config\'s, under `plugins[<package>]`.',
+    "Mistakes are reported with the config's, under `plugins[<package>]`.",
     '',
   );
   for (const { factory, plugin } of optionPlugins()) renderSection(factory, jsonSchemaOf(plugin.options!.schema!), out, new Map(), '###');

@@ -43,7 +43,13 @@ async function render(spec: TopLevelSpec): Promise<string> {
 export function accuracySpec(runs: readonly PlottedRun[]): TopLevelSpec {
   const values = runs.flatMap((r) =>
     r.curve.flatMap((c) =>
-      (['greedy', 'majAtK', 'passAtK'] as const).map((k) => ({ method: label(r.method), seed: r.seed, samples: c.step * r.samplesPerStep, metric: { greedy: 'greedy', majAtK: 'maj@8', passAtK: 'pass@8' }[k], value: c[k] })),
+      (['greedy', 'majAtK', 'passAtK'] as const).map((k) => ({
+        method: label(r.method),
+        seed: r.seed,
+        samples: c.step * r.samplesPerStep,
+        metric: { greedy: 'greedy', majAtK: 'maj@8', passAtK: 'pass@8' }[k],
+        value: c[k],
+      })),
     ),
   );
   const x = { field: 'samples', type: 'quantitative', title: 'sampled completions' } as const;
@@ -57,7 +63,10 @@ export function accuracySpec(runs: readonly PlottedRun[]): TopLevelSpec {
       width: 260,
       height: 220,
       layer: [
-        { mark: { type: 'point', opacity: 0.35, size: 18 }, encoding: { x, y: { field: 'value', type: 'quantitative', axis: { format: '.0%' }, scale: { zero: false }, title: null }, color: colour } },
+        {
+          mark: { type: 'point', opacity: 0.35, size: 18 },
+          encoding: { x, y: { field: 'value', type: 'quantitative', axis: { format: '.0%' }, scale: { zero: false }, title: null }, color: colour },
+        },
         { mark: { type: 'line', point: true }, encoding: { x, y: { aggregate: 'mean', field: 'value', type: 'quantitative', title: null }, color: colour } },
       ],
     },

@@ -14,7 +14,16 @@ import { appendFile, mkdir, readFile, stat, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import { parseArgs } from 'node:util';
 import * as tf from '@tensorflow/tfjs';
-import { prepareContainer, resolveConfig, Trainer, TrainerHook, type AccuracyReport, type GrpoConfigInput, type GrpoPlugin, type StepSummary } from '@grpo/core';
+import {
+  prepareContainer,
+  resolveConfig,
+  Trainer,
+  TrainerHook,
+  type AccuracyReport,
+  type GrpoConfigInput,
+  type GrpoPlugin,
+  type StepSummary,
+} from '@grpo/core';
 import { defaultPlugins } from '@grpo/cli';
 import mathTask from '@grpo/plugin-math-task';
 import ppo from '@grpo/plugin-ppo';
@@ -25,7 +34,11 @@ import { RM_ITERATION_TRAIN } from './rm-recipe.js';
 const METHODS = ['rft', 'grpo', 'grpo-process', 'grpo-rm', 'grpo-rm-iterative', 'ppo'] as const;
 type Method = (typeof METHODS)[number];
 const ROOT = path.resolve(import.meta.dirname, '..');
-const exists = (p: string) => stat(p).then(() => true, () => false);
+const exists = (p: string) =>
+  stat(p).then(
+    () => true,
+    () => false,
+  );
 
 const { values: args } = parseArgs({
   options: {
@@ -65,7 +78,14 @@ interface RunResult {
 }
 
 /** The main job's config (grpo.config.ts), changed only where a method needs it. */
-function methodConfig(method: Method, seed: number, steps: number, outputDir: string, rm: string, iteration: number): { raw: GrpoConfigInput; plugins: GrpoPlugin[] } {
+function methodConfig(
+  method: Method,
+  seed: number,
+  steps: number,
+  outputDir: string,
+  rm: string,
+  iteration: number,
+): { raw: GrpoConfigInput; plugins: GrpoPlugin[] } {
   const task = { seed: 0, trainSize: 20_000, testSize: 300 };
   const raw: GrpoConfigInput = {
     seed,
@@ -86,7 +106,10 @@ function methodConfig(method: Method, seed: number, steps: number, outputDir: st
       return { raw, plugins: [mathTask(task)] };
     case 'grpo-process':
       // Step rewards from the rule checker; the outcome reward is the final step.
-      return { raw: { ...raw, algorithm: { ...raw.algorithm, advantage: { estimator: 'grpo-process' } } }, plugins: [mathTask({ ...task, processRewards: true })] };
+      return {
+        raw: { ...raw, algorithm: { ...raw.algorithm, advantage: { estimator: 'grpo-process' } } },
+        plugins: [mathTask({ ...task, processRewards: true })],
+      };
     case 'grpo-rm':
       return { raw: learned, plugins: [mathTask(task), rewardModel({ checkpoint: rm })] };
     case 'grpo-rm-iterative':
@@ -94,7 +117,10 @@ function methodConfig(method: Method, seed: number, steps: number, outputDir: st
       // rule checker) plus 10% replay, and π_ref is reset to π_θ.
       return {
         raw: { ...learned, algorithm: { kl: { beta: 0.04, refResetEvery: iteration } } },
-        plugins: [mathTask(task), rewardModel({ checkpoint: rm, iterative: { everySteps: iteration, labeller: 'task_accuracy', replayFraction: 0.1, train: RM_ITERATION_TRAIN } })],
+        plugins: [
+          mathTask(task),
+          rewardModel({ checkpoint: rm, iterative: { everySteps: iteration, labeller: 'task_accuracy', replayFraction: 0.1, train: RM_ITERATION_TRAIN } }),
+        ],
       };
     case 'ppo':
       return { raw, plugins: [mathTask(task), ppo()] };
@@ -134,7 +160,9 @@ async function runOne(method: Method, seed: number, steps: number, out: string, 
     rewards.push(m.reward ?? 0);
     sampleAccuracy.push(m['rewards/task_accuracy/mean'] ?? 0);
     for (const h of hooks) await h.onStepEnd?.(summary!);
-    process.stderr.write(`${method} seed ${seed}: step ${s + 1}/${steps} reward ${(m.reward ?? 0).toFixed(3)} accuracy ${(m['rewards/task_accuracy/mean'] ?? 0).toFixed(3)}\n`);
+    process.stderr.write(
+      `${method} seed ${seed}: step ${s + 1}/${steps} reward ${(m.reward ?? 0).toFixed(3)} accuracy ${(m['rewards/task_accuracy/mean'] ?? 0).toFixed(3)}\n`,
+    );
     if ((s + 1) % evalEvery === 0 || s + 1 === steps) {
       after = await evaluateAccuracy();
       curve.push(point(s + 1, after));
@@ -143,7 +171,20 @@ async function runOne(method: Method, seed: number, steps: number, out: string, 
   }
   trainer.dispose();
   const rounds = hooks.flatMap((h) => ('rounds' in h && Array.isArray(h.rounds) ? (h.rounds as RunResult['rmRounds'] & object) : []));
-  return { method, seed, steps, samplesPerStep: 16 * 8, before, after, curve, rewards, sampleAccuracy, ...(rounds.length ? { rmRounds: rounds } : {}), stepSec: times.reduce((a, b) => a + b, 0) / Math.max(1, times.length), peakBytes };
+  return {
+    method,
+    seed,
+    steps,
+    samplesPerStep: 16 * 8,
+    before,
+    after,
+    curve,
+    rewards,
+    sampleAccuracy,
+    ...(rounds.length ? { rmRounds: rounds } : {}),
+    stepSec: times.reduce((a, b) => a + b, 0) / Math.max(1, times.length),
+    peakBytes,
+  };
 }
 
 /** Runs `jobs` as child processes of this script, at most `parallel` at a time. */
@@ -153,7 +194,9 @@ async function runAll(jobs: { method: Method; seed: number }[], parallel: number
     for (let job = queue.shift(); job; job = queue.shift()) {
       const { method, seed } = job;
       await new Promise<void>((resolve, reject) => {
-        const child = spawn(process.execPath, [...process.execArgv, process.argv[1]!, '--run', method, '--seed', String(seed), ...forward], { stdio: ['ignore', 'inherit', 'inherit'] });
+        const child = spawn(process.execPath, [...process.execArgv, process.argv[1]!, '--run', method, '--seed', String(seed), ...forward], {
+          stdio: ['ignore', 'inherit', 'inherit'],
+        });
         child.on('exit', (code) => (code === 0 ? resolve() : reject(new Error(`${method} seed ${seed} exited with ${code}`))));
       });
     }
@@ -201,11 +244,15 @@ if (args.run) {
   // Runs already in results.jsonl with the same steps and evaluation interval are kept, so seeds can be added later.
   const done = await readResults(resultsFile, steps, evalEvery);
   await writeFile(resultsFile, done.map((r) => `${JSON.stringify(r)}\n`).join(''));
-  const jobs = seeds.flatMap((seed) => methods.map((method) => ({ method, seed }))).filter((j) => !done.some((r) => r.method === j.method && r.seed === j.seed));
+  const jobs = seeds
+    .flatMap((seed) => methods.map((method) => ({ method, seed })))
+    .filter((j) => !done.some((r) => r.method === j.method && r.seed === j.seed));
   if (jobs.some((j) => j.method.startsWith('grpo-rm')) && !(await exists(path.join(rmDir, 'reward-model.json')))) {
     console.error(`no reward model at ${rmDir}: training it (npm run rm:example)`);
     await new Promise<void>((resolve, reject) => {
-      const child = spawn(process.execPath, [...process.execArgv, path.join(ROOT, 'scripts/rm-example.ts'), '--out', rmDir], { stdio: ['ignore', 'inherit', 'inherit'] });
+      const child = spawn(process.execPath, [...process.execArgv, path.join(ROOT, 'scripts/rm-example.ts'), '--out', rmDir], {
+        stdio: ['ignore', 'inherit', 'inherit'],
+      });
       child.on('exit', (code) => (code === 0 ? resolve() : reject(new Error(`rm:example exited with ${code}`))));
     });
   }
@@ -220,5 +267,7 @@ if (args.run) {
 async function readResults(file: string, steps: number, evalEvery: number): Promise<RunResult[]> {
   if (!(await exists(file))) return [];
   const lines = (await readFile(file, 'utf8')).split('\n').filter((l) => l.trim());
-  return lines.map((l) => JSON.parse(l) as RunResult).filter((r) => r.steps === steps && Array.isArray(r.curve) && (r.curve[1]?.step ?? steps) === Math.min(evalEvery, steps));
+  return lines
+    .map((l) => JSON.parse(l) as RunResult)
+    .filter((r) => r.steps === steps && Array.isArray(r.curve) && (r.curve[1]?.step ?? steps) === Math.min(evalEvery, steps));
 }

@@ -23,7 +23,11 @@ import { exampleToJson, sampleAndLabel, trainRewardModel, type TrainOptions } fr
 import { loadPolicy, sft } from '@grpo/plugin-transformer';
 import { RM_BACKBONE, RM_LIKELIHOOD, RM_POOLING, RM_TRAIN } from './rm-recipe.js';
 
-const exists = (p: string) => stat(p).then(() => true, () => false);
+const exists = (p: string) =>
+  stat(p).then(
+    () => true,
+    () => false,
+  );
 
 const { values: args } = parseArgs({
   options: {
@@ -78,7 +82,19 @@ if (!args.init && !(await exists(path.join(backboneDir, 'config.json')))) {
       if (r.step % 100 === 0) console.log(`backbone: SFT step ${r.step}/${steps} loss ${r.loss.toFixed(4)} (${secs()})`);
     },
   });
-  const report = (await evaluate({ policy, rows: Array.from({ length: 200 }, (_, i) => sftTest!.get(i)), render: (r) => r.prompt, accuracy: taskAccuracy(), extractor: finalAnswerExtractor, k: 1, temperature: 1, maxNewTokens: 48, seed: 0 })).accuracy!;
+  const report = (
+    await evaluate({
+      policy,
+      rows: Array.from({ length: 200 }, (_, i) => sftTest!.get(i)),
+      render: (r) => r.prompt,
+      accuracy: taskAccuracy(),
+      extractor: finalAnswerExtractor,
+      k: 1,
+      temperature: 1,
+      maxNewTokens: 48,
+      seed: 0,
+    })
+  ).accuracy!;
   await policy.save(backboneDir);
   policy.dispose();
   console.log(`backbone: greedy accuracy ${(100 * report.greedy).toFixed(1)}% on 200 test problems → ${backboneDir} (${secs()})`);
@@ -98,7 +114,8 @@ const files: Record<string, { train: string; test: string }> = {};
 await mkdir(path.join(work, 'data'), { recursive: true });
 for (const kind of kinds as ('outcome' | 'process')[]) {
   const labeller = kind === 'outcome' ? taskAccuracy() : stepCorrectness();
-  const make = (rows: MathRow[], s: number) => sampleAndLabel({ policy, rows, samplesPerPrompt: num('samples'), sampling: { ...sampling, seed: s }, labeller, kind });
+  const make = (rows: MathRow[], s: number) =>
+    sampleAndLabel({ policy, rows, samplesPerPrompt: num('samples'), sampling: { ...sampling, seed: s }, labeller, kind });
   // The same seeds for both kinds: the ORM and PRM see the same completions.
   const trainSet = await make(trainRows, seed * 1_000_003 + 1);
   const testSet = await make(testRows, seed * 1_000_003 + 500_000);
@@ -107,11 +124,19 @@ for (const kind of kinds as ('outcome' | 'process')[]) {
   await writeFile(files[kind].train, trainSet.map((e) => `${exampleToJson(e)}\n`).join(''));
   await writeFile(files[kind].test, testSet.map((e) => `${exampleToJson(e)}\n`).join(''));
   const positive = (set: typeof trainSet) => (kind === 'outcome' ? set.filter((e) => e.kind === 'outcome' && e.label === 1).length / set.length : NaN);
-  console.log(`${name} data: ${trainSet.length} train / ${testSet.length} held-out samples${kind === 'outcome' ? `, ${(100 * positive(trainSet)).toFixed(1)}% / ${(100 * positive(testSet)).toFixed(1)}% correct` : ''} (${secs()})`);
+  console.log(
+    `${name} data: ${trainSet.length} train / ${testSet.length} held-out samples${kind === 'outcome' ? `, ${(100 * positive(trainSet)).toFixed(1)}% / ${(100 * positive(testSet)).toFixed(1)}% correct` : ''} (${secs()})`,
+  );
 }
 policy.dispose();
 
-const train0: Omit<TrainOptions, 'eval' | 'onStep'> = { epochs: num('epochs'), batchSize: num('batch'), learningRate: num('lr'), backboneLrScale: RM_TRAIN.backboneLrScale, seed };
+const train0: Omit<TrainOptions, 'eval' | 'onStep'> = {
+  epochs: num('epochs'),
+  batchSize: num('batch'),
+  learningRate: num('lr'),
+  backboneLrScale: RM_TRAIN.backboneLrScale,
+  seed,
+};
 const results: Record<string, Record<string, number>> = {};
 for (const kind of kinds as ('outcome' | 'process')[]) {
   const out = kind === 'outcome' ? ormOut : prmOut;
@@ -132,9 +157,14 @@ for (const kind of kinds as ('outcome' | 'process')[]) {
   console.log(`${kind === 'outcome' ? 'ORM' : 'PRM'} → ${out}`);
 }
 const o = results.outcome;
-if (o) console.log(`ORM held-out: accuracy ${(100 * o['eval/outcome/accuracy']!).toFixed(1)}%, AUC ${o['eval/outcome/auc']?.toFixed(3)} on ${o['eval/outcome/count']} samples`);
+if (o)
+  console.log(
+    `ORM held-out: accuracy ${(100 * o['eval/outcome/accuracy']!).toFixed(1)}%, AUC ${o['eval/outcome/auc']?.toFixed(3)} on ${o['eval/outcome/count']} samples`,
+  );
 if (results.process) {
   const p = results.process;
-  console.log(`PRM held-out: step accuracy ${(100 * p['eval/process/step_accuracy']!).toFixed(1)}%, step AUC ${p['eval/process/step_auc']?.toFixed(3)}, first wrong step found in ${(100 * (p['eval/process/first_error_accuracy_wrong'] ?? NaN)).toFixed(1)}% of the ${p['eval/process/count']} held-out completions' wrong ones (${(100 * p['eval/process/first_error_accuracy']!).toFixed(1)}% over all)`);
+  console.log(
+    `PRM held-out: step accuracy ${(100 * p['eval/process/step_accuracy']!).toFixed(1)}%, step AUC ${p['eval/process/step_auc']?.toFixed(3)}, first wrong step found in ${(100 * (p['eval/process/first_error_accuracy_wrong'] ?? NaN)).toFixed(1)}% of the ${p['eval/process/count']} held-out completions' wrong ones (${(100 * p['eval/process/first_error_accuracy']!).toFixed(1)}% over all)`,
+  );
 }
 console.log(JSON.stringify({ orm: results.outcome, prm: results.process, seconds: Math.round((performance.now() - started) / 1000) }));

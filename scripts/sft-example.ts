@@ -73,22 +73,26 @@ try {
       if (r.step % 20 === 0) process.stderr.write(`step ${r.step} loss ${r.loss.toFixed(4)} lr ${r.lr.toExponential(2)}\n`);
     },
     onProgress: async (step) => {
-      const report = (await evaluate({
-        policy,
-        rows: evalRows,
-        render: (r) => r.prompt,
-        accuracy: taskAccuracy(),
-        extractor: finalAnswerExtractor,
-        k: 8,
-        temperature: 1,
-        maxNewTokens: 48,
-        seed: 1234,
-      })).accuracy!;
+      const report = (
+        await evaluate({
+          policy,
+          rows: evalRows,
+          render: (r) => r.prompt,
+          accuracy: taskAccuracy(),
+          extractor: finalAnswerExtractor,
+          k: 8,
+          temperature: 1,
+          maxNewTokens: 48,
+          seed: 1234,
+        })
+      ).accuracy!;
       const dir = path.join(args.work!, `step-${step}`);
       await policy.save(dir);
       history.push({ step, greedy: report.greedy, passAtK: report.passAtK, majAtK: report.majAtK, dir });
       const secs = ((performance.now() - started) / 1000).toFixed(0);
-      console.log(`step ${step}: greedy ${(report.greedy * 100).toFixed(1)}% maj@8 ${(report.majAtK * 100).toFixed(1)}% pass@8 ${(report.passAtK * 100).toFixed(1)}% (${secs}s)`);
+      console.log(
+        `step ${step}: greedy ${(report.greedy * 100).toFixed(1)}% maj@8 ${(report.majAtK * 100).toFixed(1)}% pass@8 ${(report.passAtK * 100).toFixed(1)}% (${secs}s)`,
+      );
       if (!args['no-stop'] && inRange(report.greedy)) throw new PickedCheckpoint();
     },
   });

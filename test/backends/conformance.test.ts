@@ -99,31 +99,79 @@ const opCases: Record<string, () => number[]> = {
     }),
   'softmax / logSoftmax with a causal mask, and the gradient': () =>
     tf.tidy(() => {
-      const x = tf.tensor2d([[0.3, -1.2, 2.5], [1e-3, 4, -3]]);
-      const mask = tf.tensor2d([[0, -1e9, -1e9], [0, 0, -1e9]]);
-      const f = (t: tf.Tensor) => tf.sum(tf.mul(tf.logSoftmax(tf.add(t, mask)), tf.tensor2d([[1, 0, 0], [0.3, 0.7, 0]])));
+      const x = tf.tensor2d([
+        [0.3, -1.2, 2.5],
+        [1e-3, 4, -3],
+      ]);
+      const mask = tf.tensor2d([
+        [0, -1e9, -1e9],
+        [0, 0, -1e9],
+      ]);
+      const f = (t: tf.Tensor) =>
+        tf.sum(
+          tf.mul(
+            tf.logSoftmax(tf.add(t, mask)),
+            tf.tensor2d([
+              [1, 0, 0],
+              [0.3, 0.7, 0],
+            ]),
+          ),
+        );
       return [...tf.softmax(tf.add(x, mask)).dataSync(), ...tf.grad(f)(x).dataSync()];
     }),
   'RMSNorm (rsqrt) and its gradient': () =>
     tf.tidy(() => {
-      const x = tf.tensor2d([[0.5, -2, 1, 3], [1e-2, 0.2, -0.1, 0.05]]);
+      const x = tf.tensor2d([
+        [0.5, -2, 1, 3],
+        [1e-2, 0.2, -0.1, 0.05],
+      ]);
       const gain = tf.tensor1d([1, 0.5, -1, 2]);
       const norm = (t: tf.Tensor) => tf.mul(tf.mul(t, tf.rsqrt(tf.add(tf.mean(tf.square(t), -1, true), 1e-5))), gain);
-      return [...norm(x).dataSync(), ...tf.grad((t: tf.Tensor) => tf.sum(tf.mul(norm(t), tf.tensor2d([[1, 2, 3, 4], [-1, 0, 1, 0.5]]))))(x).dataSync()];
+      return [
+        ...norm(x).dataSync(),
+        ...tf
+          .grad((t: tf.Tensor) =>
+            tf.sum(
+              tf.mul(
+                norm(t),
+                tf.tensor2d([
+                  [1, 2, 3, 4],
+                  [-1, 0, 1, 0.5],
+                ]),
+              ),
+            ),
+          )(x)
+          .dataSync(),
+      ];
     }),
   'SwiGLU (sigmoid) and its gradient': () =>
     tf.tidy(() => {
       const g = tf.tensor1d([-3, -0.5, 0, 0.7, 4]);
       const u = tf.tensor1d([1, 2, -1, 0.5, -0.25]);
       const swiglu = (t: tf.Tensor) => tf.mul(tf.mul(t, tf.sigmoid(t)), u);
-      return [...swiglu(g).dataSync(), ...tf.grad((t: tf.Tensor) => tf.sum(swiglu(t)))(g).dataSync()];
+      return [
+        ...swiglu(g).dataSync(),
+        ...tf
+          .grad((t: tf.Tensor) => tf.sum(swiglu(t)))(g)
+          .dataSync(),
+      ];
     }),
   'one-hot embedding lookup and its gradient': () =>
     tf.tidy(() => {
-      const table = tf.tensor2d([[0.1, 0.2], [0.3, -0.4], [1.5, 0.6], [-0.7, 0.8]]);
+      const table = tf.tensor2d([
+        [0.1, 0.2],
+        [0.3, -0.4],
+        [1.5, 0.6],
+        [-0.7, 0.8],
+      ]);
       const ids = tf.tensor1d([2, 0, 2, 3], 'int32');
       const lookup = (t: tf.Tensor) => tf.matMul(tf.oneHot(ids, 4), t as tf.Tensor2D);
-      return [...lookup(table).dataSync(), ...tf.grad((t: tf.Tensor) => tf.sum(tf.square(lookup(t))))(table).dataSync()];
+      return [
+        ...lookup(table).dataSync(),
+        ...tf
+          .grad((t: tf.Tensor) => tf.sum(tf.square(lookup(t))))(table)
+          .dataSync(),
+      ];
     }),
 };
 

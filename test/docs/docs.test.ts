@@ -191,7 +191,11 @@ describe('docs code blocks', () => {
           if (args) {
             cliLines++;
             const command = args.find((a) => !a.startsWith('-'));
-            const cheap = args.includes('--help') || args.includes('-h') || command === undefined || (command === 'config' && args.some((a) => a === 'print' || a === 'validate'));
+            const cheap =
+              args.includes('--help') ||
+              args.includes('-h') ||
+              command === undefined ||
+              (command === 'config' && args.some((a) => a === 'print' || a === 'validate'));
             if (cheap && !EXPENSIVE.has(command ?? '')) {
               const usesConfig = args.some((a) => ['-c', '--config', '--cwd'].includes(a.split('=')[0]!));
               const run = await runCli(command === 'config' && !usesConfig ? [...args, '--cwd', tempProject()] : args);

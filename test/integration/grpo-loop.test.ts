@@ -16,7 +16,9 @@ async function steps(trainer: Awaited<ReturnType<typeof tinyTrainer>>, n: number
 
 describe('GRPO training loop (tiny transformer on wasm)', () => {
   it('raises the mean reward clearly', async () => {
-    const trainer = await tinyTrainer(tinyConfig({ train: { steps: 40, promptsPerStep: 4, groupSize: 8, learningRate: 1e-2 }, algorithm: { kl: { beta: 0 } } }));
+    const trainer = await tinyTrainer(
+      tinyConfig({ train: { steps: 40, promptsPerStep: 4, groupSize: 8, learningRate: 1e-2 }, algorithm: { kl: { beta: 0 } } }),
+    );
     const rewards = (await steps(trainer, 40)).map((m) => m.reward!);
     const first = rewards.slice(0, 5).reduce((a, b) => a + b) / 5;
     const last = rewards.slice(-5).reduce((a, b) => a + b) / 5;
@@ -73,7 +75,11 @@ describe('GRPO training loop (tiny transformer on wasm)', () => {
     const first = await tinyTrainer(config);
     const checkpointer = new DirectoryCheckpointer(path.join(dir, 'resumed', 'checkpoints'));
     const firstSink = new JsonlMetricsSink(path.join(dir, 'resumed'));
-    await first.train({ checkpointer, sinks: [firstSink, { name: 'stop-after-2', log: (step) => void (step === 1 && controller.abort()) }], signal: controller.signal });
+    await first.train({
+      checkpointer,
+      sinks: [firstSink, { name: 'stop-after-2', log: (step) => void (step === 1 && controller.abort()) }],
+      signal: controller.signal,
+    });
     expect(first.step).toBe(2);
     first.dispose();
 

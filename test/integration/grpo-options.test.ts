@@ -67,8 +67,21 @@ describe('DAPO options', () => {
   });
 
   it('masking truncated completions leaves them out of the loss', async () => {
-    const completion = (n: number, finishReason: 'eos' | 'length') => ({ tokenIds: Array<number>(n).fill(5), text: 'x'.repeat(n), logprobs: Array<number>(n).fill(-1), finishReason });
-    const group: ScoredGroup = { row: { prompt: 'p' }, prompt: 'p', promptIds: [1], completions: [completion(2, 'eos'), completion(3, 'length')], rewards: [1, 0], rewardsByFunction: {}, unscored: [false, false] };
+    const completion = (n: number, finishReason: 'eos' | 'length') => ({
+      tokenIds: Array<number>(n).fill(5),
+      text: 'x'.repeat(n),
+      logprobs: Array<number>(n).fill(-1),
+      finishReason,
+    });
+    const group: ScoredGroup = {
+      row: { prompt: 'p' },
+      prompt: 'p',
+      promptIds: [1],
+      completions: [completion(2, 'eos'), completion(3, 'length')],
+      rewards: [1, 0],
+      rewardsByFunction: {},
+      unscored: [false, false],
+    };
     const shaped = maskTruncated.shape([group], { maxNewTokens: 3 });
     expect(shaped.groups[0]!.masked).toEqual([false, true]);
     expect(group.masked).toBeUndefined(); // a new record, the input unchanged

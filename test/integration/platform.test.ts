@@ -24,13 +24,15 @@ const bestOf = definePlugin({
   config: { bestOf: bestOfSchema },
   register({ bind, config, options }) {
     const { threshold } = config.bestOf;
-    bind<RolloutFilter>(RolloutFilter).toConstantValue({ name: 'best_of', refillRounds: options.refillRounds, keep: (g) => Math.max(...g.rewards) >= threshold });
+    bind<RolloutFilter>(RolloutFilter).toConstantValue({
+      name: 'best_of',
+      refillRounds: options.refillRounds,
+      keep: (g) => Math.max(...g.rewards) >= threshold,
+    });
     bind<CliCommand>(CliCommand).toConstantValue({
       name: 'best-of',
       create: (io) =>
-        new Command('best-of')
-          .description('print the threshold the best-of filter keeps groups at')
-          .action(() => io.out(`threshold ${threshold}\n`)),
+        new Command('best-of').description('print the threshold the best-of filter keeps groups at').action(() => io.out(`threshold ${threshold}\n`)),
     });
   },
 });

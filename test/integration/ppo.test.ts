@@ -2,8 +2,17 @@ import { mkdtemp } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import * as tf from '@tensorflow/tfjs';
-import { assembleContainer, DirectoryCheckpointer, JsonlMetricsSink, Policy, readMetrics, Trainer, type GrpoConfigInput, type ResolvedConfig } from '@grpo/core';
-import type { CriticParticipant} from '@grpo/plugin-ppo';
+import {
+  assembleContainer,
+  DirectoryCheckpointer,
+  JsonlMetricsSink,
+  Policy,
+  readMetrics,
+  Trainer,
+  type GrpoConfigInput,
+  type ResolvedConfig,
+} from '@grpo/core';
+import type { CriticParticipant } from '@grpo/plugin-ppo';
 import ppo, { TransformerValueModel, type PpoOptions } from '@grpo/plugin-ppo';
 import { CharTokenizer } from '@grpo/plugin-tokenizers';
 import { createPolicy, type TransformerPolicy } from '@grpo/plugin-transformer';
@@ -18,7 +27,9 @@ function ppoConfig(overrides: GrpoConfigInput = {}, options: PpoOptions = {}, ou
 }
 
 /** Like `tinyTrainer`, but the policy is bound after the plugins load, as `prepareContainer` does. */
-async function ppoTrainer(config: ResolvedConfig | Promise<ResolvedConfig>): Promise<{ trainer: Trainer; policy: TransformerPolicy; critic: TransformerValueModel; participant: CriticParticipant; dispose(): void }> {
+async function ppoTrainer(
+  config: ResolvedConfig | Promise<ResolvedConfig>,
+): Promise<{ trainer: Trainer; policy: TransformerPolicy; critic: TransformerValueModel; participant: CriticParticipant; dispose(): void }> {
   const tokenizer = CharTokenizer.fromChars('abcd');
   const policy = createPolicy({ model: { dModel: 32, nLayers: 1, nHeads: 2, maxSeqLen: 16 }, tokenizer, seed: 11 });
   const container = await assembleContainer(await config);
@@ -60,7 +71,16 @@ describe('PPO training loop (tiny transformer on wasm)', () => {
     expect(Array.from(emb.dataSync())).toEqual(Array.from(policyEmb.dataSync()));
     const criticBefore = critic.trainableVariables().map((v) => Array.from(v.dataSync()));
     const [m] = await steps(run.trainer, 1);
-    for (const key of ['value_loss', 'value_clip_frac', 'values/mean', 'returns/mean', 'policy_loss', 'clip_ratio/low_mean', 'critic/grad_norm', 'advantages/raw_mean'])
+    for (const key of [
+      'value_loss',
+      'value_clip_frac',
+      'values/mean',
+      'returns/mean',
+      'policy_loss',
+      'clip_ratio/low_mean',
+      'critic/grad_norm',
+      'advantages/raw_mean',
+    ])
       expect(m, key).toHaveProperty([key]);
     expect(m!['critic/grad_norm']).toBeGreaterThan(0);
     const criticAfter = critic.trainableVariables().map((v) => Array.from(v.dataSync()));
@@ -69,7 +89,12 @@ describe('PPO training loop (tiny transformer on wasm)', () => {
   });
 
   it('raises the mean reward clearly', async () => {
-    const run = await ppoTrainer(ppoConfig({ train: { steps: 40, promptsPerStep: 4, groupSize: 8, learningRate: 1e-2 }, algorithm: { kl: { beta: 0 } } }, { critic: { learningRate: 3e-3 } }));
+    const run = await ppoTrainer(
+      ppoConfig(
+        { train: { steps: 40, promptsPerStep: 4, groupSize: 8, learningRate: 1e-2 }, algorithm: { kl: { beta: 0 } } },
+        { critic: { learningRate: 3e-3 } },
+      ),
+    );
     const rewards = (await steps(run.trainer, 40)).map((m) => m.reward!);
     const first = rewards.slice(0, 5).reduce((a, b) => a + b) / 5;
     const last = rewards.slice(-5).reduce((a, b) => a + b) / 5;
@@ -113,7 +138,11 @@ describe('PPO training loop (tiny transformer on wasm)', () => {
     const first = await ppoTrainer(config);
     const checkpointer = new DirectoryCheckpointer(path.join(dir, 'resumed', 'checkpoints'));
     const firstSink = new JsonlMetricsSink(path.join(dir, 'resumed'));
-    await first.trainer.train({ checkpointer, sinks: [firstSink, { name: 'stop-after-2', log: (step) => void (step === 1 && controller.abort()) }], signal: controller.signal });
+    await first.trainer.train({
+      checkpointer,
+      sinks: [firstSink, { name: 'stop-after-2', log: (step) => void (step === 1 && controller.abort()) }],
+      signal: controller.signal,
+    });
     expect(first.trainer.step).toBe(2);
     first.dispose();
 
@@ -138,5 +167,7 @@ describe('PPO training loop (tiny transformer on wasm)', () => {
 });
 
 function ppoConfigTrainer() {
-  return ppoTrainer(ppoConfig({ train: { numIterations: 2, miniBatchSize: 8, microBatchSize: 4 }, algorithm: { kl: { beta: 0.04, inReward: true, estimator: 'k1' } } }));
+  return ppoTrainer(
+    ppoConfig({ train: { numIterations: 2, miniBatchSize: 8, microBatchSize: 4 }, algorithm: { kl: { beta: 0.04, inReward: true, estimator: 'k1' } } }),
+  );
 }

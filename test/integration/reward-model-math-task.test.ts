@@ -20,7 +20,11 @@ const input: RewardInput = {
   completions: ['1+2=3\n#### 3', '1+2=4\n#### 4', ''],
   completionIds: [[], [], []],
   finishReasons: ['eos', 'eos', 'length'],
-  rows: [{ prompt: 'q\n', answer: '3', numbers: [1, 2] }, { prompt: 'q\n', answer: '3', numbers: [1, 2] }, { prompt: 'q\n', answer: '3', numbers: [1, 2] }],
+  rows: [
+    { prompt: 'q\n', answer: '3', numbers: [1, 2] },
+    { prompt: 'q\n', answer: '3', numbers: [1, 2] },
+    { prompt: 'q\n', answer: '3', numbers: [1, 2] },
+  ],
 };
 
 describe('reward model × math task', () => {
@@ -47,7 +51,9 @@ describe('reward model × math task', () => {
       ['task_accuracy', 'outcome', [1, 0]],
       ['step_correctness', 'process', [[1], [0]]],
     ] as const) {
-      const container = await assembleContainer(await resolveConfig({ plugins: [task, rewardModel({ model: rm, iterative: { everySteps: 2, labeller, labels } })] }, { source: 'test' }));
+      const container = await assembleContainer(
+        await resolveConfig({ plugins: [task, rewardModel({ model: rm, iterative: { everySteps: 2, labeller, labels } })] }, { source: 'test' }),
+      );
       const hook = (await container.getAllAsync<TrainerHook>(TrainerHook))[0] as IterativeRewardModel;
       expect(hook.options.labeller).toBe((await container.getAllAsync<RewardFunction>(RewardFunction)).find((r) => r.name === labeller));
       expect(await hook.add(input)).toBe(2);

@@ -34,7 +34,14 @@ import { useWasm, withoutTimings } from './tiny-task.js';
 /** A GRPO trainer on the letter task without a reward model (for checkpoint compatibility checks). */
 async function tinyTrainerFor(outputDir: string): Promise<Trainer> {
   const config = await resolveConfig(
-    { seed: 5, outputDir, generation: { maxNewTokens: 6, temperature: 1 }, train: { steps: 5, promptsPerStep: 4, groupSize: 4 }, algorithm: { kl: { beta: 0.04 } }, plugins: [task] },
+    {
+      seed: 5,
+      outputDir,
+      generation: { maxNewTokens: 6, temperature: 1 },
+      train: { steps: 5, promptsPerStep: 4, groupSize: 4 },
+      algorithm: { kl: { beta: 0.04 } },
+      plugins: [task],
+    },
     { source: 'test', defaults: [grpo()] },
   );
   const container = await assembleContainer(config);
@@ -68,7 +75,12 @@ async function sampleInput(policy: TransformerPolicy, groupSize: number, seed: n
 const task: GrpoPlugin = {
   meta: { name: 'letter-task', version: '0.0.0', core: '^0.1.0' },
   register: ({ bind }) => {
-    bind(PromptDataset).toConstantValue(new ArrayPromptDataset('letters', prompts.map((prompt) => ({ prompt }))));
+    bind(PromptDataset).toConstantValue(
+      new ArrayPromptDataset(
+        'letters',
+        prompts.map((prompt) => ({ prompt })),
+      ),
+    );
     bind(RewardFunction).toConstantValue(hasA);
   },
 };
@@ -92,7 +104,9 @@ describe('learned reward models (integration)', () => {
     const positives = train.filter((e) => e.kind === 'outcome' && e.label === 1).length / train.length;
     const rm = newRm();
     const metrics = await rm.train(train, { epochs: 6, batchSize: 16, learningRate: 3e-3, eval: heldOut });
-    console.log(`ORM: ${train.length} train / ${heldOut.length} held-out samples, ${(positives * 100).toFixed(0)}% right; held-out accuracy ${metrics['eval/outcome/accuracy']!.toFixed(3)}, AUC ${metrics['eval/outcome/auc']!.toFixed(3)}`);
+    console.log(
+      `ORM: ${train.length} train / ${heldOut.length} held-out samples, ${(positives * 100).toFixed(0)}% right; held-out accuracy ${metrics['eval/outcome/accuracy']!.toFixed(3)}, AUC ${metrics['eval/outcome/auc']!.toFixed(3)}`,
+    );
     expect(positives).toBeGreaterThan(0.2); // a real mix of right and wrong samples
     expect(positives).toBeLessThan(0.8);
     expect(metrics['eval/outcome/accuracy']).toBeGreaterThanOrEqual(0.9);
@@ -133,7 +147,13 @@ describe('learned reward models (integration)', () => {
     expect(metrics['eval/process/first_error_accuracy']).toBeGreaterThan(0.8);
     expect(metrics['eval/process/first_error_accuracy_wrong']).toBeGreaterThan(0.6);
     // Served as per-step rewards for the grpo-process estimator.
-    const [served] = (await prm.score({ prompts: ['a'], completions: ['ab\ncd\nbb'], completionIds: [[]], finishReasons: ['eos'], rows: [{ prompt: 'a' }] })) as {
+    const [served] = (await prm.score({
+      prompts: ['a'],
+      completions: ['ab\ncd\nbb'],
+      completionIds: [[]],
+      finishReasons: ['eos'],
+      rows: [{ prompt: 'a' }],
+    })) as {
       score: number;
       steps: { endChar: number; reward: number }[];
     }[];
@@ -151,16 +171,19 @@ describe('learned reward models (integration)', () => {
     const seedInput = await sampleInput(policy, 8, 7);
     await rm.train(labelSamples(seedInput, await hasA.score(seedInput), 'outcome'), { epochs: 4, batchSize: 16, learningRate: 3e-3 });
 
-    const config = await resolveConfig({
-      ...({
-        seed: 5,
-        generation: { maxNewTokens: 6, temperature: 1 },
-        train: { steps: 24, promptsPerStep: 4, groupSize: 8, learningRate: 1e-2, logSamplesEvery: 0 },
-        algorithm: { kl: { beta: 0.04, refResetEvery: 8 } },
-        rewards: { weights: { has_a: 0 } },
-      }),
-      plugins: [task, rewardModel({ model: rm, iterative: { everySteps: 8, labeller: 'has_a', train: { epochs: 2, batchSize: 16, learningRate: 3e-3 } } })],
-    }, { source: 'test', defaults: [grpo()] });
+    const config = await resolveConfig(
+      {
+        ...{
+          seed: 5,
+          generation: { maxNewTokens: 6, temperature: 1 },
+          train: { steps: 24, promptsPerStep: 4, groupSize: 8, learningRate: 1e-2, logSamplesEvery: 0 },
+          algorithm: { kl: { beta: 0.04, refResetEvery: 8 } },
+          rewards: { weights: { has_a: 0 } },
+        },
+        plugins: [task, rewardModel({ model: rm, iterative: { everySteps: 8, labeller: 'has_a', train: { epochs: 2, batchSize: 16, learningRate: 3e-3 } } })],
+      },
+      { source: 'test', defaults: [grpo()] },
+    );
     const container = await assembleContainer(config);
     container.bind(Policy).toConstantValue(policy);
     const trainer = await Trainer.fromContainer(container);
@@ -188,17 +211,20 @@ describe('learned reward models (integration)', () => {
     const build = async () => {
       const policy = newPolicy();
       const rm = newRm();
-      const config = await resolveConfig({
-        ...({
-          seed: 5,
-          outputDir: dir,
-          generation: { maxNewTokens: 6, temperature: 1 },
-          train: { steps: 5, promptsPerStep: 4, groupSize: 4, learningRate: 1e-2, logSamplesEvery: 0, checkpointEvery: 2 },
-          algorithm: { kl: { beta: 0.04, refResetEvery: 3 } },
-          rewards: { weights: { has_a: 0 } },
-        }),
-        plugins: [task, rewardModel({ model: rm, iterative: { everySteps: 3, labeller: 'has_a', train: { batchSize: 8, learningRate: 3e-3 } } })],
-      }, { source: 'test', defaults: [grpo()] });
+      const config = await resolveConfig(
+        {
+          ...{
+            seed: 5,
+            outputDir: dir,
+            generation: { maxNewTokens: 6, temperature: 1 },
+            train: { steps: 5, promptsPerStep: 4, groupSize: 4, learningRate: 1e-2, logSamplesEvery: 0, checkpointEvery: 2 },
+            algorithm: { kl: { beta: 0.04, refResetEvery: 3 } },
+            rewards: { weights: { has_a: 0 } },
+          },
+          plugins: [task, rewardModel({ model: rm, iterative: { everySteps: 3, labeller: 'has_a', train: { batchSize: 8, learningRate: 3e-3 } } })],
+        },
+        { source: 'test', defaults: [grpo()] },
+      );
       const container = await assembleContainer(config);
       container.bind(Policy).toConstantValue(policy);
       const trainer = await Trainer.fromContainer(container);
@@ -210,7 +236,10 @@ describe('learned reward models (integration)', () => {
       return { trainer, rm, hook: trainer.components.find((c) => c.name === 'reward-model/iterative') as IterativeRewardModel, dispose };
     };
     const probe = prompts.map((prompt) => ({ prompt, completion: `${prompt}a` }));
-    const collect = (into: Record<string, number>[]) => ({ name: 'collect', log: (_step: number, m: Record<string, number>) => void into.push(withoutTimings(m)) });
+    const collect = (into: Record<string, number>[]) => ({
+      name: 'collect',
+      log: (_step: number, m: Record<string, number>) => void into.push(withoutTimings(m)),
+    });
 
     const straight = await build();
     const straightMetrics: Record<string, number>[] = [];
@@ -221,7 +250,11 @@ describe('learned reward models (integration)', () => {
     const controller = new AbortController();
     const checkpointer = new DirectoryCheckpointer(path.join(dir, 'checkpoints'));
     const firstMetrics: Record<string, number>[] = [];
-    await first.trainer.train({ checkpointer, signal: controller.signal, sinks: [collect(firstMetrics), { name: 'stop', log: (step) => void (step === 1 && controller.abort()) }] });
+    await first.trainer.train({
+      checkpointer,
+      signal: controller.signal,
+      sinks: [collect(firstMetrics), { name: 'stop', log: (step) => void (step === 1 && controller.abort()) }],
+    });
     expect(first.hook.pending.length).toBeGreaterThan(0);
     const latest = (await checkpointer.latest())!;
     expect(await readdir(path.join(latest, 'components'))).toEqual([encodeURIComponent('reward-model/iterative')]);
@@ -248,20 +281,35 @@ describe('learned reward models (integration)', () => {
 
   it('a PRM drives the grpo-process estimator through the trainer, leaving no tensors behind', async () => {
     const policy = newPolicy();
-    const prm = TransformerRewardModel.create({ tokenizer, model: { dModel: 32, nLayers: 1, nHeads: 2, maxSeqLen: 16 }, seed: 4, name: 'prm', mode: 'process' });
+    const prm = TransformerRewardModel.create({
+      tokenizer,
+      model: { dModel: 32, nLayers: 1, nHeads: 2, maxSeqLen: 16 },
+      seed: 4,
+      name: 'prm',
+      mode: 'process',
+    });
     const task: GrpoPlugin = {
       meta: { name: 'letter-task', version: '0.0.0', core: '^0.1.0' },
-      register: ({ bind }) => void bind(PromptDataset).toConstantValue(new ArrayPromptDataset('letters', prompts.map((prompt) => ({ prompt })))),
+      register: ({ bind }) =>
+        void bind(PromptDataset).toConstantValue(
+          new ArrayPromptDataset(
+            'letters',
+            prompts.map((prompt) => ({ prompt })),
+          ),
+        ),
     };
-    const config = await resolveConfig({
-      ...({
-        seed: 5,
-        generation: { maxNewTokens: 6, temperature: 1 },
-        train: { steps: 3, promptsPerStep: 4, groupSize: 4, learningRate: 1e-2, logSamplesEvery: 0 },
-        algorithm: { kl: { beta: 0 }, advantage: { estimator: 'grpo-process' } },
-      }),
-      plugins: [task, rewardModel({ model: prm })],
-    }, { source: 'test', defaults: [grpo()] });
+    const config = await resolveConfig(
+      {
+        ...{
+          seed: 5,
+          generation: { maxNewTokens: 6, temperature: 1 },
+          train: { steps: 3, promptsPerStep: 4, groupSize: 4, learningRate: 1e-2, logSamplesEvery: 0 },
+          algorithm: { kl: { beta: 0 }, advantage: { estimator: 'grpo-process' } },
+        },
+        plugins: [task, rewardModel({ model: prm })],
+      },
+      { source: 'test', defaults: [grpo()] },
+    );
     const container = await assembleContainer(config);
     container.bind(Policy).toConstantValue(policy);
     const trainer = await Trainer.fromContainer(container);

@@ -31,7 +31,12 @@ export const tinyTaskPlugin: GrpoPlugin = {
   meta: { name: 'tiny-task', version: '0.0.0', core: '^0.1.0' },
   register: ({ bind }) => {
     bind(RewardFunction).toConstantValue(shareOfA);
-    bind(PromptDataset).toConstantValue(new ArrayPromptDataset('tiny', ['b', 'c', 'd', 'bc', 'cd', 'db'].map((prompt) => ({ prompt }))));
+    bind(PromptDataset).toConstantValue(
+      new ArrayPromptDataset(
+        'tiny',
+        ['b', 'c', 'd', 'bc', 'cd', 'db'].map((prompt) => ({ prompt })),
+      ),
+    );
   },
 };
 
@@ -59,7 +64,10 @@ export async function useWasm(): Promise<void> {
 }
 
 /** A trainer over a fresh tiny policy (same seed → same initial weights), with optional extra hooks and rewards. */
-export async function tinyTrainer(config: ResolvedConfig | Promise<ResolvedConfig>, extra: { hooks?: TrainerHook[]; rewards?: RewardFunction[] } = {}): Promise<Trainer> {
+export async function tinyTrainer(
+  config: ResolvedConfig | Promise<ResolvedConfig>,
+  extra: { hooks?: TrainerHook[]; rewards?: RewardFunction[] } = {},
+): Promise<Trainer> {
   const tokenizer = CharTokenizer.fromChars('abcd');
   const policy = createPolicy({ model: { dModel: 32, nLayers: 1, nHeads: 2, maxSeqLen: 16 }, tokenizer, seed: 11 });
   const container = await assembleContainer(await config);

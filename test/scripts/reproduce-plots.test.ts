@@ -31,7 +31,8 @@ describe('bench:reproduce charts', () => {
     expect(files.map((f) => path.basename(f))).toEqual(['accuracy.svg', 'training-accuracy.svg', 'cost.svg']);
     const accuracy = await readFile(files[0]!, 'utf8');
     expect(accuracy.startsWith('<svg')).toBe(true);
-    for (const text of ['Held-out accuracy', 'sampled completions', 'GRPO (outcome)', 'GRPO (iterative RM)', 'maj@8', 'pass@8']) expect(accuracy).toContain(text);
+    for (const text of ['Held-out accuracy', 'sampled completions', 'GRPO (outcome)', 'GRPO (iterative RM)', 'maj@8', 'pass@8'])
+      expect(accuracy).toContain(text);
     expect(await readFile(files[2]!, 'utf8')).toContain('peak tensor memory (MiB)');
   });
 });

@@ -73,33 +73,32 @@ function staleBuilds(): string[] {
   });
 }
 
-if (enabled) describe('templates, end to end', () => {
-  let root: string;
-  const timings: string[] = [];
+if (enabled)
+  describe('templates, end to end', () => {
+    let root: string;
+    const timings: string[] = [];
 
-  beforeAll(async () => {
-    root = await mkdtemp(path.join(tmpdir(), 'grpo-templates-'));
-    const stale = staleBuilds();
-    if (stale.length > 0) {
-      const started = performance.now();
-      await npm(['run', 'build', '--silent', ...stale.flatMap((w) => ['-w', w])], repo);
-      timings.push(`build ${stale.join(', ')}: ${((performance.now() - started) / 1000).toFixed(1)}s`);
-    }
-  }, 600_000);
+    beforeAll(async () => {
+      root = await mkdtemp(path.join(tmpdir(), 'grpo-templates-'));
+      const stale = staleBuilds();
+      if (stale.length > 0) {
+        const started = performance.now();
+        await npm(['run', 'build', '--silent', ...stale.flatMap((w) => ['-w', w])], repo);
+        timings.push(`build ${stale.join(', ')}: ${((performance.now() - started) / 1000).toFixed(1)}s`);
+      }
+    }, 600_000);
 
-  afterAll(async () => {
-    if (timings.length > 0) process.stderr.write(`template e2e timings:\n  ${timings.join('\n  ')}\n`);
-    if (root) await rm(root, { recursive: true, force: true });
-  });
+    afterAll(async () => {
+      if (timings.length > 0) process.stderr.write(`template e2e timings:\n  ${timings.join('\n  ')}\n`);
+      if (root) await rm(root, { recursive: true, force: true });
+    });
 
-  it('covers every template', () => {
-    expect(templates.map((t) => t.name)).toEqual(['custom-estimator', 'custom-reward', 'math-reasoning']);
-  });
+    it('covers every template', () => {
+      expect(templates.map((t) => t.name)).toEqual(['custom-estimator', 'custom-reward', 'math-reasoning']);
+    });
 
-  for (const template of templates) {
-    it(
-      `${template.name}: scaffolds, installs, builds, passes its tests and trains 2 steps`,
-      async () => {
+    for (const template of templates) {
+      it(`${template.name}: scaffolds, installs, builds, passes its tests and trains 2 steps`, async () => {
         const lap = (() => {
           let t = performance.now();
           const parts: string[] = [];
@@ -143,12 +142,9 @@ if (enabled) describe('templates, end to end', () => {
         if (template.name === 'custom-reward') expect(text).toContain('rewards/concise_answer/mean');
         if (template.name === 'math-reasoning') expect(text).toContain('rewards/repetition/mean');
         expect(await readdir(runDir)).toContain('report.html');
-      },
-      600_000,
-    );
-  }
-});
-
+      }, 600_000);
+    }
+  });
 else
   describe('templates, end to end (left out: GRPO_TEST_TEMPLATES=0)', () => {
     it('the templates it would scaffold, build, test and train exist and resolve against this checkout', () => {

@@ -24,7 +24,9 @@ export async function evalCommand(config: ResolvedConfig, flags: EvalFlags, out:
   const container = await prepareContainer(config);
   const token = flags.split === 'train' ? PromptDataset : EvalDataset;
   if (!container.isBound(token))
-    throw new GrpoError(`no ${flags.split === 'train' ? 'training' : 'evaluation'} dataset is configured (data.${flags.split === 'train' ? 'train' : 'eval'} or a dataset plugin)`);
+    throw new GrpoError(
+      `no ${flags.split === 'train' ? 'training' : 'evaluation'} dataset is configured (data.${flags.split === 'train' ? 'train' : 'eval'} or a dataset plugin)`,
+    );
   const dataset = await container.getAsync<PromptDatasetT>(token);
   const n = Math.min(dataset.size, flags.limit ?? config.data.evalSize ?? dataset.size);
   const policy = await container.getAsync<Policy>(Policy);

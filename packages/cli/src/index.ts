@@ -139,7 +139,11 @@ export function buildProgram(io: CliIo = defaultIo, commands: readonly CliComman
   const program = new Command('grpo')
     .description('GRPO.ts: train language models with Group Relative Policy Optimization')
     .version('0.1.0', '-v, --version')
-    .option('--plugin <name>', 'load a plugin after the config\'s (a package name as in JSON configs, e.g. reward-model), with its commands; repeatable', (v: string, prev: string[] = []) => [...prev, v])
+    .option(
+      '--plugin <name>',
+      "load a plugin after the config's (a package name as in JSON configs, e.g. reward-model), with its commands; repeatable",
+      (v: string, prev: string[] = []) => [...prev, v],
+    )
     .configureOutput({ writeOut: io.out, writeErr: io.err })
     .showHelpAfterError()
     .exitOverride();
@@ -215,7 +219,10 @@ export function buildProgram(io: CliIo = defaultIo, commands: readonly CliComman
       })
       .option('--max-new-tokens <n>', 'override generation.maxNewTokens', integer(1))
       .option('--seed <n>', 'sampling seed', integer(0))
-      .addHelpText('after', '\nExamples:\n  $ grpo sample --checkpoint runs/latest/checkpoints/step-000100/policy -p "ann has 12 pens. she buys 5. how many now?\\n" -n 4'),
+      .addHelpText(
+        'after',
+        '\nExamples:\n  $ grpo sample --checkpoint runs/latest/checkpoints/step-000100/policy -p "ann has 12 pens. she buys 5. how many now?\\n" -n 4',
+      ),
   ).action(async (_flags: SampleFlagsCli, cmd: Command) => {
     const flags = cmd.optsWithGlobals<SampleFlagsCli>();
     const config = await resolveFromFlags(flags, checkpointOverride(flags));
@@ -224,7 +231,8 @@ export function buildProgram(io: CliIo = defaultIo, commands: readonly CliComman
   });
 
   for (const contributed of commands) {
-    if (program.commands.some((c) => c.name() === contributed.name)) throw new GrpoError(`a plugin contributes the command '${contributed.name}', which grpo already has`);
+    if (program.commands.some((c) => c.name() === contributed.name))
+      throw new GrpoError(`a plugin contributes the command '${contributed.name}', which grpo already has`);
     program.addCommand(contributed.create(io).exitOverride());
   }
 
@@ -291,7 +299,9 @@ export async function main(argv: readonly string[], io: CliIo = defaultIo): Prom
   } catch (error) {
     if (error instanceof CommanderError) {
       if (error.code === 'commander.unknownCommand')
-        io.err("Commands of plugins are there when the plugin is in the config's plugins or given with --plugin <name> (e.g. `grpo --plugin reward-model rm`).\n");
+        io.err(
+          "Commands of plugins are there when the plugin is in the config's plugins or given with --plugin <name> (e.g. `grpo --plugin reward-model rm`).\n",
+        );
       // --help and --version "fail" with exit code 0.
       return error.exitCode === 0 ? 0 : 2;
     }

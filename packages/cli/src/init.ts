@@ -37,7 +37,9 @@ export async function initCommand(dir: string, flags: InitFlags, out: (text: str
 export function registerInit(program: Command, out: (text: string) => void): void {
   let names = '';
   try {
-    names = listTemplates().map((t) => t.name).join(', ');
+    names = listTemplates()
+      .map((t) => t.name)
+      .join(', ');
   } catch {
     names = '(none found)';
   }

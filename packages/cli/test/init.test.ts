@@ -167,17 +167,13 @@ describe('grpo init', () => {
   it('a failure part-way through the copy leaves nothing behind (new directory, parents, or a forced one)', async () => {
     const templatesDir = await fakeTemplates();
     const cwd = await tempDir();
-    await expect(scaffold({ target: 'deep/er/proj', template: 'with-link', cwd, templatesDir, grpoSource: null })).rejects.toThrow(
-      /symbolic link/,
-    );
+    await expect(scaffold({ target: 'deep/er/proj', template: 'with-link', cwd, templatesDir, grpoSource: null })).rejects.toThrow(/symbolic link/);
     await expect(scaffold({ target: 'proj', template: 'bad-json', cwd, templatesDir, grpoSource: null })).rejects.toThrow(ScaffoldError);
     expect(await readdir(cwd)).toEqual([]);
 
     await mkdir(path.join(cwd, 'kept'));
     await writeFile(path.join(cwd, 'kept/mine.txt'), 'mine');
-    await expect(scaffold({ target: 'kept', template: 'with-link', cwd, templatesDir, grpoSource: null, force: true })).rejects.toThrow(
-      /symbolic link/,
-    );
+    await expect(scaffold({ target: 'kept', template: 'with-link', cwd, templatesDir, grpoSource: null, force: true })).rejects.toThrow(/symbolic link/);
     expect(await readdir(cwd)).toEqual(['kept']);
     expect(await readdir(path.join(cwd, 'kept'))).toEqual(['mine.txt']);
 

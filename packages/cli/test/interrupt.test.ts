@@ -33,7 +33,10 @@ beforeAll(async () => {
 /** Runs `grpo train` in a child process; `onLine` sees stderr lines and may signal the child. */
 function train(extra: string[], onLine: (line: string, child: ReturnType<typeof spawn>) => void) {
   return new Promise<{ code: number | null; out: string; err: string }>((resolve) => {
-    const child = spawn(process.execPath, ['--conditions=source', '--import', 'tsx', BIN, 'train', '--cwd', dir, ...extra], { cwd: dir, stdio: ['ignore', 'pipe', 'pipe'] });
+    const child = spawn(process.execPath, ['--conditions=source', '--import', 'tsx', BIN, 'train', '--cwd', dir, ...extra], {
+      cwd: dir,
+      stdio: ['ignore', 'pipe', 'pipe'],
+    });
     let out = '';
     let err = '';
     child.stdout.on('data', (d: Buffer) => (out += d.toString()));

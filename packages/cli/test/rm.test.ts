@@ -30,7 +30,22 @@ async function run(argv: string[]) {
 describe('grpo rm', () => {
   it('trains an outcome reward model from JSONL and evaluates it', async () => {
     const out = path.join(dir, 'rm');
-    const trained = await run(['--plugin', 'reward-model', 'rm', 'train', '--data', path.join(dir, 'train.jsonl'), '--init-policy', path.join(dir, 'policy'), '--out', out, '--epochs', '1', '--eval-fraction', '0.25']);
+    const trained = await run([
+      '--plugin',
+      'reward-model',
+      'rm',
+      'train',
+      '--data',
+      path.join(dir, 'train.jsonl'),
+      '--init-policy',
+      path.join(dir, 'policy'),
+      '--out',
+      out,
+      '--epochs',
+      '1',
+      '--eval-fraction',
+      '0.25',
+    ]);
     expect(trained.err).not.toMatch(/error/i);
     expect(trained.code).toBe(0);
     expect(trained.out).toContain(`reward model: ${out}`);
@@ -44,7 +59,18 @@ describe('grpo rm', () => {
   });
 
   it('names the file and line of malformed training data', async () => {
-    const { code, err } = await run(['--plugin', 'reward-model', 'rm', 'train', '--data', path.join(dir, 'bad.jsonl'), '--init-policy', path.join(dir, 'policy'), '--out', path.join(dir, 'x')]);
+    const { code, err } = await run([
+      '--plugin',
+      'reward-model',
+      'rm',
+      'train',
+      '--data',
+      path.join(dir, 'bad.jsonl'),
+      '--init-policy',
+      path.join(dir, 'policy'),
+      '--out',
+      path.join(dir, 'x'),
+    ]);
     expect(code).toBe(1);
     expect(err).toContain(`${path.join(dir, 'bad.jsonl')}:2`);
     expect(err).not.toMatch(/\n\s+at /);

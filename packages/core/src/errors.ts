@@ -21,10 +21,7 @@ export class ConfigError extends GrpoError {
     readonly source: string,
     readonly issues: readonly ConfigIssue[],
   ) {
-    super(
-      `Invalid config (${source}):\n` +
-        issues.map((i) => `  - ${i.path ? `${i.path}: ` : ''}${i.message}`).join('\n'),
-    );
+    super(`Invalid config (${source}):\n` + issues.map((i) => `  - ${i.path ? `${i.path}: ` : ''}${i.message}`).join('\n'));
   }
 }
 

@@ -11,7 +11,15 @@ export { CliCommand, type CliIo } from './contracts/cli.js';
 export { EvalDataset, PromptDataset } from './contracts/data.js';
 export { TrainerHook, type RolloutsEvent } from './contracts/events.js';
 export { MetricsSink } from './contracts/metrics.js';
-export { Policy, PolicyFactory, type FrozenPolicy, type LogProbModel, type PolicyRequest, type SamplingOptions, type TokenLogProbs } from './contracts/policy.js';
+export {
+  Policy,
+  PolicyFactory,
+  type FrozenPolicy,
+  type LogProbModel,
+  type PolicyRequest,
+  type SamplingOptions,
+  type TokenLogProbs,
+} from './contracts/policy.js';
 export { AnswerExtractor, RewardFunction, RewardModel, type RewardExample, type RewardInput, type RewardScore, type StepReward } from './contracts/reward.js';
 export { RewardShaper, RolloutEngine, RolloutFilter, type GenerationRequest, type ShapingContext } from './contracts/rollout.js';
 export type { Stateful } from './contracts/state.js';

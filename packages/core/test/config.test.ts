@@ -56,14 +56,17 @@ describe('loadConfig', () => {
   });
 
   it('loads a TypeScript config written with defineConfig and plugin objects', async () => {
-    const cwd = await tempProject({
-      'grpo.config.ts': [
-        "import { defineConfig } from '@grpo/core';",
-        "const local = { meta: { name: 'local', version: '0.0.1', core: '*' }, register() {} };",
-        'const groupSize: number = 16;',
-        'export default defineConfig({ plugins: [local, false], train: { groupSize } });',
-      ].join('\n'),
-    }, { insideRepo: true });
+    const cwd = await tempProject(
+      {
+        'grpo.config.ts': [
+          "import { defineConfig } from '@grpo/core';",
+          "const local = { meta: { name: 'local', version: '0.0.1', core: '*' }, register() {} };",
+          'const groupSize: number = 16;',
+          'export default defineConfig({ plugins: [local, false], train: { groupSize } });',
+        ].join('\n'),
+      },
+      { insideRepo: true },
+    );
     const config = await loadConfig({ cwd });
     expect(config.train.groupSize).toBe(16);
     expect(config.plugins.map((p) => p.meta.name)).toEqual(['local']);
@@ -97,9 +100,17 @@ const badConfigs: { name: string; files: Record<string, string>; messages: (stri
   { name: 'unknown nested key', files: { '.grporc.json': '{"train": {"stepz": 3}}' }, messages: ["train: unknown key 'stepz'"] },
   { name: 'wrong type', files: { '.grporc.json': '{"train": {"steps": "ten"}}' }, messages: ['train.steps: expected an integer ≥ 1, got "ten"'] },
   { name: 'out-of-range number', files: { '.grporc.yaml': 'train:\n  groupSize: 1\n' }, messages: ['train.groupSize: expected an integer ≥ 2, got 1'] },
-  { name: 'out-of-range fraction', files: { '.grporc.yaml': 'generation:\n  topP: 1.5\n' }, messages: ['generation.topP: expected a number in [0, 1], got 1.5'] },
+  {
+    name: 'out-of-range fraction',
+    files: { '.grporc.yaml': 'generation:\n  topP: 1.5\n' },
+    messages: ['generation.topP: expected a number in [0, 1], got 1.5'],
+  },
   { name: 'bad enum in a plugin section', files: { '.grporc.yaml': 'demo:\n  mode: quick\n' }, messages: [/demo\.mode: .*"fast"\|"slow"/] },
-  { name: 'a bad key under a plugin-owned policy key', files: { '.grporc.yaml': 'policy:\n  size: 0\n' }, messages: ['policy.size: expected an integer ≥ 1, got 0'] },
+  {
+    name: 'a bad key under a plugin-owned policy key',
+    files: { '.grporc.yaml': 'policy:\n  size: 0\n' },
+    messages: ['policy.size: expected an integer ≥ 1, got 0'],
+  },
   {
     name: 'unknown plugin package',
     files: { '.grporc.json': '{"plugins": ["nope"]}' },
@@ -115,7 +126,12 @@ const badConfigs: { name: string; files: Record<string, string>; messages: (stri
   {
     name: 'several problems at once',
     files: { '.grporc.json': '{"seed": -1, "train": {"groupSize": 2.5, "learningRate": 0}, "colour": "red"}' },
-    messages: ["unknown key 'colour'", 'seed: expected an integer ≥ 0, got -1', 'train.groupSize: expected an integer ≥ 2, got 2.5', 'train.learningRate: expected a number > 0, got 0'],
+    messages: [
+      "unknown key 'colour'",
+      'seed: expected an integer ≥ 0, got -1',
+      'train.groupSize: expected an integer ≥ 2, got 2.5',
+      'train.learningRate: expected a number > 0, got 0',
+    ],
   },
   { name: 'not an object', files: { '.grporc.json': '[1, 2]' }, messages: ['expected an object, got an array'] },
 ];
@@ -146,7 +162,12 @@ describe('bad configs', () => {
 describe('plugin-owned config', () => {
   it('merges the sections plugins own into one schema, with their owners', () => {
     const { schema, owners } = configSchemaFor([demo()]);
-    expect(owners).toEqual(new Map([['demo', 'grpo-plugin-demo'], ['policy.size', 'grpo-plugin-demo']]));
+    expect(owners).toEqual(
+      new Map([
+        ['demo', 'grpo-plugin-demo'],
+        ['policy.size', 'grpo-plugin-demo'],
+      ]),
+    );
     expect(schema.parse({ policy: { size: 4 } })).toMatchObject({ demo: { mode: 'fast', rounds: 3 }, policy: { size: 4 } });
     // Without the plugin, its section is an unknown key.
     expect(() => configSchemaFor([]).schema.parse({ demo: {} })).toThrow(/demo/);

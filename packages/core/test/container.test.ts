@@ -70,7 +70,15 @@ describe('assembleContainer', () => {
     };
     const container = await containerOf([stubDefaults(), swap]);
     const estimator = selectNamed<AdvantageEstimator>(container, AdvantageEstimator, 'mine', 'advantage estimator');
-    const group = { row: { prompt: 'p' }, prompt: 'p', promptIds: [1], completions: [{ tokenIds: [1, 2], text: 'ab', logprobs: [0, 0], finishReason: 'eos' as const }], rewards: [1], rewardsByFunction: {}, unscored: [false] };
+    const group = {
+      row: { prompt: 'p' },
+      prompt: 'p',
+      promptIds: [1],
+      completions: [{ tokenIds: [1, 2], text: 'ab', logprobs: [0, 0], finishReason: 'eos' as const }],
+      rewards: [1],
+      rewardsByFunction: {},
+      unscored: [false],
+    };
     const options = { std: 'unbiased', eps: 1e-4, zeroVarianceToZero: true, singleton: 'zero' } as const;
     expect(estimator.estimate({ groups: [group], options }).advantages).toEqual([[7, 7]]);
     // The rebind replaced the defaults entirely.
@@ -106,9 +114,7 @@ describe('assembleContainer', () => {
 
   it('rejects a plugin built for an incompatible core version', async () => {
     const old: GrpoPlugin = { meta: { name: 'grpo-plugin-old', version: '3.0.0', core: '^2.0.0' }, register: () => {} };
-    await expect(containerOf([old])).rejects.toThrow(
-      `Plugin 'grpo-plugin-old' needs @grpo/core ^2.0.0, but this is @grpo/core ${CORE_VERSION}.`,
-    );
+    await expect(containerOf([old])).rejects.toThrow(`Plugin 'grpo-plugin-old' needs @grpo/core ^2.0.0, but this is @grpo/core ${CORE_VERSION}.`);
   });
 
   it('rejects malformed plugins with a plain message', async () => {

@@ -45,7 +45,9 @@ export async function createMain(argv: readonly string[], io: { out: (t: string)
     return 2;
   }
   const { values, positionals } = parsed;
-  const templates = listTemplates().map((t) => t.name).join(', ');
+  const templates = listTemplates()
+    .map((t) => t.name)
+    .join(', ');
   if (values.help) {
     io.out(usage(templates));
     return 0;

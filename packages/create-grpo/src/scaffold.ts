@@ -215,8 +215,7 @@ export function rewritePackageJson(template: PackageJson, name: string, source: 
   }
   pkg.dependencies = Object.fromEntries(Object.entries(dependencies).sort(([a], [b]) => a.localeCompare(b)));
   const unbuilt = [...linked].filter((dep) => !existsSync(path.join(workspaces.get(dep)!, 'dist'))).sort();
-  if (unbuilt.length > 0)
-    warnings.push(`not built yet in ${source}: ${unbuilt.join(', ')} (run \`npm run build\` there before \`npm install\`)`);
+  if (unbuilt.length > 0) warnings.push(`not built yet in ${source}: ${unbuilt.join(', ')} (run \`npm run build\` there before \`npm install\`)`);
   return { pkg, warnings };
 }
 
@@ -303,10 +302,18 @@ export async function scaffold(options: ScaffoldOptions): Promise<ScaffoldResult
   const cwd = path.resolve(options.cwd ?? process.cwd());
   const templatesDir = options.templatesDir ?? defaultTemplatesDir();
   if (!TEMPLATE_NAME.test(options.template))
-    throw new ScaffoldError(`invalid template name ${JSON.stringify(options.template)}: use one of ${listTemplates(templatesDir).map((t) => t.name).join(', ')}`);
+    throw new ScaffoldError(
+      `invalid template name ${JSON.stringify(options.template)}: use one of ${listTemplates(templatesDir)
+        .map((t) => t.name)
+        .join(', ')}`,
+    );
   const template = listTemplates(templatesDir).find((t) => t.name === options.template);
   if (!template)
-    throw new ScaffoldError(`unknown template ${JSON.stringify(options.template)}; available: ${listTemplates(templatesDir).map((t) => t.name).join(', ')}`);
+    throw new ScaffoldError(
+      `unknown template ${JSON.stringify(options.template)}; available: ${listTemplates(templatesDir)
+        .map((t) => t.name)
+        .join(', ')}`,
+    );
   if ((await lstat(template.dir)).isSymbolicLink()) throw new ScaffoldError(`template ${template.name} is a symbolic link`);
 
   const dir = resolveTarget(options.target, cwd);

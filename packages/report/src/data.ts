@@ -72,7 +72,8 @@ export function parseSamples(text: string, file = 'samples.jsonl'): SampleRecord
     for (const key of ['prompt', 'completion'] as const)
       if (typeof value[key] !== 'string') throw new DataError(`${where}: "${key}" must be a string, got ${describe(value[key])}`);
     for (const key of ['reward', 'advantage'] as const)
-      if (value[key] !== undefined && !numberOrNull(value[key])) throw new DataError(`${where}: "${key}" must be a number or null, got ${describe(value[key])}`);
+      if (value[key] !== undefined && !numberOrNull(value[key]))
+        throw new DataError(`${where}: "${key}" must be a number or null, got ${describe(value[key])}`);
     const rewards: Record<string, number | null> = {};
     if (value.rewards !== undefined) {
       if (!isRecord(value.rewards)) throw new DataError(`${where}: "rewards" must be an object, got ${describe(value.rewards)}`);

@@ -68,7 +68,11 @@ function band(rows: readonly MetricsRow[], center: string, spread: string): { x:
   return { x, lower, upper };
 }
 
-const slug = (name: string): string => name.toLowerCase().replace(/[^A-Za-z0-9]+/g, '-').replace(/^-|-$/g, '') || 'metric';
+const slug = (name: string): string =>
+  name
+    .toLowerCase()
+    .replace(/[^A-Za-z0-9]+/g, '-')
+    .replace(/^-|-$/g, '') || 'metric';
 
 /**
  * Decides the charts of a run from its metrics. A panel whose metrics are absent is left out;
@@ -164,7 +168,10 @@ export function planPanels(rows: readonly MetricsRow[]): PanelSpec[] {
 
   // Completion lengths with their min–max range.
   if (has('completions/mean_length')) {
-    const range = has('completions/min_length') && has('completions/max_length') ? shade('completions/min_length', 'completions/max_length', PALETTE[2]!, 'min – max length') : [];
+    const range =
+      has('completions/min_length') && has('completions/max_length')
+        ? shade('completions/min_length', 'completions/max_length', PALETTE[2]!, 'min – max length')
+        : [];
     const ds = [...range, line('completions/mean_length', PALETTE[2]!)];
     panel('Completion length', ds, { yTitle: 'tokens' });
   }
@@ -173,8 +180,15 @@ export function planPanels(rows: readonly MetricsRow[]): PanelSpec[] {
 
   // Loss (left axis) and gradient norm (right axis).
   if (has('loss') || has('grad_norm')) {
-    const ds = [...(has('loss') ? [line('loss', PALETTE[0]!)] : []), ...(has('grad_norm') ? [line('grad_norm', PALETTE[1]!, { axis: has('loss') ? 'y2' : 'y' })] : [])];
-    panel('Loss and gradient norm', ds, { id: 'loss', yTitle: has('loss') ? 'loss' : 'grad_norm', ...(has('loss') && has('grad_norm') ? { y2Title: 'grad_norm' } : {}) });
+    const ds = [
+      ...(has('loss') ? [line('loss', PALETTE[0]!)] : []),
+      ...(has('grad_norm') ? [line('grad_norm', PALETTE[1]!, { axis: has('loss') ? 'y2' : 'y' })] : []),
+    ];
+    panel('Loss and gradient norm', ds, {
+      id: 'loss',
+      yTitle: has('loss') ? 'loss' : 'grad_norm',
+      ...(has('loss') && has('grad_norm') ? { y2Title: 'grad_norm' } : {}),
+    });
   }
   if (has('learning_rate')) panel('Learning rate', [line('learning_rate', PALETTE[4]!)], { id: 'learning-rate' });
 
@@ -187,8 +201,15 @@ export function planPanels(rows: readonly MetricsRow[]): PanelSpec[] {
 
   // Throughput: seconds per step (left) and generated tokens per second (right).
   if (has('step_time') || has('tokens_per_sec')) {
-    const ds = [...(has('step_time') ? [line('step_time', PALETTE[5]!)] : []), ...(has('tokens_per_sec') ? [line('tokens_per_sec', PALETTE[7]!, { axis: has('step_time') ? 'y2' : 'y' })] : [])];
-    panel('Throughput', ds, { id: 'throughput', yTitle: has('step_time') ? 'seconds / step' : 'tokens / s', ...(has('step_time') && has('tokens_per_sec') ? { y2Title: 'tokens / s' } : {}) });
+    const ds = [
+      ...(has('step_time') ? [line('step_time', PALETTE[5]!)] : []),
+      ...(has('tokens_per_sec') ? [line('tokens_per_sec', PALETTE[7]!, { axis: has('step_time') ? 'y2' : 'y' })] : []),
+    ];
+    panel('Throughput', ds, {
+      id: 'throughput',
+      yTitle: has('step_time') ? 'seconds / step' : 'tokens / s',
+      ...(has('step_time') && has('tokens_per_sec') ? { y2Title: 'tokens / s' } : {}),
+    });
   }
 
   // Everything else, one chart per metric.

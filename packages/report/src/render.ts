@@ -24,12 +24,18 @@ export function escapeHtml(text: string): string {
  * `</script` nor `<!--` can occur, and the text still parses to the same value.
  */
 export function jsonForScript(value: unknown): string {
-  return JSON.stringify(value).replace(/</g, '\\u003c').replace(/\u2028/g, '\\u2028').replace(/\u2029/g, '\\u2029');
+  return JSON.stringify(value)
+    .replace(/</g, '\\u003c')
+    .replace(/\u2028/g, '\\u2028')
+    .replace(/\u2029/g, '\\u2029');
 }
 
 /** Makes script source safe to inline: `</script` and `<!--` cannot end or confuse the element. */
 function inlineScript(source: string): string {
-  return source.replace(/<\/(script)/gi, '<\\/$1').replace(/<!--/g, '<\\!--').replace(/\n\/\/# sourceMappingURL=.*\s*$/, '\n');
+  return source
+    .replace(/<\/(script)/gi, '<\\/$1')
+    .replace(/<!--/g, '<\\!--')
+    .replace(/\n\/\/# sourceMappingURL=.*\s*$/, '\n');
 }
 
 let chartJsSource: string | undefined;
@@ -83,7 +89,12 @@ export function summarize(metrics: readonly MetricsRow[], runName?: string): Rep
     ...(rewards[0] ? { firstReward: { step: rewards[0].step, value: rewards[0].reward } } : {}),
     ...(last5.length ? { lastReward: { steps: last5.length, value: mean(last5.map((r) => r.reward)) } } : {}),
     ...(evalRow
-      ? { lastEval: { step: evalRow.step, metrics: Object.fromEntries(Object.entries(evalRow).filter(([k]) => k.startsWith('eval/'))) as Record<string, number | null> } }
+      ? {
+          lastEval: {
+            step: evalRow.step,
+            metrics: Object.fromEntries(Object.entries(evalRow).filter(([k]) => k.startsWith('eval/'))) as Record<string, number | null>,
+          },
+        }
       : {}),
     ...(times.length ? { totalSeconds: times.reduce((a, b) => a + b, 0) } : {}),
   };

@@ -8,7 +8,16 @@ import { planPanels, writeReport } from '../src/index.js';
 import { EVAL_STEPS, syntheticMetrics, syntheticSamples, writeSyntheticRun } from './synthetic.js';
 
 const CHROMIUM = process.env.CHROMIUM_PATH ?? '/usr/bin/chromium';
-const ARGS = ['--headless', '--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run', '--disable-background-networking', '--disable-component-update', '--disable-sync'];
+const ARGS = [
+  '--headless',
+  '--no-sandbox',
+  '--disable-gpu',
+  '--disable-quic',
+  '--no-first-run',
+  '--disable-background-networking',
+  '--disable-component-update',
+  '--disable-sync',
+];
 
 interface CanvasCheck {
   id: string;

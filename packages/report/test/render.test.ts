@@ -39,7 +39,12 @@ describe('planPanels', () => {
   });
 
   it('omits panels whose metrics are absent', () => {
-    expect(ids([{ step: 0, reward: 1 }, { step: 1, reward: 2 }])).toEqual(['reward']);
+    expect(
+      ids([
+        { step: 0, reward: 1 },
+        { step: 1, reward: 2 },
+      ]),
+    ).toEqual(['reward']);
     expect(ids([{ step: 0, kl: 0.1, grad_norm: 2 }])).toEqual(['kl', 'loss']);
     const [reward] = planPanels([{ step: 0, reward: 1 }]);
     expect(reward!.datasets.map((d) => d.label)).toEqual(['reward']);
@@ -54,7 +59,10 @@ describe('planPanels', () => {
   });
 
   it('draws reward ± reward_std as a band under the reward line', () => {
-    const [reward] = planPanels([{ step: 0, reward: 1, reward_std: 0.5 }, { step: 1, reward: 2, reward_std: 0.25 }]);
+    const [reward] = planPanels([
+      { step: 0, reward: 1, reward_std: 0.5 },
+      { step: 1, reward: 2, reward_std: 0.25 },
+    ]);
     expect(reward!.metrics.sort()).toEqual(['reward', 'reward_std']);
     expect(reward!.datasets.map((d) => [d.y, Boolean(d.fill), d.legend !== false])).toEqual([
       [[0.5, 1.75], false, false],
@@ -95,7 +103,14 @@ describe('renderReport', () => {
 
   it('escapes completions, prompts and reward names: <script> and & stay text', () => {
     const samples = [
-      { step: 3, prompt: 'Is 1 < 2 & 3 > 2?', completion: 'yes </script><script>alert("x")</script> & done', reward: 1, rewards: { 'a<b>': 1 }, advantage: 0.5 },
+      {
+        step: 3,
+        prompt: 'Is 1 < 2 & 3 > 2?',
+        completion: 'yes </script><script>alert("x")</script> & done',
+        reward: 1,
+        rewards: { 'a<b>': 1 },
+        advantage: 0.5,
+      },
     ];
     const html = renderReport([{ step: 3, reward: 1 }], samples, { title: 'run </script><b>bold</b>' });
     expect(html).toContain('<pre>yes &#60;/script&#62;&#60;script&#62;alert(&#34;x&#34;)&#60;/script&#62; &#38; done</pre>');

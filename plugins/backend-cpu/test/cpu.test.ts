@@ -9,7 +9,18 @@ describe('@grpo/plugin-backend-cpu', () => {
     expect(tf.getBackend()).toBe('cpu');
     const before = tf.memory().numTensors;
     // [[1,0,-1]] · [[1,2],[3,4],[5,6]] = [[1−5, 2−6]]
-    const product = tf.tidy(() => tf.matMul(tf.tensor2d([[1, 0, -1]]), tf.tensor2d([[1, 2], [3, 4], [5, 6]])).arraySync());
+    const product = tf.tidy(() =>
+      tf
+        .matMul(
+          tf.tensor2d([[1, 0, -1]]),
+          tf.tensor2d([
+            [1, 2],
+            [3, 4],
+            [5, 6],
+          ]),
+        )
+        .arraySync(),
+    );
     expect(product).toEqual([[-4, -4]]);
     expect(tf.memory().numTensors).toBe(before);
   });

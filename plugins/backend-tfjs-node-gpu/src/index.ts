@@ -80,7 +80,10 @@ const backendTfjsNodeGpu = definePlugin({
   meta,
   options: z
     .strictObject({
-      load: field.fn<() => Promise<unknown>>().optional().describe("Loads the package (default: `import('@tensorflow/tfjs-node-gpu')`); for bundlers and tests."),
+      load: field
+        .fn<() => Promise<unknown>>()
+        .optional()
+        .describe("Loads the package (default: `import('@tensorflow/tfjs-node-gpu')`); for bundlers and tests."),
       requireGpu: z.boolean().optional().describe('Fail when TensorFlow starts but sees no GPU (default true).'),
       platform: z.strictObject({ os: z.string(), arch: z.string() }).optional().describe('Platform to check (default: this process’s); for tests.'),
     })

@@ -53,7 +53,11 @@ export class TfjsNodeBackend implements TensorBackend {
  */
 const backendTfjsNode = definePlugin({
   meta,
-  options: z.strictObject({ load: field.fn<() => Promise<unknown>>().optional().describe('Loads the package (default: `import(\'@tensorflow/tfjs-node\')`); for bundlers and tests.') }).prefault({}),
+  options: z
+    .strictObject({
+      load: field.fn<() => Promise<unknown>>().optional().describe("Loads the package (default: `import('@tensorflow/tfjs-node')`); for bundlers and tests."),
+    })
+    .prefault({}),
   register: ({ bind, options }) => void bind<TensorBackend>(TensorBackend).toConstantValue(new TfjsNodeBackend(options)),
 });
 export default backendTfjsNode;

@@ -31,9 +31,7 @@ async function activate(tfName: string, fix: string): Promise<void> {
     });
   }
   if (!ok || tf.getBackend() !== tfName) {
-    throw new BackendUnavailableError(
-      `The TensorFlow.js '${tfName}' backend failed to start (the active backend is '${tf.getBackend()}'). ${fix}`,
-    );
+    throw new BackendUnavailableError(`The TensorFlow.js '${tfName}' backend failed to start (the active backend is '${tf.getBackend()}'). ${fix}`);
   }
 }
 
@@ -66,7 +64,14 @@ export class WasmBackend implements TensorBackend {
 /** The wasm backend plugin: binds a `TensorBackend` named `wasm` (select it with `backend: 'wasm'`). */
 const backendWasm = definePlugin({
   meta,
-  options: z.strictObject({ threads: field.int(1).optional().describe('XNNPACK threads of the multi-threaded wasm binary (browsers with cross-origin isolation); Node runs the single-threaded binary.') }).prefault({}),
+  options: z
+    .strictObject({
+      threads: field
+        .int(1)
+        .optional()
+        .describe('XNNPACK threads of the multi-threaded wasm binary (browsers with cross-origin isolation); Node runs the single-threaded binary.'),
+    })
+    .prefault({}),
   register: ({ bind, options }) => void bind<TensorBackend>(TensorBackend).toConstantValue(new WasmBackend(options)),
 });
 export default backendWasm;

@@ -10,8 +10,24 @@ describe('@grpo/plugin-backend-wasm', () => {
     expect(wasmThreads()).toBeGreaterThanOrEqual(1);
     const before = tf.memory().numTensors;
     // [[1,2],[3,4]] · [[5,6],[7,8]] = [[1·5+2·7, 1·6+2·8], [3·5+4·7, 3·6+4·8]]
-    const product = tf.tidy(() => tf.matMul(tf.tensor2d([[1, 2], [3, 4]]), tf.tensor2d([[5, 6], [7, 8]])).arraySync());
-    expect(product).toEqual([[19, 22], [43, 50]]);
+    const product = tf.tidy(() =>
+      tf
+        .matMul(
+          tf.tensor2d([
+            [1, 2],
+            [3, 4],
+          ]),
+          tf.tensor2d([
+            [5, 6],
+            [7, 8],
+          ]),
+        )
+        .arraySync(),
+    );
+    expect(product).toEqual([
+      [19, 22],
+      [43, 50],
+    ]);
     expect(tf.memory().numTensors).toBe(before);
   });
 

@@ -17,10 +17,12 @@ describe('estimator objects', () => {
     expectClose(out.advantages, [[c, c, c], [-c], [-c, -c], []]);
     const d = 0.866024;
     expectClose(grpoOutcome.estimate({ groups: [group([1, 0, 0, 1], [1, 1, 1, 1])], options: with_({ eps: 1e-6 }) }).advantages, [[d], [-d], [-d], [d]]);
-    expectClose(
-      grpoOutcome.estimate({ groups: [group([1, 0, 0, 1], [1, 1, 1, 1])], options: with_({ std: 'biased', eps: 0 }) }).advantages,
-      [[1], [-1], [-1], [1]],
-    );
+    expectClose(grpoOutcome.estimate({ groups: [group([1, 0, 0, 1], [1, 1, 1, 1])], options: with_({ std: 'biased', eps: 0 }) }).advantages, [
+      [1],
+      [-1],
+      [-1],
+      [1],
+    ]);
   });
 
   it('dr-grpo and rloo reproduce §1', () => {
@@ -44,7 +46,10 @@ describe('estimator objects', () => {
   });
 
   it('reports frac_reward_zero_std over the batch of groups', () => {
-    const out = grpoOutcome.estimate({ groups: [group([1, 1], [1, 1]), group([1, 0], [1, 1]), group([0.2, 0.2], [1, 1]), group([0, 1], [1, 1])], options: OPTS });
+    const out = grpoOutcome.estimate({
+      groups: [group([1, 1], [1, 1]), group([1, 0], [1, 1]), group([0.2, 0.2], [1, 1]), group([0, 1], [1, 1])],
+      options: OPTS,
+    });
     expect(out.metrics.frac_reward_zero_std).toBe(0.5);
     expect(out.advantages.length).toBe(8); // one row per completion, in group order
   });
@@ -103,13 +108,23 @@ describe('grpo-process', () => {
     const g = group([1, 1, 0], [5, 3, 2], {
       unscored: [false, false, true],
       stepRewards: [
-        [{ token: 1, reward: 1 }, { token: 4, reward: 0 }],
-        [{ token: 0, reward: 0 }, { token: 2, reward: 1 }],
+        [
+          { token: 1, reward: 1 },
+          { token: 4, reward: 0 },
+        ],
+        [
+          { token: 0, reward: 0 },
+          { token: 2, reward: 1 },
+        ],
         [{ token: 1, reward: 7 }],
       ],
     });
     const out = grpoProcess.estimate({ groups: [g], options: with_({ std: 'biased', eps: 0 }) });
-    expectClose(out.advantages, [[0, 0, -1, -1, -1], [0, 1, 1], [0, 0]]);
+    expectClose(out.advantages, [
+      [0, 0, -1, -1, -1],
+      [0, 1, 1],
+      [0, 0],
+    ]);
     expect(out.metrics.frac_reward_zero_std).toBe(0);
   });
 
@@ -177,7 +192,15 @@ describe('grpo-batch', () => {
 describe('rft (online rejection-sampling fine-tuning)', () => {
   it('reinforces correct samples with weight 1 and ignores the rest', () => {
     const completion = (n: number) => ({ tokenIds: Array(n).fill(1), text: '', logprobs: Array(n).fill(0), finishReason: 'eos' as const });
-    const group = { row: { prompt: 'p' }, prompt: 'p', promptIds: [1], completions: [completion(2), completion(1), completion(3)], rewards: [1, 0, 0.5], rewardsByFunction: {}, unscored: [false, false, false] };
+    const group = {
+      row: { prompt: 'p' },
+      prompt: 'p',
+      promptIds: [1],
+      completions: [completion(2), completion(1), completion(3)],
+      rewards: [1, 0, 0.5],
+      rewardsByFunction: {},
+      unscored: [false, false, false],
+    };
     const out = rft.estimate({ groups: [group], options: { std: 'unbiased', eps: 1e-4, zeroVarianceToZero: true, singleton: 'zero' } });
     expect(out.advantages).toEqual([[1, 1], [0], [1, 1, 1]]);
   });

@@ -12,17 +12,7 @@
 import { GrpoError } from '@grpo/core';
 import type { AdvantageBatch, AdvantageEstimator, AdvantageInput, AdvantageOptions, ScoredGroup } from '@grpo/core';
 import { allEqual } from '@grpo/core';
-import {
-  advantageOptions,
-  broadcast,
-  centered,
-  groupStats,
-  leaveOneOut,
-  processAdvantages,
-  whiten,
-  zScore,
-  type StepRewardAt,
-} from './stats.js';
+import { advantageOptions, broadcast, centered, groupStats, leaveOneOut, processAdvantages, whiten, zScore, type StepRewardAt } from './stats.js';
 
 /** One group after validation: which completions are scored, their rewards and token counts. */
 interface GroupView {
@@ -34,9 +24,7 @@ interface GroupView {
 function view(group: ScoredGroup, index: number): GroupView {
   const g = group.completions.length;
   if (group.rewards.length !== g) {
-    throw new GrpoError(
-      `Advantage: group ${index} has ${g} completions but ${group.rewards.length} rewards; expected one reward per completion.`,
-    );
+    throw new GrpoError(`Advantage: group ${index} has ${g} completions but ${group.rewards.length} rewards; expected one reward per completion.`);
   }
   const scored: number[] = [];
   for (let i = 0; i < g; i++) {
@@ -112,7 +100,14 @@ function outcomeEstimator(name: string, perGroup: (rewards: readonly number[], o
       const options = advantageOptions(input.options);
       const views = input.groups.map(view);
       const rows = views.flatMap((v) => outcomeRows(v, perGroup(v.rewards, options)));
-      return { advantages: rows, metrics: batchMetrics(views, rows, views.map((v) => isZeroStd(v.rewards))) };
+      return {
+        advantages: rows,
+        metrics: batchMetrics(
+          views,
+          rows,
+          views.map((v) => isZeroStd(v.rewards)),
+        ),
+      };
     },
   };
 }
@@ -149,7 +144,11 @@ export const grpoProcess: AdvantageEstimator = {
       );
       const pooled = steps.flatMap((s) => s.map((x) => x.reward));
       zeroStd.push(v.scored.length >= 2 && isZeroStd(pooled));
-      const scoredRows = processAdvantages(steps, v.scored.map((i) => v.lengths[i]!), options);
+      const scoredRows = processAdvantages(
+        steps,
+        v.scored.map((i) => v.lengths[i]!),
+        options,
+      );
       const out = v.lengths.map((len) => new Array<number>(len).fill(0));
       v.scored.forEach((i, k) => (out[i] = scoredRows[k]!));
       return out;
@@ -167,13 +166,23 @@ export const grpoBatch: AdvantageEstimator = {
   estimate(input: AdvantageInput): AdvantageBatch {
     const options = advantageOptions(input.options);
     const views = input.groups.map(view);
-    const batchStd = groupStats(views.flatMap((v) => v.rewards), options.std).std;
+    const batchStd = groupStats(
+      views.flatMap((v) => v.rewards),
+      options.std,
+    ).std;
     const denom = batchStd + options.eps;
     const rows = views.flatMap((v) => {
       const c = centered(v.rewards, options).map((x) => (denom === 0 ? 0 : x / denom));
       return outcomeRows(v, c);
     });
-    return { advantages: rows, metrics: batchMetrics(views, rows, views.map((v) => isZeroStd(v.rewards))) };
+    return {
+      advantages: rows,
+      metrics: batchMetrics(
+        views,
+        rows,
+        views.map((v) => isZeroStd(v.rewards)),
+      ),
+    };
   },
 };
 
@@ -197,8 +206,7 @@ export const reinforcePlusPlus: AdvantageEstimator = {
     const whitened: number[] = [];
     for (const v of views) {
       const c = centered(v.rewards, options);
-      const excluded =
-        (v.scored.length === 1 && options.singleton === 'zero') || (isZeroStd(v.rewards) && options.zeroVarianceToZero);
+      const excluded = (v.scored.length === 1 && options.singleton === 'zero') || (isZeroStd(v.rewards) && options.zeroVarianceToZero);
       const groupRows = outcomeRows(v, c);
       const scored = new Set(v.scored);
       groupRows.forEach((row, i) => {
@@ -213,7 +221,14 @@ export const reinforcePlusPlus: AdvantageEstimator = {
       const row = rows[r]!;
       for (let t = 0; t < row.length; t++) row[t] = w[k++]!;
     }
-    return { advantages: rows, metrics: batchMetrics(views, rows, views.map((v) => isZeroStd(v.rewards))) };
+    return {
+      advantages: rows,
+      metrics: batchMetrics(
+        views,
+        rows,
+        views.map((v) => isZeroStd(v.rewards)),
+      ),
+    };
   },
 };
 

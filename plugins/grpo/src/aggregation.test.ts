@@ -51,7 +51,8 @@ describe('loss aggregation', () => {
 
   it('normalising by the micro-batch instead (the trap) gives a different token-mean', () => {
     // Per micro-batch token means 1 and 2 sum to 3, not 10/6.
-    const naive = value(tokenMean, [[1, 1]], [[1, 1]], { totalTokens: 2, totalSequences: 1, maxLength: 4 }) +
+    const naive =
+      value(tokenMean, [[1, 1]], [[1, 1]], { totalTokens: 2, totalSequences: 1, maxLength: 4 }) +
       value(tokenMean, [[2, 2, 2, 2]], [[1, 1, 1, 1]], { totalTokens: 4, totalSequences: 1, maxLength: 4 });
     expect(naive).toBeCloseTo(3, 5);
   });

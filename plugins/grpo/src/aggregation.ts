@@ -30,24 +30,20 @@ export const seqMeanTokenMean: LossAggregation = {
 /** `token-mean` (DAPO; verl and TRL default): Σ ℓ·m / the step's number of valid tokens. */
 export const tokenMean: LossAggregation = {
   name: 'token-mean',
-  aggregate: (perToken, mask, context) =>
-    tf.tidy(() => tf.div(tf.sum(tf.mul(perToken, mask)), atLeastOne(context.totalTokens)) as tf.Scalar),
+  aggregate: (perToken, mask, context) => tf.tidy(() => tf.div(tf.sum(tf.mul(perToken, mask)), atLeastOne(context.totalTokens)) as tf.Scalar),
 };
 
 /** `seq-mean-token-sum`: Σ ℓ·m / the step's number of sequences. */
 export const seqMeanTokenSum: LossAggregation = {
   name: 'seq-mean-token-sum',
-  aggregate: (perToken, mask, context) =>
-    tf.tidy(() => tf.div(tf.sum(tf.mul(perToken, mask)), atLeastOne(context.totalSequences)) as tf.Scalar),
+  aggregate: (perToken, mask, context) => tf.tidy(() => tf.div(tf.sum(tf.mul(perToken, mask)), atLeastOne(context.totalSequences)) as tf.Scalar),
 };
 
 /** `constant` (Dr. GRPO's constant normaliser): Σ ℓ·m / (sequences of the step · maxLength). */
 export const constantNormalizer: LossAggregation = {
   name: 'constant',
   aggregate: (perToken, mask, context) =>
-    tf.tidy(() =>
-      tf.div(tf.sum(tf.mul(perToken, mask)), atLeastOne(context.totalSequences) * atLeastOne(context.maxLength)) as tf.Scalar,
-    ),
+    tf.tidy(() => tf.div(tf.sum(tf.mul(perToken, mask)), atLeastOne(context.totalSequences) * atLeastOne(context.maxLength)) as tf.Scalar),
 };
 
 /** Every aggregation this plugin contributes. */

@@ -12,7 +12,9 @@ export const algorithmSchema = z
           .string()
           .min(1)
           .optional()
-          .describe("Advantage estimator by name (`grpo`, `grpo-process`, `dr-grpo`, `rloo`, `reinforce-plus-plus`, `grpo-batch`, `rft`, `gae` with PPO); absent = the algorithm plugin's default."),
+          .describe(
+            "Advantage estimator by name (`grpo`, `grpo-process`, `dr-grpo`, `rloo`, `reinforce-plus-plus`, `grpo-batch`, `rft`, `gae` with PPO); absent = the algorithm plugin's default.",
+          ),
         std: z.enum(['unbiased', 'biased']).default('unbiased').describe('Group standard deviation: n − 1 (TRL, verl, OpenRLHF) or n.'),
         eps: nonNegative().default(1e-4).describe('Added to the std, not the variance (TRL 1e-4, verl 1e-6).'),
         zeroVarianceToZero: z.boolean().default(true).describe('A group whose rewards are all equal gets advantage 0 (never NaN).'),
@@ -25,7 +27,10 @@ export const algorithmSchema = z
         epsilonLow: nonNegative().default(0.2).describe('Lower clip range: ρ is clipped at 1 − epsilonLow.'),
         epsilonHigh: nonNegative().default(0.2).describe('Upper clip range: ρ is clipped at 1 + epsilonHigh (DAPO clip-higher: 0.28).'),
         dualClip: greaterThan(1).optional().describe('Dual-clip constant c > 1 (verl `clip_ratio_c`, usually 3); off when absent.'),
-        ratioLevel: z.enum(['token', 'sequence']).default('token').describe("`sequence` = GSPO's length-normalised sequence ratio (use clip ranges near 3e-4 / 4e-4)."),
+        ratioLevel: z
+          .enum(['token', 'sequence'])
+          .default('token')
+          .describe("`sequence` = GSPO's length-normalised sequence ratio (use clip ranges near 3e-4 / 4e-4)."),
         entropyCoef: nonNegative().default(0).describe('Weight of the entropy bonus.'),
       })
       .prefault({}),

@@ -42,7 +42,8 @@ export function algorithmNames(defaults: readonly AlgorithmDefaults[], config: P
   const pick = (key: 'estimator' | 'objective') => [...defaults].reverse().find((d) => d[key])?.[key];
   const estimator = config.algorithm.advantage.estimator ?? pick('estimator');
   const objective = config.algorithm.objective.name ?? pick('objective');
-  if (!estimator) throw new GrpoError('No advantage estimator is chosen: name one in algorithm.advantage.estimator or load an algorithm plugin such as @grpo/plugin-grpo');
+  if (!estimator)
+    throw new GrpoError('No advantage estimator is chosen: name one in algorithm.advantage.estimator or load an algorithm plugin such as @grpo/plugin-grpo');
   if (!objective) throw new GrpoError('No objective is chosen: name one in algorithm.objective.name or load an algorithm plugin such as @grpo/plugin-grpo');
   return { estimator, objective };
 }

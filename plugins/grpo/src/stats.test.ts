@@ -85,7 +85,15 @@ describe('broadcast, stepReturns, processAdvantages', () => {
   });
   it('sums the steps ending at or after each token', () => {
     // Steps end at tokens 1 (+2) and 3 (−1): t0,t1 see both (1), t2,t3 see only −1, t4 none.
-    expect(stepReturns([{ token: 1, reward: 2 }, { token: 3, reward: -1 }], 5)).toEqual([1, 1, -1, -1, 0]);
+    expect(
+      stepReturns(
+        [
+          { token: 1, reward: 2 },
+          { token: 3, reward: -1 },
+        ],
+        5,
+      ),
+    ).toEqual([1, 1, -1, -1, 0]);
     // A step ending beyond the completion counts for every token.
     expect(stepReturns([{ token: 9, reward: 2 }], 2)).toEqual([2, 2]);
   });
@@ -94,8 +102,14 @@ describe('broadcast, stepReturns, processAdvantages', () => {
     // Completion 0 (5 tokens): +1 at token 1, −1 at token 4 → [0, 0, −1, −1, −1].
     // Completion 1 (3 tokens): −1 at token 0, +1 at token 2 → [0, 1, 1].
     const steps = [
-      [{ token: 1, reward: 1 }, { token: 4, reward: 0 }],
-      [{ token: 0, reward: 0 }, { token: 2, reward: 1 }],
+      [
+        { token: 1, reward: 1 },
+        { token: 4, reward: 0 },
+      ],
+      [
+        { token: 0, reward: 0 },
+        { token: 2, reward: 1 },
+      ],
     ];
     expectClose(processAdvantages(steps, [5, 3], { std: 'biased', eps: 0 }), [
       [0, 0, -1, -1, -1],
@@ -112,7 +126,13 @@ describe('broadcast, stepReturns, processAdvantages', () => {
     // normalised 1 → 1.2247449, 0 → −1.2247449, 0.5 → 0.
     // Completion 0 (2 tokens): 1 at token 1 → [1.2247449, 1.2247449].
     // Completion 1 (4 tokens): 0 at token 1, 0.5 at token 3 → [−1.2247449, −1.2247449, 0, 0].
-    const steps = [[{ token: 1, reward: 1 }], [{ token: 1, reward: 0 }, { token: 3, reward: 0.5 }]];
+    const steps = [
+      [{ token: 1, reward: 1 }],
+      [
+        { token: 1, reward: 0 },
+        { token: 3, reward: 0.5 },
+      ],
+    ];
     const a = 1.2247449;
     expectClose(processAdvantages(steps, [2, 4], { std: 'biased', eps: 0 }), [
       [a, a],
@@ -126,7 +146,12 @@ describe('broadcast, stepReturns, processAdvantages', () => {
       [0, 0],
     ]);
     expect(processAdvantages([[{ token: 0, reward: 1 }], []], [2, 1])).toEqual([[0, 0], [0]]);
-    const one = [[{ token: 0, reward: 0.5 }, { token: 2, reward: -1 }]];
+    const one = [
+      [
+        { token: 0, reward: 0.5 },
+        { token: 2, reward: -1 },
+      ],
+    ];
     expect(processAdvantages(one, [3], { singleton: 'zero' })).toEqual([[0, 0, 0]]);
     expect(processAdvantages(one, [3], { singleton: 'raw' })).toEqual([[-0.5, -1, -1]]);
   });

@@ -2,11 +2,7 @@ import { expect } from 'vitest';
 import type { ScoredGroup, TokenStepReward } from '@grpo/core';
 
 /** A scored group with completions of the given token counts. */
-export function group(
-  rewards: number[],
-  lengths: number[],
-  extra: { unscored?: boolean[]; stepRewards?: TokenStepReward[][] } = {},
-): ScoredGroup {
+export function group(rewards: number[], lengths: number[], extra: { unscored?: boolean[]; stepRewards?: TokenStepReward[][] } = {}): ScoredGroup {
   return {
     row: { prompt: 'q' },
     prompt: 'q',
@@ -25,7 +21,11 @@ export function group(
 }
 
 /** Element-wise closeness of (nested) number arrays. */
-export function expectClose(actual: readonly number[] | readonly (readonly number[])[], expected: readonly number[] | readonly (readonly number[])[], tol = 1e-5): void {
+export function expectClose(
+  actual: readonly number[] | readonly (readonly number[])[],
+  expected: readonly number[] | readonly (readonly number[])[],
+  tol = 1e-5,
+): void {
   expect(actual.length).toBe(expected.length);
   actual.forEach((a, i) => {
     const e = expected[i]!;

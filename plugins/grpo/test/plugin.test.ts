@@ -66,7 +66,12 @@ describe('grpo() plugin', () => {
       [LossAggregation, 'loss aggregation', ['seq-mean-token-mean', 'token-mean', 'seq-mean-token-sum', 'constant']],
     ];
     for (const [token, what, list] of names) {
-      expect(container.getAll<{ name: string }>(token).map((x) => x.name).sort()).toEqual([...list].sort());
+      expect(
+        container
+          .getAll<{ name: string }>(token)
+          .map((x) => x.name)
+          .sort(),
+      ).toEqual([...list].sort());
       for (const name of list) expect(selectNamed(container, token, name, what).name).toBe(name);
     }
     expect(() => selectNamed(container, KlEstimator, 'k9', 'KL estimator')).toThrow(/No KL estimator named 'k9'.*Available: k1, abs, k2, k3/);
@@ -178,14 +183,19 @@ describe('grpo() plugin', () => {
 describe('algorithmNames', () => {
   it('takes the last plugin default, and the config name over any default', async () => {
     const c = await config({}, [defaults('ppo', 'gae', 'ppo')]);
-    const all = [{ name: 'grpo', estimator: 'grpo', objective: 'clipped-surrogate' }, { name: 'ppo', estimator: 'gae', objective: 'ppo' }];
+    const all = [
+      { name: 'grpo', estimator: 'grpo', objective: 'clipped-surrogate' },
+      { name: 'ppo', estimator: 'gae', objective: 'ppo' },
+    ];
     expect(algorithmNames(all, c)).toEqual({ estimator: 'gae', objective: 'ppo' });
     expect(algorithmNames(all, await config({ algorithm: { advantage: { estimator: 'rloo' } } }))).toEqual({ estimator: 'rloo', objective: 'ppo' });
     expect(algorithmNames([all[0]!, { name: 'est-only', estimator: 'mine' }], c)).toEqual({ estimator: 'mine', objective: 'clipped-surrogate' });
   });
 
   it('says what to do when nothing chooses', async () => {
-    expect(() => algorithmNames([], { algorithm: { ...({} as ResolvedConfig['algorithm']), advantage: {} as never, objective: {} as never } })).toThrow(/No advantage estimator is chosen/);
+    expect(() => algorithmNames([], { algorithm: { ...({} as ResolvedConfig['algorithm']), advantage: {} as never, objective: {} as never } })).toThrow(
+      /No advantage estimator is chosen/,
+    );
   });
 
   it('an algorithm plugin loaded later switches the Algorithm the trainer runs', async () => {

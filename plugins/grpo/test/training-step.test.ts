@@ -159,9 +159,7 @@ describe('μ = 1: "the loss is 0" but the gradient is not', () => {
     tf.dispose([value, grads]);
 
     // token-mean: −Σ_t A / 9 = −(3a − 2a − 3a + a)/9 = a/9.
-    const tm = tf.tidy(() =>
-      objective.loss({ logprobs: logSigmoidOf(theta), oldLogprobs, advantages, mask }, tokenMean, context).loss.arraySync(),
-    );
+    const tm = tf.tidy(() => objective.loss({ logprobs: logSigmoidOf(theta), oldLogprobs, advantages, mask }, tokenMean, context).loss.arraySync());
     expect(tm).toBeCloseTo(a / 9, 6);
     expect(tf.memory().numTensors).toBe(before);
     tf.dispose([theta, advantages, mask, oldLogprobs]);

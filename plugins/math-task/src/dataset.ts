@@ -23,7 +23,8 @@ export class MathTaskDataset implements PromptDataset<MathRow> {
   private readonly rows: (MathRow | undefined)[];
 
   constructor(private readonly options: MathTaskDatasetOptions) {
-    if (!Number.isInteger(options.size) || options.size < 1) throw new DataError(`math-task: ${options.split} size must be an integer ≥ 1, got ${options.size}`);
+    if (!Number.isInteger(options.size) || options.size < 1)
+      throw new DataError(`math-task: ${options.split} size must be an integer ≥ 1, got ${options.size}`);
     resolveDifficulty(options.difficulty); // fail at construction, not at the first get()
     this.name = `math-task/${options.split}`;
     this.size = options.size;

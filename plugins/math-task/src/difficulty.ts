@@ -71,7 +71,8 @@ export function resolveDifficulty(option: DifficultyOption = 'default'): Difficu
     at('ops', `expected a non-empty list of '+', '-', '*', got ${JSON.stringify(d.ops)}`);
   }
   if (!isInt(d.minOperand) || d.minOperand < 1) at('minOperand', `expected an integer ≥ 1, got ${String(d.minOperand)}`);
-  if (!isInt(d.maxOperand) || d.maxOperand < d.minOperand) at('maxOperand', `expected an integer ≥ minOperand (${String(d.minOperand)}), got ${String(d.maxOperand)}`);
+  if (!isInt(d.maxOperand) || d.maxOperand < d.minOperand)
+    at('maxOperand', `expected an integer ≥ minOperand (${String(d.minOperand)}), got ${String(d.maxOperand)}`);
   if (!isInt(d.maxMultiplier) || d.maxMultiplier < 2 || d.maxMultiplier > 3) at('maxMultiplier', `expected 2 or 3, got ${String(d.maxMultiplier)}`);
   if (!isInt(d.maxValue) || d.maxValue < d.minOperand) at('maxValue', `expected an integer ≥ minOperand (${String(d.minOperand)}), got ${String(d.maxValue)}`);
   if (issues.length) throw new ConfigError('math-task options', issues);

@@ -92,8 +92,16 @@ export const TEMPLATES: readonly Template[] = [
 ];
 
 const NAMES: readonly (readonly [string, 'she' | 'he'])[] = [
-  ['ann', 'she'], ['sue', 'she'], ['mia', 'she'], ['eva', 'she'], ['lea', 'she'],
-  ['bob', 'he'], ['tom', 'he'], ['max', 'he'], ['ben', 'he'], ['sam', 'he'],
+  ['ann', 'she'],
+  ['sue', 'she'],
+  ['mia', 'she'],
+  ['eva', 'she'],
+  ['lea', 'she'],
+  ['bob', 'he'],
+  ['tom', 'he'],
+  ['max', 'he'],
+  ['ben', 'he'],
+  ['sam', 'he'],
 ];
 
 const pick = <T>(rng: Rng, items: readonly T[]): T => items[rng.int(items.length)] as T;
@@ -112,9 +120,7 @@ interface Action {
 
 /** Which operations can follow `value` without leaving `[0, maxValue]`. */
 function feasible(value: number, d: Difficulty, ops: readonly Op[]): Op[] {
-  return ops.filter((op) =>
-    op === '+' ? value + d.minOperand <= d.maxValue : op === '-' ? value - d.minOperand >= 0 : value >= 1 && value * 2 <= d.maxValue,
-  );
+  return ops.filter((op) => (op === '+' ? value + d.minOperand <= d.maxValue : op === '-' ? value - d.minOperand >= 0 : value >= 1 && value * 2 <= d.maxValue));
 }
 
 function drawOperand(rng: Rng, value: number, op: Op, d: Difficulty): number {
@@ -239,7 +245,9 @@ function rowAt(options: SplitOptions, index: number, d: Difficulty): MathRow {
 function checkFraction(testFraction: number, split: 'train' | 'test'): void {
   const testBuckets = Math.round(testFraction * BUCKETS);
   if (!(testFraction > 0 && testFraction < 1) || testBuckets === 0 || testBuckets === BUCKETS) {
-    throw new DataError(`math-task: testFraction must leave both splits non-empty (between ${1 / BUCKETS} and ${1 - 1 / BUCKETS}), got ${testFraction} (${split} split)`);
+    throw new DataError(
+      `math-task: testFraction must leave both splits non-empty (between ${1 / BUCKETS} and ${1 - 1 / BUCKETS}), got ${testFraction} (${split} split)`,
+    );
   }
 }
 
@@ -257,7 +265,9 @@ export function makeSplit(options: SplitOptions & { readonly size: number; reado
   const limit = options.size * 20 + 1000;
   for (let index = 0; rows.length < options.size; index++) {
     if (index >= limit) {
-      throw new DataError(`math-task: only ${rows.length} distinct ${options.split} problems in ${limit} draws; the difficulty has too few problems for size ${options.size}`);
+      throw new DataError(
+        `math-task: only ${rows.length} distinct ${options.split} problems in ${limit} draws; the difficulty has too few problems for size ${options.size}`,
+      );
     }
     const row = rowAt(options, index, d);
     if (unique) {

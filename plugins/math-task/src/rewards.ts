@@ -157,7 +157,10 @@ export function judgeSteps(completion: string, given: readonly number[]): StepVe
 export function stepCorrectness(options: StepCorrectnessOptions = {}): RewardFunction {
   const good = options.correctReward ?? 1;
   const bad = options.wrongReward ?? 0;
-  for (const [key, value] of [['correctReward', good], ['wrongReward', bad]] as const) {
+  for (const [key, value] of [
+    ['correctReward', good],
+    ['wrongReward', bad],
+  ] as const) {
     if (!Number.isFinite(value)) throw new RangeError(`stepCorrectness: ${key} must be a finite number, got ${value}`);
   }
   return {

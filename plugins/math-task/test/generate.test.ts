@@ -52,8 +52,14 @@ function rowProblems(row: MathRow, d: Difficulty): string[] {
   check(row.answer === String(value), `answer ${row.answer} is not the last result ${value}`);
   check(row.key === key, `key ${row.key} is not ${key}`);
   // Its own solution gets full step credit.
-  check(judgeSteps(row.solution, row.numbers).every((v) => v.correct), 'its own solution does not verify');
-  check([...row.prompt + row.solution].every((ch) => MATH_TASK_CHARS.includes(ch)), 'a character outside MATH_TASK_CHARS');
+  check(
+    judgeSteps(row.solution, row.numbers).every((v) => v.correct),
+    'its own solution does not verify',
+  );
+  check(
+    [...(row.prompt + row.solution)].every((ch) => MATH_TASK_CHARS.includes(ch)),
+    'a character outside MATH_TASK_CHARS',
+  );
   return bad;
 }
 
@@ -143,7 +149,9 @@ describe('generateProblem', () => {
 
   it('fails with a DataError when the difficulty admits too few distinct test problems', () => {
     // 1-step problems over 1..3 with results ≤ 3: a handful of questions in all.
-    expect(() => makeSplit({ split: 'test', size: 500, difficulty: { minSteps: 1, maxSteps: 1, minOperand: 1, maxOperand: 3, maxValue: 3, ops: ['+'] } })).toThrow(DataError);
+    expect(() =>
+      makeSplit({ split: 'test', size: 500, difficulty: { minSteps: 1, maxSteps: 1, minOperand: 1, maxOperand: 3, maxValue: 3, ops: ['+'] } }),
+    ).toThrow(DataError);
   });
 });
 
@@ -184,7 +192,9 @@ describe('lengths', () => {
     const max = Math.max(...lengths);
     const mean = lengths.reduce((a, b) => a + b, 0) / lengths.length;
     const promptMax = Math.max(...rows.map((r) => r.prompt.length));
-    console.log(`math-task default: prompt+solution max ${max}, mean ${mean.toFixed(1)}; prompt max ${promptMax}; solution max ${Math.max(...rows.map((r) => r.solution.length))}`);
+    console.log(
+      `math-task default: prompt+solution max ${max}, mean ${mean.toFixed(1)}; prompt max ${promptMax}; solution max ${Math.max(...rows.map((r) => r.solution.length))}`,
+    );
     expect(max).toBeLessThanOrEqual(BOUND);
     expect(promptMax).toBeLessThanOrEqual(71);
     expect(mean).toBeGreaterThan(70);

@@ -49,7 +49,9 @@ describe('mathTask() plugin', () => {
         (e: unknown) => (e as ConfigError).message,
       );
     expect(await problems({ trainSize: 0 })).toMatch(/plugins\[@grpo\/plugin-math-task\]\.trainSize: expected an integer ≥ 1, got 0/);
-    expect(await problems({ difficulty: { maxSteps: 0 } })).toMatch(/plugins\[@grpo\/plugin-math-task\]\.difficulty\.maxSteps: expected an integer ≥ minSteps \(2\), got 0/);
+    expect(await problems({ difficulty: { maxSteps: 0 } })).toMatch(
+      /plugins\[@grpo\/plugin-math-task\]\.difficulty\.maxSteps: expected an integer ≥ minSteps \(2\), got 0/,
+    );
     expect(await problems({ testFraction: 1.5 })).toMatch(/testFraction: expected a number in \[0, 1\], got 1\.5/);
   });
 

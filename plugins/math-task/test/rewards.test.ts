@@ -43,7 +43,13 @@ describe('taskAccuracy', () => {
 
   it('scores 1 exactly when #### x equals the answer numerically', () => {
     const completions = ['1+2=3\n#### 30', '#### 030', '#### 30.0', '#### 31', '30', '', '#### 30abc', '#### 31\n#### 30', '#### -30', '\u0000\uffff####'];
-    expect(run(taskAccuracy(), completions, completions.map(() => row))).toEqual([1, 1, 1, 0, 0, 0, 0, 0, 0, 0]);
+    expect(
+      run(
+        taskAccuracy(),
+        completions,
+        completions.map(() => row),
+      ),
+    ).toEqual([1, 1, 1, 0, 0, 0, 0, 0, 0, 0]);
   });
 
   it('accepts a numeric answer field, a custom field and name; rows without an answer give null', () => {
@@ -51,13 +57,27 @@ describe('taskAccuracy', () => {
     expect(run(taskAccuracy(), ['#### 7', '#### 7', '#### 7', '#### 7'], rows)).toEqual([1, null, null, null]);
     const custom = taskAccuracy({ name: 'acc', answerField: 'target' });
     expect(custom.name).toBe('acc');
-    expect(run(custom, ['#### 12', '#### 12'], [{ prompt: 'a', target: '12' }, { prompt: 'b', answer: '12' }])).toEqual([1, null]);
+    expect(
+      run(
+        custom,
+        ['#### 12', '#### 12'],
+        [
+          { prompt: 'a', target: '12' },
+          { prompt: 'b', answer: '12' },
+        ],
+      ),
+    ).toEqual([1, null]);
   });
 });
 
 describe('stepCorrectness', () => {
   // 'ann has 23 pens. she buys 15, sells 8, buys 4. how many now?' → 23+15=38, 38-8=30, 30+4=34.
-  const row = { prompt: 'ann has 23 pens. she buys 15, sells 8, buys 4. how many now?\n', question: 'ann has 23 pens. she buys 15, sells 8, buys 4. how many now?', answer: '34', numbers: [23, 15, 8, 4] };
+  const row = {
+    prompt: 'ann has 23 pens. she buys 15, sells 8, buys 4. how many now?\n',
+    question: 'ann has 23 pens. she buys 15, sells 8, buys 4. how many now?',
+    answer: '34',
+    numbers: [23, 15, 8, 4],
+  };
   const steps = (completion: string, r: DatasetRow = row, fn = stepCorrectness()) => {
     const [score] = run(fn, [completion], [r]);
     if (score === null || typeof score !== 'object') throw new Error('expected an object score');
@@ -166,7 +186,12 @@ describe('stepCorrectness', () => {
       completions: [{ tokenIds: [...completion].map((_, i) => i), text: completion, logprobs: [], finishReason: 'eos' }],
     };
     // No tokenizer: one character per token.
-    const batch = await scoreRollouts([rollout], [taskAccuracy(), stepCorrectness({ wrongReward: -1 })], { weights: {}, timeoutMs: 1000, onError: 'raise', penalty: 0 });
+    const batch = await scoreRollouts([rollout], [taskAccuracy(), stepCorrectness({ wrongReward: -1 })], {
+      weights: {},
+      timeoutMs: 1000,
+      onError: 'raise',
+      penalty: 0,
+    });
     const group = batch.groups[0]!;
     expect(group.rewards).toEqual([0]);
     // One character per token: the '8' of '38' is token 7, the '1' of '31' is token 15; the

@@ -20,7 +20,17 @@
  */
 import { cpus } from 'node:os';
 import * as tf from '@tensorflow/tfjs';
-import { ArrayPromptDataset, assembleContainer, resolveConfig, Trainer, Policy, PromptDataset, RewardFunction, type GrpoPlugin, type ResolvedConfig } from '@grpo/core';
+import {
+  ArrayPromptDataset,
+  assembleContainer,
+  resolveConfig,
+  Trainer,
+  Policy,
+  PromptDataset,
+  RewardFunction,
+  type GrpoPlugin,
+  type ResolvedConfig,
+} from '@grpo/core';
 import { setupBackend } from '@grpo/plugin-backend-wasm';
 import grpo from '@grpo/plugin-grpo';
 import { CharTokenizer } from '@grpo/plugin-tokenizers';
@@ -55,7 +65,12 @@ const task: GrpoPlugin = {
       name: 'share_of_a',
       score: ({ completions }) => completions.map((c) => (c.length ? [...c].filter((ch) => ch === 'a').length / c.length : 0)),
     } satisfies RewardFunction);
-    bind(PromptDataset).toConstantValue(new ArrayPromptDataset('bench', prompts.map((prompt) => ({ prompt }))));
+    bind(PromptDataset).toConstantValue(
+      new ArrayPromptDataset(
+        'bench',
+        prompts.map((prompt) => ({ prompt })),
+      ),
+    );
   },
 };
 
@@ -136,9 +151,15 @@ const rows: [string, string, string, string][] = [
   ['wall time per step (s, median)', g.stepSec.toFixed(2), p.stepSec.toFixed(2), (g.stepSec / p.stepSec).toFixed(3)],
   ['generated tokens per step', g.genTokens.toFixed(0), p.genTokens.toFixed(0), ''],
 ];
-console.log(`GRPO vs PPO — backend ${tf.getBackend()}, ${cpus().length} CPU cores, policy dModel 128 × 4 layers × 4 heads, context 128, vocab ${tokenizer.vocabSize}`);
-console.log(`critic: ${critic ? `from scratch, dModel ${critic.model.dModel} × ${critic.model.nLayers} layers` : "a copy of the policy's backbone (same size)"}`);
-console.log(`${PROMPTS} prompts × ${GROUP} completions × up to ${NEW_TOKENS} new tokens per step; ${ROUNDS} alternating runs each, ${STEPS} timed steps per run`);
+console.log(
+  `GRPO vs PPO — backend ${tf.getBackend()}, ${cpus().length} CPU cores, policy dModel 128 × 4 layers × 4 heads, context 128, vocab ${tokenizer.vocabSize}`,
+);
+console.log(
+  `critic: ${critic ? `from scratch, dModel ${critic.model.dModel} × ${critic.model.nLayers} layers` : "a copy of the policy's backbone (same size)"}`,
+);
+console.log(
+  `${PROMPTS} prompts × ${GROUP} completions × up to ${NEW_TOKENS} new tokens per step; ${ROUNDS} alternating runs each, ${STEPS} timed steps per run`,
+);
 console.log('');
 console.log(`| ${rows[0]!.join(' | ')} |`);
 console.log(`|${rows[0]!.map((_, i) => (i === 0 ? '---' : '---:')).join('|')}|`);

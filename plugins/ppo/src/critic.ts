@@ -5,7 +5,17 @@
  */
 import { join } from 'node:path';
 import * as tf from '@tensorflow/tfjs';
-import { AdamW, GrpoError, type AdamWOptions, type AggregationContext, type LossAggregation, type ObjectiveResult, type ParticipantInput, type TokenBatch, type UpdateParticipant } from '@grpo/core';
+import {
+  AdamW,
+  GrpoError,
+  type AdamWOptions,
+  type AggregationContext,
+  type LossAggregation,
+  type ObjectiveResult,
+  type ParticipantInput,
+  type TokenBatch,
+  type UpdateParticipant,
+} from '@grpo/core';
 import { readOptimizerState, writeOptimizerState } from '@grpo/core/checkpoint';
 import { CheckpointError } from '@grpo/core';
 import { clippedValueLoss } from './objective.js';
@@ -47,7 +57,12 @@ export class CriticParticipant implements UpdateParticipant {
     const { oldValues, returns } = input;
     if (!oldValues || !returns) throw new GrpoError("ppo's critic needs its values before the update and the estimator's returns: use the 'gae' estimator");
     return tf.tidy(() => {
-      const value = clippedValueLoss({ values: this.model.values(input.tokens), oldValues, returns, mask: input.mask }, aggregation, context, this.options.valueClip);
+      const value = clippedValueLoss(
+        { values: this.model.values(input.tokens), oldValues, returns, mask: input.mask },
+        aggregation,
+        context,
+        this.options.valueClip,
+      );
       return { loss: tf.mul(value.loss, this.options.vfCoef) as tf.Scalar, metrics: value.metrics };
     });
   }

@@ -65,7 +65,8 @@ export function gae(options: Partial<GaeOptions> = {}): AdvantageEstimator {
         g.completions.map((c, i) => {
           const reward = g.rewards[i];
           const unscored = g.unscored[i] === true;
-          if (!unscored && !Number.isFinite(reward)) throw new GrpoError(`gae: completion ${i} of group ${gi} has reward ${reward}; rewards must be finite numbers`);
+          if (!unscored && !Number.isFinite(reward))
+            throw new GrpoError(`gae: completion ${i} of group ${gi} has reward ${reward}; rewards must be finite numbers`);
           return { length: c.tokenIds.length, reward: reward ?? 0, unscored, valid: !unscored && g.masked?.[i] !== true };
         }),
       );

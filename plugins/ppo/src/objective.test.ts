@@ -20,10 +20,22 @@ beforeAll(async () => {
  *   [[0.5/3, 0], [−0.6/3, 0]] = [[0.166667, 0], [−0.2, 0]].
  * seq-mean-token-mean: ((0.125 + 0.045)/2 + 0.18)/2 = 0.1325.
  */
-const V = [[1.0, 0.9], [-0.6, 5]];
-const V_OLD = [[0.2, 0.2], [0, 0]];
-const R = [[0.5, 1.0], [0, 0]];
-const MASK = [[1, 1], [1, 0]];
+const V = [
+  [1.0, 0.9],
+  [-0.6, 5],
+];
+const V_OLD = [
+  [0.2, 0.2],
+  [0, 0],
+];
+const R = [
+  [0.5, 1.0],
+  [0, 0],
+];
+const MASK = [
+  [1, 1],
+  [1, 0],
+];
 const context: AggregationContext = { totalTokens: 3, totalSequences: 2, maxLength: 2 };
 
 function valueLoss(aggregation: LossAggregation, clip = 0.5) {
@@ -46,7 +58,10 @@ describe('clipped value loss (algorithms.md §5)', () => {
   it('½·token-mean(max((V − R)², (Vc − R)²)) and its gradient', () => {
     const r = valueLoss(tokenMean);
     expect(r.loss).toBeCloseTo(0.116667, 5);
-    expectClose(r.grad, [[0.166667, 0], [-0.2, 0]]);
+    expectClose(r.grad, [
+      [0.166667, 0],
+      [-0.2, 0],
+    ]);
     expect(r.metrics.value_loss).toBeCloseTo(0.116667, 5);
     expect(r.metrics.value_clip_frac).toBeCloseTo(1 / 3, 6);
     expect(r.metrics['values/mean']).toBeCloseTo((1.0 + 0.9 - 0.6) / 3, 6);
@@ -62,7 +77,10 @@ describe('clipped value loss (algorithms.md §5)', () => {
     const r = valueLoss(tokenMean, 10);
     expect(r.loss).toBeCloseTo(0.103333, 5);
     expect(r.metrics.value_clip_frac).toBe(0);
-    expectClose(r.grad, [[0.166667, -0.1 / 3], [-0.2, 0]]);
+    expectClose(r.grad, [
+      [0.166667, -0.1 / 3],
+      [-0.2, 0],
+    ]);
   });
 });
 
@@ -79,17 +97,34 @@ describe('ppo objective + critic participant = clipped surrogate + vfCoef · cli
     // d/dlogp = −A/3 = [[−1/3, 1/3], [−2/3, 0]]. vfCoef 0.5: total = −0.666667 + 0.5·0.116667 = −0.608333,
     // d/dV = 0.5·[[0.166667, 0], [−0.2, 0]].
     const before = tf.memory().numTensors;
-    const fixed = { oldLogprobs: tf.tensor2d([[-1, -1], [-1, -1]]), advantages: tf.tensor2d([[1, -1], [2, 0]]), mask: tf.tensor2d(MASK) };
+    const fixed = {
+      oldLogprobs: tf.tensor2d([
+        [-1, -1],
+        [-1, -1],
+      ]),
+      advantages: tf.tensor2d([
+        [1, -1],
+        [2, 0],
+      ]),
+      mask: tf.tensor2d(MASK),
+    };
     const oldValues = tf.tensor2d(V_OLD);
     const returns = tf.tensor2d(R);
-    const logp = tf.tensor2d([[-1, -1], [-1, -1]]);
+    const logp = tf.tensor2d([
+      [-1, -1],
+      [-1, -1],
+    ]);
     const values = tf.tensor2d(V);
     const objective = ppoObjective();
     expect(objective.name).toBe('ppo');
     const metrics: Record<string, number> = {};
     const { value, grads } = tf.valueAndGrads((lp: tf.Tensor, v: tf.Tensor) => {
       const policy = objective.loss({ ...fixed, logprobs: lp as tf.Tensor2D }, tokenMean, context);
-      const critic = criticOf(() => v as tf.Tensor2D).loss({ tokens: { prompts: [], completions: [] }, mask: fixed.mask, oldValues, returns }, tokenMean, context);
+      const critic = criticOf(() => v as tf.Tensor2D).loss(
+        { tokens: { prompts: [], completions: [] }, mask: fixed.mask, oldValues, returns },
+        tokenMean,
+        context,
+      );
       for (const out of [policy, critic]) {
         for (const [k, m] of Object.entries(out.metrics)) metrics[k] = m.arraySync() as number;
         tf.dispose(Object.values(out.metrics));
@@ -97,18 +132,28 @@ describe('ppo objective + critic participant = clipped surrogate + vfCoef · cli
       return tf.add(policy.loss, critic.loss) as tf.Scalar;
     })([logp, values]);
     expect(value.arraySync()).toBeCloseTo(-0.608333, 5);
-    expectClose(grads[0]!.arraySync() as number[][], [[-1 / 3, 1 / 3], [-2 / 3, 0]]);
-    expectClose(grads[1]!.arraySync() as number[][], [[0.083333, 0], [-0.1, 0]]);
+    expectClose(grads[0]!.arraySync() as number[][], [
+      [-1 / 3, 1 / 3],
+      [-2 / 3, 0],
+    ]);
+    expectClose(grads[1]!.arraySync() as number[][], [
+      [0.083333, 0],
+      [-0.1, 0],
+    ]);
     expect(metrics.policy_loss).toBeCloseTo(-0.666667, 5);
     expect(metrics.value_loss).toBeCloseTo(0.116667, 5);
-    expect(Object.keys(metrics)).toEqual(expect.arrayContaining(['clip_ratio/low_mean', 'clip_ratio/high_mean', 'ratio/mean', 'value_clip_frac', 'values/mean', 'returns/mean']));
+    expect(Object.keys(metrics)).toEqual(
+      expect.arrayContaining(['clip_ratio/low_mean', 'clip_ratio/high_mean', 'ratio/mean', 'value_clip_frac', 'values/mean', 'returns/mean']),
+    );
     tf.dispose([value, grads, logp, values, oldValues, returns, Object.values(fixed)]);
     expect(tf.memory().numTensors).toBe(before);
   });
 
   it('the critic needs its old values and the returns', () => {
     const t = tf.tensor2d([[0]]);
-    expect(() => criticOf(() => t).loss({ tokens: { prompts: [], completions: [] }, mask: t }, tokenMean, context)).toThrow(/values before the update and the estimator's returns/);
+    expect(() => criticOf(() => t).loss({ tokens: { prompts: [], completions: [] }, mask: t }, tokenMean, context)).toThrow(
+      /values before the update and the estimator's returns/,
+    );
     t.dispose();
     expect(() => criticOf(() => t, -1)).toThrow(/vfCoef/);
   });

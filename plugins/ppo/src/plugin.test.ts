@@ -3,7 +3,19 @@ import { tmpdir } from 'node:os';
 import path from 'node:path';
 import * as tf from '@tensorflow/tfjs';
 import { beforeAll, describe, expect, it } from 'vitest';
-import { Algorithm, AdvantageEstimator, assembleContainer, ConfigError, Objective, Policy, resolveConfig, UpdateParticipant, type FrozenPolicy, type GrpoConfigInput, type GrpoPlugin } from '@grpo/core';
+import {
+  Algorithm,
+  AdvantageEstimator,
+  assembleContainer,
+  ConfigError,
+  Objective,
+  Policy,
+  resolveConfig,
+  UpdateParticipant,
+  type FrozenPolicy,
+  type GrpoConfigInput,
+  type GrpoPlugin,
+} from '@grpo/core';
 import grpo from '@grpo/plugin-grpo';
 import { CharTokenizer } from '@grpo/plugin-tokenizers';
 import { createPolicy } from '@grpo/plugin-transformer';
@@ -15,7 +27,8 @@ beforeAll(async () => {
 
 const tokenizer = CharTokenizer.fromChars('abcd');
 /** The container of a config with grpo() and then `plugin` loaded, as the CLI's defaults + config plugins. */
-const containerWith = async (plugin: GrpoPlugin, input: GrpoConfigInput = {}) => assembleContainer(await resolveConfig({ ...input, plugins: [plugin] }, { source: 'test', defaults: [grpo()] }));
+const containerWith = async (plugin: GrpoPlugin, input: GrpoConfigInput = {}) =>
+  assembleContainer(await resolveConfig({ ...input, plugins: [plugin] }, { source: 'test', defaults: [grpo()] }));
 
 describe('ppo() plugin', () => {
   it('declares itself and, loaded after grpo(), becomes the default algorithm', async () => {
@@ -71,7 +84,15 @@ describe('TransformerValueModel', () => {
     const critic = TransformerValueModel.create({ tokenizer, model: { dModel: 8, nLayers: 1, nHeads: 2, maxSeqLen: 16 }, seed: 2 });
     const before = tf.memory().numTensors;
     const [full, short] = tf.tidy(() => {
-      const both = critic.values({ prompts: [[1, 3], [1, 3]], completions: [[4, 5, 6], [4]] }).arraySync();
+      const both = critic
+        .values({
+          prompts: [
+            [1, 3],
+            [1, 3],
+          ],
+          completions: [[4, 5, 6], [4]],
+        })
+        .arraySync();
       return [both[0]!, both[1]!];
     });
     expect(tf.memory().numTensors).toBe(before);

@@ -1,4 +1,16 @@
-import { AdvantageEstimator, definePlugin, field, GrpoConfig, GrpoError, KlEstimator, Objective, Policy, selectNamed, UpdateParticipant, type ResolvedConfig } from '@grpo/core';
+import {
+  AdvantageEstimator,
+  definePlugin,
+  field,
+  GrpoConfig,
+  GrpoError,
+  KlEstimator,
+  Objective,
+  Policy,
+  selectNamed,
+  UpdateParticipant,
+  type ResolvedConfig,
+} from '@grpo/core';
 import { AlgorithmDefaults, klEstimators, surrogateOptionsFromConfig } from '@grpo/plugin-grpo';
 import { modelSchema } from '@grpo/plugin-transformer';
 import { z } from 'zod';
@@ -18,7 +30,9 @@ export const ppoOptionsSchema = z
   .strictObject({
     critic: z
       .strictObject({
-        model: modelSchema.describe('Sizes of a critic built from scratch (vocabulary from the policy\'s tokenizer); absent: a copy of the policy\'s backbone with a fresh scalar head.'),
+        model: modelSchema.describe(
+          "Sizes of a critic built from scratch (vocabulary from the policy's tokenizer); absent: a copy of the policy's backbone with a fresh scalar head.",
+        ),
         seed: int(0).optional().describe("Seed of the scratch critic's weights and of the scalar head (default: the config's seed)."),
         learningRate: positive().optional().describe("Learning rate of the critic's optimizer (default: train.learningRate and its schedule)."),
       })
@@ -59,7 +73,9 @@ export const ppo = definePlugin({
   register({ bind, config, options }) {
     const { kl } = config.algorithm;
     if (options.kl.adaptive && !(kl.inReward && kl.beta > 0))
-      throw new GrpoError('ppo({ kl: { adaptive } }) adapts the β of the KL in the reward: set algorithm.kl.inReward: true and algorithm.kl.beta > 0 (the initial β)');
+      throw new GrpoError(
+        'ppo({ kl: { adaptive } }) adapts the β of the KL in the reward: set algorithm.kl.inReward: true and algorithm.kl.beta > 0 (the initial β)',
+      );
     // Per container: the β state shared by the `gae` estimator and the critic's checkpoint.
     const controller = new KlController(options.kl.adaptive);
     bind<AlgorithmDefaults>(AlgorithmDefaults).toConstantValue({ name: PLUGIN_NAME, estimator: 'gae', objective: 'ppo' });
@@ -78,7 +94,9 @@ export const ppo = definePlugin({
             model = TransformerValueModel.fromPolicy(policy, common);
           } catch (error) {
             if (!(error instanceof GrpoError)) throw error;
-            throw new GrpoError(`ppo: the critic starts as a copy of the policy's backbone, but ${error.message}: give ppo({ critic: { model } }) for a critic of its own`);
+            throw new GrpoError(
+              `ppo: the critic starts as a copy of the policy's backbone, but ${error.message}: give ppo({ critic: { model } }) for a critic of its own`,
+            );
           }
         }
         const t = cfg.train;

@@ -41,7 +41,10 @@ export class TransformerValueModel implements ValueModel {
 
   /** A critic built from scratch with its own sizes and seed. */
   static create(options: { tokenizer: Tokenizer; model?: ModelOptions; seed?: number; klController?: KlController }): TransformerValueModel {
-    return new TransformerValueModel(ScalarHeadModel.create({ tokenizer: options.tokenizer, model: options.model, seed: options.seed, alignment: 'before' }), options);
+    return new TransformerValueModel(
+      ScalarHeadModel.create({ tokenizer: options.tokenizer, model: options.model, seed: options.seed, alignment: 'before' }),
+      options,
+    );
   }
 
   values(batch: TokenBatch): tf.Tensor2D {
@@ -66,7 +69,9 @@ export class TransformerValueModel implements ValueModel {
     try {
       text = await readFile(file, 'utf8');
     } catch {
-      throw new CheckpointError(`${file} is missing: the checkpoint was written without an adaptive KL controller, but this run has one; resume with the same config`);
+      throw new CheckpointError(
+        `${file} is missing: the checkpoint was written without an adaptive KL controller, but this run has one; resume with the same config`,
+      );
     }
     const state = JSON.parse(text) as { beta?: number | null };
     this.kl.setState(state);

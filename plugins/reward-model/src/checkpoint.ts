@@ -41,7 +41,8 @@ export async function readRewardModel(dir: string): Promise<LoadedRewardModel> {
   const meta = await readJsonFile<Partial<RmCheckpoint>>(file);
   if (meta.format !== RM_FORMAT || meta.version !== 1 || typeof meta.scoring !== 'object' || meta.scoring === null)
     throw new CheckpointError(`${file}: not a ${RM_FORMAT} v1 checkpoint (expected format, version 1 and scoring)`);
-  if (meta.scoring.mode !== undefined && !MODES.includes(meta.scoring.mode)) throw new CheckpointError(`${file}: unknown mode ${JSON.stringify(meta.scoring.mode)}`);
+  if (meta.scoring.mode !== undefined && !MODES.includes(meta.scoring.mode))
+    throw new CheckpointError(`${file}: unknown mode ${JSON.stringify(meta.scoring.mode)}`);
   if (meta.scoring.pooling !== undefined && !isPooling(meta.scoring.pooling))
     throw new CheckpointError(`${file}: unknown pooling ${JSON.stringify(meta.scoring.pooling)} (expected 'last' or 'noisy-and')`);
   const tokenizer = await loadTokenizer(dir);
@@ -68,7 +69,10 @@ export async function restoreRewardModel(head: ScalarHeadModel, dir: string): Pr
 }
 
 /** Writes the backbone, head, tokenizer and `reward-model.json` atomically into `dir`. */
-export async function writeRewardModel(dir: string, model: { head: ScalarHeadModel; scoring: ResolvedScoring; train: TrainDefaults; trainedSteps: number }): Promise<void> {
+export async function writeRewardModel(
+  dir: string,
+  model: { head: ScalarHeadModel; scoring: ResolvedScoring; train: TrainDefaults; trainedSteps: number },
+): Promise<void> {
   const tmp = await mkdtemp(join(tmpdir(), 'grpo-rm-'));
   try {
     const staged = join(tmp, 'model');
@@ -76,7 +80,13 @@ export async function writeRewardModel(dir: string, model: { head: ScalarHeadMod
     const files: Record<string, Uint8Array | string> = {};
     for (const name of await readdir(staged)) files[name] = await readFile(join(staged, name));
     const { name, mode, output, pooling, processScore, steps, batchSize } = model.scoring;
-    const meta: RmCheckpoint = { format: RM_FORMAT, version: 1, scoring: { name, mode, output, pooling, processScore, steps, batchSize }, train: model.train, trainedSteps: model.trainedSteps };
+    const meta: RmCheckpoint = {
+      format: RM_FORMAT,
+      version: 1,
+      scoring: { name, mode, output, pooling, processScore, steps, batchSize },
+      train: model.train,
+      trainedSteps: model.trainedSteps,
+    };
     files[RM_FILE] = `${JSON.stringify(meta, null, 2)}\n`;
     await writeDirAtomic(dir, files);
   } finally {

@@ -25,7 +25,16 @@ describe('rm train / rm eval', () => {
     const lines = words.flatMap((w) => ['a', 'b'].map((prompt) => JSON.stringify({ prompt, completion: w, label: w.includes('d') ? 0 : 1 })));
     await writeFile(join(dir, 'train.jsonl'), `${lines.join('\n')}\n`);
     const log: string[] = [];
-    const { metrics } = await trainRewardModel({ data: join(dir, 'train.jsonl'), evalData: join(dir, 'train.jsonl'), out: join(dir, 'rm'), initPolicy: join(dir, 'policy'), epochs: 15, batchSize: 8, learningRate: 5e-3, log: (l) => log.push(l) });
+    const { metrics } = await trainRewardModel({
+      data: join(dir, 'train.jsonl'),
+      evalData: join(dir, 'train.jsonl'),
+      out: join(dir, 'rm'),
+      initPolicy: join(dir, 'policy'),
+      epochs: 15,
+      batchSize: 8,
+      learningRate: 5e-3,
+      log: (l) => log.push(l),
+    });
     expect(log).toHaveLength(15);
     expect(log[0]).toMatch(/^epoch 1\/15 loss=/);
     expect(metrics['eval/outcome/accuracy']).toBeGreaterThanOrEqual(0.9);
@@ -38,13 +47,25 @@ describe('rm train / rm eval', () => {
     rm.dispose();
 
     // The likelihood-reading, noisy-and variant: both are saved with the checkpoint and used when it is served.
-    await trainRewardModel({ data: join(dir, 'train.jsonl'), evalFraction: 0, out: join(dir, 'rm-lik'), initPolicy: join(dir, 'policy'), likelihood: true, pooling: 'noisy-and', backboneLrScale: 0.01, epochs: 1 });
+    await trainRewardModel({
+      data: join(dir, 'train.jsonl'),
+      evalFraction: 0,
+      out: join(dir, 'rm-lik'),
+      initPolicy: join(dir, 'policy'),
+      likelihood: true,
+      pooling: 'noisy-and',
+      backboneLrScale: 0.01,
+      epochs: 1,
+    });
     const lik = await TransformerRewardModel.load(join(dir, 'rm-lik'));
     expect(lik.scoring.pooling).toBe('noisy-and');
     expect(lik.head.likelihood).toBe(true);
     const [raw] = await lik.tokenScores([{ prompt: 'a', completion: 'ab' }]);
     const [served] = await lik.outcomeScores([{ prompt: 'a', completion: 'ab' }]);
-    expect(served).toBeCloseTo(raw!.logits.reduce((p, z) => p / (1 + Math.exp(-z)), 1), 6);
+    expect(served).toBeCloseTo(
+      raw!.logits.reduce((p, z) => p / (1 + Math.exp(-z)), 1),
+      6,
+    );
     lik.dispose();
 
     await writeFile(join(dir, 'bad.jsonl'), `${lines[0]}\n{"prompt":"a","completion":"ab","label":"yes"}\n`);

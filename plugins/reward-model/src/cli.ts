@@ -66,7 +66,11 @@ export async function trainRewardModel(options: TrainRewardModelOptions): Promis
   }
   const scoring: ScoringOptions = { mode: options.mode ?? inferMode(train), steps: options.steps, name: options.name, pooling: options.pooling };
   let rm: TransformerRewardModel;
-  if (options.resume) rm = await TransformerRewardModel.load(options.resume, { ...(options.mode ? { mode: options.mode } : {}), ...(options.name ? { name: options.name } : {}) });
+  if (options.resume)
+    rm = await TransformerRewardModel.load(options.resume, {
+      ...(options.mode ? { mode: options.mode } : {}),
+      ...(options.name ? { name: options.name } : {}),
+    });
   else if (options.initPolicy) {
     const policy = await loadPolicy(options.initPolicy);
     rm = TransformerRewardModel.create({ ...scoring, tokenizer: policy.tokenizer, from: policy, seed: options.seed, likelihood: options.likelihood });
@@ -80,8 +84,17 @@ export async function trainRewardModel(options: TrainRewardModelOptions): Promis
     const epochs = options.epochs ?? 1;
     let metrics: Record<string, number> = {};
     for (let epoch = 0; epoch < epochs; epoch++) {
-      metrics = await rm.train(train, { ...options, epochs: 1, seed: (options.seed ?? 0) + epoch, eval: epoch === epochs - 1 || options.log ? evalSet : undefined });
-      options.log?.(`epoch ${epoch + 1}/${epochs} ${Object.entries(metrics).map(([k, v]) => `${k}=${Number.isInteger(v) ? v : v.toFixed(4)}`).join(' ')}`);
+      metrics = await rm.train(train, {
+        ...options,
+        epochs: 1,
+        seed: (options.seed ?? 0) + epoch,
+        eval: epoch === epochs - 1 || options.log ? evalSet : undefined,
+      });
+      options.log?.(
+        `epoch ${epoch + 1}/${epochs} ${Object.entries(metrics)
+          .map(([k, v]) => `${k}=${Number.isInteger(v) ? v : v.toFixed(4)}`)
+          .join(' ')}`,
+      );
     }
     await rm.save(options.out);
     return { dir: options.out, metrics };
@@ -91,7 +104,12 @@ export async function trainRewardModel(options: TrainRewardModelOptions): Promis
 }
 
 /** Evaluates a reward-model checkpoint on JSONL files: accuracy/AUC (outcome), step metrics (process), pairwise accuracy (preference). */
-export async function evaluateRewardModel(options: { checkpoint: string; data: string | readonly string[]; steps?: StepSplitOptions; batchSize?: number }): Promise<Record<string, number>> {
+export async function evaluateRewardModel(options: {
+  checkpoint: string;
+  data: string | readonly string[];
+  steps?: StepSplitOptions;
+  batchSize?: number;
+}): Promise<Record<string, number>> {
   const rm = await TransformerRewardModel.load(options.checkpoint, options.batchSize ? { batchSize: options.batchSize } : {});
   try {
     return await rm.evaluate(await readAll(files(options.data), options.steps ?? rm.scoring.steps));

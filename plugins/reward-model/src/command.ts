@@ -52,7 +52,11 @@ function createRmCommand(io: CliIo): Command {
   const rm = new Command('rm').description('train and evaluate learned reward models (outcome, process, preference) from JSONL data');
   rm.command('train')
     .description('train a reward model on JSONL data and write its checkpoint')
-    .requiredOption('--data <file>', 'training JSONL: {prompt, completion, label} | {prompt, chosen, rejected} | {prompt, completion, steps} (repeatable)', collect)
+    .requiredOption(
+      '--data <file>',
+      'training JSONL: {prompt, completion, label} | {prompt, chosen, rejected} | {prompt, completion, steps} (repeatable)',
+      collect,
+    )
     .requiredOption('--out <dir>', 'where the checkpoint is written (atomically)')
     .option('--eval-data <file>', 'held-out JSONL (repeatable); otherwise --eval-fraction of the data is held out', collect)
     .option('--eval-fraction <f>', 'share of --data held out when no --eval-data is given (default 0.1)', fraction)
@@ -61,10 +65,14 @@ function createRmCommand(io: CliIo): Command {
     .option('--tokenizer <dir>', 'for a fresh model: a directory holding tokenizer.json')
     .option('--mode <mode>', "'outcome', 'process' or 'preference' (inferred from the data)", mode)
     .option('--likelihood', "a new model's token scores also read the backbone's token log-probabilities")
-    .option('--pooling <p>', "'last' (σ of the last token's score — or the step's last token's — default) or 'noisy-and' (Π of σ over every token so far)", (v: string) => {
-      if (v !== 'last' && v !== 'noisy-and') throw new InvalidArgumentError("expected 'last' or 'noisy-and'");
-      return v;
-    })
+    .option(
+      '--pooling <p>',
+      "'last' (σ of the last token's score — or the step's last token's — default) or 'noisy-and' (Π of σ over every token so far)",
+      (v: string) => {
+        if (v !== 'last' && v !== 'noisy-and') throw new InvalidArgumentError("expected 'last' or 'noisy-and'");
+        return v;
+      },
+    )
     .option('--step-stop-at <marker>', "process mode: stop splitting steps at this marker (e.g. '####')")
     .option('--step-separator <s>', 'process mode: step separator (default newline)')
     .option('--name <name>', 'reward name when served as a RewardFunction (default rm)')
@@ -81,7 +89,10 @@ function createRmCommand(io: CliIo): Command {
       if (!Number.isInteger(n) || n < 0) throw new InvalidArgumentError('expected an integer ≥ 0');
       return n;
     })
-    .addHelpText('after', '\nExamples:\n  $ grpo rm train --data labelled.jsonl --init-policy plugins/math-task/checkpoints/sft --out runs/rm\n  $ grpo rm train --data prefs.jsonl --eval-data prefs-test.jsonl --resume runs/rm --out runs/rm2')
+    .addHelpText(
+      'after',
+      '\nExamples:\n  $ grpo rm train --data labelled.jsonl --init-policy plugins/math-task/checkpoints/sft --out runs/rm\n  $ grpo rm train --data prefs.jsonl --eval-data prefs-test.jsonl --resume runs/rm --out runs/rm2',
+    )
     .action(async (flags: RmTrainFlags) => {
       const { dir, metrics } = await trainRewardModel({
         data: flags.data,

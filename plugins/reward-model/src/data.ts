@@ -26,7 +26,7 @@ export interface ReadExamplesOptions {
   readonly steps?: StepSplitOptions;
 }
 
-const describe = (v: unknown): string => (v === undefined ? 'nothing' : JSON.stringify(v) ?? String(v));
+const describe = (v: unknown): string => (v === undefined ? 'nothing' : (JSON.stringify(v) ?? String(v)));
 
 function label(value: unknown, where: string, field: string): number {
   if (value === true || value === 1) return 1;
@@ -48,17 +48,22 @@ function parseSteps(value: unknown, completion: string, where: string, split: St
   if (value.every((v) => typeof v !== 'object' || v === null)) {
     const ends = splitSteps(completion, split);
     if (ends.length !== value.length)
-      throw new DataError(`${where}: 'steps' has ${value.length} labels but the completion has ${ends.length} steps (non-blank lines${split.stopAt ? ` before '${split.stopAt}'` : ''})`);
+      throw new DataError(
+        `${where}: 'steps' has ${value.length} labels but the completion has ${ends.length} steps (non-blank lines${split.stopAt ? ` before '${split.stopAt}'` : ''})`,
+      );
     return value.map((v, j) => ({ endChar: ends[j]!, reward: label(v, where, `steps[${j}]`) }));
   }
   let from = 0;
   return value.map((v, j) => {
-    if (typeof v !== 'object' || v === null || Array.isArray(v)) throw new DataError(`${where}: steps[${j}] must be an object {endChar|text, label}, got ${describe(v)}`);
+    if (typeof v !== 'object' || v === null || Array.isArray(v))
+      throw new DataError(`${where}: steps[${j}] must be an object {endChar|text, label}, got ${describe(v)}`);
     const step = v as Record<string, unknown>;
     let endChar: number;
     if (step.endChar !== undefined) {
       if (typeof step.endChar !== 'number' || !Number.isInteger(step.endChar) || step.endChar < 1 || step.endChar > completion.length)
-        throw new DataError(`${where}: steps[${j}].endChar must be an integer in 1..${completion.length} (the completion's length), got ${describe(step.endChar)}`);
+        throw new DataError(
+          `${where}: steps[${j}].endChar must be an integer in 1..${completion.length} (the completion's length), got ${describe(step.endChar)}`,
+        );
       endChar = step.endChar;
     } else if (typeof step.text === 'string' && step.text !== '') {
       const at = completion.indexOf(step.text, from);

@@ -90,7 +90,11 @@ describe('replay and labelling', () => {
       completions: ['1+2=3\n#### 3', '1+2=4\n#### 4', ''],
       completionIds: [[], [], []],
       finishReasons: ['eos', 'eos', 'length'] as const,
-      rows: [{ prompt: 'q\n', answer: '3', numbers: [1, 2] }, { prompt: 'q\n', answer: '3', numbers: [1, 2] }, { prompt: 'q\n', answer: '3', numbers: [1, 2] }],
+      rows: [
+        { prompt: 'q\n', answer: '3', numbers: [1, 2] },
+        { prompt: 'q\n', answer: '3', numbers: [1, 2] },
+        { prompt: 'q\n', answer: '3', numbers: [1, 2] },
+      ],
     };
     const outcome = labelSamples(input, await answerRule.score(input), 'outcome');
     expect(outcome).toEqual([
@@ -109,7 +113,13 @@ describe('IterativeRewardModel hook', () => {
     const policy = { name: 'policy' } as unknown as Policy;
     const reference = { syncFrom: (p: Policy) => syncs.push(p) } as unknown as FrozenPolicy;
     const rounds: Record<string, number>[] = [];
-    const hook = new IterativeRewardModel(rm, { everySteps: 2, labeller: answerRule, replayFraction: 0.5, train: { batchSize: 4 }, onIteration: (r) => rounds.push(r.metrics) }).attach({ policy, reference });
+    const hook = new IterativeRewardModel(rm, {
+      everySteps: 2,
+      labeller: answerRule,
+      replayFraction: 0.5,
+      train: { batchSize: 4 },
+      onIteration: (r) => rounds.push(r.metrics),
+    }).attach({ policy, reference });
     const right = '1+2=3\n#### 3';
     const wrong = '1+2=4\n#### 4';
     let freshBefore: Record<string, number> = {};
@@ -144,7 +154,10 @@ describe('IterativeRewardModel hook', () => {
       await hook.onRollouts({ step, groups: [group('q\n', '3', step % 2 ? [wrong, right] : [right, wrong, wrong])] });
       await hook.onStepEnd({ step, metrics: {}, samples: [] });
     };
-    const probe = [{ prompt: 'q\n', completion: right }, { prompt: 'q\n', completion: wrong }];
+    const probe = [
+      { prompt: 'q\n', completion: right },
+      { prompt: 'q\n', completion: wrong },
+    ];
     // Straight: steps 0..5. Resumed: steps 0..2, save, a fresh model and hook load, steps 3..5.
     const straight = make();
     for (let step = 0; step < 6; step++) await feed(straight.hook, step);
@@ -176,7 +189,10 @@ describe('IterativeRewardModel hook', () => {
   it('the plugin binds the model as a named reward, the hook, a reference reset per round, and `grpo rm`', async () => {
     const rm = tiny();
     // The labeller, by name: a reward another plugin binds (as the math task binds `task_accuracy`).
-    const rules: GrpoPlugin = { meta: { name: 'rules', version: '0.0.0', core: '^0.1.0' }, register: ({ bind }) => void bind(RewardFunction).toConstantValue(answerRule) };
+    const rules: GrpoPlugin = {
+      meta: { name: 'rules', version: '0.0.0', core: '^0.1.0' },
+      register: ({ bind }) => void bind(RewardFunction).toConstantValue(answerRule),
+    };
     const plugin = rewardModel({ model: rm, iterative: { everySteps: 3, labeller: 'answer_rule' } });
     expect(plugin.meta).toEqual({ name: '@grpo/plugin-reward-model', version: '0.1.0', core: '^0.1.0' });
     const ok = await containerOf([rules, plugin]);
@@ -190,7 +206,8 @@ describe('IterativeRewardModel hook', () => {
     // π_ref ← π_θ after every round (steps 3, 6, …), whatever algorithm.kl says.
     const [schedule] = ok.getAll<ReferenceSchedule>(ReferenceSchedule);
     const synced: number[] = [];
-    for (let step = 0; step < 6; step++) schedule!.afterUpdate({ step, policy: {} as Policy, reference: { syncFrom: () => void synced.push(step) } as unknown as FrozenPolicy });
+    for (let step = 0; step < 6; step++)
+      schedule!.afterUpdate({ step, policy: {} as Policy, reference: { syncFrom: () => void synced.push(step) } as unknown as FrozenPolicy });
     expect(synced).toEqual([2, 5]);
     // Without a model the plugin only adds the command; resetReference: false binds no schedule.
     const commandOnly = await containerOf([rewardModel()]);
@@ -203,7 +220,10 @@ describe('IterativeRewardModel hook', () => {
 
   it('a labeller given by name must be a reward another plugin binds; otherwise a config error lists the bound ones', async () => {
     const rm = tiny();
-    const bindReward = (reward: RewardFunction): GrpoPlugin => ({ meta: { name: `bind-${reward.name}`, version: '0.0.0', core: '^0.1.0' }, register: ({ bind }) => void bind(RewardFunction).toConstantValue(reward) });
+    const bindReward = (reward: RewardFunction): GrpoPlugin => ({
+      meta: { name: `bind-${reward.name}`, version: '0.0.0', core: '^0.1.0' },
+      register: ({ bind }) => void bind(RewardFunction).toConstantValue(reward),
+    });
     // No built-in fallback: 'task_accuracy' is the math task's reward, so without that plugin it is unknown.
     const unbound = rewardModel({ model: rm, iterative: { everySteps: 2, labeller: 'task_accuracy' } });
     const withOthers = await containerOf([bindReward(answerRule), bindReward(stepRule), unbound], 'grpo.config.ts');
@@ -213,7 +233,9 @@ describe('IterativeRewardModel hook', () => {
         "the labeller must be a reward that another plugin binds (e.g. the math task's 'task_accuracy': add mathTask() to plugins) or a RewardFunction passed in",
     );
     const alone = await containerOf([unbound]);
-    await expect(alone.getAllAsync<TrainerHook>(TrainerHook)).rejects.toThrow("no reward function named 'task_accuracy' is bound (no reward is bound besides this reward model ('rm'))");
+    await expect(alone.getAllAsync<TrainerHook>(TrainerHook)).rejects.toThrow(
+      "no reward function named 'task_accuracy' is bound (no reward is bound besides this reward model ('rm'))",
+    );
     // The model cannot label its own samples.
     const itself = await containerOf([rewardModel({ model: rm, iterative: { everySteps: 2, labeller: 'rm' } })]);
     await expect(itself.getAllAsync<TrainerHook>(TrainerHook)).rejects.toThrow("no reward function named 'rm' is bound");
@@ -230,14 +252,20 @@ describe('IterativeRewardModel hook', () => {
         () => [],
         (e: unknown) => (e as ConfigError).issues.map((i) => `${i.path}: ${i.message}`),
       );
-    expect(await problems(rewardModel({ model: rm, iterative: { everySteps: 0, labeller: answerRule } }))).toEqual(['plugins[@grpo/plugin-reward-model].iterative.everySteps: expected an integer ≥ 1, got 0']);
+    expect(await problems(rewardModel({ model: rm, iterative: { everySteps: 0, labeller: answerRule } }))).toEqual([
+      'plugins[@grpo/plugin-reward-model].iterative.everySteps: expected an integer ≥ 1, got 0',
+    ]);
     expect(await problems(rewardModel({ iterative: { everySteps: 2.5, labeller: answerRule, replayFraction: 1 } }))).toEqual([
       'plugins[@grpo/plugin-reward-model].iterative.everySteps: expected an integer ≥ 1, got 2.5',
       'plugins[@grpo/plugin-reward-model].iterative.replayFraction: expected a number in [0, 1), got 1',
     ]);
-    expect(await problems(rewardModel({ iterative: { everySteps: 2, labeller: answerRule } }))).toEqual(['plugins[@grpo/plugin-reward-model]: iterative RL needs a reward model: give checkpoint or model']);
+    expect(await problems(rewardModel({ iterative: { everySteps: 2, labeller: answerRule } }))).toEqual([
+      'plugins[@grpo/plugin-reward-model]: iterative RL needs a reward model: give checkpoint or model',
+    ]);
     expect(() => new IterativeRewardModel(rm, { everySteps: 0, labeller: answerRule })).toThrow(ConfigError);
-    expect(() => new IterativeRewardModel(rm, { everySteps: 1, labeller: answerRule, replayFraction: -0.1 })).toThrow('iterative.replayFraction: expected a number in [0, 1), got -0.1');
+    expect(() => new IterativeRewardModel(rm, { everySteps: 1, labeller: answerRule, replayFraction: -0.1 })).toThrow(
+      'iterative.replayFraction: expected a number in [0, 1), got -0.1',
+    );
     rm.dispose();
   });
 

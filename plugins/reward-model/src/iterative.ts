@@ -70,7 +70,8 @@ export function replayMix<T>(fresh: readonly T[], history: readonly T[], fractio
 /** The problems of iterative options, each with its path in the plugin's options (`iterative.everySteps`, ...). */
 export function iterativeOptionIssues(options: Pick<IterativeOptions, 'everySteps' | 'replayFraction'>): ConfigIssue[] {
   const issues: ConfigIssue[] = [];
-  if (!Number.isInteger(options.everySteps) || options.everySteps < 1) issues.push({ path: 'iterative.everySteps', message: `expected an integer ≥ 1, got ${String(options.everySteps)}` });
+  if (!Number.isInteger(options.everySteps) || options.everySteps < 1)
+    issues.push({ path: 'iterative.everySteps', message: `expected an integer ≥ 1, got ${String(options.everySteps)}` });
   const f = options.replayFraction ?? 0.1;
   if (!(f >= 0 && f < 1)) issues.push({ path: 'iterative.replayFraction', message: `expected a number in [0, 1), got ${String(f)}` });
   return issues;
@@ -179,7 +180,10 @@ export class IterativeRewardModel implements TrainerHook {
     const jsonl = (examples: readonly RewardExample[]) => examples.map((e) => `${exampleToJson(e)}\n`).join('');
     await writeFile(join(dir, 'history.jsonl'), jsonl(this.history));
     await writeFile(join(dir, 'pending.jsonl'), jsonl(this.pending));
-    await writeFile(join(dir, 'state.json'), `${JSON.stringify({ format: STATE_FORMAT, version: 1, rng: this.rng.getState(), rounds: this.rounds }, null, 2)}\n`);
+    await writeFile(
+      join(dir, 'state.json'),
+      `${JSON.stringify({ format: STATE_FORMAT, version: 1, rng: this.rng.getState(), rounds: this.rounds }, null, 2)}\n`,
+    );
   }
 
   /** Restores what `saveState` wrote (validated; a damaged file is a `CheckpointError` naming it). */

@@ -14,7 +14,11 @@ const isRewardFunction = (v: unknown): v is RewardFunction =>
 /** `rewardModel(options)`, validated with the config (problems are reported under `plugins[@grpo/plugin-reward-model]`). */
 export const rewardModelOptionsSchema = z
   .strictObject({
-    checkpoint: z.string().min(1).optional().describe('A reward-model checkpoint directory (written by `grpo rm train`); absent: the plugin only adds `grpo rm`.'),
+    checkpoint: z
+      .string()
+      .min(1)
+      .optional()
+      .describe('A reward-model checkpoint directory (written by `grpo rm train`); absent: the plugin only adds `grpo rm`.'),
     model: z.instanceof(TransformerRewardModel).optional().describe('Or a model built in code (a TypeScript config).'),
     name: z.string().min(1).optional().describe('Reward-function name; default `rm`.'),
     mode: z.enum(['outcome', 'process', 'preference']).optional(),
@@ -27,7 +31,9 @@ export const rewardModelOptionsSchema = z
       .strictObject({
         everySteps: int(1).describe('Steps per RL iteration; the reward model trains after each.'),
         labeller: z
-          .union([z.string().min(1), z.custom<RewardFunction>(isRewardFunction)], { error: () => 'expected the name of a bound reward function, or a RewardFunction' })
+          .union([z.string().min(1), z.custom<RewardFunction>(isRewardFunction)], {
+            error: () => 'expected the name of a bound reward function, or a RewardFunction',
+          })
           .describe('Labels new samples: a RewardFunction, or the name of a reward another plugin binds (weight 0 logs it without training on it).'),
         labels: z.enum(['outcome', 'process']).optional(),
         threshold: z.number().optional(),
@@ -74,7 +80,9 @@ export const rewardModel = definePlugin({
         const others = (await ctx.getAllAsync<RewardFunction>(RewardFunction)).filter((r) => r !== rm);
         const fn = others.find((r) => r.name === labeller);
         if (!fn) {
-          const bound = others.length ? `the rewards bound besides this reward model are ${others.map((r) => `'${r.name}'`).join(', ')}` : `no reward is bound besides this reward model ('${rm.name}')`;
+          const bound = others.length
+            ? `the rewards bound besides this reward model are ${others.map((r) => `'${r.name}'`).join(', ')}`
+            : `no reward is bound besides this reward model ('${rm.name}')`;
           throw new ConfigError(config.source, [
             {
               path: 'plugins[@grpo/plugin-reward-model].iterative.labeller',

@@ -48,7 +48,15 @@ export function resolveScoring(scoring: ScoringOptions): ResolvedScoring {
   if (!MODES.includes(mode)) throw new RangeError(`reward model mode must be one of ${MODES.join(', ')}, got ${String(mode)}`);
   const pooling = scoring.pooling ?? 'last';
   if (!isPooling(pooling)) throw new RangeError(`pooling must be 'last' or 'noisy-and', got ${String(pooling)}`);
-  return { name: scoring.name ?? 'rm', mode, pooling, processScore: scoring.processScore ?? 'min', batchSize: scoring.batchSize ?? 32, output: scoring.output, steps: scoring.steps };
+  return {
+    name: scoring.name ?? 'rm',
+    mode,
+    pooling,
+    processScore: scoring.processScore ?? 'min',
+    batchSize: scoring.batchSize ?? 32,
+    output: scoring.output,
+    steps: scoring.steps,
+  };
 }
 
 /** What a served score is: σ(logit), or the logit itself (`output`; by default the logit for a preference model). */

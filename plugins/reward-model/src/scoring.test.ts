@@ -15,7 +15,8 @@ beforeAll(async () => {
 });
 
 const tokenizer = CharTokenizer.fromChars('abcd\n');
-const tiny = (o: Partial<CreateRewardModelOptions> = {}) => TransformerRewardModel.create({ tokenizer, model: { dModel: 32, nLayers: 1, nHeads: 2, maxSeqLen: 24 }, seed: 3, ...o });
+const tiny = (o: Partial<CreateRewardModelOptions> = {}) =>
+  TransformerRewardModel.create({ tokenizer, model: { dModel: 32, nLayers: 1, nHeads: 2, maxSeqLen: 24 }, seed: 3, ...o });
 
 const input = (prompts: string[], completions: string[]): RewardInput => ({
   prompts,
@@ -69,7 +70,15 @@ describe('TransformerRewardModel', () => {
     const batch: RewardExample[] = [
       { kind: 'outcome', prompt: 'a', completion: 'bc', label: 1 },
       { kind: 'outcome', prompt: 'b', completion: 'dd', label: 0 },
-      { kind: 'process', prompt: 'c', completion: 'ab\nc', steps: [{ endChar: 2, reward: 1 }, { endChar: 4, reward: 0 }] },
+      {
+        kind: 'process',
+        prompt: 'c',
+        completion: 'ab\nc',
+        steps: [
+          { endChar: 2, reward: 1 },
+          { endChar: 4, reward: 0 },
+        ],
+      },
       { kind: 'preference', prompt: 'd', chosen: 'aa', rejected: 'b' },
     ];
     const raw = await rm.tokenScores([
@@ -80,8 +89,7 @@ describe('TransformerRewardModel', () => {
       { prompt: 'd', completion: 'b' },
     ]);
     const z = raw.map((r) => r.logits);
-    const expected =
-      (softplus(-z[0]![2]!) + softplus(z[1]![2]!) + (softplus(-z[2]![1]!) + softplus(z[2]![3]!)) / 2 + softplus(-(z[3]![2]! - z[4]![1]!))) / 4;
+    const expected = (softplus(-z[0]![2]!) + softplus(z[1]![2]!) + (softplus(-z[2]![1]!) + softplus(z[2]![3]!)) / 2 + softplus(-(z[3]![2]! - z[4]![1]!))) / 4;
     const loss = rm.loss(batch);
     expect(loss.dataSync()[0]).toBeCloseTo(expected, 5);
     loss.dispose();
@@ -124,7 +132,17 @@ describe('TransformerRewardModel', () => {
     const [scored] = (await rm.score(input(['c'], [completion]))) as { score: number; steps: { endChar: number; reward: number }[] }[];
     expect(scored!.steps.map((x) => x.reward)).toEqual([expect.closeTo(p1, 6), expect.closeTo(p2, 6)]);
     expect(scored!.score).toBeCloseTo(Math.min(p1, p2), 6);
-    const loss = rm.loss([{ kind: 'process', prompt: 'c', completion, steps: [{ endChar: 2, reward: 1 }, { endChar: 5, reward: 0 }] }]);
+    const loss = rm.loss([
+      {
+        kind: 'process',
+        prompt: 'c',
+        completion,
+        steps: [
+          { endChar: 2, reward: 1 },
+          { endChar: 5, reward: 0 },
+        ],
+      },
+    ]);
     expect(loss.dataSync()[0]).toBeCloseTo((-Math.log(p1) - Math.log(1 - p2)) / 2, 5);
     loss.dispose();
     rm.dispose();
@@ -160,7 +178,15 @@ describe('TransformerRewardModel', () => {
       for (const y of lines) {
         const completion = `${x}\n${y}`;
         examples.push({ kind: 'outcome', prompt: 'a', completion, label: ok(x) && ok(y) ? 1 : 0 });
-        examples.push({ kind: 'process', prompt: 'b', completion, steps: [{ endChar: 2, reward: ok(x) ? 1 : 0 }, { endChar: 5, reward: ok(x) && ok(y) ? 1 : 0 }] });
+        examples.push({
+          kind: 'process',
+          prompt: 'b',
+          completion,
+          steps: [
+            { endChar: 2, reward: ok(x) ? 1 : 0 },
+            { endChar: 5, reward: ok(x) && ok(y) ? 1 : 0 },
+          ],
+        });
         if (ok(x) !== ok(y)) examples.push({ kind: 'preference', prompt: 'c', chosen: ok(x) ? x : y, rejected: ok(x) ? y : x });
       }
     const rm = tiny();
@@ -183,10 +209,18 @@ describe('TransformerRewardModel', () => {
     expect(head.size).toBe(3);
     const snapshot = () => rm.head.trainableVariables().map((v) => Array.from(v.dataSync()));
     const before = snapshot();
-    await rm.train([{ kind: 'outcome', prompt: 'a', completion: 'bc', label: 0 }, { kind: 'outcome', prompt: 'b', completion: 'ab', label: 1 }], { learningRate: 1e-2, backboneLrScale: 0 });
+    await rm.train(
+      [
+        { kind: 'outcome', prompt: 'a', completion: 'bc', label: 0 },
+        { kind: 'outcome', prompt: 'b', completion: 'ab', label: 1 },
+      ],
+      { learningRate: 1e-2, backboneLrScale: 0 },
+    );
     const after = snapshot();
     rm.head.trainableVariables().forEach((v, i) => (head.has(v) ? expect(after[i]).not.toEqual(before[i]) : expect(after[i]).toEqual(before[i])));
-    await expect(rm.train([{ kind: 'outcome', prompt: 'a', completion: 'bc', label: 0 }], { backboneLrScale: -1 })).rejects.toThrow('backboneLrScale must be ≥ 0');
+    await expect(rm.train([{ kind: 'outcome', prompt: 'a', completion: 'bc', label: 0 }], { backboneLrScale: -1 })).rejects.toThrow(
+      'backboneLrScale must be ≥ 0',
+    );
     rm.dispose();
   });
 
@@ -194,7 +228,9 @@ describe('TransformerRewardModel', () => {
     const rm = tiny();
     await expect(rm.train([{ kind: 'outcome', prompt: 'a', completion: '', label: 1 }])).rejects.toThrow(DataError);
     await expect(rm.train([{ kind: 'outcome', prompt: 'a', completion: 'b', label: 2 }])).rejects.toThrow('example 0: label must be in [0, 1], got 2');
-    await expect(rm.train([{ kind: 'process', prompt: 'a', completion: 'b', steps: [{ endChar: 5, reward: 1 }] }])).rejects.toThrow('step end 5 is outside the completion');
+    await expect(rm.train([{ kind: 'process', prompt: 'a', completion: 'b', steps: [{ endChar: 5, reward: 1 }] }])).rejects.toThrow(
+      'step end 5 is outside the completion',
+    );
     await expect(rm.train([])).rejects.toThrow('no examples');
     rm.dispose();
   });

@@ -72,7 +72,14 @@ export class TransformerRewardModel<Row extends DatasetRow = DatasetRow> impleme
   }
 
   static create<Row extends DatasetRow = DatasetRow>(options: CreateRewardModelOptions): TransformerRewardModel<Row> {
-    const head = ScalarHeadModel.create({ tokenizer: options.tokenizer, model: options.model, from: options.from, seed: options.seed, alignment: 'after', likelihood: options.likelihood });
+    const head = ScalarHeadModel.create({
+      tokenizer: options.tokenizer,
+      model: options.model,
+      from: options.from,
+      seed: options.seed,
+      alignment: 'after',
+      likelihood: options.likelihood,
+    });
     return new TransformerRewardModel<Row>(head, options, options.train);
   }
 
@@ -140,7 +147,10 @@ export class TransformerRewardModel<Row extends DatasetRow = DatasetRow> impleme
       const last = outputOf(this.scoring.mode === 'preference' ? s.logits[s.logits.length - 1]! : this.outcomeLogit(s.logits), this.scoring);
       if (this.scoring.mode !== 'process') return last;
       const completion = items[i]!.completion;
-      const steps = splitSteps(completion, this.scoring.steps).map((endChar) => ({ endChar, reward: outputOf(this.pooledLogit(s.logits, charToToken(s.ends, endChar)), this.scoring) }));
+      const steps = splitSteps(completion, this.scoring.steps).map((endChar) => ({
+        endChar,
+        reward: outputOf(this.pooledLogit(s.logits, charToToken(s.ends, endChar)), this.scoring),
+      }));
       if (steps.length === 0) return { score: last, steps };
       const values = steps.map((x) => x.reward);
       return { score: this.scoring.processScore === 'last' ? values[values.length - 1]! : Math.min(...values), steps };
@@ -155,7 +165,13 @@ export class TransformerRewardModel<Row extends DatasetRow = DatasetRow> impleme
   /** Trains on `examples` (any mix of kinds); returns the mean loss of the last epoch and, with `eval`, `eval/*` metrics. */
   async train(examples: readonly RewardExample[], options: TrainOptions = {}): Promise<Record<string, number>> {
     this.checkAlive();
-    const target = { head: this.head, optimizer: this.optimizer, pooling: this.scoring.pooling, progress: this.progress, evaluate: (e: readonly RewardExample[]) => this.evaluate(e) };
+    const target = {
+      head: this.head,
+      optimizer: this.optimizer,
+      pooling: this.scoring.pooling,
+      progress: this.progress,
+      evaluate: (e: readonly RewardExample[]) => this.evaluate(e),
+    };
     return runTraining(target, examples, { ...this.trainDefaults, ...options });
   }
 

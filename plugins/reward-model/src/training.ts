@@ -95,7 +95,10 @@ export function batchLoss(head: ScalarHeadModel, pooling: Pooling, batch: readon
     const flat = z.reshape([B * L, 1]) as tf.Tensor2D;
     let total = tf.scalar(0);
     if (bce.length) {
-      const at = selectEntries(flat, bce.map((t) => t.row * L + t.token));
+      const at = selectEntries(
+        flat,
+        bce.map((t) => t.row * L + t.token),
+      );
       total = tf.add(total, bceLoss(at, tf.tensor1d(bce.map((t) => t.label)), tf.tensor1d(bce.map((t) => t.weight))));
     }
     if (pooled.length) {
@@ -105,8 +108,14 @@ export function batchLoss(head: ScalarHeadModel, pooling: Pooling, batch: readon
       total = tf.add(total, noisyAndLoss(logP, tf.tensor1d(pooled.map((p) => p.label)), tf.tensor1d(pooled.map((p) => p.weight))));
     }
     if (pairs.length) {
-      const chosen = selectEntries(flat, pairs.map(([c]) => c * L + lastIndex[c]!));
-      const rejected = selectEntries(flat, pairs.map(([, r]) => r * L + lastIndex[r]!));
+      const chosen = selectEntries(
+        flat,
+        pairs.map(([c]) => c * L + lastIndex[c]!),
+      );
+      const rejected = selectEntries(
+        flat,
+        pairs.map(([, r]) => r * L + lastIndex[r]!),
+      );
       total = tf.add(total, preferenceLoss(chosen, rejected));
     }
     return tf.div(total, Math.max(1, batch.length)) as tf.Scalar;
@@ -153,7 +162,10 @@ export async function runTraining(target: TrainingTarget, examples: readonly Rew
         minLrRatio: 0.1,
       });
       const scale = o.backboneLrScale ?? 1;
-      const gradNorm = optimizer.update(vars, grads as Record<string, tf.Tensor>, { lr: scale === 1 ? lr : (v) => (headVars.has(v) ? lr : lr * scale), maxGradNorm: o.maxGradNorm ?? 1 });
+      const gradNorm = optimizer.update(vars, grads as Record<string, tf.Tensor>, {
+        lr: scale === 1 ? lr : (v) => (headVars.has(v) ? lr : lr * scale),
+        maxGradNorm: o.maxGradNorm ?? 1,
+      });
       const loss = (await value.data())[0]!;
       value.dispose();
       if (!Number.isFinite(loss)) throw new DataError(`reward model training: the loss became ${loss}; lower the learning rate`);

@@ -33,7 +33,8 @@ async function build(options: TokenizersOptions): Promise<Tokenizer> {
   return 'chars' in char ? CharTokenizer.fromChars(char.chars, char) : CharTokenizer.fromCorpus(char.corpus, char);
 }
 
-const isTokenizer = (v: unknown): v is Tokenizer => typeof v === 'object' && v !== null && typeof (v as Tokenizer).encode === 'function' && typeof (v as Tokenizer).decode === 'function';
+const isTokenizer = (v: unknown): v is Tokenizer =>
+  typeof v === 'object' && v !== null && typeof (v as Tokenizer).encode === 'function' && typeof (v as Tokenizer).decode === 'function';
 
 /** `tokenizers(options)`: one of `{ char }`, `{ file }`, `{ dir }`, `{ tokenizer }`, or nothing. */
 export const tokenizersOptionsSchema = z

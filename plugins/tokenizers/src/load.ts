@@ -45,7 +45,5 @@ export async function loadTokenizer(dir: string): Promise<Tokenizer> {
     if (error instanceof DataError) throw new CheckpointError(error.message, { cause: error });
     throw error;
   }
-  throw new CheckpointError(
-    `${file}: unknown tokenizer format: expected {"kind": "char", ...} or a Hugging Face tokenizer.json (with "model").`,
-  );
+  throw new CheckpointError(`${file}: unknown tokenizer format: expected {"kind": "char", ...} or a Hugging Face tokenizer.json (with "model").`);
 }

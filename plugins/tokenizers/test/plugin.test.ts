@@ -38,6 +38,8 @@ describe('tokenizers plugin', () => {
   it('reports options that describe no tokenizer with the config problems', async () => {
     const bad = resolveConfig({ plugins: [tokenizers({ chars: 'ab' } as never)] }, { source: 'test' });
     await expect(bad).rejects.toThrow(ConfigError);
-    await expect(bad).rejects.toThrow(/plugins\[@grpo\/plugin-tokenizers\]: expected \{ char: \{ chars \| corpus \} \}, \{ file \}, \{ dir \} or \{ tokenizer \}/);
+    await expect(bad).rejects.toThrow(
+      /plugins\[@grpo\/plugin-tokenizers\]: expected \{ char: \{ chars \| corpus \} \}, \{ file \}, \{ dir \} or \{ tokenizer \}/,
+    );
   });
 });

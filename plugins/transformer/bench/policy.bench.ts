@@ -28,7 +28,11 @@ const tokenizer: Tokenizer = {
   bosId: 1,
   eosId: 2,
   encode: (text, o) => [...(o?.addBos ? [1] : []), ...[...text].map((c) => 3 + chars.indexOf(c)), ...(o?.addEos ? [2] : [])],
-  decode: (ids) => ids.filter((i) => i >= 3).map((i) => chars[i - 3]).join(''),
+  decode: (ids) =>
+    ids
+      .filter((i) => i >= 3)
+      .map((i) => chars[i - 3])
+      .join(''),
   save: async () => {},
 };
 
@@ -43,7 +47,9 @@ const rows: [string, number, number][] = [];
 async function benchGenerate(policy: TransformerPolicy, cache: boolean): Promise<number> {
   const run = () => (cache ? policy.generate(prompts, 8, genOptions) : policy.generateNoCache(prompts, 8, genOptions));
   // Warm-up (XNNPACK operator creation, wasm memory growth).
-  await (cache ? policy.generate(prompts.slice(0, 2), 2, { ...genOptions, maxNewTokens: 4 }) : policy.generateNoCache(prompts.slice(0, 2), 2, { ...genOptions, maxNewTokens: 4 }));
+  await (cache
+    ? policy.generate(prompts.slice(0, 2), 2, { ...genOptions, maxNewTokens: 4 })
+    : policy.generateNoCache(prompts.slice(0, 2), 2, { ...genOptions, maxNewTokens: 4 }));
   // EOS can end a completion early; count the tokens actually generated.
   const t0 = performance.now();
   const out = await run();

@@ -79,11 +79,16 @@ export function resolveModelConfig(model: ModelOptions, vocabSize: number, sourc
   if (!(cfg.ropeBase > 0)) issues.push({ path: 'ropeBase', message: `expected a number > 0, got ${cfg.ropeBase}` });
   if (!(cfg.normEps > 0)) issues.push({ path: 'normEps', message: `expected a number > 0, got ${cfg.normEps}` });
   if (cfg.dModel % cfg.nHeads !== 0) issues.push({ path: 'nHeads', message: `must divide dModel (${cfg.dModel}), got ${cfg.nHeads}` });
-  else if ((cfg.dModel / cfg.nHeads) % 2 !== 0) issues.push({ path: 'nHeads', message: `head size dModel/nHeads must be even for rotary embeddings, got ${cfg.dModel / cfg.nHeads}` });
+  else if ((cfg.dModel / cfg.nHeads) % 2 !== 0)
+    issues.push({ path: 'nHeads', message: `head size dModel/nHeads must be even for rotary embeddings, got ${cfg.dModel / cfg.nHeads}` });
   if (cfg.nHeads % cfg.nKvHeads !== 0) issues.push({ path: 'nKvHeads', message: `must divide nHeads (${cfg.nHeads}), got ${cfg.nKvHeads}` });
   if (model.vocabSize !== undefined && model.vocabSize !== vocabSize)
     issues.push({ path: 'vocabSize', message: `the tokenizer has ${vocabSize} tokens but the model config says ${model.vocabSize}` });
-  if (issues.length) throw new ConfigError(source, issues.map((i) => ({ ...i, path: `${source}.${i.path}` })));
+  if (issues.length)
+    throw new ConfigError(
+      source,
+      issues.map((i) => ({ ...i, path: `${source}.${i.path}` })),
+    );
   return cfg;
 }
 

@@ -43,14 +43,24 @@ interface SeqState {
 }
 
 /** Left-padded logits of the last position for `rows` of token ids (full recompute, no cache). */
-function fullLastLogits(model: ModelState, rows: readonly (readonly number[])[], padId: number): { logits: tf.Tensor2D; kv: LayerKv[]; pads: number[]; T: number } {
+function fullLastLogits(
+  model: ModelState,
+  rows: readonly (readonly number[])[],
+  padId: number,
+): { logits: tf.Tensor2D; kv: LayerKv[]; pads: number[]; T: number } {
   const T = Math.max(...rows.map((r) => r.length));
   const pads = rows.map((r) => T - r.length);
   const ids = new Int32Array(rows.length * T).fill(padId);
   rows.forEach((r, b) => ids.set(r, b * T + (pads[b] as number)));
   const ctx = leftPaddedContext(model.cfg, model.tables, T, pads);
   const { hidden, kv } = forwardHidden(model.cfg, model.weights, ids, ctx, true);
-  const last = tf.gather(hidden, tf.tensor1d(rows.map((_, b) => b * T + T - 1), 'int32')) as tf.Tensor2D;
+  const last = tf.gather(
+    hidden,
+    tf.tensor1d(
+      rows.map((_, b) => b * T + T - 1),
+      'int32',
+    ),
+  ) as tf.Tensor2D;
   return { logits: lmHead(model.cfg, model.weights, last), kv, pads, T };
 }
 

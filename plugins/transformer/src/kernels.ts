@@ -74,9 +74,7 @@ function xnnBatchMatMul(args: { inputs: tf.NamedTensorInfoMap; backend: unknown 
   if (n !== nb || k !== kb) throw new Error(`${KERNEL}: shapes ${a.shape} and ${b.shape} do not match`);
   let fn = matMulFns.get(backend.wasm);
   if (!fn) {
-    fn = backend.wasm.cwrap('BatchMatMul', null, [
-      'number', 'array', 'number', 'number', 'array', 'number', 'number', 'number', 'number',
-    ]) as MatMulFn;
+    fn = backend.wasm.cwrap('BatchMatMul', null, ['number', 'array', 'number', 'number', 'array', 'number', 'number', 'number', 'number']) as MatMulFn;
     matMulFns.set(backend.wasm, fn);
   }
   const out = backend.makeOutput([n, m, p], 'float32');

@@ -224,7 +224,13 @@ export type LayerKv = {
  * Full-sequence forward pass over `x` `[B·T, d]` embeddings; returns the final hidden states
  * `[B·T, d]` (after the final norm) and, when `keepKv`, every layer's keys and values.
  */
-export function forwardHidden(cfg: TransformerConfig, weights: WeightMap, ids: Int32Array, ctx: SeqContext, keepKv = false): { hidden: tf.Tensor2D; kv: LayerKv[] } {
+export function forwardHidden(
+  cfg: TransformerConfig,
+  weights: WeightMap,
+  ids: Int32Array,
+  ctx: SeqContext,
+  keepKv = false,
+): { hidden: tf.Tensor2D; kv: LayerKv[] } {
   const { B, T } = ctx;
   const H = cfg.nHeads;
   const Hkv = cfg.nKvHeads;
@@ -244,7 +250,10 @@ export function forwardHidden(cfg: TransformerConfig, weights: WeightMap, ids: I
     const vR = repeatKv(v, H / Hkv).reshape([B * H, T, hd]) as tf.Tensor3D;
     const scores = bmm(q.reshape([B * H, T, hd]) as tf.Tensor3D, kT).reshape([B, H, T, T]);
     const probs = tf.softmax(tf.add(scores, ctx.bias)).reshape([B * H, T, T]) as tf.Tensor3D;
-    const att = bmm(probs, vR).reshape([B, H, T, hd]).transpose([0, 2, 1, 3]).reshape([N, H * hd]) as tf.Tensor2D;
+    const att = bmm(probs, vR)
+      .reshape([B, H, T, hd])
+      .transpose([0, 2, 1, 3])
+      .reshape([N, H * hd]) as tf.Tensor2D;
     x = tf.add(x, mm(att, w(weights, `${p}.attn.wo`)));
     const h2 = rmsNorm(x, w(weights, `${p}.mlp_norm.weight`), cfg.normEps);
     const gate = silu(mm(h2, w(weights, `${p}.mlp.w1`)));

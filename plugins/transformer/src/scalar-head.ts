@@ -66,7 +66,10 @@ export class ScalarHeadModel {
       const value = values.get(name);
       if (!value) throw new Error(`missing weight ${name}`);
       // Copies, so a model initialised from a policy never shares (or later moves) the policy's weights.
-      this.weights.set(name, tf.tidy(() => tf.variable(value instanceof tf.Tensor ? value.clone() : tf.tensor(value, shape, 'float32'), true, `${prefix}/${name}`)));
+      this.weights.set(
+        name,
+        tf.tidy(() => tf.variable(value instanceof tf.Tensor ? value.clone() : tf.tensor(value, shape, 'float32'), true, `${prefix}/${name}`)),
+      );
     }
     this.tables = ropeTables(config);
   }
@@ -80,11 +83,19 @@ export class ScalarHeadModel {
    * a policy starts from what that policy finds unlikely, instead of having to rediscover it from
    * scalar labels through a fresh head.
    */
-  static create(options: { tokenizer: Tokenizer; model?: ModelOptions; from?: Policy; seed?: number; alignment: ScoreAlignment; likelihood?: boolean }): ScalarHeadModel {
+  static create(options: {
+    tokenizer: Tokenizer;
+    model?: ModelOptions;
+    from?: Policy;
+    seed?: number;
+    alignment: ScoreAlignment;
+    likelihood?: boolean;
+  }): ScalarHeadModel {
     const values = new Map<string, Float32Array | tf.Tensor>();
     let cfg: TransformerConfig;
     if (options.from) {
-      if (!(options.from instanceof TransformerPolicy)) throw new GrpoError('a scalar-head model copies the backbone of a @grpo/plugin-transformer policy only; give model sizes to build one from scratch');
+      if (!(options.from instanceof TransformerPolicy))
+        throw new GrpoError('a scalar-head model copies the backbone of a @grpo/plugin-transformer policy only; give model sizes to build one from scratch');
       cfg = options.from.config;
       for (const [name, v] of options.from.weights) values.set(name, v);
     } else {
@@ -93,7 +104,10 @@ export class ScalarHeadModel {
     }
     // A small random head (not zero) so that scores differ between inputs from the first step.
     const rng = new Rng(`${options.seed ?? 0}:score-head`);
-    values.set(HEAD_W, Float32Array.from({ length: cfg.dModel }, () => (rng.next() - 0.5) * 0.02));
+    values.set(
+      HEAD_W,
+      Float32Array.from({ length: cfg.dModel }, () => (rng.next() - 0.5) * 0.02),
+    );
     // With likelihoods the bias starts at LIKELIHOOD_OFFSET: a token starts out scored below 0 when
     // the policy gave it a probability below e^−5 ≈ 0.7%.
     values.set(HEAD_B, Float32Array.of(options.likelihood ? LIKELIHOOD_OFFSET : 0));
@@ -111,7 +125,8 @@ export class ScalarHeadModel {
     const rows = batch.prompts.map((p, b) => {
       const c = batch.completions[b]!;
       if (p.length === 0) throw new DataError(`row ${b}: empty prompt (encode prompts with a BOS token)`);
-      if (p.length + c.length > cfg.maxSeqLen) throw new DataError(`row ${b}: prompt + completion is ${p.length + c.length} tokens, more than maxSeqLen ${cfg.maxSeqLen}`);
+      if (p.length + c.length > cfg.maxSeqLen)
+        throw new DataError(`row ${b}: prompt + completion is ${p.length + c.length} tokens, more than maxSeqLen ${cfg.maxSeqLen}`);
       // `before` never needs the last completion token as input.
       return this.alignment === 'before' ? [...p, ...c].slice(0, p.length + c.length - 1) : [...p, ...c];
     });
@@ -162,7 +177,13 @@ export class ScalarHeadModel {
     this.checkAlive();
     const tensors: Record<string, StTensor> = {};
     for (const [name, v] of this.weights) tensors[name] = { dtype: 'F32', shape: [...v.shape], data: Float32Array.from(await v.data()) };
-    const cfg: ScalarCheckpointConfig = { format: SCALAR_FORMAT, version: 1, model: this.config, alignment: this.alignment, ...(this.likelihood ? { likelihood: true } : {}) };
+    const cfg: ScalarCheckpointConfig = {
+      format: SCALAR_FORMAT,
+      version: 1,
+      model: this.config,
+      alignment: this.alignment,
+      ...(this.likelihood ? { likelihood: true } : {}),
+    };
     await writeDirAtomic(dir, {
       ...(await tokenizerFiles(this.tokenizer)),
       [SCALAR_CONFIG_FILE]: `${JSON.stringify(cfg, null, 2)}\n`,
@@ -175,7 +196,11 @@ export class ScalarHeadModel {
     this.checkAlive();
     const { cfg, values } = await readScalarCheckpoint(dir);
     const mismatch = (Object.keys(this.config) as (keyof TransformerConfig)[]).filter((k) => cfg.model[k] !== this.config[k]);
-    const differs = [...mismatch, ...(cfg.alignment !== this.alignment ? ['alignment'] : []), ...(Boolean(cfg.likelihood) !== this.likelihood ? ['likelihood'] : [])];
+    const differs = [
+      ...mismatch,
+      ...(cfg.alignment !== this.alignment ? ['alignment'] : []),
+      ...(Boolean(cfg.likelihood) !== this.likelihood ? ['likelihood'] : []),
+    ];
     if (differs.length) throw new CheckpointError(`${join(dir, SCALAR_CONFIG_FILE)}: architecture differs from this model's (${differs.join(', ')})`);
     tf.tidy(() => {
       for (const [name, v] of this.weights) v.assign(tf.tensor(values.get(name)!, v.shape, 'float32'));
@@ -186,7 +211,9 @@ export class ScalarHeadModel {
   static async fromCheckpoint(dir: string, tokenizer: Tokenizer): Promise<ScalarHeadModel> {
     const { cfg, values } = await readScalarCheckpoint(dir);
     if (tokenizer.vocabSize !== cfg.model.vocabSize)
-      throw new CheckpointError(`${join(dir, SCALAR_CONFIG_FILE)}: vocabSize ${cfg.model.vocabSize} does not match the tokenizer's ${tokenizer.vocabSize} tokens`);
+      throw new CheckpointError(
+        `${join(dir, SCALAR_CONFIG_FILE)}: vocabSize ${cfg.model.vocabSize} does not match the tokenizer's ${tokenizer.vocabSize} tokens`,
+      );
     return new ScalarHeadModel(cfg.model, tokenizer, cfg.alignment, values, Boolean(cfg.likelihood));
   }
 
@@ -204,9 +231,16 @@ export class ScalarHeadModel {
 async function readScalarCheckpoint(dir: string): Promise<{ cfg: ScalarCheckpointConfig; values: Map<string, Float32Array> }> {
   const file = join(dir, SCALAR_CONFIG_FILE);
   const json = await readJsonFile<Partial<ScalarCheckpointConfig>>(file);
-  if (json.format !== SCALAR_FORMAT || json.version !== 1 || typeof json.model !== 'object' || json.model === null || (json.alignment !== 'before' && json.alignment !== 'after'))
+  if (
+    json.format !== SCALAR_FORMAT ||
+    json.version !== 1 ||
+    typeof json.model !== 'object' ||
+    json.model === null ||
+    (json.alignment !== 'before' && json.alignment !== 'after')
+  )
     throw new CheckpointError(`${file}: not a ${SCALAR_FORMAT} v1 config (expected format, version 1, model and alignment 'before' | 'after')`);
-  if (json.likelihood !== undefined && typeof json.likelihood !== 'boolean') throw new CheckpointError(`${file}: 'likelihood' must be true or false, got ${JSON.stringify(json.likelihood)}`);
+  if (json.likelihood !== undefined && typeof json.likelihood !== 'boolean')
+    throw new CheckpointError(`${file}: 'likelihood' must be true or false, got ${JSON.stringify(json.likelihood)}`);
   if (json.likelihood && json.alignment !== 'after') throw new CheckpointError(`${file}: 'likelihood' needs alignment 'after'`);
   let model: TransformerConfig;
   try {

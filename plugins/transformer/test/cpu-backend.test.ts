@@ -13,7 +13,13 @@ describe('on the cpu backend', () => {
     expect(tf.getBackend()).toBe('cpu');
     const policy = tinyPolicy({ ...TINY, nKvHeads: 2 });
     const ref = weightValues(policy);
-    const batch = { prompts: [[1, 5, 6], [1]], completions: [[7, 8], [9, 10, 11]] };
+    const batch = {
+      prompts: [[1, 5, 6], [1]],
+      completions: [
+        [7, 8],
+        [9, 10, 11],
+      ],
+    };
     const lp = tf.tidy(() => policy.tokenLogProbs(batch).logprobs.arraySync());
     batch.prompts.forEach((p, b) => {
       const c = batch.completions[b] as number[];

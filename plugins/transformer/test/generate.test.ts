@@ -19,7 +19,11 @@ describe.each(CONFIGS)('KV-cache decoding (%s)', (_, model) => {
     const policy = tinyPolicy(model);
     const { cfg } = policy.model;
     const ref = weightValues(policy);
-    const prompts = [[1, 5, 6, 7, 8, 9], [1, 10], [1, 11, 12, 13]];
+    const prompts = [
+      [1, 5, 6, 7, 8, 9],
+      [1, 10],
+      [1, 11, 12, 13],
+    ];
     const fed = [
       [4, 5, 6, 7, 8],
       [9, 9, 10, 11, 12],
@@ -53,7 +57,14 @@ describe.each(CONFIGS)('KV-cache decoding (%s)', (_, model) => {
       full.forEach((f, b) => fids.set(f, b * Tf + (fpads[b] as number)));
       const recompute = tf.tidy(() => {
         const { hidden } = forwardHidden(cfg, policy.weights, fids, leftPaddedContext(cfg, policy.model.tables, Tf, fpads));
-        return lmHead(cfg, policy.weights, gatherRows(hidden, full.map((_, b) => b * Tf + Tf - 1)));
+        return lmHead(
+          cfg,
+          policy.weights,
+          gatherRows(
+            hidden,
+            full.map((_, b) => b * Tf + Tf - 1),
+          ),
+        );
       });
       const rec = recompute.arraySync();
       recompute.dispose();
@@ -232,7 +243,11 @@ describe('stopping', () => {
       padId: base.padId,
       eosId: eos,
       encode: (t, o) => base.encode(t, o),
-      decode: (ids, o) => base.decode(ids.filter((i) => i !== eos), o),
+      decode: (ids, o) =>
+        base.decode(
+          ids.filter((i) => i !== eos),
+          o,
+        ),
       save: (d) => base.save(d),
     };
     const { generate } = await import('../src/generate.js');

@@ -33,10 +33,20 @@ export function tinyPolicy(model: ModelOptions = TINY, seed = 1, scale = 0.3): T
     tf.tidy(() => {
       for (const [name, v] of policy.weights) {
         if (name.endsWith('norm.weight')) {
-          v.assign(tf.tensor(Float32Array.from({ length: v.size }, () => 1 + 0.2 * rand()), v.shape));
+          v.assign(
+            tf.tensor(
+              Float32Array.from({ length: v.size }, () => 1 + 0.2 * rand()),
+              v.shape,
+            ),
+          );
           continue;
         }
-        v.assign(tf.tensor(Float32Array.from({ length: v.size }, () => scale * rand()), v.shape));
+        v.assign(
+          tf.tensor(
+            Float32Array.from({ length: v.size }, () => scale * rand()),
+            v.shape,
+          ),
+        );
       }
     });
   }

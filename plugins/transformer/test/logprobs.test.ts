@@ -111,7 +111,9 @@ describe.each([
       const short = v.name.split('/')[1] as string;
       const gv = g.get(v.name) as Float32Array;
       // The two largest-gradient coordinates of each weight plus one fixed one.
-      const idx = Array.from(gv.keys()).sort((a, b) => Math.abs(gv[b] as number) - Math.abs(gv[a] as number)).slice(0, 2);
+      const idx = Array.from(gv.keys())
+        .sort((a, b) => Math.abs(gv[b] as number) - Math.abs(gv[a] as number))
+        .slice(0, 2);
       idx.push(Math.floor(gv.length / 3));
       for (const i of idx) {
         const base = v.dataSync().slice() as Float32Array;

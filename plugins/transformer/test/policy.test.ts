@@ -16,7 +16,13 @@ afterAll(async () => {
   await rm(dir, { recursive: true, force: true });
 });
 
-const batch: TokenBatch = { prompts: [[1, 5, 6], [1, 7]], completions: [[8, 9, 2], [10]] };
+const batch: TokenBatch = {
+  prompts: [
+    [1, 5, 6],
+    [1, 7],
+  ],
+  completions: [[8, 9, 2], [10]],
+};
 const logprobs = (m: { tokenLogProbs(b: TokenBatch): { logprobs: tf.Tensor2D } }) => tf.tidy(() => m.tokenLogProbs(batch).logprobs.arraySync());
 
 describe('config', () => {
@@ -187,6 +193,8 @@ describe('plugin', () => {
   });
 
   it('validates policy.model with the config: the transformer needs dModel ≥ 2', async () => {
-    await expect(containerFor({ policy: { model: { dModel: 1, nLayers: 0 } } })).rejects.toThrow(/policy\.model\.dModel: expected an integer ≥ 2, got 1[\s\S]*policy\.model\.nLayers: expected an integer ≥ 1, got 0/);
+    await expect(containerFor({ policy: { model: { dModel: 1, nLayers: 0 } } })).rejects.toThrow(
+      /policy\.model\.dModel: expected an integer ≥ 2, got 1[\s\S]*policy\.model\.nLayers: expected an integer ≥ 1, got 0/,
+    );
   });
 });

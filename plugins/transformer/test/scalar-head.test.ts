@@ -62,7 +62,14 @@ describe('ScalarHeadModel', () => {
       const k = 7;
       // Head = logit of token k at the reading position (+0.25); a = 0.5 times log p of the token just read.
       tf.tidy(() => {
-        model.weights.get('score_head.weight')!.assign(tf.tensor2d(tiedEmbeddings ? w.get('embed.weight')!.slice(k * d, (k + 1) * d) : columnOf(w.get('lm_head.weight')!, d, policy.config.vocabSize, k), [d, 1]));
+        model.weights
+          .get('score_head.weight')!
+          .assign(
+            tf.tensor2d(tiedEmbeddings ? w.get('embed.weight')!.slice(k * d, (k + 1) * d) : columnOf(w.get('lm_head.weight')!, d, policy.config.vocabSize, k), [
+              d,
+              1,
+            ]),
+          );
         model.weights.get('score_head.bias')!.assign(tf.tensor1d([0.25]));
         model.weights.get('score_head.likelihood')!.assign(tf.tensor1d([0.5]));
       });
@@ -109,7 +116,12 @@ describe('ScalarHeadModel', () => {
   });
 
   it('has gradients for every weight and saves/loads bit-exactly with validation', async () => {
-    const model = ScalarHeadModel.create({ tokenizer: tok, model: { dModel: 16, nLayers: 1, nHeads: 2, maxSeqLen: 32, tiedEmbeddings: false }, seed: 3, alignment: 'before' });
+    const model = ScalarHeadModel.create({
+      tokenizer: tok,
+      model: { dModel: 16, nLayers: 1, nHeads: 2, maxSeqLen: 32, tiedEmbeddings: false },
+      seed: 3,
+      alignment: 'before',
+    });
     const { grads } = tf.variableGrads(() => model.scores({ prompts, completions }).square().sum() as tf.Scalar, model.trainableVariables());
     expect(Object.keys(grads).length).toBe(model.trainableVariables().length);
     tf.dispose(Object.values(grads));

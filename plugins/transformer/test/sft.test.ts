@@ -6,8 +6,6 @@ import { TINY, charTokenizer, logSoftmax, naiveLogits, tinyPolicy, useWasm, weig
 
 beforeAll(useWasm);
 
-
-
 describe('sft', () => {
   it('learns a copy task on wasm (loss falls, held-out loss falls) with a constant tensor count', async () => {
     expect(tf.getBackend()).toBe('wasm');
@@ -55,7 +53,16 @@ describe('sft', () => {
   it('is the mean negative log-likelihood of completion tokens only (prompt tokens masked)', () => {
     const policy = tinyPolicy(TINY, 5);
     const ref = weightValues(policy);
-    const batch = { prompts: [[1, 5, 6, 7], [1, 8]], completions: [[9, 2], [10, 11, 12]] };
+    const batch = {
+      prompts: [
+        [1, 5, 6, 7],
+        [1, 8],
+      ],
+      completions: [
+        [9, 2],
+        [10, 11, 12],
+      ],
+    };
     const n0 = tf.memory().numTensors;
     const loss = sftLoss(policy, batch);
     const got = loss.dataSync()[0] as number;

@@ -32,7 +32,12 @@ export const medianBaselineEstimator: AdvantageEstimator = {
     let total = 0;
     for (const group of groups) {
       const values = medianBaseline(group.rewards, group.unscored);
-      advantages.push(...broadcast(values, group.completions.map((c) => c.tokenIds.length)));
+      advantages.push(
+        ...broadcast(
+          values,
+          group.completions.map((c) => c.tokenIds.length),
+        ),
+      );
       nonzero += values.filter((v) => v !== 0).length;
       total += values.length;
     }

@@ -51,7 +51,10 @@ describe('median-baseline', () => {
   });
 
   it('the plugin makes the estimator selectable by name next to the built-in ones', async () => {
-    const container = await createTestContainer({ plugins: [grpo(), medianBaseline()], config: { algorithm: { advantage: { estimator: 'median-baseline' } } } });
+    const container = await createTestContainer({
+      plugins: [grpo(), medianBaseline()],
+      config: { algorithm: { advantage: { estimator: 'median-baseline' } } },
+    });
     expect(container.get<Algorithm>(Algorithm).estimator).toBe(medianBaselineEstimator);
     expect(container.getAll<AdvantageEstimator>(AdvantageEstimator).map((e) => e.name)).toContain('grpo');
   });

@@ -33,7 +33,13 @@ describe('concise_answer', () => {
     const container = await createTestContainer({ plugins: [conciseAnswer({ maxChars: 8, falloff: 4 })] });
     const rewards = container.getAll<RewardFunction>(RewardFunction);
     expect(rewards.map((r) => r.name)).toEqual(['concise_answer']);
-    const input = { prompts: ['', ''], completions: ['#### 1', '1+1=2\n#### 2'], completionIds: [[], []], finishReasons: ['eos', 'eos'] as const, rows: [{ prompt: '' }, { prompt: '' }] };
+    const input = {
+      prompts: ['', ''],
+      completions: ['#### 1', '1+1=2\n#### 2'],
+      completionIds: [[], []],
+      finishReasons: ['eos', 'eos'] as const,
+      rows: [{ prompt: '' }, { prompt: '' }],
+    };
     // The options reach the bound reward: the second completion is 12 characters, 4 over maxChars, so 1 − 4/4 = 0.
     expect(await rewards[0]!.score(input)).toEqual([1, 0]);
   });

@@ -57,14 +57,18 @@ describe('writeDirAtomic', () => {
   it('leaves no directory at all when the first write of a new directory fails before commit', async () => {
     const dir = join(root, 'fresh');
     await expect(
-      writeDirAtomic(dir, { 'a.json': 'x' }, {
-        beforeCommit: async () => {
-          // Everything is written to the temporary sibling by now, and nothing is at `dir`.
-          expect((await readdir(root)).filter((n) => n.startsWith('.fresh.tmp-'))).toHaveLength(1);
-          await expect(readdir(dir)).rejects.toThrow();
-          throw new Error('simulated crash');
+      writeDirAtomic(
+        dir,
+        { 'a.json': 'x' },
+        {
+          beforeCommit: async () => {
+            // Everything is written to the temporary sibling by now, and nothing is at `dir`.
+            expect((await readdir(root)).filter((n) => n.startsWith('.fresh.tmp-'))).toHaveLength(1);
+            await expect(readdir(dir)).rejects.toThrow();
+            throw new Error('simulated crash');
+          },
         },
-      }),
+      ),
     ).rejects.toThrow(/simulated crash/);
     expect(await readdir(root)).toEqual([]);
   });
@@ -72,9 +76,7 @@ describe('writeDirAtomic', () => {
   it('keeps the old directory when the process fails right before commit', async () => {
     const dir = join(root, 'ckpt');
     await writeDirAtomic(dir, { 'w.safetensors': 'v1' });
-    await expect(writeDirAtomic(dir, { 'w.safetensors': 'v2' }, { beforeCommit: () => Promise.reject(new Error('disk full')) })).rejects.toThrow(
-      /disk full/,
-    );
+    await expect(writeDirAtomic(dir, { 'w.safetensors': 'v2' }, { beforeCommit: () => Promise.reject(new Error('disk full')) })).rejects.toThrow(/disk full/);
     expect(await snapshot(dir)).toEqual({ 'w.safetensors': 'v1' });
     expect(await readdir(root)).toEqual(['ckpt']);
   });
@@ -116,7 +118,10 @@ describe('readers', () => {
 describe('tensor helpers', () => {
   it('copy tensors to safetensors entries and back without leaking', () => {
     const before = tf.memory().numTensors;
-    const a = tf.tensor2d([[1, -0.5], [3, 4]]);
+    const a = tf.tensor2d([
+      [1, -0.5],
+      [3, 4],
+    ]);
     const b = tf.tensor1d([5, -6], 'int32');
     const c = tf.tensor1d([true, false], 'bool');
     const st = toStTensors({ a, b, c });
@@ -126,7 +131,10 @@ describe('tensor helpers', () => {
     const back = fromStTensor(toStTensor(a));
     expect(back.dtype).toBe('float32');
     expect(back.shape).toEqual([2, 2]);
-    expect(back.arraySync()).toEqual([[1, -0.5], [3, 4]]);
+    expect(back.arraySync()).toEqual([
+      [1, -0.5],
+      [3, 4],
+    ]);
     const backInt = fromStTensor(toStTensor(b));
     expect(backInt.dtype).toBe('int32');
     expect(backInt.arraySync()).toEqual([5, -6]);

@@ -44,11 +44,7 @@ function checkRelative(dir: string, name: string): string {
  * it holds either the complete old contents or the complete new ones. (A crash exactly between
  * the two renames leaves `dir` absent and the old contents at `.<name>.old-*`.)
  */
-export async function writeDirAtomic(
-  dir: string,
-  files: Record<string, Uint8Array | string>,
-  options: WriteDirAtomicOptions = {},
-): Promise<void> {
+export async function writeDirAtomic(dir: string, files: Record<string, Uint8Array | string>, options: WriteDirAtomicOptions = {}): Promise<void> {
   const parent = dirname(dir);
   const name = basename(dir);
   const tag = `${process.pid}-${randomBytes(4).toString('hex')}`;

@@ -28,8 +28,7 @@ describe('safetensors encoding', () => {
   it('writes metadata first and tensors in name order, I32 little-endian', () => {
     // {"__metadata__":{"format":"pt"},"a":{"dtype":"I32","shape":[],"data_offsets":[0,4]},"b":{"dtype":"F32","shape":[1,1],"data_offsets":[4,8]}}
     const header =
-      '{"__metadata__":{"format":"pt"},"a":{"dtype":"I32","shape":[],"data_offsets":[0,4]},' +
-      '"b":{"dtype":"F32","shape":[1,1],"data_offsets":[4,8]}}';
+      '{"__metadata__":{"format":"pt"},"a":{"dtype":"I32","shape":[],"data_offsets":[0,4]},' + '"b":{"dtype":"F32","shape":[1,1],"data_offsets":[4,8]}}';
     expect(header.length).toBe(139); // → padded with 5 spaces to 144 = 0x90
     const bytes = encodeSafetensors(
       { b: { dtype: 'F32', shape: [1, 1], data: new Float32Array([0.5]) }, a: { dtype: 'I32', shape: [], data: new Int32Array([-2]) } },
@@ -95,7 +94,11 @@ describe('safetensors validation', () => {
     ['a bad shape', build('{"w":{"dtype":"F32","shape":[-2],"data_offsets":[0,8]}}', eight), /shape must be an array of non-negative integers/],
     ['bad offsets', build('{"w":{"dtype":"F32","shape":[2],"data_offsets":[8,0]}}', eight), /data_offsets must be \[begin, end\]/],
     ['offsets out of range', build('{"w":{"dtype":"F32","shape":[4],"data_offsets":[0,16]}}', eight), /out of range/],
-    ['a size that does not match shape × dtype', build('{"w":{"dtype":"F32","shape":[3],"data_offsets":[0,8]}}', eight), /shape \[3\] of F32 needs 12 bytes, but data_offsets \[0, 8\] hold 8/],
+    [
+      'a size that does not match shape × dtype',
+      build('{"w":{"dtype":"F32","shape":[3],"data_offsets":[0,8]}}', eight),
+      /shape \[3\] of F32 needs 12 bytes, but data_offsets \[0, 8\] hold 8/,
+    ],
     [
       'overlapping tensors',
       build('{"a":{"dtype":"F32","shape":[2],"data_offsets":[0,8]},"b":{"dtype":"F32","shape":[2],"data_offsets":[4,12]}}', [...eight, 0, 0, 0, 0]),

@@ -113,10 +113,7 @@ export function encodeSafetensors(tensors: Record<string, StTensor>, metadata?: 
  * overlapping or leaving gaps, size not matching shape × dtype) is a `CheckpointError` whose
  * message starts with `fileName`.
  */
-export function decodeSafetensors(
-  bytes: Uint8Array,
-  fileName: string,
-): { tensors: Record<string, StTensor>; metadata: Record<string, string> } {
+export function decodeSafetensors(bytes: Uint8Array, fileName: string): { tensors: Record<string, StTensor>; metadata: Record<string, string> } {
   const fail = (problem: string): never => {
     throw new CheckpointError(`${fileName}: not a valid safetensors file: ${problem}.`);
   };

@@ -77,9 +77,7 @@ const loadModule: Loader = async (filepath) => {
     return typeof value === 'function' ? await (value as () => unknown)() : value;
   } catch (error) {
     if (error instanceof ConfigError) throw error;
-    throw new ConfigError(filepath, [
-      { path: '', message: `the config file threw while loading: ${(error as Error).message ?? String(error)}` },
-    ]);
+    throw new ConfigError(filepath, [{ path: '', message: `the config file threw while loading: ${(error as Error).message ?? String(error)}` }]);
   }
 };
 
@@ -164,7 +162,10 @@ export async function resolveConfig(raw: unknown, options: ResolveConfigOptions 
   if (typeof raw !== 'object' || Array.isArray(raw)) {
     throw new ConfigError(source, [{ path: '', message: `expected an object, got ${Array.isArray(raw) ? 'an array' : typeof raw}` }]);
   }
-  const entries = z.array(pluginEntrySchema).optional().safeParse((raw as { plugins?: unknown }).plugins);
+  const entries = z
+    .array(pluginEntrySchema)
+    .optional()
+    .safeParse((raw as { plugins?: unknown }).plugins);
   if (!entries.success) throw new ConfigError(source, formatIssues(entries.error, 'plugins'));
   const named: GrpoPlugin[] = [];
   const issues: ConfigIssue[] = [];
@@ -263,7 +264,9 @@ export function configToJson(config: ResolvedConfig): Record<string, unknown> {
   return {
     source,
     ...rest,
-    plugins: plugins.map((p) => (p.options?.value === undefined ? `${p.meta.name}@${p.meta.version}` : { [`${p.meta.name}@${p.meta.version}`]: jsonSafe(p.options.value) })),
+    plugins: plugins.map((p) =>
+      p.options?.value === undefined ? `${p.meta.name}@${p.meta.version}` : { [`${p.meta.name}@${p.meta.version}`]: jsonSafe(p.options.value) },
+    ),
   };
 }
 

@@ -51,7 +51,11 @@ export const coreConfigSchema = z.strictObject({
     .describe('Where the policy comes from; policy plugins add their own keys (e.g. `model`).'),
   data: z
     .strictObject({
-      train: z.string().min(1).optional().describe('JSONL file of training rows (relative to the config file); not needed when a plugin binds a PromptDataset.'),
+      train: z
+        .string()
+        .min(1)
+        .optional()
+        .describe('JSONL file of training rows (relative to the config file); not needed when a plugin binds a PromptDataset.'),
       eval: z.string().min(1).optional().describe('JSONL file of held-out rows for evaluation.'),
       promptField: z.string().min(1).default('prompt').describe('Field of each row that holds the prompt (e.g. `question` for GSM8K).'),
       promptTemplate: z.string().default('{prompt}').describe('Template with `{prompt}` (and any other `{field}`) placeholders.'),

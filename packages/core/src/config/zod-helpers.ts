@@ -33,10 +33,12 @@ export const checkedBy = <S extends z.ZodType>(schema: S, check: (value: z.outpu
     } catch (error) {
       const issues = (error as { issues?: unknown }).issues;
       if (Array.isArray(issues))
-        for (const issue of issues as { path: string; message: string }[]) ctx.addIssue({ code: 'custom', message: issue.message, path: issue.path ? issue.path.split('.') : [] });
+        for (const issue of issues as { path: string; message: string }[])
+          ctx.addIssue({ code: 'custom', message: issue.message, path: issue.path ? issue.path.split('.') : [] });
       else ctx.addIssue({ code: 'custom', message: (error as Error).message });
     }
   });
 
 /** A function (plugin options that take callbacks, like a custom loader). */
-export const fn = <F extends (...args: never[]) => unknown>(what = 'a function') => z.custom<F>((v) => typeof v === 'function', { error: (i) => `expected ${what}, got ${JSON.stringify(i.input) ?? typeof i.input}` });
+export const fn = <F extends (...args: never[]) => unknown>(what = 'a function') =>
+  z.custom<F>((v) => typeof v === 'function', { error: (i) => `expected ${what}, got ${JSON.stringify(i.input) ?? typeof i.input}` });

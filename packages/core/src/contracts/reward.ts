@@ -20,10 +20,7 @@ export interface StepReward {
  * One completion's score: a number, `null` when the function does not apply to this sample,
  * or an object carrying per-step rewards (process supervision) and extra values to log.
  */
-export type RewardScore =
-  | number
-  | null
-  | { score: number | null; steps?: readonly StepReward[]; info?: Readonly<Record<string, number>> };
+export type RewardScore = number | null | { score: number | null; steps?: readonly StepReward[]; info?: Readonly<Record<string, number>> };
 
 export const RewardFunction = Symbol.for('grpo.RewardFunction');
 /** A named scorer of completions. Many can be bound; the trainer weights and sums them. */

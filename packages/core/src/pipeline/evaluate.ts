@@ -119,12 +119,18 @@ export async function evaluate(options: EvaluateOptions): Promise<Evaluation> {
     const scored = await scoreRollouts(rollouts(batch, prompts, g), rewards, rewardOptions, policy.tokenizer);
     for (const group of scored.groups) {
       combined.push(group.rewards[0] ?? 0);
-      for (const [name, values] of Object.entries(group.rewardsByFunction)) if (values[0] !== null && values[0] !== undefined) (scores[name] ??= []).push(values[0]);
+      for (const [name, values] of Object.entries(group.rewardsByFunction))
+        if (values[0] !== null && values[0] !== undefined) (scores[name] ??= []).push(values[0]);
       if (accuracy && verdicts(group.rewardsByFunction[accuracy.name])[0]) greedy++;
     }
     length += g.reduce((a, c) => a + c[0]!.tokenIds.length, 0);
     if (accuracy && k > 0) {
-      const samples = await policy.generate(prompts, k, { maxNewTokens: options.maxNewTokens, temperature: options.temperature, stop: options.stop, seed: seed++ });
+      const samples = await policy.generate(prompts, k, {
+        maxNewTokens: options.maxNewTokens,
+        temperature: options.temperature,
+        stop: options.stop,
+        seed: seed++,
+      });
       const judged = await scoreRollouts(rollouts(batch, prompts, samples), [accuracy], { ...DEFAULT_RUN, timeoutMs: rewardOptions.timeoutMs });
       judged.groups.forEach((group, i) => {
         const answers = samples[i]!.map((c) => (options.extractor ? options.extractor.extract(c.text, batch[i]!) : c.text.trim()));

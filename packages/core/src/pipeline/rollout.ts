@@ -40,13 +40,18 @@ export async function rollout(rows: readonly DatasetRow[], context: RolloutConte
     context.sampling,
   );
   if (completions.length !== rows.length || completions.some((c) => c?.length !== context.groupSize))
-    throw new GrpoError(`rollout engine '${context.engine.name}' returned ${completions.length} groups for ${rows.length} prompts (${context.groupSize} completions each expected)`);
+    throw new GrpoError(
+      `rollout engine '${context.engine.name}' returned ${completions.length} groups for ${rows.length} prompts (${context.groupSize} completions each expected)`,
+    );
   return rows.map((row, i) => ({ row, prompt: prompts[i]!, promptIds: ids[i]!, completions: completions[i]! }));
 }
 
 /** Sorts contributions by `order`, keeping binding order among equals. */
 export function byOrder<T extends { readonly order?: number }>(items: readonly T[]): T[] {
-  return items.map((item, i) => ({ item, i })).sort((a, b) => (a.item.order ?? 0) - (b.item.order ?? 0) || a.i - b.i).map((x) => x.item);
+  return items
+    .map((item, i) => ({ item, i }))
+    .sort((a, b) => (a.item.order ?? 0) - (b.item.order ?? 0) || a.i - b.i)
+    .map((x) => x.item);
 }
 
 export interface CollectContext {

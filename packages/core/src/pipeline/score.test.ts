@@ -6,7 +6,12 @@ import type { Tokenizer } from '../contracts/tokenizer.js';
 import { charToToken } from '../util/text.js';
 import { scoreRollouts, type RewardRunOptions } from './score.js';
 
-const completion = (text: string) => ({ tokenIds: [...text].map((c) => c.charCodeAt(0)), text, logprobs: [...text].map(() => -1), finishReason: 'eos' as const });
+const completion = (text: string) => ({
+  tokenIds: [...text].map((c) => c.charCodeAt(0)),
+  text,
+  logprobs: [...text].map(() => -1),
+  finishReason: 'eos' as const,
+});
 const rollouts: Rollout[] = [
   { row: { prompt: '1+1=', answer: '2' }, prompt: '1+1=', promptIds: [1], completions: [completion('2'), completion('3')] },
   { row: { prompt: '2+2=', answer: '4' }, prompt: '2+2=', promptIds: [1], completions: [completion('4'), completion('4')] },
@@ -127,13 +132,19 @@ describe('scoreRollouts', () => {
 
   it('adds the outcome reward as a final step when rewards combine steps and a scalar score', async () => {
     // 'ab' ends with step 1 at char 1 (token 0); 'xyz' has no step but an outcome score.
-    const prm: RewardFunction = { name: 'prm', score: ({ completions }) => completions.map((c) => (c === 'ab' ? { score: null, steps: [{ endChar: 1, reward: 0.5 }] } : null)) };
+    const prm: RewardFunction = {
+      name: 'prm',
+      score: ({ completions }) => completions.map((c) => (c === 'ab' ? { score: null, steps: [{ endChar: 1, reward: 0.5 }] } : null)),
+    };
     const outcome: RewardFunction = { name: 'accuracy', score: ({ completions }) => completions.map((c) => (c === 'xyz' ? 1 : 0)) };
     const multi: Rollout[] = [{ row: { prompt: 'p' }, prompt: 'p', promptIds: [1], completions: [completion('ab'), completion('xyz')] }];
     const { groups } = await scoreRollouts(multi, [prm, outcome], options);
     // 'ab': step 0.5 at token 0, outcome 0 at its last token 1; 'xyz': outcome 1 at token 2.
     expect(groups[0]!.stepRewards).toEqual([
-      [{ token: 0, reward: 0.5 }, { token: 1, reward: 0 }],
+      [
+        { token: 0, reward: 0.5 },
+        { token: 1, reward: 0 },
+      ],
       [{ token: 2, reward: 1 }],
     ]);
     expect(groups[0]!.rewards).toEqual([0, 1]);

@@ -54,7 +54,8 @@ async function withTimeout<T>(work: () => T | Promise<T>, ms: number): Promise<T
 function normalise(value: RewardScore | undefined, completionLength: number): Normalised | string {
   if (value === null) return { score: null };
   if (typeof value === 'number') return Number.isFinite(value) ? { score: value } : `returned ${value}`;
-  if (typeof value !== 'object' || value === undefined || Array.isArray(value)) return `returned ${JSON.stringify(value) ?? String(value)} (expected a number, null or { score })`;
+  if (typeof value !== 'object' || value === undefined || Array.isArray(value))
+    return `returned ${JSON.stringify(value) ?? String(value)} (expected a number, null or { score })`;
   const { score, steps, info } = value;
   if (score !== null && (typeof score !== 'number' || !Number.isFinite(score))) return `returned score ${String(score)}`;
   if (steps !== undefined) {
@@ -74,7 +75,11 @@ function normalise(value: RewardScore | undefined, completionLength: number): No
  * With `raise` a bad score is a `RewardError` naming the reward and the sample; with `penalty` it
  * scores `penalty` and counts in `errors`.
  */
-export async function scoreWith(fn: RewardFunction, input: RewardInput, options: Omit<RewardRunOptions, 'weights'>): Promise<{ scores: ValidatedScore[]; errors: number }> {
+export async function scoreWith(
+  fn: RewardFunction,
+  input: RewardInput,
+  options: Omit<RewardRunOptions, 'weights'>,
+): Promise<{ scores: ValidatedScore[]; errors: number }> {
   const n = input.completions.length;
   const describe = (i: number) => `sample ${i} (prompt ${preview(input.prompts[i] ?? '')}, completion ${preview(input.completions[i] ?? '')})`;
   const fail = (message: string): never => {
@@ -111,7 +116,9 @@ export async function scoreWith(fn: RewardFunction, input: RewardInput, options:
   }
   if (!Array.isArray(raw) || raw.length !== n) {
     if (options.onError === 'penalty') return penalise(n);
-    return fail(`returned ${Array.isArray(raw) ? `${raw.length} scores` : typeof raw} for ${n} completions; it must return exactly one score (or null) per completion`);
+    return fail(
+      `returned ${Array.isArray(raw) ? `${raw.length} scores` : typeof raw} for ${n} completions; it must return exactly one score (or null) per completion`,
+    );
   }
   const scores: Normalised[] = [];
   let errors = 0;
@@ -175,7 +182,8 @@ export async function scoreRollouts(
     metrics[`rewards/${fn.name}/std`] = std(applicable);
     if (options.onError === 'penalty') metrics[`rewards/${fn.name}/errors`] = results[k]!.errors;
     const infoKeys = new Set(results[k]!.scores.flatMap((s) => Object.keys(s.info ?? {})));
-    for (const key of infoKeys) metrics[`rewards/${fn.name}/${key}`] = mean(results[k]!.scores.map((s) => s.info?.[key]).filter((v): v is number => typeof v === 'number'));
+    for (const key of infoKeys)
+      metrics[`rewards/${fn.name}/${key}`] = mean(results[k]!.scores.map((s) => s.info?.[key]).filter((v): v is number => typeof v === 'number'));
   });
 
   let flat = 0;

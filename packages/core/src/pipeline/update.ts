@@ -68,7 +68,10 @@ export function update(prepared: PreparedBatch, estimated: AdvantageBatch, conte
     const rows = samples.slice(m.start, m.end);
     const { logprobs, entropy } = context.policy.tokenLogProbs(m.tokens, { entropy: true });
     const L = logprobs.shape[1];
-    const mask = padded(rows.map((s) => s.mask), L);
+    const mask = padded(
+      rows.map((s) => s.mask),
+      L,
+    );
     // μ = 1 with one mini-batch: π_old = π_θ, as a constant (a detached copy of the values).
     const oldLogprobs = m.oldLogprobs ?? tf.tensor2d(logprobs.dataSync(), logprobs.shape);
     const result = objective.loss(
@@ -107,7 +110,10 @@ export function update(prepared: PreparedBatch, estimated: AdvantageBatch, conte
     for (let from = 0; from < samples.length; from += mini) {
       const to = Math.min(from + mini, samples.length);
       const aggregationContext: AggregationContext = {
-        totalTokens: Math.max(1, samples.slice(from, to).reduce((a, s) => a + validTokens(s.mask), 0)),
+        totalTokens: Math.max(
+          1,
+          samples.slice(from, to).reduce((a, s) => a + validTokens(s.mask), 0),
+        ),
         totalSequences: to - from,
         maxLength: context.maxLength,
       };
@@ -134,7 +140,8 @@ export function update(prepared: PreparedBatch, estimated: AdvantageBatch, conte
           }
         }
       }
-      if (!Number.isFinite(batchLoss)) throw new GrpoError(`the loss became ${batchLoss} at step ${context.step}; lower train.learningRate or check the rewards`);
+      if (!Number.isFinite(batchLoss))
+        throw new GrpoError(`the loss became ${batchLoss} at step ${context.step}; lower train.learningRate or check the rewards`);
       // The policy and each participant step their own optimizers with their own gradients.
       const policyGrads: Record<string, tf.Tensor> = {};
       const participantGrads = owned.map(() => ({}) as Record<string, tf.Tensor>);

@@ -94,20 +94,14 @@ export async function assembleContainer(config: ResolvedConfig): Promise<Contain
  * Picks the binding of a many-of-a-kind token whose `name` matches the config, with an error
  * that lists what is available.
  */
-export function selectNamed<T extends { readonly name: string }>(
-  resolver: { getAll<U>(token: symbol): U[] },
-  token: symbol,
-  name: string,
-  what: string,
-): T {
+export function selectNamed<T extends { readonly name: string }>(resolver: { getAll<U>(token: symbol): U[] }, token: symbol, name: string, what: string): T {
   const all = resolver.getAll<T>(token);
   // Later bindings win, so a user plugin can replace a default of the same name.
   const found = [...all].reverse().find((x) => x.name === name);
   if (!found) {
     const names = [...new Set(all.map((x) => x.name))];
     throw new PluginError(
-      `No ${what} named '${name}' is registered. ` +
-        (names.length ? `Available: ${names.join(', ')}.` : `No plugin provides any ${what}.`),
+      `No ${what} named '${name}' is registered. ` + (names.length ? `Available: ${names.join(', ')}.` : `No plugin provides any ${what}.`),
     );
   }
   return found;

@@ -174,7 +174,10 @@ export class FakePolicy implements Policy, LogProbModel {
 
   snapshot(): FrozenPolicy {
     const name = `fake-frozen-${++instances}`;
-    return new FrozenFakePolicy(tf.tidy(() => tf.variable(this.logits.clone(), false, name)), this.tokenizer);
+    return new FrozenFakePolicy(
+      tf.tidy(() => tf.variable(this.logits.clone(), false, name)),
+      this.tokenizer,
+    );
   }
 
   save(dir: string): Promise<void> {

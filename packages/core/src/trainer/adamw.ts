@@ -81,7 +81,10 @@ export class AdamW {
   getState(variables: readonly tf.Variable[]): OptimizerState {
     const tensors: Record<string, { shape: number[]; data: Float32Array }> = {};
     variables.forEach((variable, i) => {
-      for (const [prefix, store] of [['m', this.m], ['v', this.v]] as const) {
+      for (const [prefix, store] of [
+        ['m', this.m],
+        ['v', this.v],
+      ] as const) {
         const t = store.get(variable.name);
         if (t) tensors[`${prefix}/${i}`] = { shape: t.shape, data: t.dataSync() as Float32Array };
       }
@@ -103,7 +106,10 @@ export class AdamW {
     for (const [key, value] of Object.entries(state.tensors)) {
       const [prefix, index] = key.split('/') as [string, string];
       const variable = variables[Number(index)]!;
-      (prefix === 'm' ? this.m : this.v).set(variable.name, tf.tidy(() => tf.variable(tf.tensor(value.data, value.shape), false)));
+      (prefix === 'm' ? this.m : this.v).set(
+        variable.name,
+        tf.tidy(() => tf.variable(tf.tensor(value.data, value.shape), false)),
+      );
     }
   }
 
@@ -117,7 +123,13 @@ export class AdamW {
 
 /** Global L2 norm of the gradients; scales them in place (new tensors) to `maxNorm` when above it (0 = off). */
 export function clipByGlobalNorm(grads: Record<string, tf.Tensor>, maxNorm: number): { grads: Record<string, tf.Tensor>; norm: number } {
-  const norm = tf.tidy(() => tf.addN(Object.values(grads).map((g) => g.square().sum())).sqrt().dataSync()[0] ?? 0);
+  const norm = tf.tidy(
+    () =>
+      tf
+        .addN(Object.values(grads).map((g) => g.square().sum()))
+        .sqrt()
+        .dataSync()[0] ?? 0,
+  );
   if (!(maxNorm > 0) || norm <= maxNorm || !Number.isFinite(norm)) return { grads, norm };
   const scale = maxNorm / (norm + 1e-6);
   const clipped: Record<string, tf.Tensor> = {};

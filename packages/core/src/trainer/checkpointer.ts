@@ -48,7 +48,10 @@ export async function readOptimizerState(file: string): Promise<OptimizerState> 
 /** The parts of a run that keep state, checked: distinct names, both of saveState/loadState. */
 function statefulComponents(run: Checkpointable): Stateful[] {
   const half = run.components.find((c) => Boolean(c.saveState) !== Boolean(c.loadState));
-  if (half) throw new CheckpointError(`'${half.name}' defines ${half.saveState ? 'saveState but not loadState' : 'loadState but not saveState'}; a part with state needs both`);
+  if (half)
+    throw new CheckpointError(
+      `'${half.name}' defines ${half.saveState ? 'saveState but not loadState' : 'loadState but not saveState'}; a part with state needs both`,
+    );
   const parts = run.components.filter((c) => c.saveState && c.loadState);
   const names = parts.map((c) => c.name);
   const twice = names.find((n, i) => names.indexOf(n) !== i);
@@ -59,7 +62,11 @@ function statefulComponents(run: Checkpointable): Stateful[] {
 /** A part's state directory (its name, made safe for a path): `components/` (version 2) or `hooks/` (version 1). */
 const stateDir = (root: string, name: string, version: 1 | 2 = 2) => path.join(root, version === 2 ? 'components' : 'hooks', encodeURIComponent(name));
 
-const exists = (p: string) => stat(p).then(() => true, () => false);
+const exists = (p: string) =>
+  stat(p).then(
+    () => true,
+    () => false,
+  );
 
 /**
  * Checkpoints under `<root>/step-NNNNNN/` (policy/, reference/, optimizer.safetensors,
@@ -137,11 +144,22 @@ export class DirectoryCheckpointer implements Checkpointer {
     const trainerFile = path.join(dir, 'trainer.json');
     const file = await readJsonFile<Partial<TrainerFile>>(trainerFile);
     const s = file.state;
-    if (file.format !== FORMAT || (file.version !== 1 && file.version !== 2) || !s || !Number.isInteger(s.step) || typeof s.rng !== 'string' || !Number.isInteger(s.dataCursor))
-      throw new CheckpointError(`${trainerFile}: not a GRPO.ts trainer checkpoint (expected format '${FORMAT}' version 1 or 2 with state.step, state.rng and state.dataCursor)`);
+    if (
+      file.format !== FORMAT ||
+      (file.version !== 1 && file.version !== 2) ||
+      !s ||
+      !Number.isInteger(s.step) ||
+      typeof s.rng !== 'string' ||
+      !Number.isInteger(s.dataCursor)
+    )
+      throw new CheckpointError(
+        `${trainerFile}: not a GRPO.ts trainer checkpoint (expected format '${FORMAT}' version 1 or 2 with state.step, state.rng and state.dataCursor)`,
+      );
     const version = file.version;
     if (version === 1 && file.hasCritic)
-      throw new CheckpointError(`${dir} is a PPO checkpoint of an older GRPO.ts (format version 1, critic under critic/); this version keeps the critic in @grpo/plugin-ppo's own state and cannot resume it`);
+      throw new CheckpointError(
+        `${dir} is a PPO checkpoint of an older GRPO.ts (format version 1, critic under critic/); this version keeps the critic in @grpo/plugin-ppo's own state and cannot resume it`,
+      );
     if (file.hasReference && !run.reference)
       throw new CheckpointError(`${dir} holds a reference policy, but this run has none (algorithm.kl.beta is 0); resume with the same config`);
     if (!file.hasReference && run.reference)
@@ -150,9 +168,11 @@ export class DirectoryCheckpointer implements Checkpointer {
     const listed = version === 2 ? file.components : file.hooks;
     const saved = Array.isArray(listed) ? listed.map(String) : [];
     for (const part of parts)
-      if (!saved.includes(part.name)) throw new CheckpointError(`${dir} holds no state for '${part.name}' that this run has; resume with the same config (plugins)`);
+      if (!saved.includes(part.name))
+        throw new CheckpointError(`${dir} holds no state for '${part.name}' that this run has; resume with the same config (plugins)`);
     for (const name of saved)
-      if (!parts.some((c) => c.name === name)) throw new CheckpointError(`${dir} holds state for '${name}' that this run does not have; resume with the same config (plugins)`);
+      if (!parts.some((c) => c.name === name))
+        throw new CheckpointError(`${dir} holds state for '${name}' that this run does not have; resume with the same config (plugins)`);
     const optimizerFile = path.join(dir, 'optimizer.safetensors');
     const optimizer = await readOptimizerState(optimizerFile);
     await run.policy.load(path.join(dir, 'policy'));

@@ -50,7 +50,10 @@ describe('AdamW', () => {
   it('matches a two-step hand computation with bias correction and decoupled decay', () => {
     const p = tf.variable(tf.tensor2d([[1, -2]]), true, 'two-step');
     const opt = new AdamW({ beta1: 0.9, beta2: 0.99, eps: 1e-8, weightDecay: 0.1 });
-    const grads = [[0.5, -1], [0.1, 0.3]];
+    const grads = [
+      [0.5, -1],
+      [0.1, 0.3],
+    ];
     let x = [1, -2];
     const m = [0, 0];
     const v = [0, 0];
@@ -96,7 +99,9 @@ describe('AdamW', () => {
     const freshTwin = tf.variable(fresh.clone(), true, 'w2-fresh-twin');
     new AdamW({ beta1: 0.9, beta2: 0.99, eps: 1e-8, weightDecay: 0 }).apply([freshTwin], { 'w2-fresh-twin': g2 }, 0.1);
     expect(Array.from(freshTwin.dataSync())).not.toEqual(Array.from(w.dataSync()));
-    expect(() => copy.setState({ step: 1, tensors: { 'm/4': { shape: [2], data: new Float32Array(2) } } }, [w])).toThrow(/has 'm\/4', but the model has only 1 variables/);
+    expect(() => copy.setState({ step: 1, tensors: { 'm/4': { shape: [2], data: new Float32Array(2) } } }, [w])).toThrow(
+      /has 'm\/4', but the model has only 1 variables/,
+    );
     expect(() => copy.setState({ step: 1, tensors: { 'm/0': { shape: [3], data: new Float32Array(3) } } }, [w])).toThrow(/shape \[3\]/);
     tf.dispose([g1, g2]);
     [opt, copy, other].forEach((o) => o.dispose());

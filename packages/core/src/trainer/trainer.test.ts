@@ -67,7 +67,10 @@ const length: RewardFunction = { name: 'length', score: ({ completions }) => com
 /** Completions of 1, 2, 3 and 1 characters (+ EOS), cycling through the group. */
 const TEXTS = ['a', 'ab', 'abb', 'b'];
 
-function algorithmPlugin(algorithm: Omit<Algorithm, 'advantageOptions' | 'kl'> & { kl?: Algorithm['kl'] }, extra: (bind: (token: symbol) => { toConstantValue(v: unknown): unknown }) => void = () => {}): GrpoPlugin {
+function algorithmPlugin(
+  algorithm: Omit<Algorithm, 'advantageOptions' | 'kl'> & { kl?: Algorithm['kl'] },
+  extra: (bind: (token: symbol) => { toConstantValue(v: unknown): unknown }) => void = () => {},
+): GrpoPlugin {
   return {
     meta: { name: 'test-algorithm', version: '0.0.0', core: '*' },
     register: ({ bind }) => {
@@ -101,7 +104,10 @@ async function trainerWith(options: { config?: GrpoConfigInput; plugin: GrpoPlug
 describe('the step pipeline, seen by the objective', () => {
   it('pads each micro-batch to its longest completion, with the mask and advantages in place and the step-wide context', async () => {
     const seen: Seen[] = [];
-    const { trainer, policy } = await trainerWith({ plugin: algorithmPlugin({ estimator: placing, ...spyObjective(seen) }), config: { train: { microBatchSize: 2 } } });
+    const { trainer, policy } = await trainerWith({
+      plugin: algorithmPlugin({ estimator: placing, ...spyObjective(seen) }),
+      config: { train: { microBatchSize: 2 } },
+    });
     await trainer.trainStep();
     // Rows are drawn in the trainer's shuffled order; either way each group holds the texts of its prompt.
     const prompts = policy.calls[0]!.prompts;
@@ -133,7 +139,9 @@ describe('the step pipeline, seen by the objective', () => {
     const after = Array.from(policy.logits.dataSync());
     // Hand gradient of a unigram model: ∂/∂z_v of −A·log softmax(z)_y = −A·(1[y = v] − p_v), summed over valid tokens, / N.
     const grad = new Array<number>(before.length).fill(0);
-    const ids = policy.calls[0]!.prompts.flatMap((prompt) => [0, 1].map((g) => policy.tokenizer.encode(TEXTS[(prompt === 'q' ? g + 2 : g) % 4]!, { addEos: true })));
+    const ids = policy.calls[0]!.prompts.flatMap((prompt) =>
+      [0, 1].map((g) => policy.tokenizer.encode(TEXTS[(prompt === 'q' ? g + 2 : g) % 4]!, { addEos: true })),
+    );
     const N = ids.reduce((a, r) => a + r.length, 0);
     ids.forEach((row, i) => row.forEach((y, t) => grad.forEach((_, v) => (grad[v]! += (-(10 * i + t) * ((y === v ? 1 : 0) - p[v]!)) / N))));
     // Adam's first step: Δ = −lr·m̂/(√v̂ + ε) = −lr·g/(|g| + ε) ≈ −lr·sign(g).
@@ -143,7 +151,10 @@ describe('the step pipeline, seen by the objective', () => {
 
   it('a masked completion gets mask 0 and leaves the token count, and μ = 2 computes π_old once before the update', async () => {
     const seen: Seen[] = [];
-    const maskFirst: RewardShaper = { name: 'mask-first', shape: (groups) => ({ groups: groups.map((g) => ({ ...g, masked: g.completions.map((_, i) => i === 0) })) }) };
+    const maskFirst: RewardShaper = {
+      name: 'mask-first',
+      shape: (groups) => ({ groups: groups.map((g) => ({ ...g, masked: g.completions.map((_, i) => i === 0) })) }),
+    };
     const plugin = algorithmPlugin({ estimator: placing, ...spyObjective(seen) }, (bind) => bind(RewardShaper).toConstantValue(maskFirst));
     const { trainer, policy } = await trainerWith({ plugin, config: { train: { numIterations: 2 } } });
     await trainer.trainStep();
@@ -170,7 +181,9 @@ describe('contribution points', () => {
         requests.push(reqs.map((r) => r.text));
         // Prompt ids arrive with the text: BOS + one id per character.
         reqs.forEach((r) => expect(r.ids).toHaveLength(r.text.length + 1));
-        return reqs.map((r) => Array.from({ length: groupSize }, () => ({ tokenIds: [3, 2], text: r.text === 'p' ? 'x' : 'y', logprobs: [-1, -1], finishReason: 'eos' as const })));
+        return reqs.map((r) =>
+          Array.from({ length: groupSize }, () => ({ tokenIds: [3, 2], text: r.text === 'p' ? 'x' : 'y', logprobs: [-1, -1], finishReason: 'eos' as const })),
+        );
       },
     };
     const onlyP: RolloutFilter = { name: 'only_p', refillRounds: 3, keep: (g) => g.prompt === 'p' };
@@ -192,7 +205,10 @@ describe('contribution points', () => {
   it('moves π_ref with the reference schedules and trains an update participant with its own gradients', async () => {
     const seen: Seen[] = [];
     const steps: number[] = [];
-    const schedule: ReferenceSchedule = { name: 'every-step', afterUpdate: ({ step, policy, reference }) => void (steps.push(step), reference.syncFrom(policy)) };
+    const schedule: ReferenceSchedule = {
+      name: 'every-step',
+      afterUpdate: ({ step, policy, reference }) => void (steps.push(step), reference.syncFrom(policy)),
+    };
     const bias = tf.variable(tf.scalar(0.5), true, 'participant-bias');
     const applied: string[][] = [];
     const participant = {
@@ -228,7 +244,10 @@ describe('contribution points', () => {
 
   it('keeps the number of tensors constant across steps', async () => {
     const seen: Seen[] = [];
-    const { trainer } = await trainerWith({ plugin: algorithmPlugin({ estimator: placing, ...spyObjective(seen), kl: { placement: 'loss', beta: 0.1 } }), config: { train: { microBatchSize: 2, numIterations: 2 } } });
+    const { trainer } = await trainerWith({
+      plugin: algorithmPlugin({ estimator: placing, ...spyObjective(seen), kl: { placement: 'loss', beta: 0.1 } }),
+      config: { train: { microBatchSize: 2, numIterations: 2 } },
+    });
     await trainer.trainStep();
     const before = tf.memory().numTensors;
     await trainer.trainStep();

@@ -59,7 +59,15 @@ export const DEFAULT_MICRO_BATCH = 32;
 
 /** The in-process rollout engine: the policy's own sampler (`generation.engine: policy`). */
 export function policyEngine(policy: Pick<Policy, 'generate'>): RolloutEngine {
-  return { name: 'policy', generate: (requests, groupSize, options) => policy.generate(requests.map((r) => r.text), groupSize, options) };
+  return {
+    name: 'policy',
+    generate: (requests, groupSize, options) =>
+      policy.generate(
+        requests.map((r) => r.text),
+        groupSize,
+        options,
+      ),
+  };
 }
 
 export class Trainer implements Checkpointable {
@@ -106,7 +114,8 @@ export class Trainer implements Checkpointable {
   static async fromContainer(container: Container): Promise<Trainer> {
     const config = container.get<ResolvedConfig>(GrpoConfig);
     if (!container.isBound(Algorithm)) throw new GrpoError('No algorithm is bound: load an algorithm plugin such as @grpo/plugin-grpo');
-    if (!container.isBound(PromptDataset)) throw new GrpoError('No training data: set data.train to a JSONL file, or add a plugin that provides a PromptDataset.');
+    if (!container.isBound(PromptDataset))
+      throw new GrpoError('No training data: set data.train to a JSONL file, or add a plugin that provides a PromptDataset.');
     const all = <T>(token: symbol) => container.getAllAsync<T>(token, { optional: true });
     const policy = await container.getAsync<Policy>(Policy);
     // Core's in-process engine first, so a plugin's engine of the same name replaces it.
@@ -206,7 +215,14 @@ export class Trainer implements Checkpointable {
           policy,
           render: this.render,
           groupSize: train.groupSize,
-          sampling: { maxNewTokens: g.maxNewTokens, temperature: g.temperature, topK: g.topK || undefined, topP: g.topP < 1 ? g.topP : undefined, stop: g.stop, seed: this.rng.seed() },
+          sampling: {
+            maxNewTokens: g.maxNewTokens,
+            temperature: g.temperature,
+            topK: g.topK || undefined,
+            topP: g.topP < 1 ? g.topP : undefined,
+            stop: g.stop,
+            seed: this.rng.seed(),
+          },
         }),
       rewards: parts.rewards,
       rewardOptions: config.rewards,
@@ -302,7 +318,9 @@ export class Trainer implements Checkpointable {
    * greedy accuracy plus pass@k and maj@k. `k` defaults to `eval.k`; `requireAccuracy` makes a
    * missing accuracy reward an error.
    */
-  async evaluate(options: { limit?: number; k?: number; requireAccuracy?: boolean; onProgress?: (done: number, total: number) => void } = {}): Promise<Evaluation> {
+  async evaluate(
+    options: { limit?: number; k?: number; requireAccuracy?: boolean; onProgress?: (done: number, total: number) => void } = {},
+  ): Promise<Evaluation> {
     const dataset = this.parts.evalDataset;
     if (!dataset) throw new GrpoError('no evaluation dataset is configured (data.eval, or a plugin that binds EvalDataset)');
     const n = Math.min(dataset.size, options.limit ?? this.config.data.evalSize ?? dataset.size);
@@ -329,7 +347,9 @@ export class Trainer implements Checkpointable {
    * Runs steps until `train.steps`, logging to sinks and calling hooks. Saves a checkpoint every
    * `train.checkpointEvery` steps, at the end, and when `signal` aborts (Ctrl-C) after the step in flight.
    */
-  async train(options: { signal?: AbortSignal; checkpointer?: Checkpointer; sinks?: readonly MetricsSink[] } = {}): Promise<{ stopped: boolean; checkpoint?: string }> {
+  async train(
+    options: { signal?: AbortSignal; checkpointer?: Checkpointer; sinks?: readonly MetricsSink[] } = {},
+  ): Promise<{ stopped: boolean; checkpoint?: string }> {
     const { train } = this.config;
     const hooks = this.parts.hooks ?? [];
     const sinks = [...(this.parts.sinks ?? []), ...(options.sinks ?? [])];
