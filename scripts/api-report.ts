@@ -96,14 +96,8 @@ try {
       configObjectFullPath: undefined,
       packageJsonFullPath: path.join(entry.packageDir, 'package.json'),
     });
-    const result = Extractor.invoke(config, {
-      localBuild: update,
-      messageCallback: (message) => {
-        // The report's own "changed" message is summarised below.
-        if (message.messageId === 'console-api-report-changed' || message.logLevel === ExtractorLogLevel.Info || message.logLevel === ExtractorLogLevel.Verbose)
-          message.handled = true;
-      },
-    });
+    // In check mode the report's diff is printed, so CI logs show what changed.
+    const result = Extractor.invoke(config, { localBuild: update, printApiReportDiff: !update });
     if (result.apiReportChanged) changed.push(entry.specifier);
     if (result.errorCount > 0) throw new Error(`API Extractor failed on ${entry.specifier} (${entry.dts}); is the package built (npm run build)?`);
   }
