@@ -6,6 +6,7 @@
 import type { RewardFunction } from '../contracts/reward.js';
 import type { Policy, SamplingOptions } from '../contracts/policy.js';
 import type { RewardShaper, RolloutEngine, RolloutFilter, ShapingContext } from '../contracts/rollout.js';
+import type { Tokenizer } from '../contracts/tokenizer.js';
 import { GrpoError } from '../errors.js';
 import type { DatasetRow, Rollout, ScoredGroup } from '../records.js';
 import { scoreRollouts, type RewardRunOptions } from './score.js';
@@ -61,7 +62,8 @@ export interface CollectContext {
   rollout: (rows: readonly DatasetRow[]) => Promise<Rollout[]>;
   rewards: readonly RewardFunction[];
   rewardOptions: RewardRunOptions;
-  tokenizer?: Parameters<typeof scoreRollouts>[3];
+  /** Maps step rewards' character offsets to tokens. */
+  tokenizer?: Tokenizer;
   filters: readonly RolloutFilter[];
   shapers: readonly RewardShaper[];
   shaping: ShapingContext;

@@ -92,19 +92,21 @@ export interface FakePolicyOptions {
 
 let instances = 0;
 
-class FrozenFakePolicy implements FrozenPolicy {
+/** A unigram model's logits in a variable, with log-probs and checkpoints: what the policy and its snapshots share. */
+abstract class UnigramModel implements LogProbModel {
+  readonly logits: tf.Variable<tf.Rank.R1>;
+
   constructor(
-    readonly logits: tf.Variable<tf.Rank.R1>,
-    private readonly tokenizer: FakeTokenizer,
-  ) {}
+    readonly tokenizer: FakeTokenizer,
+    init: tf.Tensor1D | readonly number[],
+    trainable: boolean,
+  ) {
+    const name = `fake-${trainable ? 'policy' : 'frozen'}-${++instances}`;
+    this.logits = tf.tidy(() => tf.variable(Array.isArray(init) ? tf.tensor1d(init as number[]) : (init as tf.Tensor1D).clone(), trainable, name));
+  }
 
   tokenLogProbs(batch: TokenBatch, options?: { entropy?: boolean }): TokenLogProbs {
     return unigramLogProbs(this.logits, batch, options);
-  }
-
-  syncFrom(source: Policy, alpha = 1): void {
-    if (!(source instanceof FakePolicy)) throw new TypeError('a fake policy snapshot syncs from a FakePolicy only');
-    tf.tidy(() => this.logits.assign(tf.add(tf.mul(source.logits, alpha), tf.mul(this.logits, 1 - alpha))));
   }
 
   save(dir: string): Promise<void> {
@@ -121,18 +123,27 @@ class FrozenFakePolicy implements FrozenPolicy {
   }
 }
 
-export class FakePolicy implements Policy, LogProbModel {
-  readonly tokenizer: FakeTokenizer;
-  readonly logits: tf.Variable<tf.Rank.R1>;
+class FrozenFakePolicy extends UnigramModel implements FrozenPolicy {
+  syncFrom(source: Policy, alpha = 1): void {
+    if (!(source instanceof FakePolicy)) throw new TypeError('a fake policy snapshot syncs from a FakePolicy only');
+    tf.tidy(() => this.logits.assign(tf.add(tf.mul(source.logits, alpha), tf.mul(this.logits, 1 - alpha))));
+  }
+}
+
+export class FakePolicy extends UnigramModel implements Policy {
   /** Every generate call's prompts and options, for assertions. */
   readonly calls: { prompts: readonly string[]; groupSize: number; options: SamplingOptions }[] = [];
+  private readonly complete: FakePolicyOptions['complete'];
 
-  constructor(private readonly options: FakePolicyOptions) {
-    this.tokenizer = new FakeTokenizer(options.chars);
+  constructor(options: FakePolicyOptions) {
+    const tokenizer = new FakeTokenizer(options.chars);
     const rng = new Rng(options.seed ?? 0);
-    const init = Array.from({ length: this.tokenizer.vocabSize }, () => (rng.next() - 0.5) * 0.1);
-    const name = `fake-policy-${++instances}`;
-    this.logits = tf.tidy(() => tf.variable(tf.tensor1d(init), true, name));
+    super(
+      tokenizer,
+      Array.from({ length: tokenizer.vocabSize }, () => (rng.next() - 0.5) * 0.1),
+      true,
+    );
+    this.complete = options.complete;
   }
 
   encodePrompt(prompt: string): number[] {
@@ -145,7 +156,7 @@ export class FakePolicy implements Policy, LogProbModel {
     const logSoftmax = tf.tidy(() => tf.logSoftmax(this.logits).arraySync());
     return prompts.map((prompt) =>
       Array.from({ length: groupSize }, (_, g) => {
-        let text = this.options.complete(prompt, g, seed);
+        let text = this.complete(prompt, g, seed);
         let finishReason: FinishReason = 'eos';
         for (const stop of options.stop ?? []) {
           const at = text.indexOf(stop);
@@ -164,32 +175,11 @@ export class FakePolicy implements Policy, LogProbModel {
     );
   }
 
-  tokenLogProbs(batch: TokenBatch, options?: { entropy?: boolean }): TokenLogProbs {
-    return unigramLogProbs(this.logits, batch, options);
-  }
-
   trainableVariables(): tf.Variable[] {
     return [this.logits];
   }
 
   snapshot(): FrozenPolicy {
-    const name = `fake-frozen-${++instances}`;
-    return new FrozenFakePolicy(
-      tf.tidy(() => tf.variable(this.logits.clone(), false, name)),
-      this.tokenizer,
-    );
-  }
-
-  save(dir: string): Promise<void> {
-    return saveLogits(dir, this.logits, this.tokenizer);
-  }
-
-  async load(dir: string): Promise<void> {
-    const values = await readLogits(dir, this.logits.shape[0]);
-    tf.tidy(() => this.logits.assign(tf.tensor1d(values)));
-  }
-
-  dispose(): void {
-    this.logits.dispose();
+    return new FrozenFakePolicy(this.tokenizer, this.logits, false);
   }
 }
