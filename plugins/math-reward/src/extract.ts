@@ -51,6 +51,12 @@ const BACKSLASH = 0x5c;
 const DOLLAR = 0x24;
 const SPACE = 0x20;
 
+/**
+ * `s.charCodeAt(i)`, or -1 past the end. Loops over long texts read char codes; one read past the
+ * end makes V8 recompile the loop with out-of-bounds handling, several times slower.
+ */
+const codeAt = (s: string, i: number): number => (i < s.length ? s.charCodeAt(i) : -1);
+
 /** Whether a UTF-16 code unit is whitespace as regex `\s` and `String.prototype.trim` define it. */
 function isSpace(c: number): boolean {
   return (
@@ -76,7 +82,7 @@ export function findBoxes(s: string, budget: Budget = UNLIMITED): Region[] {
     // `\boxed` ends in `d`, `\fbox` in `x`.
     const start = j - (s.charCodeAt(j - 1) === 0x64 ? 6 : 5);
     while (j < s.length && isSpace(s.charCodeAt(j))) j++;
-    if (s.charCodeAt(j) === 0x7b /* { */) {
+    if (codeAt(s, j) === 0x7b /* { */) {
       const close = braces.match(j);
       if (close < 0) {
         command.lastIndex = j + 1;
@@ -132,20 +138,42 @@ function lastMathRegion(s: string, budget: Budget): Region | null {
   return scanMathRegions(s, budget, true)[0] ?? null;
 }
 
+/**
+ * `s.indexOf(needle, from)` for a non-decreasing `from`: the last answer is reused while it lies
+ * ahead, so the searches cover each part of `s` once.
+ */
+function indexFinder(s: string, needle: string): (from: number) => number {
+  let at = -2;
+  return (from) => {
+    if (at === -2 || (at >= 0 && at < from)) at = s.indexOf(needle, from);
+    return at;
+  };
+}
+
 function scanMathRegions(s: string, budget: Budget, lastOnly: boolean): Region[] {
   const out: Region[] = [];
   let unclosedBracket = false;
   let unclosedParen = false;
   const n = s.length;
+  // Plain text is skipped with indexOf (native, and as fast on two-byte strings as on one-byte
+  // ones, unlike a char-code loop that has seen both); runs of delimiters are walked char by char.
+  const nextDollar = indexFinder(s, '$');
+  const nextBackslash = indexFinder(s, '\\');
   let i = 0;
-  // Regions whose content is blank are dropped (without copying them).
+  // Regions whose content is blank are dropped; with lastOnly only the last is made.
+  let last: [number, number, number, number] | null = null;
   const keep = (start: number, from: number, close: number, end: number): void => {
     let k = from;
     while (k < close && isSpace(s.charCodeAt(k))) k++;
     if (k === close) return;
-    const region = { content: s.slice(from, close), start, end };
-    if (lastOnly) out[0] = region;
-    else out.push(region);
+    if (lastOnly) {
+      if (last) {
+        last[0] = start;
+        last[1] = from;
+        last[2] = close;
+        last[3] = end;
+      } else last = [start, from, close, end];
+    } else out.push({ content: s.slice(from, close), start, end });
   };
   for (;;) {
     budget.check();
@@ -154,14 +182,18 @@ function scanMathRegions(s: string, budget: Budget, lastOnly: boolean): Region[]
       const c = s.charCodeAt(i);
       if (c === DOLLAR) break;
       if (c === BACKSLASH) {
-        const next = s.charCodeAt(i + 1);
+        const next = codeAt(s, i + 1);
         if ((next === 0x5b /* [ */ && !unclosedBracket) || (next === 0x28 /* ( */ && !unclosedParen)) break;
         i += 2;
-      } else i++;
+      } else {
+        const d = nextDollar(i);
+        const b = nextBackslash(i);
+        i = d < 0 ? (b < 0 ? n : b) : b < 0 ? d : Math.min(d, b);
+      }
     }
     if (i >= n) break;
     if (s.charCodeAt(i) === BACKSLASH) {
-      const bracket = s[i + 1] === '[';
+      const bracket = s.charCodeAt(i + 1) === 0x5b; /* [ */
       const close = s.indexOf(bracket ? '\\]' : '\\)', i + 2);
       if (close < 0) {
         if (bracket) unclosedBracket = true;
@@ -173,7 +205,7 @@ function scanMathRegions(s: string, budget: Budget, lastOnly: boolean): Region[]
       i = close + 2;
       continue;
     }
-    const dbl = s[i + 1] === '$';
+    const dbl = codeAt(s, i + 1) === DOLLAR;
     const from = i + (dbl ? 2 : 1);
     // The closing `$`: the walk goes on from `from`, stepping over `\x` pairs.
     let close = -1;
@@ -189,10 +221,13 @@ function scanMathRegions(s: string, budget: Budget, lastOnly: boolean): Region[]
       i = from;
       continue;
     }
-    const end = close + (dbl && s[close + 1] === '$' ? 2 : 1);
+    const end = close + (dbl && codeAt(s, close + 1) === DOLLAR ? 2 : 1);
     keep(i, from, close, end);
     i = end;
   }
+  // (TypeScript does not see the assignments in `keep`.)
+  const found = last as [number, number, number, number] | null;
+  if (found) out.push({ content: s.slice(found[1], found[2]), start: found[0], end: found[3] });
   return out;
 }
 
@@ -261,7 +296,7 @@ function stripDelimiters(s: string): string {
   for (let i = 0; i < s.length; i++) {
     const c = s.charCodeAt(i);
     if (c === BACKSLASH) {
-      const n = s.charCodeAt(i + 1);
+      const n = codeAt(s, i + 1);
       if (n === 0x5b || n === 0x5d || n === 0x28 || n === 0x29) {
         out[k++] = SPACE;
         i++;
@@ -298,12 +333,10 @@ function countDollars(s: string): number {
  * is `s.slice(start, end).replace(/\$/g, ' ')`, found without rewriting a long text.
  */
 function coreSpan(s: string): [number, number] {
-  const edge = (c: number): boolean => c === DOLLAR || isSpace(c);
-  let start = 0;
-  while (start < s.length && edge(s.charCodeAt(start))) start++;
-  let end = s.length;
-  while (end > start && edge(s.charCodeAt(end - 1))) end--;
-  return [start, end];
+  const start = /^[\s$]*/.exec(s)![0].length;
+  if (start === s.length) return [start, start];
+  // The trailing run; the lookbehind tries each run from its start only (linear).
+  return [start, s.search(/(?<![\s$])[\s$]*$/)];
 }
 
 /** "final answer is x", "answer: x", "the answer is x": the span after the last such phrase. */
@@ -318,20 +351,21 @@ function finalAnswerSpan(s: string, finalOnly: boolean, budget: Budget): Region 
   let inMath = false;
   for (let i = 0; i < rest.length; i++) {
     budget.check();
-    const c = rest[i];
-    if (c === '\\' && (rest[i + 1] === '(' || rest[i + 1] === '[')) inMath = true;
-    if (c === '\\' && (rest[i + 1] === ')' || rest[i + 1] === ']')) inMath = false;
-    if (c === '\\') {
+    const c = rest.charCodeAt(i);
+    const next = codeAt(rest, i + 1);
+    if (c === BACKSLASH) {
+      if (next === 0x28 /* ( */ || next === 0x5b /* [ */) inMath = true;
+      if (next === 0x29 /* ) */ || next === 0x5d /* ] */) inMath = false;
       i++;
       continue;
     }
-    if (c === '$') inMath = !inMath;
+    if (c === DOLLAR) inMath = !inMath;
     if (inMath) continue;
     if (
-      c === '\n' ||
-      (c === '.' && /\s/.test(rest[i + 1] ?? ' ')) ||
-      (c === '<' && rest.startsWith('<|', i)) ||
-      (c === 'I' && rest.startsWith('I hope', i))
+      c === 0x0a /* \n */ ||
+      (c === 0x2e /* . */ && (next < 0 || isSpace(next))) ||
+      (c === 0x3c /* < */ && rest.startsWith('<|', i)) ||
+      (c === 0x49 /* I */ && rest.startsWith('I hope', i))
     ) {
       end = i;
       break;
