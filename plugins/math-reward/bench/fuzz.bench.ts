@@ -9,7 +9,8 @@
  *
  * FUZZ_SEED (default 1) picks the inputs, FUZZ_CALLS (default 10000) the number of random mixes;
  * FUZZ_SIZES (KB, default `64,128,1024`) and FUZZ_DEPTH (default 100000) size the pathological
- * families (smaller ones time a quadratic implementation in reasonable time).
+ * families (smaller ones time a quadratic implementation in reasonable time); FUZZ_MAX_LENGTH sets
+ * verifyMath's maxLength (default: its own, 1,048,576; `Infinity` reads every input whole).
  */
 import os from 'node:os';
 import { verifyMath } from '../src/index.js';
@@ -19,6 +20,7 @@ const randomCalls = Number(process.env.FUZZ_CALLS ?? 10_000);
 const KB = 1024;
 const SIZES = (process.env.FUZZ_SIZES ?? '64,128,1024').split(',').map((k) => Number(k) * KB);
 const DEPTH = Number(process.env.FUZZ_DEPTH ?? 100_000);
+const options = process.env.FUZZ_MAX_LENGTH ? { maxLength: Number(process.env.FUZZ_MAX_LENGTH) } : {};
 
 /** mulberry32: a small seeded PRNG. */
 function prng(a: number): () => number {
@@ -148,7 +150,7 @@ for (const inp of all) {
   const { completion, reference } = inp.make();
   const cpu0 = process.cpuUsage();
   const t0 = performance.now();
-  const res = verifyMath(completion, reference);
+  const res = verifyMath(completion, reference, options);
   const ms = performance.now() - t0;
   const cpu = process.cpuUsage(cpu0);
   maxCpuMs = Math.max(maxCpuMs, (cpu.user + cpu.system) / 1000);

@@ -218,6 +218,8 @@ function scanMathRegions(s: string, budget: Budget, lastOnly: boolean): Region[]
       }
     }
     if (close < 0) {
+      // The walk from `from` lands on no `$`: only a `\[` or `\(` that may close can stop it now.
+      if ((unclosedBracket || s.indexOf('\\[', from) < 0) && (unclosedParen || s.indexOf('\\(', from) < 0)) break;
       i = from;
       continue;
     }
