@@ -77,6 +77,7 @@ const FAMILIES: Record<string, (n: number) => string> = {
   'repeated \\frac{': (n) => rep('\\frac{', n),
   'repeated \\sqrt[': (n) => rep('\\sqrt[', n),
   'repeated $': (n) => rep('$', n),
+  'many $x$ regions': (n) => rep('$x$ ', n),
   'repeated $\\': (n) => rep('$\\', n),
   'repeated \\$': (n) => rep('\\$', n),
   'braces {': (n) => rep('{', n),

@@ -139,15 +139,32 @@ function lastMathRegion(s: string, budget: Budget): Region | null {
 }
 
 /**
- * `s.indexOf(needle, from)` for a non-decreasing `from`: the last answer is reused while it lies
- * ahead, so the searches cover each part of `s` once.
+ * The stops of the walk of scanMathRegions: a `$`, or a `\[` / `\(` whose kind may still close,
+ * after an even run of backslashes (indexed by the kinds known not to close: 1 `\[`, 2 `\(`).
+ * Started where no backslash precedes, `(?<!\\)(?:\\\\)*` steps over each run from its start,
+ * as the walk does. One regex scan is fast on one-byte and two-byte strings alike; a char-code
+ * loop that has seen both is several times slower, so the walk goes by hand only for a few steps.
  */
-function indexFinder(s: string, needle: string): (from: number) => number {
-  let at = -2;
-  return (from) => {
-    if (at === -2 || (at >= 0 && at < from)) at = s.indexOf(needle, from);
-    return at;
-  };
+const WALK_STOPS = [/(?<!\\)(?:\\\\)*(?:\$|\\[[(])/g, /(?<!\\)(?:\\\\)*(?:\$|\\\()/g, /(?<!\\)(?:\\\\)*(?:\$|\\\[)/g, /(?<!\\)(?:\\\\)*\$/g];
+const DOLLAR_STOP = WALK_STOPS[3]!;
+const HAND_STEPS = 32;
+
+const BACKSLASH_RUN = /\\*/y;
+
+/** From `i`, where the walk is, past the whole `\\` pairs of the run of backslashes there. */
+function skipPairs(s: string, i: number): number {
+  BACKSLASH_RUN.lastIndex = i;
+  BACKSLASH_RUN.test(s);
+  const run = BACKSLASH_RUN.lastIndex - i;
+  return i + run - (run % 2);
+}
+
+/** The next stop of `re` from `i` (where the walk is and no backslash precedes), or the end. */
+function jumpToStop(s: string, i: number, re: RegExp): number {
+  re.lastIndex = i;
+  if (!re.test(s)) return s.length;
+  // The match ends with `$`, or with the bracket of `\[` / `\(`.
+  return s.charCodeAt(re.lastIndex - 1) === DOLLAR ? re.lastIndex - 1 : re.lastIndex - 2;
 }
 
 function scanMathRegions(s: string, budget: Budget, lastOnly: boolean): Region[] {
@@ -155,10 +172,6 @@ function scanMathRegions(s: string, budget: Budget, lastOnly: boolean): Region[]
   let unclosedBracket = false;
   let unclosedParen = false;
   const n = s.length;
-  // Plain text is skipped with indexOf (native, and as fast on two-byte strings as on one-byte
-  // ones, unlike a char-code loop that has seen both); runs of delimiters are walked char by char.
-  const nextDollar = indexFinder(s, '$');
-  const nextBackslash = indexFinder(s, '\\');
   let i = 0;
   // Regions whose content is blank are dropped; with lastOnly only the last is made.
   let last: [number, number, number, number] | null = null;
@@ -178,6 +191,7 @@ function scanMathRegions(s: string, budget: Budget, lastOnly: boolean): Region[]
   for (;;) {
     budget.check();
     // To the next `$`, or `\[` / `\(` that may still close; other `\x` pairs are stepped over.
+    let steps = 0;
     while (i < n) {
       const c = s.charCodeAt(i);
       if (c === DOLLAR) break;
@@ -185,10 +199,14 @@ function scanMathRegions(s: string, budget: Budget, lastOnly: boolean): Region[]
         const next = codeAt(s, i + 1);
         if ((next === 0x5b /* [ */ && !unclosedBracket) || (next === 0x28 /* ( */ && !unclosedParen)) break;
         i += 2;
-      } else {
-        const d = nextDollar(i);
-        const b = nextBackslash(i);
-        i = d < 0 ? (b < 0 ? n : b) : b < 0 ? d : Math.min(d, b);
+      } else i++;
+      if (++steps >= HAND_STEPS && i < n) {
+        // Inside a run of backslashes the regex cannot start: step over the run's pairs first.
+        if (s.charCodeAt(i - 1) === BACKSLASH) i = skipPairs(s, i);
+        else {
+          i = jumpToStop(s, i, WALK_STOPS[(unclosedBracket ? 1 : 0) | (unclosedParen ? 2 : 0)]!);
+          break;
+        }
       }
     }
     if (i >= n) break;
@@ -209,12 +227,20 @@ function scanMathRegions(s: string, budget: Budget, lastOnly: boolean): Region[]
     const from = i + (dbl ? 2 : 1);
     // The closing `$`: the walk goes on from `from`, stepping over `\x` pairs.
     let close = -1;
-    for (let j = from; j < n; j++) {
+    for (let j = from, steps = 0; j < n; steps++) {
       const c = s.charCodeAt(j);
-      if (c === BACKSLASH) j++;
-      else if (c === DOLLAR) {
+      if (c === DOLLAR) {
         close = j;
         break;
+      }
+      j += c === BACKSLASH ? 2 : 1;
+      if (steps >= HAND_STEPS && j < n) {
+        if (s.charCodeAt(j - 1) === BACKSLASH) j = skipPairs(s, j);
+        else {
+          const stop = jumpToStop(s, j, DOLLAR_STOP);
+          close = stop < n ? stop : -1;
+          break;
+        }
       }
     }
     if (close < 0) {
