@@ -279,18 +279,21 @@ function prng(seed: number): () => number {
 
 const PIECES = ['\\boxed{', '\\boxed ', '\\fbox{', '\\text{', '\\mbox{', '\\frac', '{', '}', '\\{', '\\}', '$', '$$', '\\$', '\\(', '\\)', '\\[', '\\]', '\\', '\\\\', '1', '23', 'ab', 'word', ' and ', ' ', '\n', '.', ','];
 
-function randomStrings(count: number, seed: number): string[] {
+/** Delimiters and backslash runs, for walks long enough to leave their first steps by hand. */
+const DENSE = ['\\', '\\', '\\\\', '$', '$$', '\\$', '\\(', '\\)', '\\[', '\\]', '(', '{', '}', 'a', ' ', '1'];
+
+function randomStrings(count: number, seed: number, pieces = PIECES, maxPieces = 40): string[] {
   const rand = prng(seed);
   return Array.from({ length: count }, () => {
     let s = '';
-    const n = Math.floor(rand() * 40);
-    for (let i = 0; i < n; i++) s += PIECES[Math.floor(rand() * PIECES.length)];
+    const n = Math.floor(rand() * maxPieces);
+    for (let i = 0; i < n; i++) s += pieces[Math.floor(rand() * pieces.length)];
     return s;
   });
 }
 
 describe('the linear scans agree with the straightforward ones', () => {
-  const strings = randomStrings(5000, 21);
+  const strings = [...randomStrings(5000, 21), ...randomStrings(500, 22, DENSE, 600)];
   it('Braces.match equals matchBrace at every position', () => {
     for (const s of strings) {
       const braces = new Braces(s);
