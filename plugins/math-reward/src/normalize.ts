@@ -12,32 +12,40 @@ const DOUBLE_ESCAPED = new RegExp(`\\\\\\\\(?=(?:${KNOWN_COMMANDS})(?![a-zA-Z]))
 
 /** Reads one TeX argument at `i` (a brace group, a command or one character); returns [content, end]. */
 export function readTexArg(s: string, i: number): [string, number] | null {
-  while (i < s.length && s[i] === ' ') i++;
-  if (i >= s.length) return null;
+  const arg = texArg(s, i, s.length, null);
+  return arg && [s.slice(arg[0], arg[1]), arg[2]];
+}
+
+/**
+ * `readTexArg` on `s.slice(0, to)` without copying: returns [contentStart, contentEnd, end].
+ * With `braces`, brace groups are matched through its one-pass table instead of a scan.
+ */
+function texArg(s: string, i: number, to: number, braces: Braces | null): [number, number, number] | null {
+  while (i < to && s[i] === ' ') i++;
+  if (i >= to) return null;
   if (s[i] === '{') {
-    const end = matchBrace(s, i);
-    if (end < 0) return null;
-    return [s.slice(i + 1, end), end + 1];
+    const end = braces ? braces.match(i) : matchBrace(s, i);
+    if (end < 0 || end >= to) return null;
+    return [i + 1, end, end + 1];
   }
   if (s[i] === '\\') {
-    const m = /^\\[a-zA-Z]+/.exec(s.slice(i));
-    if (m) return [m[0], i + m[0].length];
-    return [s.slice(i, i + 2), i + 2];
+    let j = i + 1;
+    while (j < to && /[a-zA-Z]/.test(s[j]!)) j++;
+    if (j > i + 1) return [i, j, j];
+    // As readTexArg always did: the end may lie one past `to` for a trailing backslash.
+    return [i, Math.min(i + 2, to), i + 2];
   }
-  return [s[i]!, i + 1];
+  return [i, i + 1, i + 1];
 }
 
 /** Index of the brace matching the `{` at `open`, or -1. Escaped braces `\{` are skipped. */
 export function matchBrace(s: string, open: number): number {
   let depth = 0;
   for (let i = open; i < s.length; i++) {
-    const c = s[i];
-    if (c === '\\') {
-      i++;
-      continue;
-    }
-    if (c === '{') depth++;
-    else if (c === '}') {
+    const c = s.charCodeAt(i);
+    if (c === 0x5c /* \ */) i++;
+    else if (c === 0x7b /* { */) depth++;
+    else if (c === 0x7d /* } */) {
       depth--;
       if (depth === 0) return i;
     }
@@ -45,12 +53,95 @@ export function matchBrace(s: string, open: number): number {
   return -1;
 }
 
-/** Rewrites `\frac12`, `\frac3{3}`, `\sqrt3`, `\sqrt[3]x` with explicit braces. */
+/**
+ * `matchBrace` for many opening braces of one string in linear time. The first queries scan with
+ * matchBrace; once they have scanned the length of the string (unclosed braces each scan to the
+ * end: quadratic), one left-to-right pass (skipping `\x` as matchBrace does) pairs every `{`
+ * with its `}` on a stack. A `{` that the pass never reads as a brace (one after an odd run of
+ * backslashes) falls back to matchBrace.
+ */
+export class Braces {
+  /** Per position: 0 not an opening brace of the pass, -1 unpaired, else the closing index + 1. */
+  private close: Int32Array | null = null;
+  /** Index of the last `}` (found on the first query): an open brace after it has no match. */
+  private lastClose = -2;
+  /** Characters scanned by matchBrace so far. */
+  private scanned = 0;
+  constructor(private readonly s: string) {}
+
+  match(open: number): number {
+    if (this.lastClose === -2) this.lastClose = this.s.lastIndexOf('}');
+    if (open > this.lastClose) return -1;
+    if (this.close === null && this.scanned < this.s.length) {
+      const close = matchBrace(this.s, open);
+      this.scanned += (close < 0 ? this.s.length : close) - open;
+      return close;
+    }
+    this.close ??= pairBraces(this.s);
+    const c = this.close[open] ?? 0;
+    if (c === 0) return matchBrace(this.s, open);
+    return c < 0 ? -1 : c - 1;
+  }
+}
+
+/** The stack of pairBraces, kept between calls (it grows to the longest text seen). */
+let braceStack = new Int32Array(1024);
+
+function pairBraces(s: string): Int32Array {
+  const close = new Int32Array(s.length);
+  if (braceStack.length < s.length) braceStack = new Int32Array(s.length);
+  const stack = braceStack;
+  let top = 0;
+  for (let i = 0; i < s.length; i++) {
+    const c = s.charCodeAt(i);
+    if (c === 0x5c /* \ */) i++;
+    else if (c === 0x7b /* { */) stack[top++] = i;
+    else if (c === 0x7d /* } */ && top > 0) close[stack[--top]!] = i + 1;
+  }
+  while (top > 0) close[stack[--top]!] = -1;
+  return close;
+}
+
+const FRAC_LIKE = /^\\(frac|binom|sqrt)(?![a-zA-Z])/;
+
+/**
+ * `s.replace(full, by)` in linear time, for a global `full` whose alternatives `…\{[^}]*\}` make a
+ * backtracking engine scan to the end of `s` from every `{` that no `}` follows (quadratic on
+ * `\text{\text{\text{…`). After the last `}` those alternatives cannot match, so that tail is
+ * replaced with `tail` (`full` without them). No match of `full` crosses the cut: the head ends with
+ * `}`, which only a braced alternative's match contains, and only as its last character.
+ */
+export function replaceBraced(s: string, full: RegExp, tail: RegExp, by: string | ((m: string) => string)): string {
+  const cut = s.lastIndexOf('}') + 1;
+  // No `{` after the last `}`: every braced attempt finds its `}`, and `full` is linear as it is.
+  const whole = s.indexOf('{', cut) < 0;
+  if (typeof by === 'string') return whole ? s.replace(full, by) : s.slice(0, cut).replace(full, by) + s.slice(cut).replace(tail, by);
+  return whole ? s.replace(full, by) : s.slice(0, cut).replace(full, by) + s.slice(cut).replace(tail, by);
+}
+
+/** Rewrites `\frac12`, `\frac3{3}`, `\sqrt3`, `\sqrt[3]x` with explicit braces (linear time; see braceRange). */
 function braceArguments(s: string): string {
+  return braceRange(s, 0, s.length, new Braces(s), { from: -1, at: -1 });
+}
+
+/**
+ * braceArguments of `s.slice(from, to)`. Arguments are read in place (no substring copies), brace
+ * groups are matched through `braces`, and the search for the `]` of `\sqrt[` remembers its last
+ * answer (`bracket`): positions only grow, so every scan is linear in the whole string. Recursion
+ * follows the nesting of arguments; verifyMath normalises answers of at most 5,000 characters.
+ */
+function braceRange(s: string, from: number, to: number, braces: Braces, bracket: { from: number; at: number }): string {
   let out = '';
-  let i = 0;
-  while (i < s.length) {
-    const m = /^\\(frac|binom|sqrt)(?![a-zA-Z])/.exec(s.slice(i, i + 7));
+  let i = from;
+  while (i < to) {
+    const k = s.indexOf('\\', i);
+    if (k < 0 || k >= to) {
+      out += s.slice(i, to);
+      break;
+    }
+    out += s.slice(i, k);
+    i = k;
+    const m = FRAC_LIKE.exec(s.slice(i, Math.min(i + 7, to)));
     if (!m) {
       out += s[i];
       i++;
@@ -60,31 +151,35 @@ function braceArguments(s: string): string {
     let j = i + m[0].length;
     out += `\\${name}`;
     if (name === 'sqrt') {
-      while (s[j] === ' ') j++;
-      if (s[j] === '[') {
-        const close = s.indexOf(']', j);
+      while (j < to && s[j] === ' ') j++;
+      if (j < to && s[j] === '[') {
+        if (bracket.from < 0 || j < bracket.from || (bracket.at >= 0 && bracket.at < j)) {
+          bracket.from = j;
+          bracket.at = s.indexOf(']', j);
+        }
+        const close = bracket.at >= 0 && bracket.at < to ? bracket.at : -1;
         if (close > 0) {
           out += s.slice(j, close + 1);
           j = close + 1;
         }
       }
-      const a = readTexArg(s, j);
+      const a = texArg(s, j, to, braces);
       if (!a) {
         i = j;
         continue;
       }
-      out += `{${braceArguments(a[0])}}`;
-      i = a[1];
+      out += `{${braceRange(s, a[0], a[1], braces, bracket)}}`;
+      i = a[2];
       continue;
     }
-    const a = readTexArg(s, j);
-    const b = a ? readTexArg(s, a[1]) : null;
+    const a = texArg(s, j, to, braces);
+    const b = a ? texArg(s, a[2], to, braces) : null;
     if (!a || !b) {
       i = j;
       continue;
     }
-    out += `{${braceArguments(a[0])}}{${braceArguments(b[0])}}`;
-    i = b[1];
+    out += `{${braceRange(s, a[0], a[1], braces, bracket)}}{${braceRange(s, b[0], b[1], braces, bracket)}}`;
+    i = b[2];
   }
   return out;
 }
@@ -111,8 +206,8 @@ export function normalizeAnswer(input: string, percent: PercentPolicy = 'strip')
   // Thousands separators written in LaTeX: 12,\!000 and 14{,}916.
   s = s.replace(/(\d)\{,\}(?=\d{3})/g, '$1');
   s = s.replace(/(\d),\\!\s*(?=\d{3})/g, '$1');
-  s = s.replace(/\\\\|\\[!,;: ]|~|\\q?quad|\\(?:hspace|vspace)\*?\{[^}]*\}/g, (m) => (m === '\\\\' ? m : ' '));
-  s = s.replace(/\\(?:pmod|bmod|mod)\s*\{[^}]*\}/g, '');
+  s = replaceBraced(s, /\\\\|\\[!,;: ]|~|\\q?quad|\\(?:hspace|vspace)\*?\{[^}]*\}/g, /\\\\|\\[!,;: ]|~|\\q?quad/g, (m) => (m === '\\\\' ? m : ' '));
+  s = replaceBraced(s, /\\(?:pmod|bmod|mod)\s*\{[^}]*\}/g, /(?!)/g, '');
   // Degrees, currency.
   s = s.replace(/\^\s*\{\s*\\circ\s*\}|\^\s*\\circ|\\circ|°|\\degree(?![a-zA-Z])/g, '');
   s = s.replace(/\\\$|[€£¥₹]|\bUSD\b|\bRs\.?/g, '');
@@ -124,10 +219,12 @@ export function normalizeAnswer(input: string, percent: PercentPolicy = 'strip')
   s = s.replace(/(\d)(m|cm|km)[²³]/g, '$1');
   s = braceArguments(s);
   // Trailing punctuation and stray backslashes.
-  s = s.trim().replace(/(?:\s|\\)*(?:[.,;:]|\\)\s*$/g, '').trim();
+  // The lookbehinds (here and in `pct`) start a match only where a run begins — the same matches,
+  // as a match inside a run extends to one at its start — so a run is not rescanned from each character.
+  s = s.trim().replace(/(?<![\s\\])(?:\s|\\)*(?:[.,;:]|\\)\s*$/g, '').trim();
   s = s.replace(/^[.,;:]\s+/, '');
   // Percent.
-  const pct = /\s*(?:\\%|%|\\text\{\s*\\?%\s*\}|(?<![a-zA-Z])(?:percentage|percent|pct)(?![a-zA-Z]))/g;
+  const pct = /(?<!\s)\s*(?:\\%|%|\\text\{\s*\\?%\s*\}|(?<![a-zA-Z])(?:percentage|percent|pct)(?![a-zA-Z]))/g;
   if (!pct.test(s)) return [s];
   const stripped = s.replace(pct, '');
   const fraction = s.replace(pct, '/100');

@@ -17,7 +17,7 @@ import {
   type Complex,
   type Rat,
 } from './evaluate.js';
-import { extractAnswer, extractReference, type ExtractOptions } from './extract.js';
+import { MAX_INPUT_LENGTH, extractAnswer, extractReference, type ExtractOptions } from './extract.js';
 import { normalizeAnswer, type PercentPolicy } from './normalize.js';
 import { parseMath } from './parser.js';
 
@@ -37,6 +37,11 @@ export interface VerifyOptions {
   readonly decimalTolerance?: number;
   /** The reference is already a bare answer (`true`) or may be a full solution (default: detect). */
   readonly referenceIsAnswer?: boolean;
+  /**
+   * Completions (after `</think>`) and references longer than this are read from their last
+   * `maxLength` characters (default 1,048,576; `extraction.maxLength` overrides it for completions).
+   */
+  readonly maxLength?: number;
 }
 
 export interface VerifyResult {
@@ -61,12 +66,21 @@ interface ParsedAnswer {
   error: string | null;
 }
 
-const referenceCache = new Map<string, ParsedAnswer | null>();
-const REFERENCE_CACHE_MAX = 10_000;
+interface ParsedReference extends ParsedAnswer {
+  /** identityKey(text); null for an answer too long to parse, which is never identical either. */
+  identity: string | null;
+}
+
+/** Extracted answers longer than this are not compared, normalised or parsed (the parser's own limit is 4,000). */
+const MAX_ANSWER_CHARS = 5000;
+
+/** Answer text for the "identical" test: no whitespace, no outer `$`. */
+const identityKey = (s: string): string => s.replace(/\s+/g, '').replace(/^\$+|(?<!\$)\$+$/g, '');
 
 function parseCandidates(text: string, percent: PercentPolicy, budget: Budget): ParsedAnswer {
   const out: Node[] = [];
   let error: string | null = null;
+  if (text.length > MAX_ANSWER_CHARS) return { text, candidates: out, error: 'answer too long to parse' };
   for (const s of normalizeAnswer(text, percent)) {
     try {
       out.push(parseMath(s, budget));
@@ -78,15 +92,73 @@ function parseCandidates(text: string, percent: PercentPolicy, budget: Budget): 
   return { text, candidates: out, error: out.length ? null : error };
 }
 
-function referenceAnswer(reference: string, options: VerifyOptions, budget: Budget): ParsedAnswer | null {
+// ---------------------------------------------------------------- reference cache
+
+interface CacheEntry {
+  parsed: ParsedReference | null;
+  /** Estimated bytes held by this entry (see entryBytes). */
+  bytes: number;
+}
+
+/** Parsed references by `percent|referenceIsAnswer|reference`, oldest first (evicted first). */
+const referenceCache = new Map<string, CacheEntry>();
+const REFERENCE_CACHE_MAX_ENTRIES = 10_000;
+const REFERENCE_CACHE_MAX_BYTES = 32 * 1024 * 1024;
+let referenceCacheBytes = 0;
+
+/** Nodes of a parsed tree (objects, counted through arrays). */
+function countNodes(v: unknown): number {
+  if (Array.isArray(v)) return v.reduce((sum: number, x) => sum + countNodes(x), 0);
+  if (v !== null && typeof v === 'object') return 1 + countNodes(Object.values(v));
+  return 0;
+}
+
+/**
+ * An upper estimate of the memory an entry keeps alive: the key and the reference it was read from
+ * (an extracted answer may be a slice that keeps the whole reference), 2 bytes a character, the
+ * answer text, about 100 bytes per tree node, and the entry itself.
+ */
+function entryBytes(key: string, reference: string, parsed: ParsedReference | null): number {
+  if (!parsed) return 2 * (key.length + reference.length) + 200;
+  return 2 * (key.length + reference.length + parsed.text.length + (parsed.identity?.length ?? 0)) + 100 * countNodes(parsed.candidates) + 200;
+}
+
+function cacheReference(key: string, entry: CacheEntry): void {
+  // One entry may take at most an eighth of the cache, so a few huge references cannot flush it.
+  if (entry.bytes > REFERENCE_CACHE_MAX_BYTES / 8) return;
+  while (
+    referenceCache.size > 0 &&
+    (referenceCache.size >= REFERENCE_CACHE_MAX_ENTRIES || referenceCacheBytes + entry.bytes > REFERENCE_CACHE_MAX_BYTES)
+  ) {
+    const [oldest, old] = referenceCache.entries().next().value!;
+    referenceCache.delete(oldest);
+    referenceCacheBytes -= old.bytes;
+  }
+  referenceCache.set(key, entry);
+  referenceCacheBytes += entry.bytes;
+}
+
+/** Entries and estimated bytes of the reference cache, with their bounds (for tests and monitoring). */
+export function referenceCacheStats(): { entries: number; bytes: number; maxEntries: number; maxBytes: number } {
+  return { entries: referenceCache.size, bytes: referenceCacheBytes, maxEntries: REFERENCE_CACHE_MAX_ENTRIES, maxBytes: REFERENCE_CACHE_MAX_BYTES };
+}
+
+export function clearReferenceCache(): void {
+  referenceCache.clear();
+  referenceCacheBytes = 0;
+}
+
+function referenceAnswer(fullReference: string, options: VerifyOptions, budget: Budget): ParsedReference | null {
+  const maxLength = options.maxLength ?? MAX_INPUT_LENGTH;
+  const reference = fullReference.length > maxLength ? fullReference.slice(fullReference.length - maxLength) : fullReference;
   const percent = options.percent ?? 'strip';
   const key = `${percent}|${options.referenceIsAnswer ? 1 : 0}|${reference}`;
   const hit = referenceCache.get(key);
-  if (hit !== undefined) return hit;
-  const ext = options.referenceIsAnswer ? { text: reference.trim() } : extractReference(reference);
-  const parsed = ext && ext.text ? parseCandidates(ext.text, percent, budget) : null;
-  if (referenceCache.size >= REFERENCE_CACHE_MAX) referenceCache.clear();
-  referenceCache.set(key, parsed);
+  if (hit !== undefined) return hit.parsed;
+  const ext = options.referenceIsAnswer ? { text: reference.trim() } : extractReference(reference, budget, maxLength);
+  // parseCandidates refuses an answer over MAX_ANSWER_CHARS before normalising it.
+  const parsed = ext && ext.text ? { ...parseCandidates(ext.text, percent, budget), identity: ext.text.length > MAX_ANSWER_CHARS ? null : identityKey(ext.text) } : null;
+  cacheReference(key, { parsed, bytes: entryBytes(key, reference, parsed) });
   return parsed;
 }
 
@@ -96,13 +168,13 @@ export function verifyMath(completion: string, reference: string, options: Verif
   let extracted: string | null = null;
   try {
     const ref = referenceAnswer(reference, options, budget);
-    const ext = extractAnswer(completion, options.extraction);
+    const extraction = options.maxLength === undefined ? options.extraction : { maxLength: options.maxLength, ...options.extraction };
+    const ext = extractAnswer(completion, extraction, budget);
     if (!ext) return { equal: false, extracted: null, reason: 'no answer' };
     extracted = ext.text;
     if (!ref) return { equal: false, extracted, reason: 'no reference answer' };
-    if (ext.text.length > 5000) return { equal: false, extracted, reason: 'answer too long' };
-    const norm = (s: string): string => s.replace(/\s+/g, '').replace(/^\$+|\$+$/g, '');
-    if (norm(ext.text) === norm(ref.text)) return { equal: true, extracted, reason: 'identical' };
+    if (ext.text.length > MAX_ANSWER_CHARS) return { equal: false, extracted, reason: 'answer too long' };
+    if (identityKey(ext.text) === ref.identity) return { equal: true, extracted, reason: 'identical' };
     const pred = parseCandidates(ext.text, options.percent ?? 'strip', budget);
     if (pred.candidates.length === 0 || ref.candidates.length === 0) {
       return { equal: false, extracted, reason: `parse error: ${pred.error ?? ref.error ?? 'unknown'}` };
