@@ -178,10 +178,34 @@ export function literalDecimals(node: Node): number {
 // ---- numeric evaluation through mathjs ----
 
 const FN_MAP: Record<string, string> = {
-  sin: 'sin', cos: 'cos', tan: 'tan', sec: 'sec', csc: 'csc', cot: 'cot', arcsin: 'asin', arccos: 'acos',
-  arctan: 'atan', arcsec: 'asec', arccsc: 'acsc', arccot: 'acot', sinh: 'sinh', cosh: 'cosh', tanh: 'tanh',
-  log: 'log', ln: 'log', log10: 'log10', exp: 'exp', sqrt: 'sqrt', abs: 'abs', factorial: 'factorial',
-  binom: 'combinations', max: 'max', min: 'min', det: 'det', gcd: 'gcd', lcm: 'lcm',
+  sin: 'sin',
+  cos: 'cos',
+  tan: 'tan',
+  sec: 'sec',
+  csc: 'csc',
+  cot: 'cot',
+  arcsin: 'asin',
+  arccos: 'acos',
+  arctan: 'atan',
+  arcsec: 'asec',
+  arccsc: 'acsc',
+  arccot: 'acot',
+  sinh: 'sinh',
+  cosh: 'cosh',
+  tanh: 'tanh',
+  log: 'log',
+  ln: 'log',
+  log10: 'log10',
+  exp: 'exp',
+  sqrt: 'sqrt',
+  abs: 'abs',
+  factorial: 'factorial',
+  binom: 'combinations',
+  max: 'max',
+  min: 'min',
+  det: 'det',
+  gcd: 'gcd',
+  lcm: 'lcm',
 };
 
 /** Serialises a tree to a mathjs expression; symbols become `v0`, `v1`… per `names`. Null when not numeric. */
@@ -257,7 +281,7 @@ function getCompiled(expr: string): EvalFunction | null {
 /** Sample points for symbols: irrational-ish values away from common singularities. */
 const SAMPLES = [
   [0.7390851332, 1.3247179572, 2.2360679775, 0.5772156649, 1.6180339887, 2.7182818284, 1.2020569031, 0.9159655942],
-  [1.4142135623, 0.6931471805, 1.7320508075, 2.5029078750, 0.8346268416, 1.1874523511, 2.0794415416, 0.3678794411],
+  [1.4142135623, 0.6931471805, 1.7320508075, 2.502907875, 0.8346268416, 1.1874523511, 2.0794415416, 0.3678794411],
   [2.6651441426, 1.9021605831, 0.4142135623, 1.0986122886, 2.3025850929, 0.6180339887, 1.5707963267, 1.8392867552],
 ];
 

@@ -60,8 +60,17 @@ const codeAt = (s: string, i: number): number => (i < s.length ? s.charCodeAt(i)
 /** Whether a UTF-16 code unit is whitespace as regex `\s` and `String.prototype.trim` define it. */
 function isSpace(c: number): boolean {
   return (
-    c === 0x20 || (c >= 0x09 && c <= 0x0d) || c === 0xa0 || c === 0x1680 || (c >= 0x2000 && c <= 0x200a) ||
-    c === 0x2028 || c === 0x2029 || c === 0x202f || c === 0x205f || c === 0x3000 || c === 0xfeff
+    c === 0x20 ||
+    (c >= 0x09 && c <= 0x0d) ||
+    c === 0xa0 ||
+    c === 0x1680 ||
+    (c >= 0x2000 && c <= 0x200a) ||
+    c === 0x2028 ||
+    c === 0x2029 ||
+    c === 0x202f ||
+    c === 0x205f ||
+    c === 0x3000 ||
+    c === 0xfeff
   );
 }
 
@@ -278,7 +287,8 @@ function lastMatch(re: RegExp, s: string, budget: Budget): RegExpExecArray | nul
   return re.exec(s);
 }
 
-const NUMBER_RE = /(?<![A-Za-z0-9.,_^])-?(?:\\[dtc]?frac\{\d+\}\{\d+\}|\d{1,3}(?:,\d{3})+(?:\.\d+)?|\d+,\d{2}(?![\d,])|\d+(?:\.\d+)?(?:\s*\/\s*\d+(?:\.\d+)?)?|\.\d+)/g;
+const NUMBER_RE =
+  /(?<![A-Za-z0-9.,_^])-?(?:\\[dtc]?frac\{\d+\}\{\d+\}|\d{1,3}(?:,\d{3})+(?:\.\d+)?|\d+,\d{2}(?![\d,])|\d+(?:\.\d+)?(?:\s*\/\s*\d+(?:\.\d+)?)?|\.\d+)/g;
 
 export function lastNumber(s: string, budget: Budget = UNLIMITED): Region | null {
   // Every number has a digit; the regex tries each position, so skip texts without one.
@@ -290,8 +300,7 @@ export function lastNumber(s: string, budget: Budget = UNLIMITED): Region | null
 const NOT_PROSE = /^(?:and|pct|percent|percentage)$/i;
 
 /** `s` without commands and \text{} (where prose words are counted). */
-const withoutCommands = (s: string): string =>
-  replaceBraced(s, /\\text\w*\{[^}]*\}|\\mbox\{[^}]*\}|\\[a-zA-Z]+/g, /\\[a-zA-Z]+/g, ' ');
+const withoutCommands = (s: string): string => replaceBraced(s, /\\text\w*\{[^}]*\}|\\mbox\{[^}]*\}|\\[a-zA-Z]+/g, /\\[a-zA-Z]+/g, ' ');
 
 /** Rough count of prose words: letter runs of length ≥ 3 outside commands and \text{}. */
 export function proseWords(s: string): number {
@@ -318,7 +327,11 @@ function isWholeAnswer(s: string): boolean {
  * the characters (a regex replacement costs far more per match, and `$$$…` is a match per character).
  */
 function stripDelimiters(s: string): string {
-  if (s.length < 4096) return s.replace(/\\\[|\\\]|\\\(|\\\)/g, ' ').replace(/(?<!\\)\$/g, ' ').trim();
+  if (s.length < 4096)
+    return s
+      .replace(/\\\[|\\\]|\\\(|\\\)/g, ' ')
+      .replace(/(?<!\\)\$/g, ' ')
+      .trim();
   const out = new Uint16Array(s.length);
   let k = 0;
   for (let i = 0; i < s.length; i++) {

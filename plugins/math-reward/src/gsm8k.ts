@@ -23,7 +23,10 @@ export function parseGsm8kAnswer(text: string): string {
   const idx = text.lastIndexOf('####');
   if (idx < 0) throw new DataError(`GSM8K answer has no '#### <number>' line: ${JSON.stringify(text.slice(-80))}`);
   const raw = text.slice(idx + 4).trim();
-  const cleaned = raw.replace(/^\$/, '').replace(/(\d),(?=\d{3}(?:\D|$))/g, '$1').trim();
+  const cleaned = raw
+    .replace(/^\$/, '')
+    .replace(/(\d),(?=\d{3}(?:\D|$))/g, '$1')
+    .trim();
   if (!/^[+-]?(?:\d+(?:\.\d+)?|\.\d+)$/.test(cleaned)) {
     throw new DataError(`GSM8K final answer is not a number: '#### ${raw}'`);
   }

@@ -22,7 +22,15 @@ import {
 
 export * from './rewards.js';
 export { verifyMath, type VerifyOptions, type VerifyResult } from './verify.js';
-export { extractAnswer, extractReference, DEFAULT_ORDER, type ExtractOptions, type Extraction, type ExtractionStep, type MissingThinkPolicy } from './extract.js';
+export {
+  extractAnswer,
+  extractReference,
+  DEFAULT_ORDER,
+  type ExtractOptions,
+  type Extraction,
+  type ExtractionStep,
+  type MissingThinkPolicy,
+} from './extract.js';
 export type { PercentPolicy } from './normalize.js';
 export { loadGsm8k, parseGsm8k, parseGsm8kAnswer, type Gsm8kOptions, type Gsm8kRow } from './gsm8k.js';
 
@@ -66,7 +74,9 @@ export function mathRewards(options: MathRewardOptions = {}): RewardFunction[] {
 }
 
 /** One reward's option: `true`/`false` or its options object (checked by the reward's own factory). */
-const toggle = z.union([z.boolean(), z.record(z.string(), z.unknown())], { error: (i) => `expected true, false or an options object, got ${JSON.stringify(i.input)}` });
+const toggle = z.union([z.boolean(), z.record(z.string(), z.unknown())], {
+  error: (i) => `expected true, false or an options object, got ${JSON.stringify(i.input)}`,
+});
 
 /** `mathReward(options)`: each key checked by building its reward, so a bad option is reported with the config's problems. */
 export const mathRewardOptionsSchema = field

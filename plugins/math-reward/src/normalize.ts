@@ -221,7 +221,10 @@ export function normalizeAnswer(input: string, percent: PercentPolicy = 'strip')
   // Trailing punctuation and stray backslashes.
   // The lookbehinds (here and in `pct`) start a match only where a run begins — the same matches,
   // as a match inside a run extends to one at its start — so a run is not rescanned from each character.
-  s = s.trim().replace(/(?<![\s\\])(?:\s|\\)*(?:[.,;:]|\\)\s*$/g, '').trim();
+  s = s
+    .trim()
+    .replace(/(?<![\s\\])(?:\s|\\)*(?:[.,;:]|\\)\s*$/g, '')
+    .trim();
   s = s.replace(/^[.,;:]\s+/, '');
   // Percent.
   const pct = /(?<!\s)\s*(?:\\%|%|\\text\{\s*\\?%\s*\}|(?<![a-zA-Z])(?:percentage|percent|pct)(?![a-zA-Z]))/g;

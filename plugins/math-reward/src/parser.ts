@@ -3,7 +3,7 @@
  * It produces the tree in ast.ts: numbers, symbols, arithmetic, functions, relations,
  * intervals, tuples, sets, lists, matrices and text.
  */
-import type { Budget} from './ast.js';
+import type { Budget } from './ast.js';
 import { ParseError, type Node, type RelOp } from './ast.js';
 import { matchBrace, readTexArg } from './normalize.js';
 
@@ -19,17 +19,68 @@ type Tok =
   | { t: 'end'; v: '' };
 
 const FUNCTIONS = new Set([
-  'sin', 'cos', 'tan', 'sec', 'csc', 'cot', 'arcsin', 'arccos', 'arctan', 'sinh', 'cosh', 'tanh',
-  'log', 'ln', 'exp', 'lg', 'sqrt', 'max', 'min', 'gcd', 'lcm', 'det', 'abs',
+  'sin',
+  'cos',
+  'tan',
+  'sec',
+  'csc',
+  'cot',
+  'arcsin',
+  'arccos',
+  'arctan',
+  'sinh',
+  'cosh',
+  'tanh',
+  'log',
+  'ln',
+  'exp',
+  'lg',
+  'sqrt',
+  'max',
+  'min',
+  'gcd',
+  'lcm',
+  'det',
+  'abs',
 ]);
 const REL_CMDS: Record<string, string> = {
-  le: '<=', leq: '<=', leqslant: '<=', leqq: '<=', ge: '>=', geq: '>=', geqslant: '>=', geqq: '>=',
-  lt: '<', gt: '>', ne: '!=', neq: '!=', approx: '~', simeq: '~', sim: '~', equiv: '=', cong: '=',
-  in: 'in', to: '=', rightarrow: '=', Rightarrow: '=', implies: '=', Longrightarrow: '=',
+  le: '<=',
+  leq: '<=',
+  leqslant: '<=',
+  leqq: '<=',
+  ge: '>=',
+  geq: '>=',
+  geqslant: '>=',
+  geqq: '>=',
+  lt: '<',
+  gt: '>',
+  ne: '!=',
+  neq: '!=',
+  approx: '~',
+  simeq: '~',
+  sim: '~',
+  equiv: '=',
+  cong: '=',
+  in: 'in',
+  to: '=',
+  rightarrow: '=',
+  Rightarrow: '=',
+  implies: '=',
+  Longrightarrow: '=',
 };
 const OP_CMDS: Record<string, string> = {
-  cdot: '*', times: '*', ast: '*', div: '/', pm: '±', mp: '±', cup: 'cup', cap: 'cap', setminus: 'setminus',
-  colon: ':', mid: '|', vert: '|',
+  cdot: '*',
+  times: '*',
+  ast: '*',
+  div: '/',
+  pm: '±',
+  mp: '±',
+  cup: 'cup',
+  cap: 'cap',
+  setminus: 'setminus',
+  colon: ':',
+  mid: '|',
+  vert: '|',
 };
 const TEXT_CMDS = new Set(['text', 'textbf', 'textit', 'textnormal', 'textrm', 'mbox', 'textsf', 'texttt', 'emph']);
 const NAME_CMDS = new Set(['mathrm', 'mathbf', 'mathit', 'mathsf', 'operatorname', 'mathbb', 'mathcal', 'boldsymbol', 'bm']);
@@ -189,7 +240,21 @@ function tokenize(src: string, budget: Budget): Tok[] {
       i += 2;
       continue;
     }
-    const uni: Record<string, string> = { '≤': '<=', '≥': '>=', '≠': '!=', '±': '±', '×': '*', '÷': '/', '·': '*', '∞': '\\infty', 'π': '\\pi', '≈': '~', '∈': 'in', '∪': 'cup', '√': '\\sqrt' };
+    const uni: Record<string, string> = {
+      '≤': '<=',
+      '≥': '>=',
+      '≠': '!=',
+      '±': '±',
+      '×': '*',
+      '÷': '/',
+      '·': '*',
+      '∞': '\\infty',
+      π: '\\pi',
+      '≈': '~',
+      '∈': 'in',
+      '∪': 'cup',
+      '√': '\\sqrt',
+    };
     if (c in uni) {
       const v = uni[c]!;
       if (v === '\\infty' || v === '\\pi') toks.push({ t: 'id', v });
@@ -198,7 +263,7 @@ function tokenize(src: string, budget: Budget): Tok[] {
       i++;
       continue;
     }
-    if ('+-*/^_=<>!\',;:|()[]{}&'.includes(c)) {
+    if ("+-*/^_=<>!',;:|()[]{}&".includes(c)) {
       toks.push({ t: 'op', v: c });
       i++;
       continue;
@@ -372,14 +437,7 @@ class Parser {
         const prev = factors[factors.length - 1]!;
         const nextAtom = this.parsePow(stop);
         // Mixed number: 918\frac{1}{2}.
-        if (
-          prev.k === 'num' &&
-          !prev.text.includes('.') &&
-          nextAtom.k === 'div' &&
-          nextAtom.a.k === 'num' &&
-          nextAtom.b.k === 'num' &&
-          factors.length === 1
-        ) {
+        if (prev.k === 'num' && !prev.text.includes('.') && nextAtom.k === 'div' && nextAtom.a.k === 'num' && nextAtom.b.k === 'num' && factors.length === 1) {
           factors[0] = { k: 'add', terms: [prev, nextAtom] };
         } else factors.push(nextAtom);
       } else break;

@@ -5,18 +5,7 @@
  * inputs into "not equal".
  */
 import { Budget, BudgetError, ParseError, canon, symbols, type Node, type RelOp } from './ast.js';
-import {
-  closeRel,
-  exactValue,
-  hasDecimal,
-  literalDecimals,
-  ratEquals,
-  ratToNumber,
-  sampleValues,
-  toMathjs,
-  type Complex,
-  type Rat,
-} from './evaluate.js';
+import { closeRel, exactValue, hasDecimal, literalDecimals, ratEquals, ratToNumber, sampleValues, toMathjs, type Complex, type Rat } from './evaluate.js';
 import { MAX_INPUT_LENGTH, extractAnswer, extractReference, type ExtractOptions } from './extract.js';
 import { normalizeAnswer, type PercentPolicy } from './normalize.js';
 import { parseMath } from './parser.js';
@@ -126,10 +115,7 @@ function entryBytes(key: string, reference: string, parsed: ParsedReference | nu
 function cacheReference(key: string, entry: CacheEntry): void {
   // One entry may take at most an eighth of the cache, so a few huge references cannot flush it.
   if (entry.bytes > REFERENCE_CACHE_MAX_BYTES / 8) return;
-  while (
-    referenceCache.size > 0 &&
-    (referenceCache.size >= REFERENCE_CACHE_MAX_ENTRIES || referenceCacheBytes + entry.bytes > REFERENCE_CACHE_MAX_BYTES)
-  ) {
+  while (referenceCache.size > 0 && (referenceCache.size >= REFERENCE_CACHE_MAX_ENTRIES || referenceCacheBytes + entry.bytes > REFERENCE_CACHE_MAX_BYTES)) {
     const [oldest, old] = referenceCache.entries().next().value!;
     referenceCache.delete(oldest);
     referenceCacheBytes -= old.bytes;
@@ -157,7 +143,8 @@ function referenceAnswer(fullReference: string, options: VerifyOptions, budget: 
   if (hit !== undefined) return hit.parsed;
   const ext = options.referenceIsAnswer ? { text: reference.trim() } : extractReference(reference, budget, maxLength);
   // parseCandidates refuses an answer over MAX_ANSWER_CHARS before normalising it.
-  const parsed = ext && ext.text ? { ...parseCandidates(ext.text, percent, budget), identity: ext.text.length > MAX_ANSWER_CHARS ? null : identityKey(ext.text) } : null;
+  const parsed =
+    ext && ext.text ? { ...parseCandidates(ext.text, percent, budget), identity: ext.text.length > MAX_ANSWER_CHARS ? null : identityKey(ext.text) } : null;
   cacheReference(key, { parsed, bytes: entryBytes(key, reference, parsed) });
   return parsed;
 }

@@ -20,9 +20,7 @@ describe('format-cases.json', () => {
   });
   for (const [name, reward] of Object.entries(REWARDS)) {
     it(`reproduces every expected ${name} reward`, async () => {
-      const table = cases
-        .filter((c) => c.reward === name)
-        .map((c) => ({ name: c.origin, completion: c.completion, expected: c.expected, tolerance: 1e-12 }));
+      const table = cases.filter((c) => c.reward === name).map((c) => ({ name: c.origin, completion: c.completion, expected: c.expected, tolerance: 1e-12 }));
       expect(table.length).toBeGreaterThan(0);
       const report = await new RewardTester(reward).assert(table);
       expect(report.passed).toBe(table.length);

@@ -98,7 +98,11 @@ describe('hostile completions and references are graded in linear time', () => {
       expect(unclosed.ms).toBeLessThan(BOUND_MS);
     }
     // Deep answers are extracted whole and refused as too long, never parsed.
-    for (const deep of [`$${'('.repeat(DEPTH)}1${')'.repeat(DEPTH)}$`, `${'\\boxed{'.repeat(DEPTH)}1${'}'.repeat(DEPTH)}`, `\\boxed{${'\\frac{1}{'.repeat(DEPTH)}2${'}'.repeat(DEPTH)}}`]) {
+    for (const deep of [
+      `$${'('.repeat(DEPTH)}1${')'.repeat(DEPTH)}$`,
+      `${'\\boxed{'.repeat(DEPTH)}1${'}'.repeat(DEPTH)}`,
+      `\\boxed{${'\\frac{1}{'.repeat(DEPTH)}2${'}'.repeat(DEPTH)}}`,
+    ]) {
       const c = graded(deep, '1');
       expect(c).toMatchObject({ equal: false, reason: 'answer too long' });
       expect(c.ms).toBeLessThan(BOUND_MS);
@@ -154,7 +158,13 @@ describe('hostile completions and references are graded in linear time', () => {
 
 describe('the time budget covers extraction', () => {
   it('a spent budget stops each scan of extraction', () => {
-    for (const text of [rep('\\boxed{1} ', 64 * KB), rep('$x$ ', 64 * KB), rep('#### 1\n', 64 * KB), rep('7 ', 64 * KB), `the answer is ${'1'.repeat(64 * KB)}`]) {
+    for (const text of [
+      rep('\\boxed{1} ', 64 * KB),
+      rep('$x$ ', 64 * KB),
+      rep('#### 1\n', 64 * KB),
+      rep('7 ', 64 * KB),
+      `the answer is ${'1'.repeat(64 * KB)}`,
+    ]) {
       expect(() => extractAnswer(text, {}, new Budget(-1))).toThrow(BudgetError);
       expect(extractAnswer(text, {}, new Budget(60_000))).not.toBeNull();
     }
@@ -277,7 +287,36 @@ function prng(seed: number): () => number {
   };
 }
 
-const PIECES = ['\\boxed{', '\\boxed ', '\\fbox{', '\\text{', '\\mbox{', '\\frac', '{', '}', '\\{', '\\}', '$', '$$', '\\$', '\\(', '\\)', '\\[', '\\]', '\\', '\\\\', '1', '23', 'ab', 'word', ' and ', ' ', '\n', '.', ','];
+const PIECES = [
+  '\\boxed{',
+  '\\boxed ',
+  '\\fbox{',
+  '\\text{',
+  '\\mbox{',
+  '\\frac',
+  '{',
+  '}',
+  '\\{',
+  '\\}',
+  '$',
+  '$$',
+  '\\$',
+  '\\(',
+  '\\)',
+  '\\[',
+  '\\]',
+  '\\',
+  '\\\\',
+  '1',
+  '23',
+  'ab',
+  'word',
+  ' and ',
+  ' ',
+  '\n',
+  '.',
+  ',',
+];
 
 /** Delimiters and backslash runs, for walks long enough to leave their first steps by hand. */
 const DENSE = ['\\', '\\', '\\\\', '$', '$$', '\\$', '\\(', '\\)', '\\[', '\\]', '(', '{', '}', 'a', ' ', '1'];

@@ -1,13 +1,6 @@
 import { assembleContainer, ConfigError, resolveConfig, RewardError, RewardFunction, type RewardInput } from '@grpo/core';
 import { describe, expect, it } from 'vitest';
-import mathReward, {
-  accuracyReward,
-  cosineLengthReward,
-  kimiLengthReward,
-  mathRewards,
-  overlongPenalty,
-  repetitionPenalty,
-} from '../src/index.js';
+import mathReward, { accuracyReward, cosineLengthReward, kimiLengthReward, mathRewards, overlongPenalty, repetitionPenalty } from '../src/index.js';
 
 function input(completions: string[], rows: Record<string, unknown>[], opts: { prompts?: string[]; lengths?: number[] } = {}): RewardInput {
   return {
