@@ -75,6 +75,8 @@ export interface SampleLog {
   reward: number;
   rewards: Record<string, number | null>;
   advantage: number;
+  /** The dataset row's reference answer (its `answer` field, when that is a string). */
+  reference?: string;
 }
 
 /** What one training step reports to hooks and sinks. */

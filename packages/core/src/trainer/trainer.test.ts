@@ -256,3 +256,21 @@ describe('contribution points', () => {
     trainer.dispose();
   });
 });
+
+describe('sample logs', () => {
+  it("carry the row's reference answer when its `answer` field is a string, and none otherwise", async () => {
+    const seen: Seen[] = [];
+    const plugin = algorithmPlugin({ estimator: placing, ...spyObjective(seen) });
+    const policy = new FakePolicy({ chars: 'pqab', complete: () => 'a' });
+    const config = { seed: 1, generation: { maxNewTokens: 4 }, train: { promptsPerStep: 1, groupSize: 2, maxGradNorm: 0, logSamplesEvery: 1 } };
+    const withAnswer = await createTestTrainer({ config, plugins: [plugin], policy, rewards: [length], rows: [{ prompt: 'p', answer: 'ab' }] });
+    const { samples } = await withAnswer.trainStep();
+    expect(samples).toHaveLength(2);
+    expect(samples.map((s) => s.reference)).toEqual(['ab', 'ab']);
+    withAnswer.dispose();
+    const numeric = await createTestTrainer({ config, plugins: [plugin], policy, rewards: [length], rows: [{ prompt: 'p', answer: 3 }] });
+    const next = await numeric.trainStep();
+    expect(next.samples.every((s) => !('reference' in s))).toBe(true);
+    numeric.dispose();
+  });
+});

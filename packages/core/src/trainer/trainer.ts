@@ -303,12 +303,14 @@ export class Trainer implements Checkpointable {
     const every = this.config.train.logSamplesEvery;
     if (every <= 0 || this.stepIndex % every !== 0 || groups.length === 0) return [];
     const g = groups[0]!;
+    const reference = typeof g.row.answer === 'string' ? { reference: g.row.answer } : {};
     return g.completions.slice(0, 4).map((c, i) => ({
       prompt: g.prompt,
       completion: c.text,
       reward: g.rewards[i] ?? 0,
       rewards: Object.fromEntries(Object.entries(g.rewardsByFunction).map(([k, v]) => [k, v[i] ?? null])),
       advantage: advantages[i]?.[0] ?? 0,
+      ...reference,
     }));
   }
 
