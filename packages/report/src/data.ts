@@ -18,6 +18,8 @@ export interface SampleRecord {
   reward: number | null;
   rewards: Record<string, number | null>;
   advantage: number | null;
+  /** The reference answer of the sample's dataset row, when the run logged one (`reference`, or an `answer` string). */
+  reference?: string;
 }
 
 const isRecord = (v: unknown): v is Record<string, unknown> => typeof v === 'object' && v !== null && !Array.isArray(v);
@@ -82,6 +84,9 @@ export function parseSamples(text: string, file = 'samples.jsonl'): SampleRecord
         rewards[name] = v;
       }
     }
+    const reference = [value.reference, value.answer].find((v) => v !== undefined && v !== null);
+    if (reference !== undefined && typeof reference !== 'string')
+      throw new DataError(`${where}: "${value.reference !== undefined ? 'reference' : 'answer'}" must be a string, got ${describe(reference)}`);
     return {
       step: value.step,
       prompt: value.prompt as string,
@@ -89,6 +94,7 @@ export function parseSamples(text: string, file = 'samples.jsonl'): SampleRecord
       reward: (value.reward as number | null | undefined) ?? null,
       rewards,
       advantage: (value.advantage as number | null | undefined) ?? null,
+      ...(reference !== undefined ? { reference } : {}),
     };
   });
 }
@@ -117,4 +123,59 @@ export async function readSamplesFile(file: string): Promise<SampleRecord[]> {
     throw new DataError(`cannot read ${file}: ${(error as Error).message}`, { cause: error });
   }
   return parseSamples(text, file);
+}
+
+/**
+ * What a run recorded about itself in `config.json`: its resolved config (as `configToJson` of
+ * @grpo/core writes it) and facts such as versions, seed and backend. Shown as a table of dotted
+ * paths; a run directory without the file has none.
+ */
+export interface RunConfig {
+  /** Every leaf of the file as `[dotted path, value]`, in file order; a top-level `config` object's keys lose that prefix. */
+  entries: [path: string, value: string][];
+}
+
+/** Flattens a JSON value into `[dotted path, text]` leaves; arrays of plain values stay one JSON leaf. */
+export function flattenConfig(value: unknown, prefix = ''): [string, string][] {
+  const join = (key: string) => (prefix ? `${prefix}.${key}` : key);
+  if (Array.isArray(value)) {
+    if (value.every((v) => v === null || typeof v !== 'object')) return [[prefix, JSON.stringify(value)]];
+    return value.flatMap((v, i) => flattenConfig(v, `${prefix}[${i}]`));
+  }
+  if (isRecord(value)) {
+    const keys = Object.keys(value);
+    if (keys.length === 0) return [[prefix, '{}']];
+    return keys.flatMap((k) => flattenConfig(value[k], join(k)));
+  }
+  return [[prefix, typeof value === 'string' ? value : (JSON.stringify(value) ?? String(value))]];
+}
+
+/** Parses the text of a run's `config.json`; anything but a JSON object is a `DataError` naming the file. */
+export function parseRunConfig(text: string, file = 'config.json'): RunConfig {
+  let value: unknown;
+  try {
+    value = JSON.parse(text);
+  } catch (error) {
+    throw new DataError(`${file}: not valid JSON (${(error as Error).message})`, { cause: error });
+  }
+  if (!isRecord(value)) throw new DataError(`${file}: expected a JSON object, got ${describe(value)}`);
+  // `{ config: {...}, versions, seed, backend }` and a flat `{ ...config, versions }` read alike.
+  const { config, ...rest } = value;
+  const entries = isRecord(config) ? [...flattenConfig(config), ...flattenConfig(rest)] : flattenConfig(value);
+  return { entries: entries.filter(([key]) => key !== '') };
+}
+
+/**
+ * Reads a run's `config.json`: `undefined` when the run has none (runs of older versions did not
+ * write one); a malformed file is a `DataError` naming it.
+ */
+export async function readRunConfig(file: string): Promise<RunConfig | undefined> {
+  let text: string;
+  try {
+    text = await readFile(file, 'utf8');
+  } catch (error) {
+    if (isMissing(error)) return undefined;
+    throw new DataError(`cannot read ${file}: ${(error as Error).message}`, { cause: error });
+  }
+  return parseRunConfig(text, file);
 }

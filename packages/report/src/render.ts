@@ -2,16 +2,40 @@ import { readFileSync } from 'node:fs';
 import { createRequire } from 'node:module';
 import path from 'node:path';
 import { CLIENT_SCRIPT, STYLES } from './client.js';
-import type { MetricsRow, SampleRecord } from './data.js';
-import { planPanels, type PanelSpec } from './panels.js';
+import type { MetricsRow, RunConfig, SampleRecord } from './data.js';
+import { planReport, RUN_COLORS, type ConstantMetric, type PanelSpec } from './panels.js';
+
+/** One run of a report: its name, metrics, samples and recorded config. */
+export interface RunData {
+  /** Shown in the summary and, with several runs, in every legend (the run directory's name). */
+  name?: string;
+  metrics: readonly MetricsRow[];
+  samples?: readonly SampleRecord[];
+  /** The run's `config.json`, when it has one. */
+  config?: RunConfig;
+  /** Why the run's `config.json` could not be read (the report is written all the same). */
+  configError?: string;
+}
+
+/** Options of a report page that is rewritten while its run trains. */
+export interface LiveOptions {
+  /** When the page was written. */
+  updatedAt: Date;
+  /** The open page reloads itself this often (seconds); 0 = never. */
+  reloadSeconds: number;
+}
 
 export interface RenderOptions {
-  /** Page title and heading; default `GRPO run <runName>`. */
+  /** Page title and heading; default `GRPO run <runName>` (`GRPO runs a vs b` for several). */
   title?: string;
   /** Name of the run shown in the summary (the run directory's name). */
   runName?: string;
+  /** The run's recorded config (`config.json`), shown as its hyper-parameters. */
+  config?: RunConfig;
   /** Show samples of this many latest steps that have samples (default 50; `Infinity` for all). */
   maxSampleSteps?: number;
+  /** The run is still training: say so, with the time of writing, and reload the page periodically. */
+  live?: LiveOptions;
 }
 
 /** Escapes text for HTML element content and attribute values. */
@@ -54,7 +78,7 @@ export function formatNumber(value: number | null | undefined): string {
   if (value === null || value === undefined || !Number.isFinite(value)) return '—';
   if (Number.isInteger(value) && Math.abs(value) < 1e9) return String(value);
   const abs = Math.abs(value);
-  if (abs !== 0 && (abs < 1e-3 || abs >= 1e6)) return value.toExponential(2);
+  if (abs !== 0 && (abs < 1e-3 || abs >= 1e6)) return value.toExponential(2).replace(/\.?0+e/, 'e');
   return String(Number(value.toPrecision(4)));
 }
 
@@ -132,30 +156,131 @@ function renderPanels(panels: readonly PanelSpec[], group: PanelSpec['group']): 
     .join('\n');
 }
 
+const swatch = (run: number): string => `<span class="swatch" style="background:${RUN_COLORS[run % RUN_COLORS.length]}"></span>`;
+
+/** The one line that lists the metrics that never changed, instead of flat charts. */
+function renderConstants(constants: readonly ConstantMetric[], names: readonly string[]): string {
+  if (constants.length === 0) return '';
+  const value = (c: ConstantMetric): string => {
+    const defined = c.values.filter((v) => v !== undefined);
+    if (defined.length === c.values.length && defined.every((v) => v === defined[0])) return escapeHtml(formatNumber(defined[0]));
+    return c.values.map((v, i) => `${escapeHtml(names[i] ?? `run ${i + 1}`)} ${v === undefined ? 'not logged' : escapeHtml(formatNumber(v))}`).join(', ');
+  };
+  const items = constants.map((c) => `<span class="constant" data-metric="${escapeHtml(c.metric)}"><code>${escapeHtml(c.metric)}</code> ${value(c)}</span>`);
+  const scope = names.length > 1 ? 'in each run' : 'over the whole run';
+  return `<p class="constants" id="constant-metrics"><strong>Constant ${scope}</strong> (not charted): ${items.join(' · ')}</p>`;
+}
+
+/** Settings shown first, when the config has them. */
+const KEY_SETTINGS = [
+  'train.steps',
+  'train.promptsPerStep',
+  'train.groupSize',
+  'train.learningRate',
+  'algorithm.advantage.estimator',
+  'algorithm.objective.name',
+  'algorithm.lossAggregation',
+  'algorithm.kl.beta',
+  'generation.temperature',
+  'generation.maxNewTokens',
+  'policy.checkpoint',
+  'seed',
+  'backend',
+];
+
+const configTable = (rows: readonly string[], head: string, cls = ''): string =>
+  `<table class="config${cls ? ` ${cls}` : ''}"><thead><tr>${head}</tr></thead><tbody>${rows.join('')}</tbody></table>`;
+
+/** The runs' recorded configs: key settings and every setting of one run, or the settings that differ between runs. */
+function renderConfig(runs: readonly RunData[], names: readonly string[]): string {
+  const notes = runs
+    .map((r, i) =>
+      r.configError
+        ? `<p class="warn">${escapeHtml(names[i]!)}: ${escapeHtml(r.configError)}</p>`
+        : !r.config
+          ? `<p class="muted">${runs.length > 1 ? `${escapeHtml(names[i]!)}: ` : ''}no config.json in the run directory, so its settings are not shown (runs record their resolved config there).</p>`
+          : '',
+    )
+    .join('');
+  const maps = runs.map((r) => (r.config ? new Map(r.config.entries) : undefined));
+  const keys = [...new Set(runs.flatMap((r) => r.config?.entries.map(([k]) => k) ?? []))];
+  if (keys.length === 0) return notes;
+  const cell = (v: string | undefined) => (v === undefined ? '<td class="na">—</td>' : `<td><code>${escapeHtml(v)}</code></td>`);
+  if (runs.length === 1) {
+    const map = maps[0]!;
+    const key = [...KEY_SETTINGS.filter((k) => map.has(k)), ...keys.filter((k) => /^versions?\./.test(k)).slice(0, 6)];
+    const items = key.map((k) => `<div><dt>${escapeHtml(k)}</dt><dd><code>${escapeHtml(map.get(k)!)}</code></dd></div>`).join('');
+    const all = keys.map((k) => `<tr><th>${escapeHtml(k)}</th>${cell(map.get(k))}</tr>`);
+    return (
+      notes +
+      (items ? `<dl class="settings" id="config-key">${items}</dl>` : '') +
+      `<details id="config-all"><summary>All ${keys.length} settings</summary>${configTable(all, '<th>Setting</th><th>Value</th>')}</details>`
+    );
+  }
+  const differs = (k: string) => new Set(maps.map((m) => (m ? (m.get(k) ?? '\u0000absent') : '\u0000none'))).size > 1;
+  const head = `<th>Setting</th>${names.map((n, i) => `<th>${swatch(i)}${escapeHtml(n)}</th>`).join('')}`;
+  const row = (k: string) =>
+    `<tr data-setting="${escapeHtml(k)}"><th>${escapeHtml(k)}</th>${maps.map((m) => (m ? cell(m.get(k)) : '<td class="na">—</td>')).join('')}</tr>`;
+  const changed = keys.filter(differs);
+  const same = keys.filter((k) => !differs(k));
+  return (
+    notes +
+    (changed.length
+      ? `<p>${changed.length} setting${changed.length === 1 ? '' : 's'} differ between the runs:</p>${configTable(changed.map(row), head, 'differs')}`
+      : '<p class="muted">The runs have the same settings.</p>') +
+    (same.length ? `<details id="config-all"><summary>${same.length} settings the runs share</summary>${configTable(same.map(row), head)}</details>` : '')
+  );
+}
+
+/** The summary of several runs: one row each. */
+function renderSummaryTable(summaries: readonly ReportSummary[], names: readonly string[]): string {
+  const evalKeys = [...new Set(summaries.flatMap((s) => Object.keys(s.lastEval?.metrics ?? {})))];
+  const head = ['Run', 'Steps', 'First reward', 'Last reward', ...evalKeys, 'Training time'].map((h) => `<th>${escapeHtml(h)}</th>`).join('');
+  const rows = summaries.map((s, i) => {
+    const cells = [
+      `<th>${swatch(i)}${escapeHtml(names[i]!)}</th>`,
+      `<td class="num">${s.steps}${s.steps ? ` <small>${s.firstStep}–${s.lastStep}</small>` : ''}</td>`,
+      `<td class="num">${escapeHtml(formatNumber(s.firstReward?.value))}</td>`,
+      `<td class="num">${escapeHtml(formatNumber(s.lastReward?.value))}</td>`,
+      ...evalKeys.map((k) => `<td class="num">${escapeHtml(formatNumber(s.lastEval?.metrics[k]))}</td>`),
+      `<td class="num">${s.totalSeconds !== undefined ? escapeHtml(formatDuration(s.totalSeconds)) : '—'}</td>`,
+    ];
+    return `<tr data-run="${i}">${cells.join('')}</tr>`;
+  });
+  return `<table class="summary-table" id="summary"><thead><tr>${head}</tr></thead><tbody>${rows.join('')}</tbody></table>`;
+}
+
 const numCell = (v: number | null, signed = false): string => {
   const cls = v === null ? 'na' : signed && v > 0 ? 'pos' : signed && v < 0 ? 'neg' : '';
   const text = v !== null && signed && v > 0 ? `+${formatNumber(v)}` : formatNumber(v);
   return `<td class="num${cls ? ` ${cls}` : ''}">${text}</td>`;
 };
 
-function renderSamples(samples: readonly SampleRecord[], maxSteps: number): string {
+function renderSamples(samples: readonly SampleRecord[], maxSteps: number, id: string): string {
   if (samples.length === 0) return `<p class="muted">No sample completions were logged (no samples.jsonl, or it is empty).</p>`;
   const fns = [...new Set(samples.flatMap((s) => Object.keys(s.rewards)))];
+  const withReference = samples.some((s) => s.reference !== undefined);
   const byStep = new Map<number, SampleRecord[]>();
   for (const s of samples) byStep.set(s.step, [...(byStep.get(s.step) ?? []), s]);
   const steps = [...byStep.keys()].sort((a, b) => b - a);
   const shown = steps.slice(0, Math.max(0, maxSteps));
-  const columns = 4 + fns.length;
+  const columns = 4 + fns.length + (withReference ? 1 : 0);
   const groups = shown.map((step) => {
     const rows = byStep.get(step)!;
     const html: string[] = [`<tr class="step-row"><th colspan="${columns}">Step ${step}</th></tr>`];
     rows.forEach((s, i) => {
-      // A prompt shared by consecutive completions (one GRPO group) is shown once.
+      // A prompt shared by consecutive completions (one GRPO group) is shown once, with its reference answer.
       let span = 0;
-      if (i === 0 || rows[i - 1]!.prompt !== s.prompt) while (rows[i + span]?.prompt === s.prompt) span++;
-      const prompt = span ? `<td class="prompt"${span > 1 ? ` rowspan="${span}"` : ''}><pre>${escapeHtml(s.prompt)}</pre></td>` : '';
+      const same = (o: SampleRecord | undefined) => o !== undefined && o.prompt === s.prompt && o.reference === s.reference;
+      if (i === 0 || !same(rows[i - 1])) while (same(rows[i + span])) span++;
+      const rowspan = span > 1 ? ` rowspan="${span}"` : '';
+      const prompt = span ? `<td class="prompt"${rowspan}><pre>${escapeHtml(s.prompt)}</pre></td>` : '';
+      const reference =
+        span && withReference
+          ? `<td class="reference${s.reference === undefined ? ' na' : ''}"${rowspan}>${s.reference === undefined ? '—' : `<pre>${escapeHtml(s.reference)}</pre>`}</td>`
+          : '';
       html.push(
-        `<tr class="sample">${prompt}<td class="completion"><pre>${escapeHtml(s.completion)}</pre></td>${numCell(s.reward)}` +
+        `<tr class="sample">${prompt}${reference}<td class="completion"><pre>${escapeHtml(s.completion)}</pre></td>${numCell(s.reward)}` +
           fns.map((f) => numCell(s.rewards[f] ?? null)).join('') +
           `${numCell(s.advantage, true)}</tr>`,
       );
@@ -168,24 +293,71 @@ function renderSamples(samples: readonly SampleRecord[], maxSteps: number): stri
       : `${samples.length} samples from ${steps.length} step${steps.length === 1 ? '' : 's'}, latest first.`;
   return (
     `<p class="muted">${note} Rewards per function: — where the function did not apply.</p>` +
-    `<table class="samples" id="samples-table"><colgroup><col class="prompt"><col class="completion">${'<col class="num">'.repeat(columns - 2)}</colgroup>` +
-    `<thead><tr><th>Prompt</th><th>Completion</th><th>Reward</th>${fns.map((f) => `<th>${escapeHtml(f)}</th>`).join('')}<th>Advantage</th></tr></thead>` +
+    `<table class="samples" id="${id}"><colgroup><col class="prompt">${withReference ? '<col class="reference">' : ''}<col class="completion">${'<col class="num">'.repeat(columns - 2 - (withReference ? 1 : 0))}</colgroup>` +
+    `<thead><tr><th>Prompt</th>${withReference ? '<th>Reference</th>' : ''}<th>Completion</th><th>Reward</th>${fns.map((f) => `<th>${escapeHtml(f)}</th>`).join('')}<th>Advantage</th></tr></thead>` +
     groups.join('') +
     `</table>`
   );
 }
 
+/** Display names: the runs' own, numbered where absent, with ` (2)`… added where two are alike. */
+function runNames(runs: readonly RunData[]): string[] {
+  const seen = new Map<string, number>();
+  return runs.map((r, i) => {
+    const base = r.name ?? (runs.length > 1 ? `run ${i + 1}` : '');
+    const n = (seen.get(base) ?? 0) + 1;
+    seen.set(base, n);
+    return n > 1 ? `${base} (${n})` : base;
+  });
+}
+
 /**
- * The report page of a run as a self-contained HTML string: Chart.js and the data are inlined,
+ * The report page of one run as a self-contained HTML string: Chart.js and the data are inlined,
  * so it opens without network access. Pure apart from reading the Chart.js bundle once.
  */
 export function renderReport(metrics: readonly MetricsRow[], samples: readonly SampleRecord[] = [], options: RenderOptions = {}): string {
-  const panels = planPanels(metrics);
-  const summary = summarize(metrics, options.runName);
-  const title = options.title ?? (options.runName !== undefined ? `GRPO run ${options.runName}` : 'GRPO training report');
-  const data = { title, summary, panels };
+  const { runName, config, ...rest } = options;
+  return renderRuns([{ ...(runName !== undefined ? { name: runName } : {}), metrics, samples, ...(config ? { config } : {}) }], rest);
+}
+
+/**
+ * The report page of one or several runs: with several, every chart overlays them (one colour per
+ * run), the summary has a row per run, the settings table shows where their configs differ, and
+ * each run has its own table of samples. Self-contained like `renderReport`.
+ */
+export function renderRuns(runs: readonly RunData[], options: Omit<RenderOptions, 'runName' | 'config'> = {}): string {
+  if (runs.length === 0) throw new Error('renderRuns needs at least one run');
+  const names = runNames(runs);
+  const single = runs.length === 1;
+  const { panels, constants } = planReport(runs.map((r, i) => ({ name: names[i]!, metrics: r.metrics })));
+  const summaries = runs.map((r, i) => summarize(r.metrics, single ? r.name : names[i]));
+  const title =
+    options.title ?? (single ? (runs[0]!.name !== undefined ? `GRPO run ${runs[0]!.name}` : 'GRPO training report') : `GRPO runs ${names.join(' vs ')}`);
+  const steps = runs.flatMap((r) => r.metrics.map((m) => m.step));
+  const live = options.live;
+  const data = {
+    title,
+    runs: names.map((name, i) => ({ name, color: RUN_COLORS[i % RUN_COLORS.length] })),
+    xMin: Math.min(...steps),
+    xMax: Math.max(...steps),
+    panels,
+    ...(live ? { live: { reloadSeconds: live.reloadSeconds } } : {}),
+  };
   const training = renderPanels(panels, 'training');
   const other = renderPanels(panels, 'other');
+  const liveBanner = live
+    ? `<p class="live" id="live">Live: written at ${escapeHtml(live.updatedAt.toISOString().replace('T', ' ').slice(0, 19))} UTC while the run trains${
+        live.reloadSeconds > 0 ? `; this page reloads every ${live.reloadSeconds} s <label><input type="checkbox" id="auto-reload" checked> reload</label>` : ''
+      }</p>`
+    : '';
+  const samples = single
+    ? renderSamples(runs[0]!.samples ?? [], options.maxSampleSteps ?? 50, 'samples-table')
+    : runs
+        .map(
+          (r, i) =>
+            `<section class="run-samples" data-run="${i}"><h3>${swatch(i)}${escapeHtml(names[i]!)}</h3>${renderSamples(r.samples ?? [], options.maxSampleSteps ?? 50, `samples-table-${i + 1}`)}</section>`,
+        )
+        .join('\n');
   return `<!DOCTYPE html>
 <html lang="en">
 <head>
@@ -198,14 +370,19 @@ export function renderReport(metrics: readonly MetricsRow[], samples: readonly S
 <body>
 <header>
 <h1>${escapeHtml(title)}</h1>
-${renderSummary(summary)}
+${liveBanner}
+${single ? renderSummary(summaries[0]!) : renderSummaryTable(summaries, names)}
 </header>
 <main>
+<h2 id="config">Configuration</h2>
+${renderConfig(runs, names)}
 <h2>Training metrics</h2>
+<div class="controls" id="controls"><label for="smoothing">Smoothing</label> <input type="range" id="smoothing" min="0" max="0.99" step="0.01" value="0"> <output id="smoothing-value" for="smoothing">0</output> <span class="muted">exponential moving average, as in TensorBoard; the raw values stay visible, faint</span></div>
+${renderConstants(constants, names)}
 ${training ? `<div class="grid" id="training-panels">\n${training}\n</div>` : '<p class="muted">No training metrics to chart.</p>'}
 ${other ? `<h2>Other metrics</h2>\n<div class="grid other" id="other-panels">\n${other}\n</div>` : ''}
 <h2 id="samples">Sample completions</h2>
-${renderSamples(samples, options.maxSampleSteps ?? 50)}
+${samples}
 </main>
 <script type="application/json" id="report-data">${jsonForScript(data)}</script>
 <script>${inlineScript(chartJs())}</script>

@@ -3,8 +3,23 @@ import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { DataError, GrpoError } from '@grpo/core';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
-import { parseMetrics, parseSamples, planPanels, renderReport, summarize, writeReport, type MetricsRow, type PanelSpec } from '../src/index.js';
-import { EVAL_STEPS, syntheticMetrics, syntheticSamples, writeSyntheticRun } from './synthetic.js';
+import {
+  parseMetrics,
+  parseRunConfig,
+  parseSamples,
+  planPanels,
+  planReport,
+  readRunConfig,
+  renderReport,
+  renderRuns,
+  runDirNames,
+  summarize,
+  unitOf,
+  writeReport,
+  type MetricsRow,
+  type PanelSpec,
+} from '../src/index.js';
+import { EVAL_STEPS, syntheticConfig, syntheticMetrics, syntheticSamples, writeSyntheticRun } from './synthetic.js';
 
 /** The `report-data` JSON block of a rendered page. */
 function reportData(html: string): { title: string; panels: PanelSpec[] } {
@@ -31,6 +46,7 @@ describe('planPanels', () => {
       'learning-rate',
       'eval',
       'throughput',
+      'timing',
       'other-ratio-mean',
       'other-dynamic-sampling-rounds',
     ]);
@@ -50,12 +66,70 @@ describe('planPanels', () => {
     expect(reward!.datasets.map((d) => d.label)).toEqual(['reward']);
   });
 
-  it('puts every metric of the run in some panel', () => {
-    const rows = syntheticMetrics().map((r) => ({ ...r, 'custom/thing': 1, 'rewards/accuracy/errors': 0 }));
-    const covered = planPanels(rows).flatMap((p) => p.metrics);
+  it('puts every metric of the run in some panel or in the list of constants, and none in both', () => {
+    const rows = syntheticMetrics().map((r, i) => ({ ...r, 'custom/thing': 1, 'rewards/accuracy/errors': i % 2 }));
+    const { panels, constants } = planReport([{ name: 'r', metrics: rows }]);
+    const covered = [...panels.flatMap((p) => p.metrics), ...constants.map((c) => c.metric)];
     const names = [...new Set(rows.flatMap((r) => Object.keys(r)))].filter((n) => n !== 'step');
     expect([...covered].sort()).toEqual([...names].sort());
     expect(new Set(covered).size).toBe(covered.length);
+    expect(constants).toEqual([
+      { metric: 'rewards/unscored_frac', values: [0.05] },
+      { metric: 'custom/thing', values: [1] },
+    ]);
+  });
+
+  it('collapses constant metrics instead of drawing flat lines, but keeps single measurements', () => {
+    const rows: MetricsRow[] = [0, 1, 2].map((step) => ({
+      step,
+      kl: 0,
+      learning_rate: 1e-4,
+      'clip_ratio/low_mean': 0,
+      'clip_ratio/high_mean': step / 10,
+      loss: step,
+    }));
+    rows[2]!['eval/accuracy'] = 0.5;
+    const { panels, constants } = planReport([{ name: 'r', metrics: rows }]);
+    expect(panels.map((p) => p.id)).toEqual(['clip-ratio', 'loss', 'eval']);
+    expect(panels[0]!.datasets.map((d) => d.metric)).toEqual(['clip_ratio/high_mean']);
+    expect(constants.map((c) => [c.metric, c.values])).toEqual([
+      ['kl', [0]],
+      ['learning_rate', [1e-4]],
+      ['clip_ratio/low_mean', [0]],
+    ]);
+    // A metric that stays at null (NaN every step) is constant too; one logged once is a measurement.
+    expect(
+      planReport([
+        {
+          name: 'r',
+          metrics: [
+            { step: 0, x: null },
+            { step: 1, x: null },
+          ],
+        },
+      ]).constants,
+    ).toEqual([{ metric: 'x', values: [null] }]);
+    expect(planReport([{ name: 'r', metrics: [{ step: 0, x: 3 }] }]).panels.map((p) => p.id)).toEqual(['other-x']);
+    const html = renderReport(rows);
+    expect(html).toContain('<strong>Constant over the whole run</strong>');
+    expect(html).toContain('<span class="constant" data-metric="learning_rate"><code>learning_rate</code> 1e-4</span>');
+    expect(html).not.toContain('id="chart-kl"');
+  });
+
+  it('names the unit of timing metrics', () => {
+    expect(['timing/update', 'step_time', 'data_seconds', 'load_ms', 'tokens_per_sec', 'kl'].map(unitOf)).toEqual([
+      'seconds',
+      'seconds',
+      'seconds',
+      'milliseconds',
+      'tokens / s',
+      undefined,
+    ]);
+    const [other] = planPanels([
+      { step: 0, 'custom/load_ms': 3 },
+      { step: 1, 'custom/load_ms': 4 },
+    ]);
+    expect(other!.yTitle).toBe('milliseconds');
   });
 
   it('draws reward ± reward_std as a band under the reward line', () => {
@@ -69,6 +143,70 @@ describe('planPanels', () => {
       [[1.5, 2.25], true, true],
       [[1, 2], false, true],
     ]);
+  });
+
+  it('overlays several runs: one colour per run, one line per run that has the metric, legends naming the run', () => {
+    const a: MetricsRow[] = [0, 1, 2].map((step) => ({ step, reward: step, loss: 1 - step, grad_norm: step * 2 }));
+    const b: MetricsRow[] = [0, 1].map((step) => ({ step, reward: step + 1, loss: 2 - step }));
+    const { panels } = planReport([
+      { name: 'a', metrics: a },
+      { name: 'b', metrics: b },
+    ]);
+    const reward = panels.find((p) => p.id === 'reward')!;
+    expect(reward.datasets.map((d) => [d.label, d.run, d.x])).toEqual([
+      ['a', 0, [0, 1, 2]],
+      ['b', 1, [0, 1]],
+    ]);
+    expect(reward.datasets[0]!.color).not.toBe(reward.datasets[1]!.color);
+    // Several metrics in one chart: the run's colour, and a dash pattern per metric.
+    const loss = panels.find((p) => p.id === 'loss')!;
+    expect(loss.datasets.map((d) => [d.label, d.color === reward.datasets[d.run]!.color, d.dash ?? []])).toEqual([
+      ['a · loss', true, []],
+      ['b · loss', true, []],
+      ['a · grad_norm', true, [6, 4]],
+    ]);
+    // A metric constant in one run but not in the other is drawn; values per run when constant in each.
+    const lr = planReport([
+      {
+        name: 'a',
+        metrics: [
+          { step: 0, learning_rate: 1 },
+          { step: 1, learning_rate: 1 },
+        ],
+      },
+      {
+        name: 'b',
+        metrics: [
+          { step: 0, learning_rate: 2 },
+          { step: 1, learning_rate: 2 },
+        ],
+      },
+    ]);
+    expect(lr.constants).toEqual([{ metric: 'learning_rate', values: [1, 2] }]);
+    expect(
+      renderRuns([
+        {
+          name: 'a',
+          metrics: [
+            { step: 0, learning_rate: 1 },
+            { step: 1, learning_rate: 1 },
+          ],
+        },
+        {
+          name: 'b',
+          metrics: [
+            { step: 0, learning_rate: 2 },
+            { step: 1, learning_rate: 2 },
+          ],
+        },
+      ]),
+    ).toContain('<code>learning_rate</code> a 1, b 2</span>');
+  });
+
+  it('draws evaluations as markers without lines, and marks dense training lines smoothable', () => {
+    const panels = planPanels(syntheticMetrics());
+    for (const d of panels.find((p) => p.id === 'eval')!.datasets) expect([d.showLine, d.points, d.smooth]).toEqual([false, true, false]);
+    expect(panels.find((p) => p.id === 'kl')!.datasets[0]!.smooth).toBe(true);
   });
 
   it('plots eval metrics only at the steps that have them, and non-finite values as gaps', () => {
@@ -124,7 +262,10 @@ describe('renderReport', () => {
   });
 
   it('groups samples by step, latest first, showing a shared prompt once', () => {
-    const html = renderReport(syntheticMetrics(), syntheticSamples());
+    const html = renderReport(
+      syntheticMetrics(),
+      syntheticSamples().map(({ reference: _, ...s }) => s),
+    );
     const steps = [...html.matchAll(/<tbody data-step="(\d+)">/g)].map((m) => m[1]);
     expect(steps).toEqual(['15', '10', '5', '0']);
     expect(html.match(/<tr class="sample">/g)).toHaveLength(12);
@@ -134,6 +275,25 @@ describe('renderReport', () => {
     expect(html).toContain('<td class="num na">—</td>');
     expect(html).toContain('<td class="num neg">-1.15</td>');
     expect(html).toContain('<td class="num pos">+0.58</td>');
+  });
+
+  it('shows the reference answer once per group when samples have one, — where a group has none', () => {
+    const samples = syntheticSamples().map((s) => (s.step === 0 ? (({ reference: _, ...rest }) => rest)(s) : s));
+    const html = renderReport(syntheticMetrics(), samples);
+    expect(html).toContain('<th>Prompt</th><th>Reference</th><th>Completion</th>');
+    expect(html).toContain('<td class="reference" rowspan="3"><pre>17</pre></td>');
+    expect(html).toContain('<td class="reference na" rowspan="3">—</td>');
+    expect(html.match(/<td class="reference/g)).toHaveLength(4);
+  });
+
+  it('shows the config: key settings first, all of them in a table, and says when there is none', () => {
+    const config = parseRunConfig(JSON.stringify(syntheticConfig()));
+    const html = renderReport([{ step: 0, reward: 1 }], [], { runName: 'r', config });
+    expect(html).toContain('<div><dt>train.learningRate</dt><dd><code>0.000001</code></dd></div>');
+    expect(html).toContain('<div><dt>versions.@grpo/core</dt><dd><code>0.1.0</code></dd></div>');
+    expect(html).toMatch(/<summary>All \d+ settings<\/summary>/);
+    expect(html).toContain('<tr><th>plugins[1].@grpo/plugin-math-reward@0.1.0.accuracy</th><td><code>true</code></td></tr>');
+    expect(renderReport([{ step: 0, reward: 1 }])).toContain('no config.json in the run directory');
   });
 
   it('limits the samples to the latest steps when asked', () => {
@@ -196,6 +356,34 @@ describe('parsing', () => {
     ]);
     expect(() => parseSamples('{"step":2,"prompt":"p","completion":3}\n', 's.jsonl')).toThrow('s.jsonl:1: "completion" must be a string, got a number');
   });
+
+  it("reads a sample's reference answer from `reference`, or from an `answer` string", () => {
+    const [a, b, c] = parseSamples(
+      [
+        '{"step":0,"prompt":"p","completion":"c","reference":"42"}',
+        '{"step":0,"prompt":"p","completion":"c","answer":"7"}',
+        '{"step":0,"prompt":"p","completion":"c"}',
+      ].join('\n'),
+    );
+    expect([a!.reference, b!.reference, c!.reference]).toEqual(['42', '7', undefined]);
+    expect(() => parseSamples('{"step":0,"prompt":"p","completion":"c","answer":7}\n')).toThrow('samples.jsonl:1: "answer" must be a string, got a number');
+  });
+
+  it('flattens a config.json into dotted settings, with or without a `config` wrapper', () => {
+    const nested = parseRunConfig(JSON.stringify({ config: { train: { steps: 5 }, plugins: ['a@1'] }, versions: { core: '0.1.0' }, seed: 3 }));
+    expect(nested.entries).toEqual([
+      ['train.steps', '5'],
+      ['plugins', '["a@1"]'],
+      ['versions.core', '0.1.0'],
+      ['seed', '3'],
+    ]);
+    expect(parseRunConfig('{"train":{"steps":5},"rewards":{}}').entries).toEqual([
+      ['train.steps', '5'],
+      ['rewards', '{}'],
+    ]);
+    expect(() => parseRunConfig('[1]', 'r/config.json')).toThrow('r/config.json: expected a JSON object, got an array');
+    expect(() => parseRunConfig('{', 'r/config.json')).toThrow(/^r\/config\.json: not valid JSON/);
+  });
 });
 
 describe('writeReport', () => {
@@ -225,6 +413,49 @@ describe('writeReport', () => {
     const html = await readFile(out, 'utf8');
     expect(html).toContain('<h1>Nightly</h1>');
     expect(html).toContain('No sample completions were logged');
+  });
+
+  it('reads config.json when the run has one; an absent one is no error, a malformed one is shown, not fatal', async () => {
+    const run = path.join(dir, 'r');
+    await writeSyntheticRun(run, syntheticMetrics(), [], syntheticConfig());
+    expect(await readRunConfig(path.join(dir, 'missing', 'config.json'))).toBeUndefined();
+    expect(await readFile(await writeReport(run), 'utf8')).toContain('<dt>train.groupSize</dt>');
+    await writeFile(path.join(run, 'config.json'), '{"train": ');
+    const html = await readFile(await writeReport(run), 'utf8');
+    expect(html).toContain(`<p class="warn">r: ${path.join(run, 'config.json')}: not valid JSON`);
+  });
+
+  it('writes one page comparing several runs, named apart by their parent directories', async () => {
+    const a = path.join(dir, 'x', 'latest');
+    const b = path.join(dir, 'y', 'latest');
+    await writeSyntheticRun(a);
+    await writeSyntheticRun(b, syntheticMetrics(10));
+    expect(runDirNames([a, b])).toEqual(['x/latest', 'y/latest']);
+    expect(runDirNames([a, path.join(dir, 'z')])).toEqual(['latest', 'z']);
+    const out = await writeReport([a, b], { out: path.join(dir, 'both.html') });
+    const html = await readFile(out, 'utf8');
+    expect(html).toContain('<title>GRPO runs x/latest vs y/latest</title>');
+    expect(html.match(/<tr data-run="\d">/g)).toHaveLength(2);
+    expect(
+      reportData(html)
+        .panels.find((p) => p.id === 'reward')!
+        .datasets.map((d) => d.label),
+    ).toEqual([
+      'x/latest · ± reward_std (lower)',
+      'x/latest · ± reward_std',
+      'y/latest · ± reward_std (lower)',
+      'y/latest · ± reward_std',
+      'x/latest',
+      'y/latest',
+    ]);
+    // Without --out: report-<a>-vs-<b>.html in the working directory.
+    const cwd = process.cwd();
+    process.chdir(dir);
+    try {
+      expect(await writeReport([a, b])).toBe(path.join(dir, 'report-x_latest-vs-y_latest.html'));
+    } finally {
+      process.chdir(cwd);
+    }
   });
 
   it('fails with a DataError naming the metrics file when it is missing, empty or malformed', async () => {

@@ -34,6 +34,8 @@ export function syntheticMetrics(steps = 20): MetricsRow[] {
       grad_norm: 0.8 + 0.3 * Math.sin(step * 0.6),
       learning_rate: step < 5 ? (1e-6 * (step + 1)) / 5 : 1e-6 * (1 - (step - 5) / (steps - 5) / 2),
       step_time: 4.2 + 0.3 * Math.sin(step),
+      'timing/generate': 2.9 + 0.2 * Math.sin(step),
+      'timing/update': 1.1 + 0.1 * Math.cos(step),
       tokens_per_sec: 480 + 20 * Math.cos(step),
       'dynamic_sampling/rounds': step % 3,
     };
@@ -50,6 +52,7 @@ export function syntheticSamples(): SampleRecord[] {
   return [0, 5, 10, 15].flatMap((step) =>
     [0, 1, 2].map((i) => ({
       step,
+      reference: String(step + 2),
       prompt: `Question ${step}: what is ${step} + ${i === 0 ? 2 : 2}?`,
       completion:
         i === 2
@@ -62,9 +65,36 @@ export function syntheticSamples(): SampleRecord[] {
   );
 }
 
-/** Writes the synthetic run into `dir` as the JSONL sink would. */
-export async function writeSyntheticRun(dir: string, metrics = syntheticMetrics(), samples = syntheticSamples()): Promise<void> {
+/** A run's `config.json`: its resolved config (the shape `configToJson` writes) with versions, seed and backend. */
+export function syntheticConfig(overrides: { learningRate?: number; seed?: number } = {}): Record<string, unknown> {
+  const seed = overrides.seed ?? 0;
+  return {
+    config: {
+      source: '/work/project/grpo.config.ts',
+      backend: 'wasm',
+      seed,
+      outputDir: 'runs/latest',
+      policy: { checkpoint: 'checkpoints/sft', model: { dModel: 128, nLayers: 4 } },
+      generation: { engine: 'policy', maxNewTokens: 64, temperature: 1 },
+      train: { steps: 20, promptsPerStep: 16, groupSize: 8, learningRate: overrides.learningRate ?? 1e-6 },
+      algorithm: { advantage: { estimator: 'grpo' }, kl: { beta: 0.04 } },
+      plugins: ['@grpo/plugin-grpo@0.1.0', { '@grpo/plugin-math-reward@0.1.0': { accuracy: true } }],
+    },
+    versions: { '@grpo/core': '0.1.0', node: 'v20.19.0' },
+    seed,
+    backend: 'wasm',
+  };
+}
+
+/** Writes the synthetic run into `dir` as the JSONL sink would, with a `config.json` when one is given. */
+export async function writeSyntheticRun(
+  dir: string,
+  metrics = syntheticMetrics(),
+  samples = syntheticSamples(),
+  config?: Record<string, unknown>,
+): Promise<void> {
   await mkdir(dir, { recursive: true });
   await writeFile(path.join(dir, 'metrics.jsonl'), metrics.map((m) => `${JSON.stringify(m)}\n`).join(''));
   await writeFile(path.join(dir, 'samples.jsonl'), samples.map((s) => `${JSON.stringify(s)}\n`).join(''));
+  if (config) await writeFile(path.join(dir, 'config.json'), `${JSON.stringify(config, null, 2)}\n`);
 }
