@@ -10,7 +10,7 @@ import {
   type CliIo,
   type ResolvedConfig,
 } from '@grpo/core';
-import { writeReport } from '@grpo/report';
+import { LiveReportSink, writeReport } from '@grpo/report';
 import { evalCommand, sampleCommand } from './commands.js';
 import { defaultPlugins } from './defaults.js';
 import { registerInit } from './init.js';
@@ -105,7 +105,11 @@ async function trainCommand(flags: TrainFlags, io: CliIo): Promise<void> {
   process.on('SIGINT', onSigint);
   try {
     const progress = new ProgressSink(config.train.steps, run.resumedFrom);
-    const result = await trainer.train({ signal: controller.signal, checkpointer: run.checkpointer, sinks: [run.metrics, progress] });
+    const result = await trainer.train({
+      signal: controller.signal,
+      checkpointer: run.checkpointer,
+      sinks: [run.metrics, new LiveReportSink(run.outputDir), progress],
+    });
     if (result.checkpoint) io.out(`checkpoint: ${result.checkpoint}\n`);
     if (result.stopped) {
       io.out(`stopped at step ${trainer.step}; continue with --resume\n`);
@@ -238,12 +242,12 @@ export function buildProgram(io: CliIo = defaultIo, commands: readonly CliComman
 
   program
     .command('report')
-    .argument('<run-dir>', 'a training run directory (holds metrics.jsonl)')
-    .description('rebuild report.html (charts of every metric, sample completions) from a run directory')
-    .option('-o, --out <file>', 'write the report here instead of <run-dir>/report.html')
-    .addHelpText('after', '\nExamples:\n  $ grpo report runs/latest\n  $ grpo report runs/try1 -o /tmp/try1.html')
-    .action(async (runDir: string, flags: { out?: string }) => {
-      io.out(`report: ${await writeReport(runDir, { out: flags.out })}\n`);
+    .argument('<run-dirs...>', 'training run directories (each holds metrics.jsonl); several are overlaid in one report')
+    .description('rebuild report.html (charts of every metric, config, sample completions) from a run directory, or compare runs')
+    .option('-o, --out <file>', 'write the report here instead of <run-dir>/report.html (several runs: report-<a>-vs-<b>.html)')
+    .addHelpText('after', '\nExamples:\n  $ grpo report runs/latest\n  $ grpo report runs/try1 -o /tmp/try1.html\n  $ grpo report runs/lr-1e-4 runs/lr-3e-4')
+    .action(async (runDirs: string[], flags: { out?: string }) => {
+      io.out(`report: ${await writeReport(runDirs, { out: flags.out })}\n`);
     });
 
   registerInit(program, io.out);
