@@ -126,6 +126,8 @@ async function runCli(args: readonly string[]): Promise<{ code: number; out: str
 const EXPENSIVE = new Set(['train', 'eval', 'sample', 'rm', 'init', 'report']);
 /** Shell commands other than the CLI that docs may show (checked for existence of npm scripts only). */
 const OTHER_COMMANDS = new Set(['npm', 'npx', 'export', 'nvidia-smi', 'ls', 'cat', 'tail', 'head', 'node', 'cd', 'sudo', 'ldconfig', 'open', 'xdg-open']);
+// The logging tools the sink plugins' READMEs show (TensorBoard, and W&B's CLI installed with pip).
+for (const tool of ['tensorboard', 'pip', 'wandb']) OTHER_COMMANDS.add(tool);
 const rootPackage = JSON.parse(readFileSync(path.join(root, 'package.json'), 'utf8')) as { scripts: Record<string, string> };
 
 const tmpDirs: string[] = [];
