@@ -10,10 +10,14 @@ export const CLIENT_SCRIPT = String.raw`
   'use strict';
   var data = JSON.parse(document.getElementById('report-data').textContent);
   var charts = [];
-  function tick(value) {
+  // Tick labels: as many decimals as the spacing of the ticks needs, so close ticks stay distinct.
+  function tick(value, index, ticks) {
     var a = Math.abs(value);
     if (a !== 0 && (a < 1e-3 || a >= 1e6)) return value.toExponential(2).replace(/\.?0+e/, 'e');
-    return String(Number(value.toPrecision(4)));
+    var spacing = ticks && ticks.length > 1 ? Math.abs(ticks[1].value - ticks[0].value) : 0;
+    if (!(spacing > 0)) return String(Number(value.toPrecision(4)));
+    var decimals = Math.min(12, Math.max(0, 1 - Math.floor(Math.log10(spacing))));
+    return String(Number(value.toFixed(decimals)));
   }
 
   // Page state in the fragment: #smoothing=0.6&reload=0
