@@ -11,10 +11,9 @@ import * as tf from '@tensorflow/tfjs';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { loadHfPolicy, loadPolicy, type TransformerPolicy } from '../src/index.js';
 import { readHfTokenizer } from '../src/hf/tokenizer.js';
-import { forwardHidden, lmHead, seqContext } from '../src/model.js';
 import { charTokenizerJson, randomHfWeights, templateWithBos, writeHfModel, type FixtureDtype, type HfWeights } from './hf-fixtures.js';
 import { referenceLogits } from './hf-reference.js';
-import { useWasm } from './helpers.js';
+import { logitsAt, useWasm } from './helpers.js';
 
 let root: string;
 beforeAll(async () => {
@@ -113,14 +112,6 @@ const FIXTURES: Fixture[] = [
 
 const IDS = [3, 17, 9, 30, 4, 11, 25, 8, 38, 0, 21];
 
-function ourLogits(policy: TransformerPolicy, ids: readonly number[]): number[][] {
-  return tf.tidy(() => {
-    const { cfg, weights, tables } = policy.model;
-    const { hidden } = forwardHidden(cfg, weights, Int32Array.from(ids), seqContext(cfg, tables, 1, ids.length));
-    return lmHead(cfg, weights, hidden).arraySync();
-  });
-}
-
 const maxAbsDiff = (a: number[][], b: number[][]) => Math.max(...a.flatMap((row, i) => row.map((v, j) => Math.abs(v - b[i]![j]!))));
 const argmax = (row: number[]) => row.reduce((best, v, i) => (v > row[best]! ? i : best), 0);
 
@@ -158,7 +149,7 @@ describe.each(FIXTURES)('$what', (fx) => {
 
   it('gives the float64 reference logits at every position (max |Δ| ≤ 1e-4)', () => {
     const ref = referenceLogits(fx.config, weights, IDS);
-    const ours = ourLogits(policy, IDS);
+    const ours = logitsAt(policy, IDS);
     expect(Math.max(...ref.flat().map(Math.abs))).toBeGreaterThan(1); // far from uniform: the check has teeth
     expect(maxAbsDiff(ours, ref)).toBeLessThanOrEqual(1e-4);
   });
@@ -183,7 +174,7 @@ describe('what the features change', () => {
     const weights = randomHfWeights(fx.config, 7, fx.dtype);
     const policy = await loadHfPolicy(join(root, 'Llama-3'));
     const unscaled = referenceLogits({ ...fx.config, rope_scaling: null }, weights, IDS);
-    expect(maxAbsDiff(ourLogits(policy, IDS), unscaled)).toBeGreaterThan(1e-2);
+    expect(maxAbsDiff(logitsAt(policy, IDS), unscaled)).toBeGreaterThan(1e-2);
     policy.dispose();
   });
 
@@ -225,7 +216,7 @@ describe('a loaded model saved as a GRPO.ts checkpoint', () => {
     const back = await loadPolicy(join(dir, 'grpo'));
     expect(back.config).toEqual(policy.config);
     expect(back.conventions).toEqual(policy.conventions);
-    expect(ourLogits(back, IDS)).toEqual(ourLogits(policy, IDS));
+    expect(logitsAt(back, IDS)).toEqual(logitsAt(policy, IDS));
     await back.load(join(dir, 'grpo'));
     policy.dispose();
     back.dispose();

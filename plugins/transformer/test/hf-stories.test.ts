@@ -7,11 +7,9 @@
 import { readFileSync } from 'node:fs';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
-import * as tf from '@tensorflow/tfjs';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { isHfModelDir, loadHfPolicy, NoTextTokenizer, type TransformerPolicy } from '../src/index.js';
-import { forwardHidden, lmHead, seqContext } from '../src/model.js';
-import { useWasm } from './helpers.js';
+import { logitsAt, useWasm } from './helpers.js';
 
 const repoRoot = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../../..');
 export const STORIES_DIR = path.resolve(repoRoot, '../shared/models/stories260k');
@@ -27,15 +25,6 @@ beforeAll(async () => {
   policy = await loadHfPolicy(STORIES_DIR);
 });
 afterAll(() => policy?.dispose());
-
-/** Logits at every position of one unpadded sequence fed from position 0. */
-function logitsOf(ids: readonly number[]): number[][] {
-  return tf.tidy(() => {
-    const { cfg, weights, tables } = policy.model;
-    const { hidden } = forwardHidden(cfg, weights, Int32Array.from(ids), seqContext(cfg, tables, 1, ids.length));
-    return lmHead(cfg, weights, hidden).arraySync();
-  });
-}
 
 describe('stories260K (Hugging Face layout) against llama2.c', () => {
   it('is recognised as a Hugging Face directory and read as its config.json says', async () => {
@@ -61,7 +50,7 @@ describe('stories260K (Hugging Face layout) against llama2.c', () => {
     let worst = 0;
     let count = 0;
     for (const prompt of goldens.prompts) {
-      const ours = logitsOf(prompt.ids);
+      const ours = logitsAt(policy, prompt.ids);
       expect(ours.length).toBe(prompt.logits.length);
       prompt.logits.forEach((row, p) => {
         row.forEach((v, j) => {

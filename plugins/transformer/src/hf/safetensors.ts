@@ -76,13 +76,8 @@ export class SafetensorsReader {
     if (!info) throw new CheckpointError(`${this.file}: no tensor '${name}'`);
     if (!(FLOAT_DTYPES as readonly string[]).includes(info.dtype))
       throw new CheckpointError(`${this.file}: tensor '${name}' has dtype ${info.dtype}; supported: ${FLOAT_DTYPES.join(', ')}`);
-    const bytes = new Uint8Array(info.end - info.begin);
-    let at = 0;
-    while (at < bytes.length) {
-      const { bytesRead } = await this.handle.read(bytes, at, bytes.length - at, info.begin + at);
-      if (bytesRead === 0) throw new CheckpointError(`${this.file}: tensor '${name}': unexpected end of file (truncated?)`);
-      at += bytesRead;
-    }
+    const bytes = await readExactly(this.handle, info.end - info.begin, info.begin);
+    if (bytes.length !== info.end - info.begin) throw new CheckpointError(`${this.file}: tensor '${name}': unexpected end of file (truncated?)`);
     const values = toFloat32(bytes, info.dtype as (typeof FLOAT_DTYPES)[number]);
     if (!transpose) return values;
     if (info.shape.length !== 2) throw new Error(`${this.file}: tensor '${name}' is not 2-D and cannot be transposed`);
@@ -97,6 +92,7 @@ export class SafetensorsReader {
   }
 }
 
+/** `length` bytes from `position`, or fewer where the file ends. */
 async function readExactly(handle: FileHandle, length: number, position: number): Promise<Uint8Array> {
   const out = new Uint8Array(length);
   let at = 0;
