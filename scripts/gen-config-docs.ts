@@ -40,8 +40,8 @@ export const CONFIG_DOC_PATH = 'docs/config.md';
 /** What each section is for, shown above its table. */
 const SECTION_INTROS: Record<string, string> = {
   '': 'Top-level keys.',
-  policy: 'The policy to train: a checkpoint to start from, or an architecture to start from scratch.',
-  'policy.model': 'Architecture of a fresh Llama-style transformer, used when `policy.checkpoint` is absent.',
+  policy: 'The policy to train: a checkpoint or a Hugging Face model directory to start from, or an architecture to start from scratch.',
+  'policy.model': 'Architecture of a fresh Llama-style transformer, used when neither `policy.checkpoint` nor `policy.huggingface` is set.',
   data: 'Where prompts come from when no plugin binds a `PromptDataset` (the math task does), and how rows become prompts.',
   generation: 'Sampling of the rollouts (π_old).',
   train: 'The training loop: batch sizes, μ, the optimizer, the schedule, checkpoints, evaluation and sample logging.',

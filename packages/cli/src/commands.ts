@@ -9,8 +9,10 @@ import {
   PromptDataset,
   renderPrompt,
   RewardFunction,
+  type IdCompletion,
   type PromptDataset as PromptDatasetT,
   type ResolvedConfig,
+  type SamplingOptions,
 } from '@grpo/core';
 
 export interface EvalFlags {
@@ -56,29 +58,50 @@ export async function evalCommand(config: ResolvedConfig, flags: EvalFlags, out:
 
 export interface SampleFlags {
   prompt: string[];
+  /** Prompts as token ids, used as they are (`--ids 1,403,407`); needs a policy with `generateFromIds`. */
+  ids?: number[][];
   n: number;
   temperature?: number;
   maxNewTokens?: number;
   seed?: number;
+  /** Print `{"completions":[{tokenIds, text, finishReason}, …]}` (prompt-major) instead of text. */
+  json?: boolean;
 }
 
-/** `grpo sample`: completions of the configured policy (e.g. a checkpoint) for given prompts. */
+/** `grpo sample`: completions of the configured policy (e.g. a checkpoint) for given prompts (text or token ids). */
 export async function sampleCommand(config: ResolvedConfig, flags: SampleFlags, out: (text: string) => void): Promise<void> {
-  if (flags.prompt.length === 0) throw new GrpoError('give at least one --prompt');
+  const ids = flags.ids ?? [];
+  if (flags.prompt.length === 0 && ids.length === 0) throw new GrpoError('give at least one --prompt or --ids');
+  if (flags.prompt.length > 0 && ids.length > 0) throw new GrpoError('give prompts as text (--prompt) or as token ids (--ids), not both');
   const container = await prepareContainer(config);
   const policy = await container.getAsync<Policy>(Policy);
-  const g = config.generation;
-  const completions = await policy.generate(flags.prompt, flags.n, {
-    maxNewTokens: flags.maxNewTokens ?? g.maxNewTokens,
-    temperature: flags.temperature ?? g.temperature,
-    topK: g.topK || undefined,
-    topP: g.topP < 1 ? g.topP : undefined,
-    stop: g.stop,
-    seed: flags.seed ?? config.seed,
-  });
-  flags.prompt.forEach((prompt, i) => {
-    out(`### prompt ${i + 1}: ${JSON.stringify(prompt)}\n`);
-    completions[i]!.forEach((c, j) => out(`--- sample ${j + 1} (${c.finishReason}, ${c.tokenIds.length} tokens)\n${c.text}\n`));
-  });
-  policy.dispose();
+  try {
+    const g = config.generation;
+    const options: SamplingOptions = {
+      maxNewTokens: flags.maxNewTokens ?? g.maxNewTokens,
+      temperature: flags.temperature ?? g.temperature,
+      topK: g.topK || undefined,
+      topP: g.topP < 1 ? g.topP : undefined,
+      stop: g.stop,
+      seed: flags.seed ?? config.seed,
+    };
+    let completions: IdCompletion[][];
+    if (ids.length) {
+      if (!policy.generateFromIds) throw new GrpoError('this policy cannot take prompts as token ids (its plugin has no generateFromIds); use --prompt');
+      completions = await policy.generateFromIds(ids, flags.n, options);
+    } else completions = await policy.generate(flags.prompt, flags.n, options);
+    if (flags.json) {
+      const list = completions.flat().map(({ tokenIds, text, finishReason }) => ({ tokenIds, text, finishReason }));
+      out(`${JSON.stringify({ completions: list })}\n`);
+      return;
+    }
+    completions.forEach((group, i) => {
+      out(`### prompt ${i + 1}: ${ids.length ? `ids ${ids[i]!.join(',')}` : JSON.stringify(flags.prompt[i])}\n`);
+      group.forEach((c, j) =>
+        out(`--- sample ${j + 1} (${c.finishReason}, ${c.tokenIds.length} tokens)\n${c.text ?? `(no tokenizer) ids ${c.tokenIds.join(',')}`}\n`),
+      );
+    });
+  } finally {
+    policy.dispose();
+  }
 }

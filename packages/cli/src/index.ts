@@ -42,6 +42,14 @@ const integer = (min: number) => (value: string) => {
   return n;
 };
 
+/** `--ids 1,403,407`: token ids (integers ≥ 0). */
+function tokenIds(value: string): number[] {
+  const ids = value.split(',').map((v) => Number(v.trim()));
+  if (ids.length === 0 || !ids.every((id) => Number.isInteger(id) && id >= 0) || value.trim() === '')
+    throw new InvalidArgumentError('expected comma-separated token ids (integers ≥ 0), e.g. 1,403,407');
+  return ids;
+}
+
 interface EvalFlagsCli {
   checkpoint?: string;
   k?: number;
@@ -52,6 +60,8 @@ interface EvalFlagsCli {
 interface SampleFlagsCli extends ConfigFlags {
   checkpoint?: string;
   prompt?: string[];
+  ids?: number[][];
+  json?: boolean;
   n: number;
   temperature?: number;
   maxNewTokens?: number;
@@ -198,7 +208,7 @@ export function buildProgram(io: CliIo = defaultIo, commands: readonly CliComman
     program
       .command('eval')
       .description('greedy accuracy, maj@k and pass@k of a policy on the evaluation set (judged by the accuracy reward)')
-      .option('--checkpoint <dir>', 'evaluate this checkpoint instead of config.policy.checkpoint')
+      .option('--checkpoint <dir>', 'evaluate this checkpoint (or Hugging Face model directory) instead of config.policy.checkpoint')
       .option('-k <n>', 'samples per prompt for maj@k and pass@k (0 = greedy only)', integer(0))
       .option('--limit <n>', 'evaluate at most n prompts', integer(1))
       .option('--split <name>', "'eval' (default) or 'train'")
@@ -213,8 +223,14 @@ export function buildProgram(io: CliIo = defaultIo, commands: readonly CliComman
     program
       .command('sample')
       .description('generate completions from a policy (e.g. a checkpoint) for the given prompts')
-      .option('--checkpoint <dir>', 'sample from this checkpoint instead of config.policy.checkpoint')
+      .option('--checkpoint <dir>', 'sample from this checkpoint (or Hugging Face model directory) instead of config.policy.checkpoint')
       .option('-p, --prompt <text>', 'a prompt (repeat for several)', (v: string, prev: string[] = []) => [...prev, v])
+      .option(
+        '--ids <list>',
+        'a prompt as comma-separated token ids, used as they are (no BOS added; repeat for several)',
+        (v: string, prev: number[][] = []) => [...prev, tokenIds(v)],
+      )
+      .option('--json', 'print {"completions":[{"tokenIds","text","finishReason"}, …]} (one per prompt and sample, prompt-major)')
       .option('-n <n>', 'completions per prompt', integer(1), 1)
       .option('-t, --temperature <t>', 'sampling temperature (0 = greedy)', (v: string) => {
         const t = Number(v);
@@ -225,13 +241,18 @@ export function buildProgram(io: CliIo = defaultIo, commands: readonly CliComman
       .option('--seed <n>', 'sampling seed', integer(0))
       .addHelpText(
         'after',
-        '\nExamples:\n  $ grpo sample --checkpoint runs/latest/checkpoints/step-000100/policy -p "ann has 12 pens. she buys 5. how many now?\\n" -n 4',
+        '\nExamples:\n  $ grpo sample --checkpoint runs/latest/checkpoints/step-000100/policy -p "ann has 12 pens. she buys 5. how many now?\\n" -n 4\n' +
+          '  $ grpo sample --checkpoint ../shared/models/stories260k --ids 1,403,407 --temperature 0 --max-new-tokens 48 --json',
       ),
   ).action(async (_flags: SampleFlagsCli, cmd: Command) => {
     const flags = cmd.optsWithGlobals<SampleFlagsCli>();
     const config = await resolveFromFlags(flags, checkpointOverride(flags));
     const prompts = (flags.prompt ?? []).map((p) => p.replace(/\\n/g, '\n'));
-    await sampleCommand(config, { prompt: prompts, n: flags.n, temperature: flags.temperature, maxNewTokens: flags.maxNewTokens, seed: flags.seed }, io.out);
+    await sampleCommand(
+      config,
+      { prompt: prompts, ids: flags.ids, n: flags.n, temperature: flags.temperature, maxNewTokens: flags.maxNewTokens, seed: flags.seed, json: flags.json },
+      io.out,
+    );
   });
 
   for (const contributed of commands) {

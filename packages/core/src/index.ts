@@ -15,6 +15,7 @@ export {
   Policy,
   PolicyFactory,
   type FrozenPolicy,
+  type IdCompletion,
   type LogProbModel,
   type PolicyRequest,
   type SamplingOptions,

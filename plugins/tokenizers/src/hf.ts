@@ -166,6 +166,8 @@ export class HfTokenizer implements Tokenizer {
       }
     }
     const kept = options.skipSpecial ? ids.filter((id) => !this.#special.has(id)) : [...ids];
+    // @huggingface/tokenizers refuses an empty list (e.g. a completion that is only EOS).
+    if (kept.length === 0) return '';
     return this.#impl.decode(kept, { skip_special_tokens: options.skipSpecial ?? false, clean_up_tokenization_spaces: false });
   }
 

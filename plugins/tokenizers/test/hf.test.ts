@@ -64,6 +64,9 @@ describe('HfTokenizer on a hand-written BPE tokenizer.json', () => {
     for (const text of ['abc ab', 'ba c', ' a b c ']) expect(tok.decode(tok.encode(text))).toBe(text);
     expect(tok.decode([0, 8, 6, 7, 1, 2])).toBe('<s>abc ab</s><pad>');
     expect(tok.decode([0, 8, 6, 7, 1, 2, 2], { skipSpecial: true })).toBe('abc ab');
+    // A completion that is only EOS has no text (the library itself refuses an empty list).
+    expect(tok.decode([1], { skipSpecial: true })).toBe('');
+    expect(tok.decode([])).toBe('');
     expect(() => tok.decode([11])).toThrow(DataError);
   });
 

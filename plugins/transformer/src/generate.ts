@@ -1,19 +1,20 @@
 /**
  * Batched sampling with a KV cache.
  *
- * - Prompts are encoded with `tokenizer.encode(prompt, { addBos: true })` (see `encodePrompt`).
+ * - Prompts are encoded with `tokenizer.encode(prompt, { addBos: true })` (see `encodePrompt`), or
+ *   as the policy says (a Hugging Face tokenizer's own prefix); `generateFromIds` takes token ids.
  * - The P distinct prompts are prefilled once, left-padded to the longest (pad keys masked,
  *   rotary positions counted from each prompt's first real token), and their keys/values and
  *   last-position logits are tiled G times: all G completions of a prompt share its prefill.
- * - Each decoding step runs the Bt still-active sequences together; a sequence stops on EOS
- *   (kept as its last token, finishReason 'eos'), on a stop string (the text ends with the stop
+ * - Each decoding step runs the Bt still-active sequences together; a sequence stops on EOS (any
+ *   of `eosIds`; kept as its last token, finishReason 'eos'), on a stop string (the text ends with the stop
  *   string, finishReason 'stop'), or after `maxNewTokens` tokens or at the model's `maxSeqLen`
  *   ('length'). Finished sequences are dropped from the batch (their cache rows gathered away).
  * - Every completion samples from its own RNG stream derived from `options.seed`, so results
  *   do not depend on which other sequences are in the batch.
  */
 import * as tf from '@tensorflow/tfjs';
-import { DataError, Rng, type Completion, type FinishReason, type SamplingOptions, type Tokenizer } from '@grpo/core';
+import { DataError, Rng, type Completion, type FinishReason, type IdCompletion, type SamplingOptions, type Tokenizer } from '@grpo/core';
 import type { TransformerConfig } from './config.js';
 import { decodeStep, forwardHidden, leftPaddedContext, lmHead, type LayerKv, type RopeTables, type WeightMap } from './model.js';
 import { sampleToken } from './sampling.js';
@@ -64,14 +65,51 @@ function fullLastLogits(
   return { logits: lmHead(model.cfg, model.weights, last), kv, pads, T };
 }
 
+export interface GenerateOptions {
+  /** Decode with the KV cache (default), or recompute the whole prefix at every step. */
+  useCache?: boolean;
+  /** Tokens that end a completion (finish reason 'eos'); default: the tokenizer's EOS. */
+  eosIds?: readonly number[];
+}
+
+/**
+ * A completion's text: the tokenizer's decoding without special tokens. Ids beyond the tokenizer's
+ * vocabulary (Hugging Face models pad their embedding, e.g. Qwen2.5's 151,936 rows for 151,665
+ * tokens) have no text and are left out, as `transformers` does.
+ */
+export function decoder(tokenizer: Tokenizer): (ids: readonly number[]) => string {
+  return (ids) => tokenizer.decode(ids.some((id) => id >= tokenizer.vocabSize) ? ids.filter((id) => id < tokenizer.vocabSize) : ids, { skipSpecial: true });
+}
+
+/** Samples `groupSize` completions of each text prompt, encoded with `encode` (default: `encodePrompt`). */
 export async function generate(
   model: ModelState,
   tokenizer: Tokenizer,
   prompts: readonly string[],
   groupSize: number,
   options: SamplingOptions,
-  { useCache = true }: { useCache?: boolean } = {},
+  { encode = (p: string) => encodePrompt(tokenizer, p), ...rest }: GenerateOptions & { encode?: (prompt: string) => number[] } = {},
 ): Promise<Completion[][]> {
+  const decode = decoder(tokenizer);
+  return (await generateFromIds(model, prompts.map(encode), groupSize, options, {
+    ...rest,
+    eosIds: rest.eosIds ?? [tokenizer.eosId],
+    padId: tokenizer.padId,
+    decode,
+  })) as Completion[][];
+}
+
+/**
+ * Samples `groupSize` completions of each prompt given as token ids (used as they are). Without
+ * `decode` the completions' `text` is null and stop strings cannot be used.
+ */
+export async function generateFromIds(
+  model: ModelState,
+  promptIds: readonly (readonly number[])[],
+  groupSize: number,
+  options: SamplingOptions,
+  { useCache = true, eosIds, padId, decode }: GenerateOptions & { eosIds: readonly number[]; padId: number; decode?: (ids: readonly number[]) => string },
+): Promise<IdCompletion[][]> {
   const { cfg } = model;
   if (!Number.isInteger(groupSize) || groupSize < 1) throw new DataError(`groupSize must be an integer ≥ 1, got ${groupSize}`);
   const { maxNewTokens, temperature, topK, topP } = options;
@@ -79,13 +117,17 @@ export async function generate(
   if (!(temperature >= 0) || !Number.isFinite(temperature)) throw new DataError(`temperature must be a finite number ≥ 0, got ${temperature}`);
   if (topK !== undefined && !(Number.isInteger(topK) && topK >= 0)) throw new DataError(`topK must be an integer ≥ 0 (0 = off), got ${topK}`);
   if (topP !== undefined && !(topP > 0 && topP <= 1)) throw new DataError(`topP must be in (0, 1], got ${topP}`);
-  if (prompts.length === 0) return [];
-  const promptIds = prompts.map((p, i) => {
-    const ids = encodePrompt(tokenizer, p);
+  const stops = (options.stop ?? []).filter((s) => s.length > 0);
+  if (stops.length && !decode) throw new DataError('stop strings need a tokenizer to decode completions; this policy has none');
+  if (promptIds.length === 0) return [];
+  promptIds.forEach((ids, i) => {
+    if (ids.length === 0) throw new DataError(`prompt ${i} is empty`);
+    const bad = ids.find((id) => !Number.isInteger(id) || id < 0 || id >= cfg.vocabSize);
+    if (bad !== undefined) throw new DataError(`prompt ${i}: token id ${bad} is outside the vocabulary [0, ${cfg.vocabSize})`);
     if (ids.length >= cfg.maxSeqLen)
       throw new DataError(`prompt ${i} has ${ids.length} tokens; the model's maxSeqLen (${cfg.maxSeqLen}) leaves no room to generate`);
-    return ids;
   });
+  const eos = new Set(eosIds);
   const Pmax = Math.max(...promptIds.map((p) => p.length));
   const seedRng = new Rng(options.seed ?? 0);
   const seqs: SeqState[] = [];
@@ -102,7 +144,6 @@ export async function generate(
         text: '',
       });
   });
-  const stops = (options.stop ?? []).filter((s) => s.length > 0);
   const sampler = { temperature: options.temperature, topK: options.topK, topP: options.topP };
 
   // Prefill the distinct prompts once, then tile keys/values and logits G times.
@@ -111,7 +152,7 @@ export async function generate(
   {
     const tile = seqs.map((s) => s.prompt);
     const out = tf.tidy(() => {
-      const r = fullLastLogits(model, promptIds, tokenizer.padId);
+      const r = fullLastLogits(model, promptIds, padId);
       return {
         logits: gatherRows(r.logits, tile),
         kv: useCache ? r.kv.map((l) => ({ k: gatherRows(l.k, tile), v: gatherRows(l.v, tile) })) : [],
@@ -140,13 +181,15 @@ export async function generate(
         const { token, logprob } = sampleToken(values.subarray(at * V, (at + 1) * V), sampler, s.rng);
         s.tokens.push(token);
         s.logprobs.push(logprob);
-        if (token === tokenizer.eosId) s.finish = 'eos';
+        if (eos.has(token)) s.finish = 'eos';
         else {
-          s.text = tokenizer.decode(s.tokens, { skipSpecial: true });
           let cut = -1;
-          for (const stop of stops) {
-            const found = s.text.indexOf(stop);
-            if (found >= 0 && (cut < 0 || found + stop.length < cut)) cut = found + stop.length;
+          if (decode && stops.length) {
+            s.text = decode(s.tokens);
+            for (const stop of stops) {
+              const found = s.text.indexOf(stop);
+              if (found >= 0 && (cut < 0 || found + stop.length < cut)) cut = found + stop.length;
+            }
           }
           if (cut >= 0) {
             s.text = s.text.slice(0, cut);
@@ -172,13 +215,13 @@ export async function generate(
         if (!useCache) {
           const full = rows.map((si) => {
             const s = seqs[si] as SeqState;
-            return [...(promptIds[s.prompt] as number[]), ...s.tokens];
+            return [...(promptIds[s.prompt] as readonly number[]), ...s.tokens];
           });
-          return { logits: fullLastLogits(model, full, tokenizer.padId).logits, kv: [] as LayerKv[] };
+          return { logits: fullLastLogits(model, full, padId).logits, kv: [] as LayerKv[] };
         }
         const kv = compact ? prevCache.map((l) => ({ k: gatherRows(l.k, take), v: gatherRows(l.v, take) })) : prevCache;
         const n = slotSeq.length;
-        const ids = new Int32Array(n).fill(tokenizer.padId);
+        const ids = new Int32Array(n).fill(padId);
         const positions = new Array<number>(n).fill(0);
         const bias = new Float32Array(n * (L + 1));
         slotSeq.forEach((si, r) => {
@@ -202,11 +245,11 @@ export async function generate(
     for (const l of cache) tf.dispose([l.k, l.v]);
   }
 
-  const out: Completion[][] = prompts.map(() => []);
+  const out: IdCompletion[][] = promptIds.map(() => []);
   for (const s of seqs) {
-    (out[s.prompt] as Completion[]).push({
+    (out[s.prompt] as IdCompletion[]).push({
       tokenIds: s.tokens,
-      text: s.finish === 'stop' ? s.text : tokenizer.decode(s.tokens, { skipSpecial: true }),
+      text: s.finish === 'stop' ? s.text : decode ? decode(s.tokens) : null,
       logprobs: s.logprobs,
       finishReason: s.finish ?? 'length',
     });

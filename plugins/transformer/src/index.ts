@@ -1,9 +1,11 @@
 /**
  * @grpo/plugin-transformer: a Llama-style decoder-only transformer policy on TensorFlow.js.
  *
- * The plugin owns the `policy.model` config section and contributes the `PolicyFactory` core's
- * `prepareContainer` builds the policy with: `policy.checkpoint` when set, else a fresh model
- * from `policy.model` (seeded with `seed`) with the tokenizer a plugin binds (e.g.
+ * The plugin owns the `policy.model` and `policy.huggingface` config keys and contributes the
+ * `PolicyFactory` core's `prepareContainer` builds the policy with: a Hugging Face model
+ * directory (`policy.huggingface`), else `policy.checkpoint` when set (a GRPO.ts checkpoint or a
+ * Hugging Face directory, told apart by config.json's `architectures`), else a fresh model from
+ * `policy.model` (seeded with `seed`) with the tokenizer a plugin binds (e.g.
  * `@grpo/plugin-tokenizers`). `createPolicyFromConfig(config, tokenizer?)` does the same without
  * a container.
  *
@@ -16,11 +18,24 @@
  *   Greedy decoding (temperature 0) reports the plain softmax log-probs.
  * - Call the backend's setup (e.g. `tf.setBackend('wasm')`) before creating a policy.
  */
-import { ConfigError, definePlugin, PolicyFactory, type ResolvedConfig, type Tokenizer } from '@grpo/core';
-import { modelSchema } from './config.js';
+import { ConfigError, configPath, definePlugin, PolicyFactory, type ResolvedConfig, type Tokenizer } from '@grpo/core';
+import { huggingfaceSchema, modelSchema } from './config.js';
+import { isHfModelDir, loadHfPolicy } from './hf/load.js';
 import { createPolicy, loadPolicy, type TransformerPolicy } from './policy.js';
 
-export { resolveModelConfig, defaultFfnDim, modelSchema, type TransformerConfig, type ModelOptions } from './config.js';
+export {
+  resolveModelConfig,
+  defaultFfnDim,
+  modelSchema,
+  huggingfaceSchema,
+  type TransformerConfig,
+  type ModelOptions,
+  type ArchitectureExtras,
+  type Llama3RopeScaling,
+} from './config.js';
+export { HF_ARCHITECTURES, type HfArchitecture } from './hf/config.js';
+export { NoTextTokenizer } from './hf/tokenizer.js';
+export { isHfModelDir, loadHfPolicy } from './hf/load.js';
 export { weightShapes } from './model.js';
 export { bmm, mm } from './kernels.js';
 export { encodePrompt } from './generate.js';
@@ -34,15 +49,34 @@ export {
   WEIGHTS_FILE,
   CHECKPOINT_FORMAT,
   type CheckpointConfig,
+  type TokenConventions,
 } from './policy.js';
 export { ScalarHeadModel, SCALAR_FORMAT, type ScoreAlignment } from './scalar-head.js';
 export { sft, sftLoss, type SftExample, type SftOptions, type SftResult, type SftStepRecord } from './sft.js';
 
 export const meta = { name: '@grpo/plugin-transformer', version: '0.1.0', core: '^0.1.0' } as const;
 
-/** Builds the policy a config describes: `checkpoint` (default `policy.checkpoint`), or a fresh seeded model with `tokenizer`. */
+/**
+ * Builds the policy a config describes: the Hugging Face directory `policy.huggingface` (relative
+ * to the config file), else `checkpoint` (default `policy.checkpoint`; a GRPO.ts checkpoint or a
+ * Hugging Face directory), else a fresh seeded model with `tokenizer`. `policy.huggingface` with
+ * `policy.checkpoint` or `policy.model` is a `ConfigError` naming both keys.
+ */
 export async function createPolicyFromConfig(config: ResolvedConfig, tokenizer?: Tokenizer, checkpoint = config.policy.checkpoint): Promise<TransformerPolicy> {
-  if (checkpoint) return loadPolicy(checkpoint);
+  const { huggingface } = config.policy;
+  if (huggingface !== undefined) {
+    const other = [config.policy.checkpoint !== undefined && 'policy.checkpoint', config.policy.model !== undefined && 'policy.model'].filter(Boolean);
+    if (other.length)
+      throw new ConfigError(
+        config.source,
+        other.map((key) => ({
+          path: 'policy.huggingface',
+          message: `set either policy.huggingface or ${String(key)}, not both: the policy comes from one of them${key === 'policy.checkpoint' ? ' (--checkpoint sets policy.checkpoint)' : ''}`,
+        })),
+      );
+    return loadHfPolicy(configPath(config, huggingface));
+  }
+  if (checkpoint) return (await isHfModelDir(checkpoint)) ? loadHfPolicy(checkpoint) : loadPolicy(checkpoint);
   if (!tokenizer)
     throw new ConfigError(config.source, [
       { path: 'policy', message: 'no checkpoint given and no tokenizer bound: set policy.checkpoint or add a tokenizer plugin' },
@@ -50,10 +84,10 @@ export async function createPolicyFromConfig(config: ResolvedConfig, tokenizer?:
   return createPolicy({ model: config.policy.model ?? {}, tokenizer, seed: config.seed });
 }
 
-/** The transformer plugin: owns `policy.model` and contributes the `PolicyFactory` named `transformer`. */
+/** The transformer plugin: owns `policy.model` and `policy.huggingface` and contributes the `PolicyFactory` named `transformer`. */
 const transformer = definePlugin({
   meta,
-  config: { 'policy.model': modelSchema },
+  config: { 'policy.model': modelSchema, 'policy.huggingface': huggingfaceSchema },
   register({ bind }) {
     bind<PolicyFactory>(PolicyFactory).toConstantValue({
       name: 'transformer',

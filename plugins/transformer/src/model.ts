@@ -1,6 +1,9 @@
 /**
  * The Llama-style decoder: RMSNorm, rotary embeddings (rotate-half), SwiGLU, grouped-query
- * attention, tied or separate output embedding.
+ * attention, tied or separate output embedding. Optional architecture extras for Hugging Face
+ * models (config.ts, `ArchitectureExtras`): q/k/v biases (Qwen2), per-head q/k RMSNorm before the
+ * rotary embedding (Qwen3), a head size other than dModel/nHeads, Llama 3 rotary scaling. With
+ * every extra off the computation is exactly GRPO.ts's original one, op for op.
  *
  * Layout choices for speed on tfjs-backend-wasm (see kernels.ts): every product is a 2-D
  * `mm` or a per-head `bmm`; token embedding is a one-hot matmul (wasm has no gradient for
@@ -9,7 +12,7 @@
  */
 import * as tf from '@tensorflow/tfjs';
 import { Rng } from '@grpo/core';
-import { headDim, type TransformerConfig } from './config.js';
+import { headDim, type Llama3RopeScaling, type TransformerConfig } from './config.js';
 import { bmm, mm } from './kernels.js';
 
 export type WeightMap = Map<string, tf.Variable>;
@@ -25,6 +28,19 @@ export function weightShapes(cfg: TransformerConfig): [string, number[]][] {
       [`${p}.attn.wq`, [cfg.dModel, cfg.nHeads * hd]],
       [`${p}.attn.wk`, [cfg.dModel, cfg.nKvHeads * hd]],
       [`${p}.attn.wv`, [cfg.dModel, cfg.nKvHeads * hd]],
+      ...((cfg.qkvBias
+        ? [
+            [`${p}.attn.bq`, [cfg.nHeads * hd]],
+            [`${p}.attn.bk`, [cfg.nKvHeads * hd]],
+            [`${p}.attn.bv`, [cfg.nKvHeads * hd]],
+          ]
+        : []) as [string, number[]][]),
+      ...((cfg.qkNorm
+        ? [
+            [`${p}.attn.q_norm.weight`, [hd]],
+            [`${p}.attn.k_norm.weight`, [hd]],
+          ]
+        : []) as [string, number[]][]),
       [`${p}.attn.wo`, [cfg.nHeads * hd, cfg.dModel]],
       [`${p}.mlp_norm.weight`, [cfg.dModel]],
       [`${p}.mlp.w1`, [cfg.dModel, cfg.ffnDim]],
@@ -37,9 +53,12 @@ export function weightShapes(cfg: TransformerConfig): [string, number[]][] {
   return out;
 }
 
+const isBias = (name: string) => /\.attn\.b[qkv]$/.test(name);
+
 /**
  * Deterministic init from `seed` (independent of the backend): N(0, 0.02) for matrices, the
- * residual output projections (`wo`, `w2`) scaled by 1/√(2·nLayers), ones for norm gains.
+ * residual output projections (`wo`, `w2`) scaled by 1/√(2·nLayers), ones for norm gains, zeros
+ * for biases.
  */
 export function initWeights(cfg: TransformerConfig, seed: number): Map<string, Float32Array> {
   const rng = new Rng(seed);
@@ -48,7 +67,7 @@ export function initWeights(cfg: TransformerConfig, seed: number): Map<string, F
     const size = shape.reduce((a, b) => a * b, 1);
     const data = new Float32Array(size);
     if (name.endsWith('norm.weight')) data.fill(1);
-    else {
+    else if (!isBias(name)) {
       const std = name.endsWith('.wo') || name.endsWith('.w2') ? 0.02 / Math.sqrt(2 * cfg.nLayers) : 0.02;
       for (let i = 0; i < size; i += 2) {
         // Box–Muller: two normals per two uniforms.
@@ -102,14 +121,37 @@ export function ropeTables(cfg: TransformerConfig): RopeTables {
   const half = hd / 2;
   const cos = new Float32Array(cfg.maxSeqLen * hd);
   const sin = new Float32Array(cfg.maxSeqLen * hd);
+  const scaled = cfg.ropeScaling && llama3InvFreq(cfg.ropeBase, hd, cfg.ropeScaling);
   for (let p = 0; p < cfg.maxSeqLen; p++) {
     for (let i = 0; i < half; i++) {
-      const angle = p / Math.pow(cfg.ropeBase, (2 * i) / hd);
+      const angle = scaled ? p * (scaled[i] as number) : p / Math.pow(cfg.ropeBase, (2 * i) / hd);
       cos[p * hd + i] = cos[p * hd + i + half] = Math.cos(angle);
       sin[p * hd + i] = sin[p * hd + i + half] = Math.sin(angle);
     }
   }
   return { cos, sin, hd };
+}
+
+/**
+ * Inverse frequencies of Llama 3's rotary scaling (Hugging Face `_compute_llama3_parameters`):
+ * wavelengths longer than `originalMaxPositionEmbeddings / lowFreqFactor` are divided by
+ * `factor`, shorter than `… / highFreqFactor` kept, and those between interpolated smoothly.
+ */
+export function llama3InvFreq(base: number, hd: number, s: Llama3RopeScaling): Float64Array {
+  const out = new Float64Array(hd / 2);
+  const lowWavelen = s.originalMaxPositionEmbeddings / s.lowFreqFactor;
+  const highWavelen = s.originalMaxPositionEmbeddings / s.highFreqFactor;
+  for (let i = 0; i < hd / 2; i++) {
+    const inv = 1 / Math.pow(base, (2 * i) / hd);
+    const wavelen = (2 * Math.PI) / inv;
+    if (wavelen < highWavelen) out[i] = inv;
+    else if (wavelen > lowWavelen) out[i] = inv / s.factor;
+    else {
+      const smooth = (s.originalMaxPositionEmbeddings / wavelen - s.lowFreqFactor) / (s.highFreqFactor - s.lowFreqFactor);
+      out[i] = (1 - smooth) * (inv / s.factor) + smooth * inv;
+    }
+  }
+  return out;
 }
 
 /** `[hd, hd]` matrix R with `x·R = rotate_half(x) = [-x₂, x₁]`. */
@@ -242,9 +284,9 @@ export function forwardHidden(
     const p = `layers.${l}`;
     const h = rmsNorm(x, w(weights, `${p}.attn_norm.weight`), cfg.normEps);
     const toHeads = (t: tf.Tensor2D, heads: number) => t.reshape([B, T, heads, hd]).transpose([0, 2, 1, 3]) as tf.Tensor4D;
-    const q = applyRope(toHeads(mm(h, w(weights, `${p}.attn.wq`)), H), ctx.cosQ, ctx.sinQ, ctx.rot);
-    const k = applyRope(toHeads(mm(h, w(weights, `${p}.attn.wk`)), Hkv), ctx.cosK, ctx.sinK, ctx.rot);
-    const v = toHeads(mm(h, w(weights, `${p}.attn.wv`)), Hkv);
+    const q = applyRope(toHeads(project(cfg, weights, h, p, 'q', H), H), ctx.cosQ, ctx.sinQ, ctx.rot);
+    const k = applyRope(toHeads(project(cfg, weights, h, p, 'k', Hkv), Hkv), ctx.cosK, ctx.sinK, ctx.rot);
+    const v = toHeads(project(cfg, weights, h, p, 'v', Hkv), Hkv);
     if (keepKv) kv.push({ k, v });
     const kT = repeatKv(k.transpose([0, 1, 3, 2]) as tf.Tensor4D, H / Hkv).reshape([B * H, hd, T]) as tf.Tensor3D;
     const vR = repeatKv(v, H / Hkv).reshape([B * H, T, hd]) as tf.Tensor3D;
@@ -261,6 +303,21 @@ export function forwardHidden(
     x = tf.add(x, mm(tf.mul(gate, up) as tf.Tensor2D, w(weights, `${p}.mlp.w2`)));
   }
   return { hidden: rmsNorm(x, w(weights, 'norm.weight'), cfg.normEps), kv };
+}
+
+/**
+ * The q, k or v projection of normalised inputs `h` `[N, d]` → `[N, heads·hd]`, with the bias
+ * (`qkvBias`) and, for q and k, the per-head RMSNorm (`qkNorm`) when the architecture has them.
+ */
+function project(cfg: TransformerConfig, weights: WeightMap, h: tf.Tensor2D, layer: string, which: 'q' | 'k' | 'v', heads: number): tf.Tensor2D {
+  let out = mm(h, w(weights, `${layer}.attn.w${which}`));
+  if (cfg.qkvBias) out = tf.add(out, w(weights, `${layer}.attn.b${which}`));
+  if (cfg.qkNorm && which !== 'v') {
+    const hd = headDim(cfg);
+    const [N] = out.shape;
+    out = rmsNorm(out.reshape([N * heads, hd]), w(weights, `${layer}.attn.${which}_norm.weight`), cfg.normEps).reshape([N, heads * hd]);
+  }
+  return out;
 }
 
 /** Token embedding as a one-hot product (differentiable on every backend). */
@@ -307,9 +364,9 @@ export function decodeStep(
   for (let l = 0; l < cfg.nLayers; l++) {
     const p = `layers.${l}`;
     const h = rmsNorm(x, w(weights, `${p}.attn_norm.weight`), cfg.normEps);
-    const q = rope(mm(h, w(weights, `${p}.attn.wq`)), H, rq);
-    const kNew = rope(mm(h, w(weights, `${p}.attn.wk`)), Hkv, rk).reshape([Bt, Hkv, 1, hd]) as tf.Tensor4D;
-    const vNew = mm(h, w(weights, `${p}.attn.wv`)).reshape([Bt, Hkv, 1, hd]) as tf.Tensor4D;
+    const q = rope(project(cfg, weights, h, p, 'q', H), H, rq);
+    const kNew = rope(project(cfg, weights, h, p, 'k', Hkv), Hkv, rk).reshape([Bt, Hkv, 1, hd]) as tf.Tensor4D;
+    const vNew = project(cfg, weights, h, p, 'v', Hkv).reshape([Bt, Hkv, 1, hd]) as tf.Tensor4D;
     const prev = cache[l] as LayerKv;
     const k = tf.concat([prev.k, kNew], 2);
     const v = tf.concat([prev.v, vNew], 2);

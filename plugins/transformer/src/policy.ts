@@ -6,6 +6,7 @@ import {
   CheckpointError,
   type Completion,
   type FrozenPolicy,
+  type IdCompletion,
   type Policy,
   type SamplingOptions,
   type TokenBatch,
@@ -14,8 +15,9 @@ import {
 } from '@grpo/core';
 import { loadTokenizer } from '@grpo/plugin-tokenizers';
 import { readJsonFile, readSafetensorsFile, writeDirAtomic, encodeSafetensors, type StTensor } from '@grpo/core/checkpoint';
-import { resolveModelConfig, type ModelOptions, type TransformerConfig } from './config.js';
-import { encodePrompt, generate, type ModelState } from './generate.js';
+import { architectureDiff, resolveModelConfig, type ModelOptions, type TransformerConfig } from './config.js';
+import { decoder, encodePrompt, generate, generateFromIds, type ModelState } from './generate.js';
+import { NoTextTokenizer } from './hf/tokenizer.js';
 import { tokenLogProbs } from './logprobs.js';
 import { initWeights, makeVariables, ropeTables, weightShapes, type WeightMap } from './model.js';
 
@@ -28,6 +30,20 @@ export interface CheckpointConfig {
   format: typeof CHECKPOINT_FORMAT;
   version: 1;
   model: TransformerConfig;
+  /** How prompts start and completions end when that is not the tokenizer's BOS and EOS (models loaded from Hugging Face). */
+  conventions?: TokenConventions;
+}
+
+/**
+ * How a policy turns prompts into ids and when a completion ends, where that differs from the
+ * defaults (the tokenizer's BOS before every prompt, its EOS ends a completion). Hugging Face
+ * models take both from their files.
+ */
+export interface TokenConventions {
+  /** Ids put before every encoded prompt instead of the tokenizer's BOS; `[]` puts none. */
+  promptPrefix?: number[];
+  /** More tokens that end a completion, besides the tokenizer's EOS. */
+  eosIds?: number[];
 }
 
 let instances = 0;
@@ -42,6 +58,7 @@ abstract class TransformerBase {
     readonly tokenizer: Tokenizer,
     values: ReadonlyMap<string, Float32Array | tf.Tensor>,
     trainable: boolean,
+    readonly conventions: Readonly<TokenConventions>,
   ) {
     const weights = makeVariables(config, values, trainable, `${trainable ? 'policy' : 'frozen'}${++instances}`);
     this.model = { cfg: config, weights, tables: ropeTables(config) };
@@ -61,7 +78,13 @@ abstract class TransformerBase {
     this.checkAlive();
     const tensors: Record<string, StTensor> = {};
     for (const [name, v] of this.weights) tensors[name] = { dtype: 'F32', shape: [...v.shape], data: Float32Array.from(await v.data()) };
-    const cfg: CheckpointConfig = { format: CHECKPOINT_FORMAT, version: 1, model: this.config };
+    const { promptPrefix, eosIds } = this.conventions;
+    const cfg: CheckpointConfig = {
+      format: CHECKPOINT_FORMAT,
+      version: 1,
+      model: this.config,
+      ...(promptPrefix || eosIds ? { conventions: { ...this.conventions } } : {}),
+    };
     const files: Record<string, Uint8Array | string> = {
       ...(await tokenizerFiles(this.tokenizer)),
       [CONFIG_FILE]: `${JSON.stringify(cfg, null, 2)}\n`,
@@ -73,11 +96,11 @@ abstract class TransformerBase {
   /** Replaces the weights with a checkpoint's, after checking its architecture and tokenizer match. */
   async load(dir: string): Promise<void> {
     this.checkAlive();
-    const cfg = await readCheckpointConfig(dir);
-    const mismatch = (Object.keys(this.config) as (keyof TransformerConfig)[]).filter((k) => cfg[k] !== this.config[k]);
+    const { model: cfg } = await readCheckpoint(dir);
+    const mismatch = architectureDiff(cfg, this.config);
     if (mismatch.length)
       throw new CheckpointError(
-        `${join(dir, CONFIG_FILE)}: architecture differs from this policy's: ${mismatch.map((k) => `${k} ${String(cfg[k])} ≠ ${String(this.config[k])}`).join(', ')}`,
+        `${join(dir, CONFIG_FILE)}: architecture differs from this policy's: ${mismatch.map((d) => `${d.key} ${d.a} ≠ ${d.b}`).join(', ')}`,
       );
     const ours = await tokenizerFiles(this.tokenizer);
     for (const [name, content] of Object.entries(ours)) {
@@ -101,26 +124,44 @@ abstract class TransformerBase {
   }
 }
 
-/** The trainable Llama-style policy. */
+/**
+ * The trainable Llama-style policy. `values` are the weights by name (`weightShapes`); tensors
+ * given there are shared, not copied, and stay the caller's to dispose.
+ */
 export class TransformerPolicy extends TransformerBase implements Policy {
-  constructor(config: TransformerConfig, tokenizer: Tokenizer, values: Map<string, Float32Array>) {
-    super(config, tokenizer, values, true);
+  readonly #eosIds: readonly number[];
+
+  constructor(config: TransformerConfig, tokenizer: Tokenizer, values: ReadonlyMap<string, Float32Array | tf.Tensor>, conventions: TokenConventions = {}) {
+    super(config, tokenizer, values, true, conventions);
+    this.#eosIds = [...new Set([...(tokenizer instanceof NoTextTokenizer ? [] : [tokenizer.eosId]), ...(conventions.eosIds ?? [])])];
   }
 
-  /** `tokenizer.encode(prompt, { addBos: true })`: the ids `generate` conditions on. */
+  /** The ids `generate` conditions on: `tokenizer.encode(prompt, { addBos: true })`, or `conventions.promptPrefix` + the encoded prompt. */
   encodePrompt(prompt: string): number[] {
-    return encodePrompt(this.tokenizer, prompt);
+    const prefix = this.conventions.promptPrefix;
+    return prefix ? [...prefix, ...this.tokenizer.encode(prompt)] : encodePrompt(this.tokenizer, prompt);
   }
 
   generate(prompts: readonly string[], groupSize: number, options: SamplingOptions): Promise<Completion[][]> {
     this.checkAlive();
-    return generate(this.model, this.tokenizer, prompts, groupSize, options);
+    return generate(this.model, this.tokenizer, prompts, groupSize, options, { encode: (p) => this.encodePrompt(p), eosIds: this.#eosIds });
+  }
+
+  /**
+   * `generate` for prompts given as token ids, used as they are (no BOS added); works without a
+   * tokenizer (`text` is then null). Used by `grpo sample --ids`.
+   */
+  generateFromIds(prompts: readonly (readonly number[])[], groupSize: number, options: SamplingOptions): Promise<IdCompletion[][]> {
+    this.checkAlive();
+    const tokenizer = this.tokenizer;
+    const decode = tokenizer instanceof NoTextTokenizer ? undefined : decoder(tokenizer);
+    return generateFromIds(this.model, prompts, groupSize, options, { eosIds: this.#eosIds, padId: tokenizer.padId, decode });
   }
 
   /** Like `generate`, but recomputing the whole prefix at every step (no KV cache); for tests and benchmarks. */
   generateNoCache(prompts: readonly string[], groupSize: number, options: SamplingOptions): Promise<Completion[][]> {
     this.checkAlive();
-    return generate(this.model, this.tokenizer, prompts, groupSize, options, { useCache: false });
+    return generate(this.model, this.tokenizer, prompts, groupSize, options, { encode: (p) => this.encodePrompt(p), eosIds: this.#eosIds, useCache: false });
   }
 
   trainableVariables(): tf.Variable[] {
@@ -129,14 +170,14 @@ export class TransformerPolicy extends TransformerBase implements Policy {
 
   snapshot(): FrozenTransformerPolicy {
     this.checkAlive();
-    return new FrozenTransformerPolicy(this.config, this.tokenizer, this.weights);
+    return new FrozenTransformerPolicy(this.config, this.tokenizer, this.weights, this.conventions);
   }
 }
 
 /** A frozen copy of a policy's weights (π_old, π_ref). */
 export class FrozenTransformerPolicy extends TransformerBase implements FrozenPolicy {
-  constructor(config: TransformerConfig, tokenizer: Tokenizer, values: ReadonlyMap<string, Float32Array | tf.Tensor>) {
-    super(config, tokenizer, values, false);
+  constructor(config: TransformerConfig, tokenizer: Tokenizer, values: ReadonlyMap<string, Float32Array | tf.Tensor>, conventions: TokenConventions = {}) {
+    super(config, tokenizer, values, false, conventions);
   }
 
   syncFrom(source: Policy, alpha = 1): void {
@@ -161,24 +202,32 @@ export function createPolicy(options: { model?: ModelOptions; tokenizer: Tokeniz
 
 /** Loads a policy from a checkpoint directory written by `save`. */
 export async function loadPolicy(dir: string): Promise<TransformerPolicy> {
-  const cfg = await readCheckpointConfig(dir);
+  const { model: cfg, conventions } = await readCheckpoint(dir);
   const tokenizer = await loadTokenizer(dir);
-  if (tokenizer.vocabSize !== cfg.vocabSize)
+  // Hugging Face models (the ones with `conventions`) may have more embedding rows than tokens.
+  if (conventions ? tokenizer.vocabSize > cfg.vocabSize : tokenizer.vocabSize !== cfg.vocabSize)
     throw new CheckpointError(`${join(dir, CONFIG_FILE)}: vocabSize ${cfg.vocabSize} does not match the tokenizer's ${tokenizer.vocabSize} tokens`);
-  return new TransformerPolicy(cfg, tokenizer, await readWeights(dir, cfg));
+  return new TransformerPolicy(cfg, tokenizer, await readWeights(dir, cfg), conventions);
 }
 
-async function readCheckpointConfig(dir: string): Promise<TransformerConfig> {
+async function readCheckpoint(dir: string): Promise<{ model: TransformerConfig; conventions?: TokenConventions }> {
   const file = join(dir, CONFIG_FILE);
   const json = await readJsonFile<Partial<CheckpointConfig>>(file);
   if (json.format !== CHECKPOINT_FORMAT || json.version !== 1 || typeof json.model !== 'object' || json.model === null)
     throw new CheckpointError(`${file}: not a ${CHECKPOINT_FORMAT} v1 config (expected { "format": "${CHECKPOINT_FORMAT}", "version": 1, "model": {…} })`);
+  let model: TransformerConfig;
   try {
     const m = json.model;
-    return resolveModelConfig(m, m.vocabSize, 'model');
+    model = resolveModelConfig(m, m.vocabSize, 'model');
   } catch (error) {
     throw new CheckpointError(`${file}: invalid model config: ${(error as Error).message}`, { cause: error });
   }
+  const { conventions } = json;
+  if (conventions === undefined) return { model };
+  const ids = (v: unknown) => v === undefined || (Array.isArray(v) && v.every((id) => Number.isInteger(id) && id >= 0 && id < model.vocabSize));
+  if (typeof conventions !== 'object' || conventions === null || !ids(conventions.promptPrefix) || !ids(conventions.eosIds))
+    throw new CheckpointError(`${file}: conventions must be { promptPrefix?, eosIds? }, each a list of token ids below ${model.vocabSize}`);
+  return { model, conventions };
 }
 
 async function readWeights(dir: string, cfg: TransformerConfig): Promise<Map<string, Float32Array>> {

@@ -12,7 +12,7 @@ import { join } from 'node:path';
 import * as tf from '@tensorflow/tfjs';
 import { CheckpointError, DataError, GrpoError, Rng, type Policy, type TokenBatch, type Tokenizer } from '@grpo/core';
 import { encodeSafetensors, readJsonFile, readSafetensorsFile, writeDirAtomic, type StTensor } from '@grpo/core/checkpoint';
-import { resolveModelConfig, type ModelOptions, type TransformerConfig } from './config.js';
+import { architectureDiff, resolveModelConfig, type ModelOptions, type TransformerConfig } from './config.js';
 import { bmm } from './kernels.js';
 import { forwardHidden, initWeights, lmHead, ropeTables, seqContext, weightShapes, type RopeTables, type WeightMap } from './model.js';
 import { tokenizerFiles, TransformerPolicy } from './policy.js';
@@ -195,9 +195,8 @@ export class ScalarHeadModel {
   async load(dir: string): Promise<void> {
     this.checkAlive();
     const { cfg, values } = await readScalarCheckpoint(dir);
-    const mismatch = (Object.keys(this.config) as (keyof TransformerConfig)[]).filter((k) => cfg.model[k] !== this.config[k]);
     const differs = [
-      ...mismatch,
+      ...architectureDiff(cfg.model, this.config).map((d) => d.key),
       ...(cfg.alignment !== this.alignment ? ['alignment'] : []),
       ...(Boolean(cfg.likelihood) !== this.likelihood ? ['likelihood'] : []),
     ];

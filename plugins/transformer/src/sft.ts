@@ -5,7 +5,6 @@
  */
 import * as tf from '@tensorflow/tfjs';
 import { AdamW, learningRateAt, Rng, type TokenBatch } from '@grpo/core';
-import { encodePrompt } from './generate.js';
 
 import type { TransformerPolicy } from './policy.js';
 
@@ -47,7 +46,7 @@ export interface SftResult {
 
 function toIds(policy: TransformerPolicy, ex: SftExample): { p: readonly number[]; c: readonly number[] } {
   if ('promptIds' in ex) return { p: ex.promptIds, c: ex.completionIds };
-  return { p: encodePrompt(policy.tokenizer, ex.prompt), c: policy.tokenizer.encode(ex.completion, { addEos: true }) };
+  return { p: policy.encodePrompt(ex.prompt), c: policy.tokenizer.encode(ex.completion, { addEos: true }) };
 }
 
 /** Mean negative log-likelihood over all completion tokens of the batch (a scalar tensor). */

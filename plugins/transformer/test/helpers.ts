@@ -2,6 +2,7 @@ import * as tf from '@tensorflow/tfjs';
 import '@tensorflow/tfjs-backend-wasm';
 import { CharTokenizer } from '@grpo/plugin-tokenizers';
 import type { TransformerConfig } from '../src/config.js';
+import { forwardHidden, lmHead, seqContext } from '../src/model.js';
 import { createPolicy, type FrozenTransformerPolicy, type ModelOptions, type TransformerPolicy } from '../src/index.js';
 
 export async function useWasm(): Promise<void> {
@@ -51,6 +52,15 @@ export function tinyPolicy(model: ModelOptions = TINY, seed = 1, scale = 0.3): T
     });
   }
   return policy;
+}
+
+/** The policy's logits `[T][V]` at every position of one unpadded sequence fed from position 0. */
+export function logitsAt(policy: TransformerPolicy, ids: readonly number[]): number[][] {
+  return tf.tidy(() => {
+    const { cfg, weights, tables } = policy.model;
+    const { hidden } = forwardHidden(cfg, weights, Int32Array.from(ids), seqContext(cfg, tables, 1, ids.length));
+    return lmHead(cfg, weights, hidden).arraySync();
+  });
 }
 
 /** Weight values as plain arrays. */

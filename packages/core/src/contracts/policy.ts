@@ -26,6 +26,9 @@ export interface TokenLogProbs {
   entropy?: tf.Tensor2D;
 }
 
+/** A completion of `Policy.generateFromIds`: `text` is null when the policy has no tokenizer to decode with. */
+export type IdCompletion = Omit<Completion, 'text'> & { text: string | null };
+
 /** Something that scores token sequences: the trainable policy and its frozen snapshots (π_old, π_ref). */
 export interface LogProbModel {
   /**
@@ -43,6 +46,13 @@ export interface Policy extends LogProbModel {
   encodePrompt(prompt: string): number[];
   /** `groupSize` completions for every prompt, sampled with a shared prompt prefill; `[prompt][g]`. */
   generate(prompts: readonly string[], groupSize: number, options: SamplingOptions): Promise<Completion[][]>;
+  /**
+   * Optional capability: `generate` for prompts given as token ids, used as they are (nothing
+   * encoded, no BOS added). Training never needs it; it exists so that a model can be run and
+   * checked without its tokenizer — a pretrained model whose tokenizer is missing, or reference
+   * outputs given as ids (`grpo sample --ids`). `text` is null when the policy cannot decode.
+   */
+  generateFromIds?(prompts: readonly (readonly number[])[], groupSize: number, options: SamplingOptions): Promise<IdCompletion[][]>;
   trainableVariables(): tf.Variable[];
   /** A frozen copy of the current weights (π_old, π_ref); disposing it frees its weights. */
   snapshot(): FrozenPolicy;
