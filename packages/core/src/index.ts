@@ -41,7 +41,17 @@ export type {
   TrainerState,
 } from './records.js';
 
-export { BackendUnavailableError, CheckpointError, ConfigError, DataError, GrpoError, PluginError, RewardError, type ConfigIssue } from './errors.js';
+export {
+  BackendUnavailableError,
+  CheckpointError,
+  ConfigError,
+  DataError,
+  errorMessage,
+  GrpoError,
+  PluginError,
+  RewardError,
+  type ConfigIssue,
+} from './errors.js';
 export { CORE_VERSION } from './version.js';
 
 // Plugins and configuration.
@@ -60,6 +70,7 @@ export { DEFAULT_MICRO_BATCH, policyEngine, Trainer, type TrainerParts } from '.
 export { accuracyReward, evaluate, passAndMajority, type AccuracyReport, type EvaluateOptions, type Evaluation } from './pipeline/evaluate.js';
 export { renderPrompt } from './pipeline/rollout.js';
 export { rewardInput, scoreRollouts, scoreWith, type RewardRunOptions, type ScoredBatch, type ValidatedScore } from './pipeline/score.js';
+export { workerReward, type WorkerRewardFunction, type WorkerRewardOptions } from './pipeline/worker-reward.js';
 export { DirectoryCheckpointer } from './trainer/checkpointer.js';
 export { JsonlMetricsSink, readMetrics } from './trainer/sinks.js';
 export { ArrayPromptDataset, JsonlPromptDataset } from './data/jsonl.js';
