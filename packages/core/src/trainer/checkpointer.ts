@@ -40,7 +40,10 @@ export async function readOptimizerState(file: string): Promise<OptimizerState> 
   const optimizer: OptimizerState = { step, tensors: {} };
   for (const [key, t] of Object.entries(tensors)) {
     if (t.dtype !== 'F32') throw new CheckpointError(`${file}: tensor '${key}' has dtype ${t.dtype}, expected F32`);
-    optimizer.tensors[key] = { shape: t.shape, data: t.data as Float32Array };
+    const data = t.data as Float32Array;
+    const bad = data.findIndex((v) => !Number.isFinite(v));
+    if (bad >= 0) throw new CheckpointError(`${file}: tensor '${key}' holds a non-finite value (${data[bad]} at index ${bad}); the checkpoint is corrupt`);
+    optimizer.tensors[key] = { shape: t.shape, data };
   }
   return optimizer;
 }
