@@ -132,6 +132,7 @@ async function trainCommand(flags: TrainFlags, io: CliIo): Promise<void> {
     stopOnError();
     process.off('SIGINT', onSigint);
     trainer.dispose();
+    run.release();
   }
 }
 

@@ -66,6 +66,7 @@ export * as field from './config/zod-helpers.js';
 
 // Running: assembling a run, the loop, evaluation and what they write.
 export { configDir, configPath, prepareContainer, prepareRun, type PreparedRun } from './run/prepare.js';
+export { LOCK_FILE, lockRunDirectory, RunLock, RunLockedError, type RunLockOwner } from './run/lock.js';
 export { DEFAULT_MICRO_BATCH, policyEngine, Trainer, type TrainerParts } from './trainer/trainer.js';
 export { accuracyReward, evaluate, passAndMajority, type AccuracyReport, type EvaluateOptions, type Evaluation } from './pipeline/evaluate.js';
 export { renderPrompt } from './pipeline/rollout.js';

@@ -15,6 +15,7 @@ import { GrpoError } from '../errors.js';
 import { assembleContainer, selectNamed } from '../plugin/container.js';
 import { DirectoryCheckpointer } from '../trainer/checkpointer.js';
 import { JsonlMetricsSink } from '../trainer/sinks.js';
+import { lockRunDirectory, type RunLock } from './lock.js';
 import { Trainer } from '../trainer/trainer.js';
 
 /** The directory relative paths in a config are resolved against: the config file's (else the working directory). */
@@ -62,20 +63,36 @@ export interface PreparedRun {
   outputDir: string;
   /** Step the run resumed from (0 for a fresh run). */
   resumedFrom: number;
+  /** The lock on `outputDir` this run holds until `release()` or the process exits. */
+  lock: RunLock;
+  /** Releases the lock on `outputDir` (idempotent). */
+  release(): void;
 }
 
-/** A training run from a resolved config; with `resume`, restored from the latest checkpoint of `outputDir`. */
+/**
+ * A training run from a resolved config; with `resume`, restored from the latest checkpoint of
+ * `outputDir`. The run holds a lock on `outputDir` (`RunLockedError` when another live run holds
+ * it); it is released by `release()` or when the process exits.
+ */
 export async function prepareRun(config: ResolvedConfig, options: { resume?: boolean } = {}): Promise<PreparedRun> {
-  const container = await prepareContainer(config);
   const outputDir = configPath(config, config.outputDir);
-  const checkpointer = new DirectoryCheckpointer(path.join(outputDir, 'checkpoints'));
-  const trainer = await Trainer.fromContainer(container);
-  let resumedFrom = 0;
-  if (options.resume) {
-    const latest = await checkpointer.latest();
-    if (!latest) throw new GrpoError(`--resume: no complete checkpoint under ${checkpointer.root}`);
-    resumedFrom = (await checkpointer.restore(latest, trainer)).step;
+  // First, before any work: another run on this directory is refused at once.
+  const lock = await lockRunDirectory(outputDir, { command: `grpo train${options.resume ? ' --resume' : ''} (${config.source})` });
+  try {
+    const container = await prepareContainer(config);
+    const checkpointer = new DirectoryCheckpointer(path.join(outputDir, 'checkpoints'));
+    const trainer = await Trainer.fromContainer(container);
+    let resumedFrom = 0;
+    if (options.resume) {
+      const latest = await checkpointer.latest();
+      if (!latest) throw new GrpoError(`--resume: no complete checkpoint under ${checkpointer.root}`);
+      resumedFrom = (await checkpointer.restore(latest, trainer)).step;
+    }
+    const metrics = new JsonlMetricsSink(outputDir, { resumeStep: resumedFrom });
+    await metrics.open();
+    return { container, trainer, checkpointer, metrics, outputDir, resumedFrom, lock, release: () => lock.release() };
+  } catch (error) {
+    lock.release();
+    throw error;
   }
-  const metrics = new JsonlMetricsSink(outputDir, { resumeStep: resumedFrom });
-  return { container, trainer, checkpointer, metrics, outputDir, resumedFrom };
 }
