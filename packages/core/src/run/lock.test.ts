@@ -41,7 +41,7 @@ const fakes: GrpoPlugin = {
     bind(TensorBackend).toConstantValue({ name: 'cpu', setup: async () => void (await tf.setBackend('cpu')) });
     bind(Policy).toConstantValue(new FakePolicy({ chars: 'pa', complete: () => 'a' }));
     bind(PromptDataset).toConstantValue(new ArrayPromptDataset('p', [{ prompt: 'p' }]));
-    bind(RewardFunction).toConstantValue({ name: 'one', score: ({ completions }) => completions.map(() => 1) });
+    bind(RewardFunction).toConstantValue({ name: 'one', score: ({ completions }) => completions.map(() => 1) } satisfies RewardFunction);
     bind(Algorithm).toConstantValue({
       estimator: {
         name: 'zero',
