@@ -1,11 +1,11 @@
 import { randomBytes } from 'node:crypto';
-import { mkdir, readdir, rename, rm, stat, writeFile } from 'node:fs/promises';
+import { mkdir, readdir, rename, rm, stat } from 'node:fs/promises';
 import path from 'node:path';
 import type { Checkpointable, Checkpointer, OptimizerState } from '../contracts/checkpoint.js';
 import type { Stateful } from '../contracts/state.js';
-import { readJsonFile, readSafetensorsFile } from '../checkpoint/directory.js';
+import { fsyncPath, readJsonFile, readSafetensorsFile, syncTree, writeFileSynced } from '../checkpoint/directory.js';
 import { encodeSafetensors, type StTensor } from '../checkpoint/safetensors.js';
-import { CheckpointError } from '../errors.js';
+import { CheckpointError, errorMessage } from '../errors.js';
 import type { TrainerState } from '../records.js';
 
 const FORMAT = 'grpo-trainer-checkpoint';
@@ -25,11 +25,11 @@ interface TrainerFile {
   hasCritic?: boolean;
 }
 
-/** Writes optimizer moments (and step counts) as safetensors. */
+/** Writes optimizer moments (and step counts) as safetensors, fsynced; a failed write is a `CheckpointError` naming the file. */
 export async function writeOptimizerState(file: string, optimizer: OptimizerState): Promise<void> {
   const tensors: Record<string, StTensor> = {};
   for (const [key, t] of Object.entries(optimizer.tensors)) tensors[key] = { dtype: 'F32', shape: t.shape, data: t.data };
-  await writeFile(file, encodeSafetensors(tensors, { step: String(optimizer.step) }));
+  await writeFileSynced(file, encodeSafetensors(tensors, { step: String(optimizer.step) }));
 }
 
 /** Reads what `writeOptimizerState` wrote (validated: step counts, F32 tensors). */
@@ -75,7 +75,10 @@ const exists = (p: string) =>
  * Checkpoints under `<root>/step-NNNNNN/` (policy/, reference/, optimizer.safetensors,
  * components/<name>/, trainer.json).
  * Everything is written into a hidden temporary directory that is renamed into place last, so a
- * crash or Ctrl-C never leaves a half-written checkpoint that `latest()` would pick.
+ * crash or Ctrl-C never leaves a half-written checkpoint that `latest()` would pick. Before the
+ * rename every file and directory of it is fsynced (whoever wrote them: the policy, a plugin's
+ * `saveState`), and the root after it, so that after a power loss too the checkpoint `latest()`
+ * finds is complete (see docs/reliability.md).
  */
 export class DirectoryCheckpointer implements Checkpointer {
   constructor(
@@ -89,31 +92,52 @@ export class DirectoryCheckpointer implements Checkpointer {
     const name = `step-${String(state.step).padStart(6, '0')}`;
     const final = path.join(this.root, name);
     const tmp = path.join(this.root, `.${name}.tmp-${randomBytes(4).toString('hex')}`);
-    await mkdir(tmp, { recursive: true });
+    const failed = (what: string, error: unknown) =>
+      error instanceof CheckpointError ? error : new CheckpointError(`Cannot write checkpoint ${final}: ${what}: ${errorMessage(error)}`, { cause: error });
+    const newRoot = !(await exists(this.root));
     try {
-      await run.policy.save(path.join(tmp, 'policy'));
-      if (run.reference) await run.reference.save(path.join(tmp, 'reference'));
+      await mkdir(tmp, { recursive: true });
+      if (newRoot) await fsyncPath(path.dirname(this.root));
+    } catch (error) {
+      throw failed(`cannot create ${tmp}`, error);
+    }
+    try {
+      await run.policy.save(path.join(tmp, 'policy')).catch((error: unknown) => {
+        throw failed('the policy', error);
+      });
+      if (run.reference)
+        await run.reference.save(path.join(tmp, 'reference')).catch((error: unknown) => {
+          throw failed('the reference policy', error);
+        });
       await writeOptimizerState(path.join(tmp, 'optimizer.safetensors'), run.getOptimizerState());
       const parts = statefulComponents(run);
       for (const part of parts) {
         const dir = stateDir(tmp, part.name);
-        await mkdir(dir, { recursive: true });
-        await part.saveState!(dir);
+        try {
+          await mkdir(dir, { recursive: true });
+          await part.saveState!(dir);
+        } catch (error) {
+          throw failed(`the state of '${part.name}'`, error);
+        }
       }
       const file: TrainerFile = { format: FORMAT, version: 2, state, hasReference: run.reference !== undefined, components: parts.map((c) => c.name) };
       // trainer.json last: a directory without it is never treated as complete.
-      await writeFile(path.join(tmp, 'trainer.json'), `${JSON.stringify(file, null, 2)}\n`);
+      await writeFileSynced(path.join(tmp, 'trainer.json'), `${JSON.stringify(file, null, 2)}\n`);
+      // Durable before it gets its name: every file and directory of it, whoever wrote them.
+      await syncTree(tmp);
       if (await exists(final)) {
         const aside = `${tmp}.old`;
         await rename(final, aside);
         await rename(tmp, final);
+        await fsyncPath(this.root);
         await rm(aside, { recursive: true, force: true });
       } else {
         await rename(tmp, final);
+        await fsyncPath(this.root);
       }
     } catch (error) {
       await rm(tmp, { recursive: true, force: true });
-      throw error;
+      throw failed('write failed', error);
     }
     await this.prune();
     return final;
