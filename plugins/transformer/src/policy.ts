@@ -52,6 +52,11 @@ abstract class TransformerBase {
     return this.model.weights;
   }
 
+  /** The longest prompt + completion, in tokens (`config.maxSeqLen`). */
+  get maxSeqLen(): number {
+    return this.config.maxSeqLen;
+  }
+
   tokenLogProbs(batch: TokenBatch, options?: { entropy?: boolean }): TokenLogProbs {
     this.checkAlive();
     return tokenLogProbs(this.model, batch, this.tokenizer.padId, options);

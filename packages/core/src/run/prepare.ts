@@ -12,6 +12,8 @@ import { Tokenizer } from '../contracts/tokenizer.js';
 import type { ResolvedConfig } from '../plugin/types.js';
 import { JsonlPromptDataset } from '../data/jsonl.js';
 import { GrpoError } from '../errors.js';
+import { renderPrompt } from '../pipeline/rollout.js';
+import type { DatasetRow } from '../records.js';
 import { assembleContainer, selectNamed } from '../plugin/container.js';
 import { DirectoryCheckpointer } from '../trainer/checkpointer.js';
 import { JsonlMetricsSink } from '../trainer/sinks.js';
@@ -47,10 +49,25 @@ export async function prepareContainer(config: ResolvedConfig): Promise<Containe
     container.bind(Policy).toConstantValue(policy);
   }
   const { data } = config;
-  if (!container.isBound(PromptDataset) && data.train)
-    container.bind(PromptDataset).toConstantValue(new JsonlPromptDataset(configPath(config, data.train), { promptField: data.promptField }));
-  if (!container.isBound(EvalDataset) && data.eval)
-    container.bind(EvalDataset).toConstantValue(new JsonlPromptDataset(configPath(config, data.eval), { promptField: data.promptField }));
+  const loaded: JsonlPromptDataset[] = [];
+  if (!container.isBound(PromptDataset) && data.train) {
+    loaded.push(new JsonlPromptDataset(configPath(config, data.train), { promptField: data.promptField }));
+    container.bind(PromptDataset).toConstantValue(loaded.at(-1)!);
+  }
+  if (!container.isBound(EvalDataset) && data.eval) {
+    loaded.push(new JsonlPromptDataset(configPath(config, data.eval), { promptField: data.promptField }));
+    container.bind(EvalDataset).toConstantValue(loaded.at(-1)!);
+  }
+  if (loaded.length) {
+    // Prompts too long for the model are reported now, with their line, not when drawn mid-run.
+    const policy = await container.getAsync<Policy>(Policy);
+    if (policy.maxSeqLen !== undefined) {
+      const render = (row: DatasetRow) => renderPrompt(data.promptTemplate, row, data.promptField);
+      const encode = (prompt: string) => policy.encodePrompt(prompt);
+      for (const dataset of loaded)
+        dataset.checkPromptLengths(render, encode, policy.maxSeqLen - 1, `the policy's maxSeqLen (${policy.maxSeqLen}) less one token to generate`);
+    }
+  }
   return container;
 }
 
