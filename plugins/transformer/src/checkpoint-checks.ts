@@ -3,9 +3,9 @@
  * types and bounds, its consistency with the tensors in `model.safetensors`, and that every
  * weight is finite. Each problem is a `CheckpointError` naming the file (and tensor).
  */
-import { CheckpointError, errorMessage } from '@grpo/core';
+import { CheckpointError, errorMessage, type ConfigIssue } from '@grpo/core';
 import type { StTensor } from '@grpo/core/checkpoint';
-import { resolveModelConfig, type TransformerConfig } from './config.js';
+import { resolveModelConfig, type ModelOptions, type TransformerConfig } from './config.js';
 
 /**
  * Upper bounds of a checkpoint's sizes: far above what runs on TensorFlow.js, low enough that a
@@ -99,4 +99,26 @@ export function checkFinite(file: string, name: string, data: ArrayLike<number>)
       );
     }
   }
+}
+
+/**
+ * When a config gives both `policy.model` and `policy.checkpoint`, the architecture `policy.model`
+ * describes (defaults filled in) must be the checkpoint's; otherwise it would be silently ignored.
+ * Returns the config problem, or undefined when they agree.
+ */
+export function modelDiffersFromCheckpoint(model: ModelOptions, checkpointConfig: TransformerConfig, checkpoint: string): ConfigIssue | undefined {
+  let described: TransformerConfig;
+  try {
+    described = resolveModelConfig(model, checkpointConfig.vocabSize);
+  } catch (error) {
+    return { path: 'policy.model', message: `does not fit the checkpoint ${checkpoint}: ${errorMessage(error)}` };
+  }
+  const differs = (Object.keys(checkpointConfig) as (keyof TransformerConfig)[]).filter((k) => described[k] !== checkpointConfig[k]);
+  if (!differs.length) return undefined;
+  return {
+    path: 'policy.model',
+    message:
+      `describes another architecture than the checkpoint ${checkpoint} (${differs.map((k) => `${k} ${String(described[k])} ≠ ${String(checkpointConfig[k])}`).join(', ')}); ` +
+      'policy.model only builds a fresh model: remove it when starting from a checkpoint, or make it match',
+  };
 }

@@ -18,6 +18,7 @@
  */
 import { ConfigError, definePlugin, PolicyFactory, type ResolvedConfig, type Tokenizer } from '@grpo/core';
 import { modelSchema } from './config.js';
+import { modelDiffersFromCheckpoint } from './checkpoint-checks.js';
 import { createPolicy, loadPolicy, type TransformerPolicy } from './policy.js';
 
 export { resolveModelConfig, defaultFfnDim, modelSchema, type TransformerConfig, type ModelOptions } from './config.js';
@@ -42,7 +43,18 @@ export const meta = { name: '@grpo/plugin-transformer', version: '0.1.0', core: 
 
 /** Builds the policy a config describes: `checkpoint` (default `policy.checkpoint`), or a fresh seeded model with `tokenizer`. */
 export async function createPolicyFromConfig(config: ResolvedConfig, tokenizer?: Tokenizer, checkpoint = config.policy.checkpoint): Promise<TransformerPolicy> {
-  if (checkpoint) return loadPolicy(checkpoint);
+  if (checkpoint) {
+    const policy = await loadPolicy(checkpoint);
+    if (config.policy.model) {
+      // policy.model only builds a fresh model: beside a checkpoint it must at least describe that checkpoint.
+      const issue = modelDiffersFromCheckpoint(config.policy.model, policy.config, checkpoint);
+      if (issue) {
+        policy.dispose();
+        throw new ConfigError(config.source, [issue]);
+      }
+    }
+    return policy;
+  }
   if (!tokenizer)
     throw new ConfigError(config.source, [
       { path: 'policy', message: 'no checkpoint given and no tokenizer bound: set policy.checkpoint or add a tokenizer plugin' },

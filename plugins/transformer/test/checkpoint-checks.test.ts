@@ -6,11 +6,11 @@
 import { cp, mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { CheckpointError } from '@grpo/core';
+import { assembleContainer, CheckpointError, ConfigError, PolicyFactory, resolveConfig } from '@grpo/core';
 import { decodeSafetensors, encodeSafetensors } from '@grpo/core/checkpoint';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { loadPolicy, ScalarHeadModel } from '../src/index.js';
-import { charTokenizer, tinyPolicy, useWasm } from './helpers.js';
+import transformer, { loadPolicy, ScalarHeadModel } from '../src/index.js';
+import { charTokenizer, TINY, tinyPolicy, useWasm } from './helpers.js';
 
 let dir: string;
 let good: string;
@@ -133,5 +133,30 @@ describe('malformed config.json (item 7)', () => {
     expect(await refusal(loadPolicy(width))).toMatch(/tensor 'embed\.weight' has shape \[\d+,16\], config\.json implies \[\d+,32\]/);
     const scalar = await withConfig(goodScalar, (m) => void (m.nLayers = 1e6));
     expect(await refusal(ScalarHeadModel.fromCheckpoint(scalar, charTokenizer()))).toMatch(/model\.nLayers: expected an integer in \[1, 1024\], got 1000000/);
+  });
+});
+
+describe('policy.model beside policy.checkpoint (item 8)', () => {
+  const factoryFor = async (model: Record<string, unknown>) => {
+    const config = await resolveConfig({ policy: { checkpoint: good, model } }, { source: join(dir, 'grpo.config.json'), defaults: [transformer()] });
+    return { config, factory: (await assembleContainer(config)).get<PolicyFactory>(PolicyFactory) };
+  };
+
+  it('is refused when it describes another architecture than the checkpoint, naming what differs', async () => {
+    const { config, factory } = await factoryFor({ dModel: 32, nLayers: 2, nHeads: 4, ffnDim: 24, maxSeqLen: 48 });
+    const error = await factory.create({ config, checkpoint: good }).catch((e: unknown) => e);
+    expect(error).toBeInstanceOf(ConfigError);
+    expect((error as ConfigError).issues).toEqual([
+      {
+        path: 'policy.model',
+        message: `describes another architecture than the checkpoint ${good} (dModel 32 ≠ 16); policy.model only builds a fresh model: remove it when starting from a checkpoint, or make it match`,
+      },
+    ]);
+  });
+
+  it('is accepted when it describes the checkpoint', async () => {
+    const { config, factory } = await factoryFor({ ...TINY });
+    const policy = await factory.create({ config, checkpoint: good });
+    policy.dispose();
   });
 });
