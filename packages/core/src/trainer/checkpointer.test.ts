@@ -1,9 +1,10 @@
-import { mkdtemp, rm } from 'node:fs/promises';
+import { mkdir, mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { CheckpointError } from '../errors.js';
-import { readOptimizerState, writeOptimizerState } from './checkpointer.js';
+import type { Checkpointable } from '../contracts/checkpoint.js';
+import { DirectoryCheckpointer, readOptimizerState, writeOptimizerState } from './checkpointer.js';
 
 let dir: string;
 beforeAll(async () => {
@@ -20,5 +21,26 @@ describe('optimizer state', () => {
     const error = await readOptimizerState(file).catch((e: unknown) => e);
     expect(error).toBeInstanceOf(CheckpointError);
     expect((error as Error).message).toBe(`${file}: tensor 'm/0' holds a non-finite value (NaN at index 1); the checkpoint is corrupt`);
+  });
+});
+
+describe('trainer.json', () => {
+  it('refuses a malformed RNG state or a negative step before touching the run (found by npm run fault:mutate)', async () => {
+    const run = { components: [] } as unknown as Checkpointable;
+    const checkpointer = new DirectoryCheckpointer(path.join(dir, 'checkpoints'));
+    for (const [state, message] of [
+      [{ step: 1, rng: '4', dataCursor: 0 }, "trainer.json: state.rng: invalid RNG state '4' (expected 32 hex digits)"],
+      [{ step: -1, rng: '0'.repeat(32), dataCursor: 0 }, 'trainer.json: state.step (-1) and state.dataCursor (0) must be integers ≥ 0'],
+    ] as const) {
+      const ckpt = path.join(dir, `ckpt-${state.step}`);
+      await mkdir(ckpt, { recursive: true });
+      await writeFile(
+        path.join(ckpt, 'trainer.json'),
+        JSON.stringify({ format: 'grpo-trainer-checkpoint', version: 2, state, hasReference: false, components: [] }),
+      );
+      const error = await checkpointer.restore(ckpt, run).catch((e: unknown) => e);
+      expect(error).toBeInstanceOf(CheckpointError);
+      expect((error as Error).message).toBe(`${path.join(ckpt, message)}`);
+    }
   });
 });

@@ -7,6 +7,7 @@ import { fsyncPath, readJsonFile, readSafetensorsFile, syncTree, writeFileSynced
 import { encodeSafetensors, type StTensor } from '../checkpoint/safetensors.js';
 import { CheckpointError, errorMessage } from '../errors.js';
 import type { TrainerState } from '../records.js';
+import { Rng } from '../util/rng.js';
 
 const FORMAT = 'grpo-trainer-checkpoint';
 const NAME = /^step-(\d{6,})$/;
@@ -182,6 +183,13 @@ export class DirectoryCheckpointer implements Checkpointer {
       throw new CheckpointError(
         `${trainerFile}: not a GRPO.ts trainer checkpoint (expected format '${FORMAT}' version 1 or 2 with state.step, state.rng and state.dataCursor)`,
       );
+    if (s.step < 0 || s.dataCursor < 0)
+      throw new CheckpointError(`${trainerFile}: state.step (${s.step}) and state.dataCursor (${s.dataCursor}) must be integers ≥ 0`);
+    try {
+      Rng.fromState(s.rng);
+    } catch (error) {
+      throw new CheckpointError(`${trainerFile}: state.rng: ${errorMessage(error)} (expected 32 hex digits)`, { cause: error });
+    }
     const version = file.version;
     if (version === 1 && file.hasCritic)
       throw new CheckpointError(
