@@ -200,8 +200,10 @@ export class DirectoryCheckpointer implements Checkpointer {
     if (!file.hasReference && run.reference)
       throw new CheckpointError(`${dir} holds no reference policy, but this run needs one (algorithm.kl.beta > 0); resume with the same config`);
     const parts = statefulComponents(run);
-    const listed = version === 2 ? file.components : file.hooks;
-    const saved = Array.isArray(listed) ? listed.map(String) : [];
+    const listed: unknown = version === 2 ? file.components : file.hooks;
+    if (listed !== undefined && !(Array.isArray(listed) && listed.every((name) => typeof name === 'string')))
+      throw new CheckpointError(`${trainerFile}: '${version === 2 ? 'components' : 'hooks'}' must be a list of names, got ${JSON.stringify(listed)}`);
+    const saved = (listed ?? []) as string[];
     for (const part of parts)
       if (!saved.includes(part.name))
         throw new CheckpointError(`${dir} holds no state for '${part.name}' that this run has; resume with the same config (plugins)`);
