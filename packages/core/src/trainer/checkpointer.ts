@@ -183,6 +183,8 @@ export class DirectoryCheckpointer implements Checkpointer {
       throw new CheckpointError(
         `${trainerFile}: not a GRPO.ts trainer checkpoint (expected format '${FORMAT}' version 1 or 2 with state.step, state.rng and state.dataCursor)`,
       );
+    if (typeof file.hasReference !== 'boolean')
+      throw new CheckpointError(`${trainerFile}: 'hasReference' must be true or false, got ${JSON.stringify(file.hasReference)?.slice(0, 40)}`);
     if (s.step < 0 || s.dataCursor < 0)
       throw new CheckpointError(`${trainerFile}: state.step (${s.step}) and state.dataCursor (${s.dataCursor}) must be integers ≥ 0`);
     try {
