@@ -278,7 +278,7 @@ async function parent(): Promise<void> {
       byKind[kind]![outcome.kind]++;
       if (outcome.kind !== 'loaded' && outcome.kind !== 'precise' && imprecise.length < 20)
         imprecise.push(`${target} (${what}), ${which}: ${outcome.kind}: ${outcome.message}`);
-      if (outcome.kind === 'loaded' && which === 'restore' && loaded.length < 12) loaded.push(`${target} (${what.slice(0, 80)})`);
+      if (outcome.kind === 'loaded' && which === 'restore' && loaded.length < 40) loaded.push(`${target} (${what.slice(0, 80)})`);
     }
     await rm(mutant, { recursive: true, force: true });
     if ((i + 1) % 100 === 0)
