@@ -9,6 +9,7 @@ import type { DatasetRow } from '../records.js';
  */
 export class JsonlPromptDataset implements PromptDataset {
   readonly name: string;
+  /** The JSONL file. */
   readonly file: string;
   private readonly rows: DatasetRow[];
   /** 1-based line of each row in the file. */

@@ -10,6 +10,7 @@ import { Worker } from 'node:worker_threads';
 import type { RewardFunction, RewardInput, RewardScore } from '../contracts/reward.js';
 import { RewardError } from '../errors.js';
 
+/** What `workerReward` runs: a reward loadable in a worker thread by module and export name. */
 export interface WorkerRewardOptions {
   /** The reward's name (known before the worker has loaded anything). */
   name: string;
@@ -29,6 +30,7 @@ export interface WorkerRewardOptions {
 
 /** A reward that runs in a worker thread; `close()` stops the worker. */
 export interface WorkerRewardFunction extends RewardFunction {
+  /** Terminates the worker (a later call starts a new one). */
   close(): Promise<void>;
 }
 

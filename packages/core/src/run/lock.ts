@@ -13,11 +13,14 @@ import { hostname } from 'node:os';
 import path from 'node:path';
 import { GrpoError } from '../errors.js';
 
+/** The lock file's name inside a run directory. */
 export const LOCK_FILE = '.grpo.lock';
 
 /** What a lock file says about its owner. */
 export interface RunLockOwner {
+  /** The owner's process id. */
   pid: number;
+  /** The owner's host name (`os.hostname()`). */
   host: string;
   /** ISO time the lock was taken. */
   started: string;
@@ -86,7 +89,9 @@ export class RunLock {
   private readonly onExit = () => this.release();
 
   constructor(
+    /** The lock file. */
     readonly file: string,
+    /** What the lock file says: this process. */
     readonly owner: RunLockOwner,
   ) {
     process.once('exit', this.onExit);
