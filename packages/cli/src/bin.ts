@@ -1,4 +1,6 @@
 #!/usr/bin/env node
 import { main } from './index.js';
+import { exitWhenDone, finalExitCode, installProcessHandlers } from './process.js';
 
-process.exitCode = await main(process.argv.slice(2));
+installProcessHandlers();
+exitWhenDone(finalExitCode(await main(process.argv.slice(2))));

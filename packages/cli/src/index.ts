@@ -3,6 +3,7 @@ import {
   assembleContainer,
   CliCommand,
   configToJson,
+  errorMessage,
   GrpoError,
   loadConfig,
   prepareRun,
@@ -14,6 +15,7 @@ import { LiveReportSink, writeReport } from '@grpo/report';
 import { evalCommand, sampleCommand } from './commands.js';
 import { defaultPlugins } from './defaults.js';
 import { registerInit } from './init.js';
+import { stopOnFatalError } from './process.js';
 import { ProgressSink } from './progress.js';
 
 export { defaultPlugins, defineConfig, type AlgorithmConfig, type ModelOptions } from './defaults.js';
@@ -113,6 +115,7 @@ async function trainCommand(flags: TrainFlags, io: CliIo): Promise<void> {
     }
   };
   process.on('SIGINT', onSigint);
+  const stopOnError = stopOnFatalError(() => controller.abort());
   try {
     const progress = new ProgressSink(config.train.steps, run.resumedFrom);
     const result = await trainer.train({
@@ -140,8 +143,10 @@ async function trainCommand(flags: TrainFlags, io: CliIo): Promise<void> {
       io.out('\n');
     }
   } finally {
+    stopOnError();
     process.off('SIGINT', onSigint);
     trainer.dispose();
+    run.release();
   }
 }
 
@@ -334,7 +339,7 @@ export async function main(argv: readonly string[], io: CliIo = defaultIo): Prom
       io.err(`grpo: ${error.message}\n`);
       return error.exitCode;
     }
-    io.err(`grpo: unexpected error: ${(error as Error).stack ?? String(error)}\n`);
+    io.err(`grpo: unexpected error: ${error instanceof Error ? (error.stack ?? error.message) : errorMessage(error)}\n`);
     return 1;
   }
 }

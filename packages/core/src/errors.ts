@@ -41,3 +41,26 @@ export class RewardError extends GrpoError {}
 
 /** Bad input data (a dataset line, a training example). */
 export class DataError extends GrpoError {}
+
+/**
+ * A readable one-line description of anything thrown: an `Error`'s message (its name when the
+ * message is empty), and for values that are not errors (`throw null`, `throw 'text'`, `throw {…}`)
+ * the value itself, said to be one. Never throws.
+ */
+export function errorMessage(value: unknown): string {
+  try {
+    if (value instanceof Error) return value.message || value.name || 'Error';
+    const shown =
+      typeof value === 'string'
+        ? JSON.stringify(value.length > 500 ? `${value.slice(0, 500)}…` : value)
+        : typeof value === 'object' && value !== null
+          ? (() => {
+              const json = JSON.stringify(value);
+              return json === undefined ? Object.prototype.toString.call(value) : json.length > 500 ? `${json.slice(0, 500)}…` : json;
+            })()
+          : String(value);
+    return `${shown} (a thrown value that is not an Error)`;
+  } catch {
+    return 'a thrown value that cannot be shown';
+  }
+}

@@ -42,7 +42,17 @@ export type {
   TrainerState,
 } from './records.js';
 
-export { BackendUnavailableError, CheckpointError, ConfigError, DataError, GrpoError, PluginError, RewardError, type ConfigIssue } from './errors.js';
+export {
+  BackendUnavailableError,
+  CheckpointError,
+  ConfigError,
+  DataError,
+  errorMessage,
+  GrpoError,
+  PluginError,
+  RewardError,
+  type ConfigIssue,
+} from './errors.js';
 export { CORE_VERSION } from './version.js';
 
 // Plugins and configuration.
@@ -57,10 +67,12 @@ export * as field from './config/zod-helpers.js';
 
 // Running: assembling a run, the loop, evaluation and what they write.
 export { configDir, configPath, prepareContainer, prepareRun, type PreparedRun } from './run/prepare.js';
+export { LOCK_FILE, lockRunDirectory, RunLock, RunLockedError, type RunLockOwner } from './run/lock.js';
 export { DEFAULT_MICRO_BATCH, policyEngine, Trainer, type TrainerParts } from './trainer/trainer.js';
 export { accuracyReward, evaluate, passAndMajority, type AccuracyReport, type EvaluateOptions, type Evaluation } from './pipeline/evaluate.js';
 export { renderPrompt } from './pipeline/rollout.js';
 export { rewardInput, scoreRollouts, scoreWith, type RewardRunOptions, type ScoredBatch, type ValidatedScore } from './pipeline/score.js';
+export { workerReward, type WorkerRewardFunction, type WorkerRewardOptions } from './pipeline/worker-reward.js';
 export { DirectoryCheckpointer } from './trainer/checkpointer.js';
 export { JsonlMetricsSink, readMetrics } from './trainer/sinks.js';
 export { ArrayPromptDataset, JsonlPromptDataset } from './data/jsonl.js';

@@ -1,16 +1,19 @@
 import {
   AdvantageEstimator,
   Algorithm,
+  ConfigError,
   definePlugin,
   GrpoConfig,
   GrpoError,
   KlEstimator,
   LossAggregation,
   Objective,
+  PluginError,
   ReferenceSchedule,
   RewardShaper,
   RolloutFilter,
   selectNamed,
+  type ConfigIssue,
   type ResolvedConfig,
 } from '@grpo/core';
 import { advantageEstimators } from './advantage.js';
@@ -73,11 +76,28 @@ export const grpo = definePlugin({
         const names = algorithmNames(ctx.getAll<AlgorithmDefaults>(AlgorithmDefaults), cfg);
         const { estimator: _name, ...advantageOptions } = cfg.algorithm.advantage;
         const { beta, inReward } = cfg.algorithm.kl;
+        // Every unknown name at once, each at its config path (not only the first).
+        const issues: ConfigIssue[] = [];
+        const pick = <T extends { readonly name: string }>(token: symbol, name: string, what: string, path: string): T | undefined => {
+          try {
+            return selectNamed<T>(ctx, token, name, what);
+          } catch (error) {
+            if (!(error instanceof PluginError)) throw error;
+            issues.push({ path, message: error.message });
+            return undefined;
+          }
+        };
+        const kl = pick<KlEstimator>(KlEstimator, cfg.algorithm.kl.estimator, 'KL estimator', 'algorithm.kl.estimator');
+        const estimator = pick<AdvantageEstimator>(AdvantageEstimator, names.estimator, 'advantage estimator', 'algorithm.advantage.estimator');
+        const aggregation = pick<LossAggregation>(LossAggregation, cfg.algorithm.lossAggregation, 'loss aggregation', 'algorithm.lossAggregation');
+        // The objectives are built with the KL estimator: looked up only when that one exists.
+        const objective = kl && pick<Objective>(Objective, names.objective, 'objective', 'algorithm.objective.name');
+        if (issues.length || !estimator || !aggregation || !objective) throw new ConfigError(cfg.source, issues);
         return {
-          estimator: selectNamed<AdvantageEstimator>(ctx, AdvantageEstimator, names.estimator, 'advantage estimator'),
+          estimator,
           advantageOptions,
-          objective: selectNamed<Objective>(ctx, Objective, names.objective, 'objective'),
-          aggregation: selectNamed<LossAggregation>(ctx, LossAggregation, cfg.algorithm.lossAggregation, 'loss aggregation'),
+          objective,
+          aggregation,
           kl: { placement: beta > 0 ? (inReward ? 'reward' : 'loss') : 'none', beta },
         } satisfies Algorithm;
       })

@@ -20,6 +20,7 @@
  */
 import { ConfigError, configPath, definePlugin, PolicyFactory, type ResolvedConfig, type Tokenizer } from '@grpo/core';
 import { huggingfaceSchema, modelSchema } from './config.js';
+import { modelDiffersFromCheckpoint } from './checkpoint-checks.js';
 import { isHfModelDir, loadHfPolicy } from './hf/load.js';
 import { createPolicy, loadPolicy, type TransformerPolicy } from './policy.js';
 
@@ -76,7 +77,18 @@ export async function createPolicyFromConfig(config: ResolvedConfig, tokenizer?:
       );
     return loadHfPolicy(configPath(config, huggingface));
   }
-  if (checkpoint) return (await isHfModelDir(checkpoint)) ? loadHfPolicy(checkpoint) : loadPolicy(checkpoint);
+  if (checkpoint) {
+    const policy = (await isHfModelDir(checkpoint)) ? await loadHfPolicy(checkpoint) : await loadPolicy(checkpoint);
+    if (config.policy.model) {
+      // policy.model only builds a fresh model: beside a checkpoint it must at least describe that checkpoint.
+      const issue = modelDiffersFromCheckpoint(config.policy.model, policy.config, checkpoint);
+      if (issue) {
+        policy.dispose();
+        throw new ConfigError(config.source, [issue]);
+      }
+    }
+    return policy;
+  }
   if (!tokenizer)
     throw new ConfigError(config.source, [
       { path: 'policy', message: 'no checkpoint given and no tokenizer bound: set policy.checkpoint or add a tokenizer plugin' },

@@ -15,6 +15,7 @@ import {
 } from '@grpo/core';
 import { loadTokenizer } from '@grpo/plugin-tokenizers';
 import { readJsonFile, readSafetensorsFile, writeDirAtomic, encodeSafetensors, type StTensor } from '@grpo/core/checkpoint';
+import { checkFinite, checkpointModelConfig, checkTensorsMatchConfig } from './checkpoint-checks.js';
 import { architectureDiff, resolveModelConfig, type ModelOptions, type TransformerConfig } from './config.js';
 import { decoder, encodePrompt, generate, generateFromIds, type ModelState } from './generate.js';
 import { NoTextTokenizer } from './hf/tokenizer.js';
@@ -66,6 +67,11 @@ abstract class TransformerBase {
 
   get weights(): WeightMap {
     return this.model.weights;
+  }
+
+  /** The longest prompt + completion, in tokens (`config.maxSeqLen`). */
+  get maxSeqLen(): number {
+    return this.config.maxSeqLen;
   }
 
   tokenLogProbs(batch: TokenBatch, options?: { entropy?: boolean }): TokenLogProbs {
@@ -212,16 +218,17 @@ export async function loadPolicy(dir: string): Promise<TransformerPolicy> {
 
 async function readCheckpoint(dir: string): Promise<{ model: TransformerConfig; conventions?: TokenConventions }> {
   const file = join(dir, CONFIG_FILE);
-  const json = await readJsonFile<Partial<CheckpointConfig>>(file);
-  if (json.format !== CHECKPOINT_FORMAT || json.version !== 1 || typeof json.model !== 'object' || json.model === null)
+  const json = await readJsonFile<Partial<CheckpointConfig> | null>(file);
+  if (
+    typeof json !== 'object' ||
+    json === null ||
+    json.format !== CHECKPOINT_FORMAT ||
+    json.version !== 1 ||
+    typeof json.model !== 'object' ||
+    json.model === null
+  )
     throw new CheckpointError(`${file}: not a ${CHECKPOINT_FORMAT} v1 config (expected { "format": "${CHECKPOINT_FORMAT}", "version": 1, "model": {…} })`);
-  let model: TransformerConfig;
-  try {
-    const m = json.model;
-    model = resolveModelConfig(m, m.vocabSize, 'model');
-  } catch (error) {
-    throw new CheckpointError(`${file}: invalid model config: ${(error as Error).message}`, { cause: error });
-  }
+  const model = checkpointModelConfig(json.model, file);
   const { conventions } = json;
   if (conventions === undefined) return { model };
   const ids = (v: unknown) => v === undefined || (Array.isArray(v) && v.every((id) => Number.isInteger(id) && id >= 0 && id < model.vocabSize));
@@ -233,6 +240,7 @@ async function readCheckpoint(dir: string): Promise<{ model: TransformerConfig; 
 async function readWeights(dir: string, cfg: TransformerConfig): Promise<Map<string, Float32Array>> {
   const file = join(dir, WEIGHTS_FILE);
   const { tensors } = await readSafetensorsFile(file);
+  checkTensorsMatchConfig(cfg, tensors, file, 'by-config');
   const expected = weightShapes(cfg);
   const names = new Set(expected.map(([n]) => n));
   const extra = Object.keys(tensors).filter((n) => !names.has(n));
@@ -243,6 +251,7 @@ async function readWeights(dir: string, cfg: TransformerConfig): Promise<Map<str
     if (!t) throw new CheckpointError(`${file}: missing tensor '${name}' (shape [${shape}])`);
     if (t.dtype !== 'F32') throw new CheckpointError(`${file}: tensor '${name}' has dtype ${t.dtype}, expected F32`);
     if (t.shape.join() !== shape.join()) throw new CheckpointError(`${file}: tensor '${name}' has shape [${t.shape}], config.json implies [${shape}]`);
+    checkFinite(file, name, t.data as Float32Array);
     out.set(name, t.data as Float32Array);
   }
   return out;

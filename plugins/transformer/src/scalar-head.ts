@@ -15,6 +15,7 @@ import { encodeSafetensors, readJsonFile, readSafetensorsFile, writeDirAtomic, t
 import { architectureDiff, resolveModelConfig, type ModelOptions, type TransformerConfig } from './config.js';
 import { bmm } from './kernels.js';
 import { forwardHidden, initWeights, lmHead, ropeTables, seqContext, weightShapes, type RopeTables, type WeightMap } from './model.js';
+import { checkFinite, checkpointModelConfig, checkTensorsMatchConfig } from './checkpoint-checks.js';
 import { tokenizerFiles, TransformerPolicy } from './policy.js';
 
 export type ScoreAlignment = 'before' | 'after';
@@ -229,8 +230,10 @@ export class ScalarHeadModel {
 
 async function readScalarCheckpoint(dir: string): Promise<{ cfg: ScalarCheckpointConfig; values: Map<string, Float32Array> }> {
   const file = join(dir, SCALAR_CONFIG_FILE);
-  const json = await readJsonFile<Partial<ScalarCheckpointConfig>>(file);
+  const json = await readJsonFile<Partial<ScalarCheckpointConfig> | null>(file);
   if (
+    typeof json !== 'object' ||
+    json === null ||
     json.format !== SCALAR_FORMAT ||
     json.version !== 1 ||
     typeof json.model !== 'object' ||
@@ -241,14 +244,10 @@ async function readScalarCheckpoint(dir: string): Promise<{ cfg: ScalarCheckpoin
   if (json.likelihood !== undefined && typeof json.likelihood !== 'boolean')
     throw new CheckpointError(`${file}: 'likelihood' must be true or false, got ${JSON.stringify(json.likelihood)}`);
   if (json.likelihood && json.alignment !== 'after') throw new CheckpointError(`${file}: 'likelihood' needs alignment 'after'`);
-  let model: TransformerConfig;
-  try {
-    model = resolveModelConfig(json.model, json.model.vocabSize, 'model');
-  } catch (error) {
-    throw new CheckpointError(`${file}: invalid model config: ${(error as Error).message}`, { cause: error });
-  }
+  const model = checkpointModelConfig(json.model, file);
   const weightsFile = join(dir, SCALAR_WEIGHTS_FILE);
   const { tensors } = await readSafetensorsFile(weightsFile);
+  checkTensorsMatchConfig(model, tensors, weightsFile, 'any');
   const expected = modelShapes(model, Boolean(json.likelihood));
   const names = new Set(expected.map(([n]) => n));
   const extra = Object.keys(tensors).filter((n) => !names.has(n));
@@ -259,6 +258,7 @@ async function readScalarCheckpoint(dir: string): Promise<{ cfg: ScalarCheckpoin
     if (!t) throw new CheckpointError(`${weightsFile}: missing tensor '${name}' (shape [${shape}])`);
     if (t.dtype !== 'F32' || t.shape.join() !== shape.join())
       throw new CheckpointError(`${weightsFile}: tensor '${name}' is ${t.dtype} [${t.shape}], expected F32 [${shape}]`);
+    checkFinite(weightsFile, name, t.data as Float32Array);
     values.set(name, t.data as Float32Array);
   }
   return { cfg: { ...(json as ScalarCheckpointConfig), model }, values };

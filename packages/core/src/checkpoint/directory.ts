@@ -1,5 +1,5 @@
 import { randomBytes } from 'node:crypto';
-import { mkdir, open, readFile, rename, rm, stat } from 'node:fs/promises';
+import { mkdir, open, readdir, readFile, rename, rm, stat } from 'node:fs/promises';
 import { basename, dirname, isAbsolute, join, normalize, sep } from 'node:path';
 import { CheckpointError } from '../errors.js';
 import { decodeSafetensors, type StTensor } from './safetensors.js';
@@ -10,7 +10,8 @@ export interface WriteDirAtomicOptions {
   beforeCommit?: () => void | Promise<void>;
 }
 
-async function fsyncPath(path: string): Promise<void> {
+/** fsyncs a file or directory (a directory: its entries, i.e. creations and renames in it). */
+export async function fsyncPath(path: string): Promise<void> {
   const handle = await open(path, 'r');
   try {
     await handle.sync();
@@ -18,6 +19,36 @@ async function fsyncPath(path: string): Promise<void> {
     // Some file systems (and Windows, for directories) cannot fsync a directory: nothing to do.
   } finally {
     await handle.close();
+  }
+}
+
+/**
+ * fsyncs every file and directory under `dir` (and `dir` itself), contents before the directory
+ * that lists them: what a checkpoint must have on disk before it is renamed into place, so that
+ * a power loss after the rename cannot leave the new name pointing at missing data.
+ */
+export async function syncTree(dir: string): Promise<void> {
+  for (const entry of await readdir(dir, { withFileTypes: true })) {
+    const path = join(dir, entry.name);
+    if (entry.isDirectory()) await syncTree(path);
+    else if (entry.isFile()) await fsyncPath(path);
+  }
+  await fsyncPath(dir);
+}
+
+/** Writes `content` to `file` and fsyncs it; any failure (ENOSPC, EACCES, …) is a `CheckpointError` naming the file. */
+export async function writeFileSynced(file: string, content: Uint8Array | string): Promise<void> {
+  try {
+    const handle = await open(file, 'w');
+    try {
+      await handle.writeFile(content);
+      await handle.sync();
+    } finally {
+      await handle.close();
+    }
+  } catch (error) {
+    if (error instanceof CheckpointError) throw error;
+    throw new CheckpointError(`${file}: cannot write: ${(error as Error).message}`, { cause: error });
   }
 }
 

@@ -94,6 +94,12 @@ export const coreConfigSchema = z.strictObject({
       adamBeta2: fraction().default(0.999).describe('AdamW β2.'),
       adamEps: positive().default(1e-8).describe('AdamW epsilon.'),
       maxGradNorm: nonNegative('a number ≥ 0 (0 turns clipping off)').default(1).describe('Clip gradients to this global norm; 0 turns clipping off.'),
+      onNonFinite: z
+        .enum(['stop', 'skip'])
+        .default('stop')
+        .describe(
+          'A NaN or ±Infinity loss, gradient norm, log-prob (π_θ, π_old, π_ref) or KL: `stop` ends the run with an error naming the step; `skip` drops that update and goes on (metric `train/skipped_nonfinite`). Neither applies a non-finite gradient.',
+        ),
       checkpointEvery: int(0).default(0).describe('Save a checkpoint every N steps (and always at the end); 0 = only at the end.'),
       evalEvery: int(0).default(0).describe('Evaluate every N steps; 0 = never during training.'),
       logSamplesEvery: int(0).default(10).describe('Write sample completions to samples.jsonl every N steps; 0 = never.'),

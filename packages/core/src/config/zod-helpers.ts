@@ -4,7 +4,24 @@ import { z } from 'zod';
  * Zod builders whose error messages read `expected <what>, got <value>`, the form every config
  * problem is reported in. Plugins build their own sections and options schemas with them too.
  */
-const says = (what: string) => ({ error: (issue: { input: unknown }) => `expected ${what}, got ${JSON.stringify(issue.input)}` });
+/**
+ * A value as a config problem shows it: JSON, except what JSON cannot say — NaN and ±Infinity
+ * (JSON.stringify writes them as null), undefined, functions, bigints — written as they are.
+ */
+export function show(value: unknown): string {
+  if (typeof value === 'number') return Object.is(value, -0) ? '0' : String(value);
+  if (typeof value === 'bigint') return `${value}n`;
+  if (typeof value === 'function') return 'a function';
+  if (typeof value === 'symbol' || value === undefined) return String(value);
+  try {
+    const text = JSON.stringify(value, (_key, v: unknown) => (typeof v === 'number' && !Number.isFinite(v) ? `\u0000${v}\u0000` : v));
+    return text.replace(/"\\u0000(NaN|-?Infinity)\\u0000"/g, '$1');
+  } catch {
+    return Object.prototype.toString.call(value);
+  }
+}
+
+const says = (what: string) => ({ error: (issue: { input: unknown }) => `expected ${what}, got ${show(issue.input)}` });
 
 /** An integer ≥ `min`. */
 export const int = (min: number, what = `an integer ≥ ${min}`) => z.int(says(what)).min(min, says(what));
@@ -41,4 +58,4 @@ export const checkedBy = <S extends z.ZodType>(schema: S, check: (value: z.outpu
 
 /** A function (plugin options that take callbacks, like a custom loader). */
 export const fn = <F extends (...args: never[]) => unknown>(what = 'a function') =>
-  z.custom<F>((v) => typeof v === 'function', { error: (i) => `expected ${what}, got ${JSON.stringify(i.input) ?? typeof i.input}` });
+  z.custom<F>((v) => typeof v === 'function', { error: (i) => `expected ${what}, got ${show(i.input)}` });

@@ -42,6 +42,12 @@ export const Policy = Symbol.for('grpo.Policy');
 /** The language model GRPO trains. */
 export interface Policy extends LogProbModel {
   readonly tokenizer: Tokenizer;
+  /**
+   * The longest prompt + completion the model takes, in tokens, when it has such a limit: datasets
+   * are checked against it when they load, so an overlong prompt is reported with its file and
+   * line instead of failing when it is drawn.
+   */
+  readonly maxSeqLen?: number;
   /** The exact prompt token ids `generate` conditions on (e.g. BOS + encoded text); `tokenLogProbs` takes them back. */
   encodePrompt(prompt: string): number[];
   /** `groupSize` completions for every prompt, sampled with a shared prompt prefill; `[prompt][g]`. */

@@ -8,6 +8,18 @@ export interface RewardInput<Row extends DatasetRow = DatasetRow> {
   finishReasons: readonly FinishReason[];
   /** Every dataset field of the prompt each completion answers (e.g. the reference answer). */
   rows: readonly Row[];
+  /**
+   * Fires when this call is abandoned: at `rewards.timeoutMs`, when the call fails, or when the
+   * step stops because another reward failed. An async reward passes it on to what it waits for
+   * (`fetch(url, { signal })`, a child process, a timer), so a timed-out call stops instead of
+   * running on in the background and keeping the process alive. The trainer always sets it;
+   * absent only when a reward is called directly.
+   *
+   * A synchronous reward cannot be interrupted in the trainer's thread: it runs to the end, and a
+   * result that came later than the timeout is treated as a timeout. Run rewards that may never
+   * return with `workerReward`, which enforces the timeout by stopping its worker thread.
+   */
+  signal?: AbortSignal;
 }
 
 /** A reward for one step of a solution, for process supervision. `endChar` is an offset into the completion text. */

@@ -9,11 +9,16 @@ import type { DatasetRow } from '../records.js';
  */
 export class JsonlPromptDataset implements PromptDataset {
   readonly name: string;
+  /** The JSONL file. */
+  readonly file: string;
   private readonly rows: DatasetRow[];
+  /** 1-based line of each row in the file. */
+  private readonly lines: number[] = [];
 
   constructor(file: string, options: { promptField?: string; name?: string } = {}) {
     const promptField = options.promptField ?? 'prompt';
     this.name = options.name ?? file;
+    this.file = file;
     let text: string;
     try {
       text = readFileSync(file, 'utf8');
@@ -21,20 +26,25 @@ export class JsonlPromptDataset implements PromptDataset {
       throw new DataError(`${file}: cannot read the dataset (${(error as NodeJS.ErrnoException).code ?? (error as Error).message})`);
     }
     this.rows = [];
-    text.split('\n').forEach((line, i) => {
-      if (!line.trim()) return;
-      let value: unknown;
-      try {
-        value = JSON.parse(line);
-      } catch (error) {
-        throw new DataError(`${file}:${i + 1}: malformed JSON (${(error as Error).message})`);
-      }
-      if (!value || typeof value !== 'object' || Array.isArray(value)) throw new DataError(`${file}:${i + 1}: expected a JSON object per line`);
-      const row = value as Record<string, unknown>;
-      const prompt = row[promptField];
-      if (typeof prompt !== 'string' || !prompt) throw new DataError(`${file}:${i + 1}: missing or empty string field '${promptField}'`);
-      this.rows.push({ ...row, prompt } as DatasetRow);
-    });
+    // A UTF-8 byte order mark (editors on Windows write one) is not part of the first line.
+    text
+      .replace(/^\uFEFF/, '')
+      .split('\n')
+      .forEach((line, i) => {
+        if (!line.trim()) return;
+        let value: unknown;
+        try {
+          value = JSON.parse(line);
+        } catch (error) {
+          throw new DataError(`${file}:${i + 1}: malformed JSON (${(error as Error).message})`);
+        }
+        if (!value || typeof value !== 'object' || Array.isArray(value)) throw new DataError(`${file}:${i + 1}: expected a JSON object per line`);
+        const row = value as Record<string, unknown>;
+        const prompt = row[promptField];
+        if (typeof prompt !== 'string' || !prompt) throw new DataError(`${file}:${i + 1}: missing or empty string field '${promptField}'`);
+        this.rows.push({ ...row, prompt } as DatasetRow);
+        this.lines.push(i + 1);
+      });
     if (this.rows.length === 0) throw new DataError(`${file}: the dataset has no rows`);
   }
 
@@ -46,6 +56,23 @@ export class JsonlPromptDataset implements PromptDataset {
     const row = this.rows[index];
     if (!row) throw new RangeError(`row ${index} is outside the dataset (${this.rows.length} rows)`);
     return row;
+  }
+
+  /** Where row `index` is: `file:line`. */
+  where(index: number): string {
+    return `${this.file}:${this.lines[index] ?? '?'}`;
+  }
+
+  /**
+   * Checks every row's prompt as the trainer will use it (`render`, then `encode`) against
+   * `maxTokens`: a `DataError` naming the file and line of the first prompt that is longer, when
+   * the dataset loads instead of when that row is drawn mid-run.
+   */
+  checkPromptLengths(render: (row: DatasetRow) => string, encode: (prompt: string) => readonly number[], maxTokens: number, what: string): void {
+    this.rows.forEach((row, i) => {
+      const tokens = encode(render(row)).length;
+      if (tokens > maxTokens) throw new DataError(`${this.where(i)}: the prompt is ${tokens} tokens, more than ${what}`);
+    });
   }
 }
 

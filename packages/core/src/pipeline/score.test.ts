@@ -151,6 +151,106 @@ describe('scoreRollouts', () => {
   });
 });
 
+describe('reward timeouts and cancellation (issue 21, items 1–2)', () => {
+  it('gives an async reward a signal that fires at the timeout', async () => {
+    let seen: AbortSignal | undefined;
+    let abortedAt = 0;
+    const started = performance.now();
+    const waits: RewardFunction = {
+      name: 'waits',
+      score: ({ signal }) =>
+        new Promise((_, reject) => {
+          seen = signal;
+          signal?.addEventListener('abort', () => {
+            abortedAt = performance.now() - started;
+            reject(new Error('cancelled'));
+          });
+        }),
+    };
+    await expect(scoreRollouts(rollouts, [waits], { ...options, timeoutMs: 50 })).rejects.toThrow(/Reward 'waits' timed out after 50 ms/);
+    expect(seen?.aborted).toBe(true);
+    expect(abortedAt).toBeGreaterThanOrEqual(45);
+    expect(abortedAt).toBeLessThan(1000);
+  });
+
+  it("stops the other rewards' calls in flight when one reward stops the step", async () => {
+    let signal: AbortSignal | undefined;
+    const slow: RewardFunction = {
+      name: 'slow',
+      score: (input) => {
+        signal = input.signal;
+        return new Promise(() => {});
+      },
+    };
+    const broken: RewardFunction = { name: 'broken', score: () => [1] };
+    await expect(scoreRollouts(rollouts, [slow, broken], { ...options, timeoutMs: 10_000 })).rejects.toThrow(/Reward 'broken' returned 1 scores/);
+    expect(signal?.aborted).toBe(true);
+  });
+
+  it('treats a synchronous reward that returns after the timeout as timed out', async () => {
+    const busy: RewardFunction = {
+      name: 'busy',
+      score: ({ completions }) => {
+        const until = performance.now() + 120;
+        while (performance.now() < until);
+        return completions.map(() => 1);
+      },
+    };
+    await expect(scoreRollouts(rollouts, [busy], { ...options, timeoutMs: 40 })).rejects.toThrow(
+      /Reward 'busy' ran synchronously for \d+ ms, longer than its timeout of 40 ms, on a batch of 4 samples/,
+    );
+    const penalised = await scoreRollouts(rollouts, [busy], { ...options, timeoutMs: 40, onError: 'penalty' });
+    expect(penalised.metrics['rewards/busy/errors']).toBe(4);
+    // Within the timeout, nothing changes.
+    const fine = await scoreRollouts(rollouts, [busy], { ...options, timeoutMs: 5_000 });
+    expect(fine.groups.flatMap((g) => g.rewards)).toEqual([1, 1, 1, 1]);
+  });
+
+  it('with penalty, the one-sample retries share one timeout budget instead of one each', async () => {
+    // Every call takes 60 ms and throws on the batch: 1 + 8 calls would take 540 ms.
+    const rows: Rollout[] = Array.from({ length: 4 }, (_, i) => ({ ...rollouts[0]!, prompt: `p${i}`, completions: [completion('a'), completion('b')] }));
+    const flaky: RewardFunction = {
+      name: 'flaky',
+      score: async ({ completions }) => {
+        await new Promise((r) => setTimeout(r, 60));
+        if (completions.length > 1) throw new Error('batch too big');
+        throw new Error('no');
+      },
+    };
+    const started = performance.now();
+    const { metrics, groups } = await scoreRollouts(rows, [flaky], { ...options, timeoutMs: 200, onError: 'penalty' });
+    const took = performance.now() - started;
+    expect(metrics['rewards/flaky/errors']).toBe(8);
+    expect(groups.flatMap((g) => g.rewards)).toEqual(Array(8).fill(-1));
+    expect(took).toBeLessThan(400);
+    // raise: the budget running out while looking for the failing sample is a clear error.
+    await expect(scoreRollouts(rows, [flaky], { ...options, timeoutMs: 200 })).rejects.toThrow(
+      /Reward 'flaky' threw on sample 0 .*: no|threw on a batch of 8 samples \(batch too big\); scoring them one at a time/,
+    );
+  });
+
+  it('reports `throw null` and other non-Error throws readably', async () => {
+    const throwsNull: RewardFunction = {
+      name: 'nullish',
+      score: () => {
+        throw null;
+      },
+    };
+    await expect(scoreRollouts(rollouts, [throwsNull], options)).rejects.toThrow(
+      /Reward 'nullish' threw on sample 0 .*: null \(a thrown value that is not an Error\)/,
+    );
+    const throwsText: RewardFunction = {
+      name: 'text',
+      score: () => {
+        throw 'bad input';
+      },
+    };
+    await expect(scoreRollouts(rollouts, [throwsText], options)).rejects.toThrow(RewardError);
+    const penalised = await scoreRollouts(rollouts, [throwsNull], { ...options, onError: 'penalty' });
+    expect(penalised.metrics['rewards/nullish/errors']).toBe(4);
+  });
+});
+
 describe('charToToken', () => {
   it('finds the token containing a character offset', () => {
     // tokens "ab" | "c" | "de": cumulative ends 2, 3, 5

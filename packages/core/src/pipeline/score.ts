@@ -4,7 +4,7 @@
  */
 import type { RewardFunction, RewardInput, RewardScore, StepReward } from '../contracts/reward.js';
 import type { Tokenizer } from '../contracts/tokenizer.js';
-import { RewardError } from '../errors.js';
+import { errorMessage, RewardError } from '../errors.js';
 import type { Rollout, ScoredGroup, TokenStepReward } from '../records.js';
 import { mean, std } from '../util/stats.js';
 import { charToToken, tokenCharEnds } from '../util/text.js';
@@ -17,6 +17,8 @@ export interface RewardRunOptions {
   /** `raise`: stop the step; `penalty`: score the failing samples `penalty` and count them. */
   onError: 'raise' | 'penalty';
   penalty: number;
+  /** Stops every reward call in flight (their `input.signal` fires) and makes new ones fail as timed out. */
+  signal?: AbortSignal;
 }
 
 export interface ScoredBatch {
@@ -36,17 +38,57 @@ const preview = (text: string, n = 60) => JSON.stringify(text.length > n ? `${te
 
 class TimeoutError extends Error {}
 
-async function withTimeout<T>(work: () => T | Promise<T>, ms: number): Promise<T> {
+const isThenable = (value: unknown): value is PromiseLike<unknown> =>
+  (typeof value === 'object' || typeof value === 'function') && value !== null && typeof (value as { then?: unknown }).then === 'function';
+
+/**
+ * One call of `fn.score` under a timeout of `ms`. The reward gets an `AbortSignal` (`input.signal`)
+ * that fires when the time is up, when `outer` fires, or when the call fails, so an async reward
+ * can cancel its work (a `fetch`, a child process) instead of running on in the background.
+ *
+ * A synchronous reward cannot be interrupted in this thread: it runs to the end, and a result
+ * that took longer than `ms` counts as timed out (a reward that never returns blocks the process;
+ * run such rewards with `workerReward`, which enforces the timeout by stopping its worker).
+ */
+async function callReward(fn: RewardFunction, input: RewardInput, ms: number, outer?: AbortSignal): Promise<readonly RewardScore[]> {
+  if (ms <= 0) throw new TimeoutError('the time budget was spent before this call');
+  if (outer?.aborted) throw new TimeoutError('the scoring stage was stopped');
+  const controller = new AbortController();
+  const stop = () => controller.abort(outer?.reason);
+  outer?.addEventListener('abort', stop, { once: true });
   let timer: ReturnType<typeof setTimeout> | undefined;
+  let settled = false;
   try {
-    return await Promise.race([
-      Promise.resolve().then(work),
+    const started = performance.now();
+    const result = fn.score({ ...input, signal: controller.signal });
+    if (!isThenable(result)) {
+      const took = performance.now() - started;
+      if (took > ms) throw new TimeoutError(`ran synchronously for ${Math.round(took)} ms, longer than its timeout of ${ms} ms,`);
+      settled = true;
+      return result;
+    }
+    const value = await Promise.race([
+      result,
       new Promise<never>((_, reject) => {
-        timer = setTimeout(() => reject(new TimeoutError(`timed out after ${ms} ms`)), ms);
+        timer = setTimeout(() => {
+          const error = new TimeoutError(`timed out after ${ms} ms`);
+          // Rejected before the abort, so a reward that rejects on abort does not win the race.
+          reject(error);
+          controller.abort(error);
+        }, ms);
       }),
     ]);
+    settled = true;
+    return value;
+  } catch (error) {
+    // Whatever the reward did once its time was up (rejected on abort, say), the call timed out.
+    if (controller.signal.aborted && controller.signal.reason instanceof TimeoutError) throw controller.signal.reason;
+    throw error;
   } finally {
     clearTimeout(timer);
+    outer?.removeEventListener('abort', stop);
+    // A call that failed (threw, timed out) must not keep working in the background.
+    if (!settled && !controller.signal.aborted) controller.abort(new Error('the reward call failed'));
   }
 }
 
@@ -74,6 +116,11 @@ function normalise(value: RewardScore | undefined, completionLength: number): No
  * score per completion, finite values, step offsets inside the completion) under `timeoutMs`.
  * With `raise` a bad score is a `RewardError` naming the reward and the sample; with `penalty` it
  * scores `penalty` and counts in `errors`.
+ *
+ * `timeoutMs` is one budget for the whole call: when the batch throws, the samples are scored
+ * again one at a time (to name the one that fails) within what is left of it, and with `penalty`
+ * the samples the budget does not reach score `penalty` too. The reward's `input.signal` fires
+ * when its call times out or fails (and when `options.signal` fires).
  */
 export async function scoreWith(
   fn: RewardFunction,
@@ -86,32 +133,45 @@ export async function scoreWith(
     throw new RewardError(`Reward '${fn.name}' ${message}`);
   };
   const penalise = (count: number) => ({ scores: Array.from({ length: count }, () => ({ score: options.penalty })), errors: count });
+  const deadline = performance.now() + options.timeoutMs;
+  const left = () => Math.floor(deadline - performance.now());
 
   let raw: readonly RewardScore[];
   try {
-    raw = await withTimeout(() => fn.score(input), options.timeoutMs);
+    raw = await callReward(fn, input, options.timeoutMs, options.signal);
   } catch (error) {
     if (error instanceof TimeoutError) {
       if (options.onError === 'penalty') return penalise(n);
-      return fail(`timed out after ${options.timeoutMs} ms on a batch of ${n} samples (first: ${describe(0)}); raise rewards.timeoutMs or make it faster`);
+      return fail(`${error.message} on a batch of ${n} samples (first: ${describe(0)}); raise rewards.timeoutMs or make it faster`);
     }
-    // Find the sample that makes it throw by scoring one at a time.
+    // Find the sample that makes it throw by scoring one at a time, within what is left of the budget.
     const scores: Normalised[] = [];
     let errors = 0;
     for (let i = 0; i < n; i++) {
       const one = sliceInput(input, i);
       try {
-        const [value] = await withTimeout(() => fn.score(one), options.timeoutMs);
+        const [value] = await callReward(fn, one, left(), options.signal);
         const checked = normalise(value, input.completions[i]!.length);
         if (typeof checked === 'string') throw new Error(checked);
         scores.push(checked);
       } catch (inner) {
-        if (options.onError === 'raise') fail(`threw on ${describe(i)}: ${(inner as Error).message ?? String(inner)}`);
+        if (inner instanceof TimeoutError) {
+          if (options.onError === 'raise')
+            fail(
+              `threw on a batch of ${n} samples (${errorMessage(error)}); scoring them one at a time to find the one that fails ` +
+                `did not finish within rewards.timeoutMs (${options.timeoutMs} ms) at ${describe(i)}`,
+            );
+          // The budget is spent: this sample and the rest score the penalty.
+          scores.push(...penalise(n - i).scores);
+          errors += n - i;
+          break;
+        }
+        if (options.onError === 'raise') fail(`threw on ${describe(i)}: ${errorMessage(inner)}`);
         scores.push({ score: options.penalty });
         errors++;
       }
     }
-    if (errors === 0 && options.onError === 'raise') fail(`threw on a batch of ${n} samples but not on any one alone: ${(error as Error).message}`);
+    if (errors === 0 && options.onError === 'raise') fail(`threw on a batch of ${n} samples but not on any one alone: ${errorMessage(error)}`);
     return { scores, errors };
   }
   if (!Array.isArray(raw) || raw.length !== n) {
@@ -173,7 +233,23 @@ export async function scoreRollouts(
     if (!names.includes(name)) throw new RewardError(`rewards.weights names '${name}', but no reward function has that name (have: ${names.join(', ')}).`);
 
   const input = rewardInput(rollouts);
-  const results = await Promise.all(functions.map((fn) => scoreWith(fn, input, options)));
+  // When one reward stops the step (raise), the others' calls still in flight are stopped too.
+  const stage = new AbortController();
+  const stopStage = () => stage.abort(options.signal?.reason);
+  options.signal?.addEventListener('abort', stopStage, { once: true });
+  let results: { scores: ValidatedScore[]; errors: number }[];
+  try {
+    results = await Promise.all(
+      functions.map((fn) =>
+        scoreWith(fn, input, { ...options, signal: stage.signal }).catch((error: unknown) => {
+          stage.abort(error);
+          throw error;
+        }),
+      ),
+    );
+  } finally {
+    options.signal?.removeEventListener('abort', stopStage);
+  }
 
   const metrics: Record<string, number> = {};
   functions.forEach((fn, k) => {

@@ -12,9 +12,12 @@ import { Tokenizer } from '../contracts/tokenizer.js';
 import type { ResolvedConfig } from '../plugin/types.js';
 import { JsonlPromptDataset } from '../data/jsonl.js';
 import { GrpoError } from '../errors.js';
+import { renderPrompt } from '../pipeline/rollout.js';
+import type { DatasetRow } from '../records.js';
 import { assembleContainer, selectNamed } from '../plugin/container.js';
 import { DirectoryCheckpointer } from '../trainer/checkpointer.js';
 import { JsonlMetricsSink } from '../trainer/sinks.js';
+import { lockRunDirectory, type RunLock } from './lock.js';
 import { Trainer } from '../trainer/trainer.js';
 
 /** The directory relative paths in a config are resolved against: the config file's (else the working directory). */
@@ -46,10 +49,25 @@ export async function prepareContainer(config: ResolvedConfig): Promise<Containe
     container.bind(Policy).toConstantValue(policy);
   }
   const { data } = config;
-  if (!container.isBound(PromptDataset) && data.train)
-    container.bind(PromptDataset).toConstantValue(new JsonlPromptDataset(configPath(config, data.train), { promptField: data.promptField }));
-  if (!container.isBound(EvalDataset) && data.eval)
-    container.bind(EvalDataset).toConstantValue(new JsonlPromptDataset(configPath(config, data.eval), { promptField: data.promptField }));
+  const loaded: JsonlPromptDataset[] = [];
+  if (!container.isBound(PromptDataset) && data.train) {
+    loaded.push(new JsonlPromptDataset(configPath(config, data.train), { promptField: data.promptField }));
+    container.bind(PromptDataset).toConstantValue(loaded.at(-1)!);
+  }
+  if (!container.isBound(EvalDataset) && data.eval) {
+    loaded.push(new JsonlPromptDataset(configPath(config, data.eval), { promptField: data.promptField }));
+    container.bind(EvalDataset).toConstantValue(loaded.at(-1)!);
+  }
+  if (loaded.length) {
+    // Prompts too long for the model are reported now, with their line, not when drawn mid-run.
+    const policy = await container.getAsync<Policy>(Policy);
+    if (policy.maxSeqLen !== undefined) {
+      const render = (row: DatasetRow) => renderPrompt(data.promptTemplate, row, data.promptField);
+      const encode = (prompt: string) => policy.encodePrompt(prompt);
+      for (const dataset of loaded)
+        dataset.checkPromptLengths(render, encode, policy.maxSeqLen - 1, `the policy's maxSeqLen (${policy.maxSeqLen}) less one token to generate`);
+    }
+  }
   return container;
 }
 
@@ -62,20 +80,36 @@ export interface PreparedRun {
   outputDir: string;
   /** Step the run resumed from (0 for a fresh run). */
   resumedFrom: number;
+  /** The lock on `outputDir` this run holds until `release()` or the process exits. */
+  lock: RunLock;
+  /** Releases the lock on `outputDir` (idempotent). */
+  release(): void;
 }
 
-/** A training run from a resolved config; with `resume`, restored from the latest checkpoint of `outputDir`. */
+/**
+ * A training run from a resolved config; with `resume`, restored from the latest checkpoint of
+ * `outputDir`. The run holds a lock on `outputDir` (`RunLockedError` when another live run holds
+ * it); it is released by `release()` or when the process exits.
+ */
 export async function prepareRun(config: ResolvedConfig, options: { resume?: boolean } = {}): Promise<PreparedRun> {
-  const container = await prepareContainer(config);
   const outputDir = configPath(config, config.outputDir);
-  const checkpointer = new DirectoryCheckpointer(path.join(outputDir, 'checkpoints'));
-  const trainer = await Trainer.fromContainer(container);
-  let resumedFrom = 0;
-  if (options.resume) {
-    const latest = await checkpointer.latest();
-    if (!latest) throw new GrpoError(`--resume: no complete checkpoint under ${checkpointer.root}`);
-    resumedFrom = (await checkpointer.restore(latest, trainer)).step;
+  // First, before any work: another run on this directory is refused at once.
+  const lock = await lockRunDirectory(outputDir, { command: `grpo train${options.resume ? ' --resume' : ''} (${config.source})` });
+  try {
+    const container = await prepareContainer(config);
+    const checkpointer = new DirectoryCheckpointer(path.join(outputDir, 'checkpoints'));
+    const trainer = await Trainer.fromContainer(container);
+    let resumedFrom = 0;
+    if (options.resume) {
+      const latest = await checkpointer.latest();
+      if (!latest) throw new GrpoError(`--resume: no complete checkpoint under ${checkpointer.root}`);
+      resumedFrom = (await checkpointer.restore(latest, trainer)).step;
+    }
+    const metrics = new JsonlMetricsSink(outputDir, { resumeStep: resumedFrom });
+    await metrics.open();
+    return { container, trainer, checkpointer, metrics, outputDir, resumedFrom, lock, release: () => lock.release() };
+  } catch (error) {
+    lock.release();
+    throw error;
   }
-  const metrics = new JsonlMetricsSink(outputDir, { resumeStep: resumedFrom });
-  return { container, trainer, checkpointer, metrics, outputDir, resumedFrom };
 }

@@ -1,12 +1,13 @@
 import { randomBytes } from 'node:crypto';
-import { mkdir, readdir, rename, rm, stat, writeFile } from 'node:fs/promises';
+import { mkdir, readdir, rename, rm, stat } from 'node:fs/promises';
 import path from 'node:path';
 import type { Checkpointable, Checkpointer, OptimizerState } from '../contracts/checkpoint.js';
 import type { Stateful } from '../contracts/state.js';
-import { readJsonFile, readSafetensorsFile } from '../checkpoint/directory.js';
+import { fsyncPath, readJsonFile, readSafetensorsFile, syncTree, writeFileSynced } from '../checkpoint/directory.js';
 import { encodeSafetensors, type StTensor } from '../checkpoint/safetensors.js';
-import { CheckpointError } from '../errors.js';
+import { CheckpointError, errorMessage } from '../errors.js';
 import type { TrainerState } from '../records.js';
+import { Rng } from '../util/rng.js';
 
 const FORMAT = 'grpo-trainer-checkpoint';
 const NAME = /^step-(\d{6,})$/;
@@ -25,11 +26,11 @@ interface TrainerFile {
   hasCritic?: boolean;
 }
 
-/** Writes optimizer moments (and step counts) as safetensors. */
+/** Writes optimizer moments (and step counts) as safetensors, fsynced; a failed write is a `CheckpointError` naming the file. */
 export async function writeOptimizerState(file: string, optimizer: OptimizerState): Promise<void> {
   const tensors: Record<string, StTensor> = {};
   for (const [key, t] of Object.entries(optimizer.tensors)) tensors[key] = { dtype: 'F32', shape: t.shape, data: t.data };
-  await writeFile(file, encodeSafetensors(tensors, { step: String(optimizer.step) }));
+  await writeFileSynced(file, encodeSafetensors(tensors, { step: String(optimizer.step) }));
 }
 
 /** Reads what `writeOptimizerState` wrote (validated: step counts, F32 tensors). */
@@ -40,7 +41,10 @@ export async function readOptimizerState(file: string): Promise<OptimizerState> 
   const optimizer: OptimizerState = { step, tensors: {} };
   for (const [key, t] of Object.entries(tensors)) {
     if (t.dtype !== 'F32') throw new CheckpointError(`${file}: tensor '${key}' has dtype ${t.dtype}, expected F32`);
-    optimizer.tensors[key] = { shape: t.shape, data: t.data as Float32Array };
+    const data = t.data as Float32Array;
+    const bad = data.findIndex((v) => !Number.isFinite(v));
+    if (bad >= 0) throw new CheckpointError(`${file}: tensor '${key}' holds a non-finite value (${data[bad]} at index ${bad}); the checkpoint is corrupt`);
+    optimizer.tensors[key] = { shape: t.shape, data };
   }
   return optimizer;
 }
@@ -72,7 +76,10 @@ const exists = (p: string) =>
  * Checkpoints under `<root>/step-NNNNNN/` (policy/, reference/, optimizer.safetensors,
  * components/<name>/, trainer.json).
  * Everything is written into a hidden temporary directory that is renamed into place last, so a
- * crash or Ctrl-C never leaves a half-written checkpoint that `latest()` would pick.
+ * crash or Ctrl-C never leaves a half-written checkpoint that `latest()` would pick. Before the
+ * rename every file and directory of it is fsynced (whoever wrote them: the policy, a plugin's
+ * `saveState`), and the root after it, so that after a power loss too the checkpoint `latest()`
+ * finds is complete (see docs/reliability.md).
  */
 export class DirectoryCheckpointer implements Checkpointer {
   constructor(
@@ -86,31 +93,52 @@ export class DirectoryCheckpointer implements Checkpointer {
     const name = `step-${String(state.step).padStart(6, '0')}`;
     const final = path.join(this.root, name);
     const tmp = path.join(this.root, `.${name}.tmp-${randomBytes(4).toString('hex')}`);
-    await mkdir(tmp, { recursive: true });
+    const failed = (what: string, error: unknown) =>
+      error instanceof CheckpointError ? error : new CheckpointError(`Cannot write checkpoint ${final}: ${what}: ${errorMessage(error)}`, { cause: error });
+    const newRoot = !(await exists(this.root));
     try {
-      await run.policy.save(path.join(tmp, 'policy'));
-      if (run.reference) await run.reference.save(path.join(tmp, 'reference'));
+      await mkdir(tmp, { recursive: true });
+      if (newRoot) await fsyncPath(path.dirname(this.root));
+    } catch (error) {
+      throw failed(`cannot create ${tmp}`, error);
+    }
+    try {
+      await run.policy.save(path.join(tmp, 'policy')).catch((error: unknown) => {
+        throw failed('the policy', error);
+      });
+      if (run.reference)
+        await run.reference.save(path.join(tmp, 'reference')).catch((error: unknown) => {
+          throw failed('the reference policy', error);
+        });
       await writeOptimizerState(path.join(tmp, 'optimizer.safetensors'), run.getOptimizerState());
       const parts = statefulComponents(run);
       for (const part of parts) {
         const dir = stateDir(tmp, part.name);
-        await mkdir(dir, { recursive: true });
-        await part.saveState!(dir);
+        try {
+          await mkdir(dir, { recursive: true });
+          await part.saveState!(dir);
+        } catch (error) {
+          throw failed(`the state of '${part.name}'`, error);
+        }
       }
       const file: TrainerFile = { format: FORMAT, version: 2, state, hasReference: run.reference !== undefined, components: parts.map((c) => c.name) };
       // trainer.json last: a directory without it is never treated as complete.
-      await writeFile(path.join(tmp, 'trainer.json'), `${JSON.stringify(file, null, 2)}\n`);
+      await writeFileSynced(path.join(tmp, 'trainer.json'), `${JSON.stringify(file, null, 2)}\n`);
+      // Durable before it gets its name: every file and directory of it, whoever wrote them.
+      await syncTree(tmp);
       if (await exists(final)) {
         const aside = `${tmp}.old`;
         await rename(final, aside);
         await rename(tmp, final);
+        await fsyncPath(this.root);
         await rm(aside, { recursive: true, force: true });
       } else {
         await rename(tmp, final);
+        await fsyncPath(this.root);
       }
     } catch (error) {
       await rm(tmp, { recursive: true, force: true });
-      throw error;
+      throw failed('write failed', error);
     }
     await this.prune();
     return final;
@@ -155,6 +183,15 @@ export class DirectoryCheckpointer implements Checkpointer {
       throw new CheckpointError(
         `${trainerFile}: not a GRPO.ts trainer checkpoint (expected format '${FORMAT}' version 1 or 2 with state.step, state.rng and state.dataCursor)`,
       );
+    if (typeof file.hasReference !== 'boolean')
+      throw new CheckpointError(`${trainerFile}: 'hasReference' must be true or false, got ${JSON.stringify(file.hasReference)?.slice(0, 40)}`);
+    if (s.step < 0 || s.dataCursor < 0)
+      throw new CheckpointError(`${trainerFile}: state.step (${s.step}) and state.dataCursor (${s.dataCursor}) must be integers ≥ 0`);
+    try {
+      Rng.fromState(s.rng);
+    } catch (error) {
+      throw new CheckpointError(`${trainerFile}: state.rng: ${errorMessage(error)} (expected 32 hex digits)`, { cause: error });
+    }
     const version = file.version;
     if (version === 1 && file.hasCritic)
       throw new CheckpointError(
@@ -165,8 +202,10 @@ export class DirectoryCheckpointer implements Checkpointer {
     if (!file.hasReference && run.reference)
       throw new CheckpointError(`${dir} holds no reference policy, but this run needs one (algorithm.kl.beta > 0); resume with the same config`);
     const parts = statefulComponents(run);
-    const listed = version === 2 ? file.components : file.hooks;
-    const saved = Array.isArray(listed) ? listed.map(String) : [];
+    const listed: unknown = version === 2 ? file.components : file.hooks;
+    if (listed !== undefined && !(Array.isArray(listed) && listed.every((name) => typeof name === 'string')))
+      throw new CheckpointError(`${trainerFile}: '${version === 2 ? 'components' : 'hooks'}' must be a list of names, got ${JSON.stringify(listed)}`);
+    const saved = (listed ?? []) as string[];
     for (const part of parts)
       if (!saved.includes(part.name))
         throw new CheckpointError(`${dir} holds no state for '${part.name}' that this run has; resume with the same config (plugins)`);

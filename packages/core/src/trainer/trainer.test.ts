@@ -274,3 +274,60 @@ describe('sample logs', () => {
     numeric.dispose();
   });
 });
+
+describe('non-finite values (issue 21, item 3)', () => {
+  const aggregation: LossAggregation = {
+    name: 'sum',
+    aggregate: (perToken, mask) => tf.sum(tf.mul(perToken, mask)) as tf.Scalar,
+  };
+  /** Loss √(Σ 0·log π) = 0: finite, but its gradient is ∞·0 = NaN. */
+  const nanGradient: Objective = {
+    name: 'nan-gradient',
+    loss: (input, agg, context) => ({ loss: tf.sqrt(agg.aggregate(tf.mul(input.logprobs, 0) as tf.Tensor2D, input.mask, context)) as tf.Scalar, metrics: {} }),
+  };
+  /** A plain REINFORCE loss that reports a NaN KL. */
+  const nanKl: Objective = {
+    name: 'nan-kl',
+    loss: (input, agg, context) => ({
+      loss: agg.aggregate(tf.neg(tf.mul(input.advantages, input.logprobs)) as tf.Tensor2D, input.mask, context),
+      metrics: { kl: tf.scalar(Number.NaN) },
+    }),
+  };
+
+  it('stops on a non-finite gradient norm, naming the step, and applies nothing', async () => {
+    const { trainer, policy } = await trainerWith({ plugin: algorithmPlugin({ estimator: placing, objective: nanGradient, aggregation }) });
+    const before = Array.from(policy.logits.dataSync());
+    await expect(trainer.trainStep()).rejects.toThrow(
+      /a non-finite gradient norm \(NaN\) at step 0 \(iteration 1 of 1, mini-batch 1 of 1\); this optimizer step was not applied and training stopped/,
+    );
+    expect(Array.from(policy.logits.dataSync())).toEqual(before);
+    trainer.dispose();
+  });
+
+  it('stops on a non-finite KL and on non-finite log-probs', async () => {
+    const kl = await trainerWith({ plugin: algorithmPlugin({ estimator: placing, objective: nanKl, aggregation }) });
+    await expect(kl.trainer.trainStep()).rejects.toThrow(/a non-finite KL \(NaN\) at step 0/);
+    kl.trainer.dispose();
+    const seen: Seen[] = [];
+    const { trainer, policy } = await trainerWith({ plugin: algorithmPlugin({ estimator: placing, ...spyObjective(seen) }) });
+    tf.tidy(() => policy.logits.assign(tf.concat([tf.tensor1d([Number.NaN]), policy.logits.slice(1)])));
+    await expect(trainer.trainStep()).rejects.toThrow(/\d+ non-finite π_θ log-probs? at step 0/);
+    trainer.dispose();
+  });
+
+  it("with train.onNonFinite: 'skip', drops the update, logs it, and goes on", async () => {
+    const { trainer, policy } = await trainerWith({
+      plugin: algorithmPlugin({ estimator: placing, objective: nanGradient, aggregation }),
+      config: { train: { onNonFinite: 'skip' } },
+    });
+    const before = Array.from(policy.logits.dataSync());
+    const tensors = tf.memory().numTensors;
+    const { metrics } = await trainer.trainStep();
+    expect(metrics['train/skipped_nonfinite']).toBe(1);
+    expect(Array.from(policy.logits.dataSync())).toEqual(before);
+    expect(trainer.step).toBe(1);
+    await trainer.trainStep();
+    expect(tf.memory().numTensors).toBe(tensors);
+    trainer.dispose();
+  });
+});

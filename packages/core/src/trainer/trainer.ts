@@ -277,6 +277,7 @@ export class Trainer implements Checkpointable {
         maxGradNorm: train.maxGradNorm,
         maxLength: g.maxNewTokens,
         step,
+        onNonFinite: train.onNonFinite,
       });
       metrics['timing/update'] = lap();
       metrics['timing/generate'] = collected.generateSeconds;
@@ -285,6 +286,8 @@ export class Trainer implements Checkpointable {
       metrics.loss = updated.loss;
       metrics.grad_norm = updated.gradNorm;
       metrics.learning_rate = updated.lr;
+      // Only on a skipped step, so a run without one logs the same keys as before.
+      if (updated.skipped) metrics['train/skipped_nonfinite'] = 1;
 
       if (this.reference) for (const s of parts.referenceSchedules ?? []) s.afterUpdate({ step, policy, reference: this.reference });
       await parts.engine.syncWeights?.(policy);
