@@ -26,7 +26,7 @@ import { checkRun } from './validate.js';
 import { CLI_VERSION } from './version.js';
 
 export { defaultPlugins, defineConfig, type AlgorithmConfig, type ModelOptions } from './defaults.js';
-export { ProgressSink } from './progress.js';
+export { ProgressSink, StatusLine } from './progress.js';
 
 const defaultIo: CliIo = {
   out: (t) => process.stdout.write(t),
@@ -287,9 +287,9 @@ export function buildProgram(io: CliIo = defaultIo, commands: readonly CliComman
       .option('--seed <n>', 'sampling seed', integer(0))
       .addHelpText(
         'after',
-        '\nExamples:\n  $ grpo sample --checkpoint plugins/math-task/checkpoints/sft -p "sam has 18 coins. he wins 42, loses 53. how many now?\\n" -n 4\n' +
-          '  $ grpo sample --checkpoint runs/main -p "a bus has 26 kids. 21 get off, 32 get on. how many now?\\n" -t 0\n' +
-          '(the shipped policy answers the math task: a question, then "\\n"; it writes one step per line and "#### <answer>")',
+        '\nExamples:\n  $ grpo sample --checkpoint plugins/math-task/checkpoints/sft -p "a bus has 26 kids. 21 get off, 32 get on. how many now?\\n" -t 0\n' +
+          '  $ grpo sample --checkpoint runs/main -p "sam has 18 coins. he wins 42, loses 53. how many now?\\n" -n 4\n' +
+          '(the shipped policy answers the built-in math task: a question, then "\\n"; it writes one step per line and "#### <answer>")',
       ),
   ).action(async (_flags: SampleFlagsCli, cmd: Command) => {
     const flags = cmd.optsWithGlobals<SampleFlagsCli>();

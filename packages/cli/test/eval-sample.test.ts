@@ -57,6 +57,18 @@ describe('grpo eval and grpo sample', () => {
     expect((await run(argv)).out).toBe(first.out);
   });
 
+  it("sample's help example is a prompt the shipped policy answers right", async () => {
+    const help = (await run(['sample', '--help'])).out;
+    const [, checkpoint, prompt] = /\$ grpo sample --checkpoint (\S+) -p "([^"]+)" -t 0$/m.exec(help)!;
+    expect(checkpoint).toBe('plugins/math-task/checkpoints/sft');
+    const repo = path.resolve(import.meta.dirname, '../../..');
+    const { code, out } = await run(['sample', '--cwd', repo, '--checkpoint', path.join(repo, checkpoint!), '-p', prompt!, '-t', '0']);
+    expect(code).toBe(0);
+    // 26 − 21 + 32, worked step by step.
+    expect(prompt).toBe('a bus has 26 kids. 21 get off, 32 get on. how many now?\\n');
+    expect(out).toContain('26-21=5\n5+32=37\n#### 37\n');
+  });
+
   it('a wrong checkpoint path names the option and what exists there', async () => {
     const { code, err } = await run(['eval', '--cwd', dir, '--checkpoint', 'nope']);
     expect(code).toBe(1);

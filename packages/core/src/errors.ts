@@ -1,3 +1,5 @@
+import type { ConfigChange } from './run/record.js';
+
 /** Base class for errors users can act on: the CLI prints `message` without a stack trace. */
 export class GrpoError extends Error {
   /** Process exit code the CLI uses for this error. */
@@ -63,7 +65,7 @@ export class ConfigChangeError extends GrpoError {
   constructor(
     /** The run's `config.json`. */
     readonly file: string,
-    readonly changes: readonly { readonly key: string; readonly before?: string; readonly after?: string }[],
+    readonly changes: readonly ConfigChange[],
   ) {
     super(
       `the config differs from the one this run was trained with (${file}) in ${changes.length === 1 ? 'a key' : `${changes.length} keys`} that change training:\n` +
