@@ -153,7 +153,10 @@ if (enabled)
         const [before, after] = accuracy as [number, number];
         expect(before).toBeGreaterThan(0.2);
         expect(after, `${template.name}: held-out accuracy ${before} before training, ${after} after`).toBeGreaterThan(before);
-        expect(trained).toMatch(/accuracy before \d+\.\d% after \d+\.\d%/);
+        // The template's README quotes this run's figures.
+        const quoted = /`npm run train` prints `(accuracy before \d+\.\d% after \d+\.\d%)/.exec(await readFile(path.join(dir, 'README.md'), 'utf8'))?.[1];
+        expect(quoted, `${template.name}/README.md quotes what \`npm run train\` prints`).toBeDefined();
+        expect(trained).toContain(quoted);
         // The run recorded its config and started from the packaged SFT checkpoint of the installed plugin.
         const record = JSON.parse(await readFile(path.join(runDir, 'config.json'), 'utf8')) as { config: { policy: { checkpoint: string } } };
         expect(record.config.policy.checkpoint).toBe(path.join(dir, 'node_modules/@grpo/plugin-math-task/checkpoints/sft'));
