@@ -5,6 +5,10 @@
  * - ```sh lines that call the CLI run through `main()` (cheap commands for real, expensive ones
  *   with `--help`, checking that every flag the doc uses exists); `npm run`/`npm start`/`npm test`
  *   name scripts of package.json; other lines must start with a known command;
+ * - the same CLI lines run again as a user runs them, `npm run grpo -- …`, on a copy of this
+ *   checkout without any build output (as a fresh clone is after `npm ci`): `--help`, `config
+ *   print`, `config validate` and `init` for real, the others as `<command> --help` (that
+ *   loads everything the command imports); `npm start` itself is run by test/cli/ctrl-c.test.ts;
  * - ```json / ```yaml blocks are configs (or a package.json with a `grpo` key) and are validated
  *   with `resolveConfig`;
  * - ```jsonl blocks (JSON Lines: data files, one-line outputs) must have every non-blank line parse
@@ -12,16 +16,18 @@
  * - ```text and ```mermaid are not code; bare ``` fences are not allowed.
  * docs/config.md must equal what `npm run docs:config` generates.
  */
-import { existsSync, mkdirSync, mkdtempSync, readFileSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
-import os from 'node:os';
+import { execFile } from 'node:child_process';
+import { existsSync, mkdirSync, readFileSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
+import { promisify } from 'node:util';
 import { fileURLToPath } from 'node:url';
 import ts from 'typescript';
 import { parse as parseYaml } from 'yaml';
-import { afterAll, describe, expect, it } from 'vitest';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { resolveConfig } from '@grpo/core';
 import { defaultPlugins, main } from '../../packages/cli/src/index.js';
 import { CONFIG_DOC_PATH, renderConfigDocs } from '../../scripts/gen-config-docs.js';
+import { buildOutputs, freshCheckout, userEnv } from '../support/checkout.js';
 
 const root = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../..');
 
@@ -130,18 +136,25 @@ const OTHER_COMMANDS = new Set(['npm', 'npx', 'export', 'nvidia-smi', 'ls', 'cat
 for (const tool of ['tensorboard', 'pip', 'wandb']) OTHER_COMMANDS.add(tool);
 const rootPackage = JSON.parse(readFileSync(path.join(root, 'package.json'), 'utf8')) as { scripts: Record<string, string> };
 
-const tmpDirs: string[] = [];
-afterAll(() => {
-  for (const d of tmpDirs) rmSync(d, { recursive: true, force: true });
-});
+/** Every ```sh line that calls the CLI: where it is and its arguments after `grpo`. */
+function cliLines(): { at: string; part: string; args: string[] }[] {
+  const found: { at: string; part: string; args: string[] }[] = [];
+  for (const b of of('sh'))
+    for (const [k, raw] of b.code.split('\n').entries()) {
+      const line = raw.trim();
+      if (!line || line.startsWith('#')) continue;
+      for (const part of line.split(/\s*&&\s*/)) {
+        const args = cliArgs(shellWords(part.replace(/\s+#.*$/, '')));
+        if (args) found.push({ at: `${b.file}:${b.line + 1 + k}`, part, args });
+      }
+    }
+  return found;
+}
 
-/** A throwaway project with a small valid config, for `config print` / `config validate`. */
-function tempProject(): string {
-  const dir = mkdtempSync(path.join(os.tmpdir(), 'grpo-docs-'));
-  tmpDirs.push(dir);
-  writeFileSync(path.join(dir, 'package.json'), JSON.stringify({ name: 'docs-project', private: true }));
-  writeFileSync(path.join(dir, '.grporc.json'), JSON.stringify({ train: { steps: 2, promptsPerStep: 2, groupSize: 2 } }));
-  return dir;
+/** The command a CLI line names (`train`; `config validate`; `rm train`), before any flag value. */
+function commandPath(args: readonly string[]): string[] {
+  const positional = args.filter((a, i) => !a.startsWith('-') && (i === 0 || !args[i - 1]!.startsWith('-')));
+  return positional[0] === 'rm' || positional[0] === 'config' ? positional.slice(0, 2) : positional.slice(0, 1);
 }
 
 describe('docs code blocks', () => {
@@ -199,8 +212,9 @@ describe('docs code blocks', () => {
               command === undefined ||
               (command === 'config' && args.some((a) => a === 'print' || a === 'validate'));
             if (cheap && !EXPENSIVE.has(command ?? '')) {
+              // Config commands without a config of their own read this repository's grpo.config.ts, as in a checkout.
               const usesConfig = args.some((a) => ['-c', '--config', '--cwd'].includes(a.split('=')[0]!));
-              const run = await runCli(command === 'config' && !usesConfig ? [...args, '--cwd', tempProject()] : args);
+              const run = await runCli(command === 'config' && !usesConfig ? [...args, '--cwd', root] : args);
               if (run.code !== 0) problems.push(`${at}: \`${part}\` exited ${run.code}: ${run.err.trim()}`);
             } else {
               // Expensive: let commander find the (sub)command, then check each flag in its help.
@@ -217,7 +231,7 @@ describe('docs code blocks', () => {
             if (!rootPackage.scripts[sub]) problems.push(`${at}: package.json has no script '${sub}'`);
           } else if (cmd === 'npm' && sub === 'run') {
             if (!name || !rootPackage.scripts[name]) problems.push(`${at}: package.json has no script '${name ?? ''}'`);
-          } else if (cmd === 'npm' && !['ci', 'install', 'i', 'create'].includes(sub ?? '')) {
+          } else if (cmd === 'npm' && !['ci', 'install', 'i', 'create', 'pack'].includes(sub ?? '')) {
             problems.push(`${at}: unexpected npm command '${sub ?? ''}'`);
           } else if (!cmd || !OTHER_COMMANDS.has(cmd)) {
             problems.push(`${at}: unknown command '${cmd ?? ''}' (add it to OTHER_COMMANDS if it is meant)`);
@@ -264,6 +278,50 @@ describe('docs code blocks', () => {
     }
     expect(problems).toEqual([]);
   });
+});
+
+const execFileAsync = promisify(execFile);
+
+describe('documented commands on a fresh clone (no build output)', () => {
+  let clone: string;
+
+  beforeAll(() => {
+    clone = freshCheckout('grpo-docs-');
+  }, 120_000);
+
+  afterAll(() => {
+    if (clone) rmSync(clone, { recursive: true, force: true });
+  });
+
+  it('every CLI line runs through `npm run grpo --` right after `npm ci`: cheap ones for real, the others up to their --help', async () => {
+    expect(buildOutputs(clone)).toEqual([]);
+    const runs = new Map<string, { argv: string[]; where: string[] }>();
+    for (const { at, args } of cliLines()) {
+      const path_ = commandPath(args);
+      const real =
+        args.includes('--help') || path_.length === 0 || path_[0] === 'init' || (path_[0] === 'config' && ['print', 'validate'].includes(path_[1] ?? ''));
+      const argv = real ? args : [...path_, '--help'];
+      const key = JSON.stringify(argv);
+      runs.set(key, { argv, where: [...(runs.get(key)?.where ?? []), at] });
+    }
+    expect(runs.size).toBeGreaterThan(5);
+    const problems: string[] = [];
+    for (const { argv, where } of runs.values()) {
+      try {
+        await execFileAsync('npm', ['run', '--silent', 'grpo', '--', ...argv], {
+          cwd: clone,
+          env: userEnv({ GRPO_CACHE_DIR: path.join(clone, '.cache') }),
+          maxBuffer: 16 * 1024 * 1024,
+        });
+      } catch (error) {
+        const e = error as Error & { code?: number; stderr?: string };
+        problems.push(
+          `${where.join(', ')}: \`npm run grpo -- ${argv.join(' ')}\` exited ${e.code}: ${(e.stderr ?? e.message).trim().split('\n').slice(-5).join(' | ')}`,
+        );
+      }
+    }
+    expect(problems).toEqual([]);
+  }, 600_000);
 });
 
 describe('docs pages', () => {

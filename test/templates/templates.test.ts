@@ -1,11 +1,13 @@
 /**
  * End to end: for every template, run the real scaffolder into a temporary directory, then
  * `npm install` (the `@grpo/*` packages are `file:` copies of this checkout, third-party ones come
- * from the npm cache or registry), `npm run build`, `npm test` and `npm run train` (2 steps of a
- * tiny model), as a user would. The checkout's packages must be built (their `dist/` is what a
- * project installs); the ones whose sources are newer than their build are rebuilt first.
+ * from the npm cache or registry), `npm run build`, `npm test` and `npm run train` (5 steps from
+ * the shipped SFT policy, with the evaluation before and after), as a user would, and check that
+ * training moved the held-out accuracy and that the template's own piece took part. The
+ * checkout's packages must be built (their `dist/` is what a project installs); the ones whose
+ * sources are newer than their build are rebuilt first.
  *
- * About 1.5 minutes with the checkout built, 3 with nothing built (2 shared cores); on by default
+ * About 3 minutes with the checkout built, 4.5 with nothing built (2 shared cores); on by default
  * (CI runs it as part of `npm test`). GRPO_TEST_TEMPLATES=0 leaves it out of a local run.
  */
 import { execFile } from 'node:child_process';
@@ -98,7 +100,7 @@ if (enabled)
     });
 
     for (const template of templates) {
-      it(`${template.name}: scaffolds, installs, builds, passes its tests and trains 2 steps`, async () => {
+      it(`${template.name}: scaffolds, installs, builds, passes its tests, and 5 steps of training move its accuracy`, async () => {
         const lap = (() => {
           let t = performance.now();
           const parts: string[] = [];
@@ -136,11 +138,28 @@ if (enabled)
           .split('\n')
           .map((l) => JSON.parse(l) as { step: number; metrics?: Record<string, number> } & Record<string, unknown>);
         const text = JSON.stringify(lines);
-        // Both training steps were logged, and the template's own piece took part in them.
-        expect(text).toMatch(/"step":\s*1\b/);
-        if (template.name === 'custom-estimator') expect(text).toContain('frac_nonzero_advantage');
-        if (template.name === 'custom-reward') expect(text).toContain('rewards/concise_answer/mean');
+        // Every training step was logged, and the template's own piece took part in them.
+        expect(text).toMatch(/"step":\s*4\b/);
+        const steps = lines.filter((l) => 'reward' in l);
+        expect(steps).toHaveLength(5);
+        if (template.name === 'custom-estimator') expect(steps.some((l) => (l.frac_nonzero_advantage as number) > 0)).toBe(true);
+        if (template.name === 'custom-reward') expect(steps.every((l) => (l['rewards/correct_steps/mean'] as number) > 0)).toBe(true);
         if (template.name === 'math-reasoning') expect(text).toContain('rewards/repetition/mean');
+        // The shipped SFT policy already solves part of the task, and the 5 steps moved it: the
+        // rewards told its samples apart (the run is seeded: the same figures every time).
+        expect(steps.some((l) => (l.reward as number) > 0)).toBe(true);
+        const accuracy = lines.filter((l) => typeof l['eval/accuracy'] === 'number').map((l) => l['eval/accuracy'] as number);
+        expect(accuracy).toHaveLength(2);
+        const [before, after] = accuracy as [number, number];
+        expect(before).toBeGreaterThan(0.2);
+        expect(after, `${template.name}: held-out accuracy ${before} before training, ${after} after`).toBeGreaterThan(before);
+        // The template's README quotes this run's figures.
+        const quoted = /`npm run train` prints `(accuracy before \d+\.\d% after \d+\.\d%)/.exec(await readFile(path.join(dir, 'README.md'), 'utf8'))?.[1];
+        expect(quoted, `${template.name}/README.md quotes what \`npm run train\` prints`).toBeDefined();
+        expect(trained).toContain(quoted);
+        // The run recorded its config and started from the packaged SFT checkpoint of the installed plugin.
+        const record = JSON.parse(await readFile(path.join(runDir, 'config.json'), 'utf8')) as { config: { policy: { checkpoint: string } } };
+        expect(record.config.policy.checkpoint).toBe(path.join(dir, 'node_modules/@grpo/plugin-math-task/checkpoints/sft'));
         expect(await readdir(runDir)).toContain('report.html');
       }, 600_000);
     }

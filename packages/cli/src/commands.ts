@@ -19,6 +19,8 @@ export interface EvalFlags {
   k?: number;
   limit?: number;
   split?: 'eval' | 'train';
+  /** Called after each batch of prompts (a progress line). */
+  onProgress?: (done: number, total: number) => void;
 }
 
 /** `grpo eval`: greedy accuracy, maj@k and pass@k of the configured policy on a dataset. */
@@ -47,6 +49,7 @@ export async function evalCommand(config: ResolvedConfig, flags: EvalFlags, out:
     maxNewTokens: config.generation.maxNewTokens,
     stop: config.generation.stop,
     seed: config.seed + 7919,
+    onProgress: flags.onProgress,
   });
   const pct = (x: number) => `${(x * 100).toFixed(1)}%`;
   out(`${dataset.name}: ${report!.n} prompts\n`);

@@ -1,25 +1,34 @@
+import path from 'node:path';
 import { Command, CommanderError, InvalidArgumentError } from 'commander';
 import {
   assembleContainer,
   CliCommand,
+  ConfigError,
   configToJson,
   errorMessage,
+  formatChange,
   GrpoError,
   loadConfig,
   prepareRun,
+  resolvePolicyCheckpoint,
   type AccuracyReport,
   type CliIo,
+  type Evaluation,
   type ResolvedConfig,
 } from '@grpo/core';
 import { LiveReportSink, writeReport } from '@grpo/report';
 import { evalCommand, sampleCommand } from './commands.js';
 import { defaultPlugins } from './defaults.js';
+import { describeRun } from './describe.js';
+import { cacheDir, evalCacheKey, readCachedEvaluation, writeCachedEvaluation } from './eval-cache.js';
 import { registerInit } from './init.js';
 import { stopOnFatalError } from './process.js';
-import { ProgressSink } from './progress.js';
+import { evalProgress, ProgressSink, StatusLine } from './progress.js';
+import { checkRun } from './validate.js';
+import { CLI_VERSION } from './version.js';
 
 export { defaultPlugins, defineConfig, type AlgorithmConfig, type ModelOptions } from './defaults.js';
-export { ProgressSink } from './progress.js';
+export { ProgressSink, StatusLine } from './progress.js';
 
 const defaultIo: CliIo = {
   out: (t) => process.stdout.write(t),
@@ -33,9 +42,12 @@ interface ConfigFlags {
   plugin?: string[];
 }
 
-/** The config the flags point at, with the CLI's default plugins first and `--plugin`s last. */
-async function resolveFromFlags(flags: ConfigFlags, overrides?: Record<string, unknown>): Promise<ResolvedConfig> {
-  return loadConfig({ cwd: flags.cwd, configFile: flags.config, overrides, defaults: defaultPlugins(), extraPlugins: flags.plugin });
+/**
+ * The config the flags point at, with the CLI's default plugins first and `--plugin`s last.
+ * `required`: finding no config file is an error that says so (and how to make one).
+ */
+async function resolveFromFlags(flags: ConfigFlags, overrides?: Record<string, unknown>, required = false): Promise<ResolvedConfig> {
+  return loadConfig({ cwd: flags.cwd, configFile: flags.config, overrides, defaults: defaultPlugins(), extraPlugins: flags.plugin, required });
 }
 
 const integer = (min: number) => (value: string) => {
@@ -72,11 +84,19 @@ interface SampleFlagsCli extends ConfigFlags {
 
 interface TrainFlags extends ConfigFlags {
   resume?: boolean;
+  allowConfigChange?: boolean;
   steps?: number;
   output?: string;
   backend?: string;
   seed?: number;
+  /** `--no-eval` sets it false: no evaluation before or after training. */
+  eval?: boolean;
+  /** `--no-eval-cache` sets it false: compute the "before" figures even when cached. */
+  evalCache?: boolean;
 }
+
+/** A second SIGINT within this many ms of the first is the same key press (npm forwards the terminal's SIGINT again). */
+const SAME_PRESS_MS = 250;
 
 const fmtAccuracy = (r: AccuracyReport) =>
   `greedy accuracy ${(r.greedy * 100).toFixed(1)}%` +
@@ -90,34 +110,55 @@ async function trainCommand(flags: TrainFlags, io: CliIo): Promise<void> {
   if (flags.output !== undefined) overrides.outputDir = flags.output;
   if (flags.backend !== undefined) overrides.backend = flags.backend;
   if (flags.seed !== undefined) overrides.seed = flags.seed;
-  const config = await resolveFromFlags(flags, overrides);
-  const run = await prepareRun(config, { resume: flags.resume });
+  if (flags.eval === false) overrides.eval = { before: false, after: false };
+  const config = await resolveFromFlags(flags, overrides, true);
+  const run = await prepareRun(config, { resume: flags.resume, allowConfigChange: flags.allowConfigChange, versions: { '@grpo/cli': CLI_VERSION } });
   const { trainer } = run;
   if (run.resumedFrom > 0) io.out(`resumed from step ${run.resumedFrom}\n`);
+  const changed = run.configChanges.filter((c) => c.training);
+  if (changed.length > 0) io.out(`resuming with a changed config (--allow-config-change): ${changed.map(formatChange).join('; ')}\n`);
+  io.out(`${describeRun(trainer.describe(), config.algorithm?.kl.estimator)}\n`);
+  const line = new StatusLine(process.stderr, io.err);
   const hasEval = trainer.hasEvalDataset;
-  const evaluate = () => trainer.evaluate({ requireAccuracy: true });
-  const beforeRun = hasEval && run.resumedFrom === 0 ? await evaluate() : undefined;
-  const before = beforeRun?.accuracy;
-  if (beforeRun && before) {
-    io.out(`eval before: ${fmtAccuracy(before)}\n`);
-    await run.metrics.log(0, beforeRun.metrics);
+  const evaluate = async (label: string) => {
+    const progress = evalProgress(line, label);
+    try {
+      return await trainer.evaluate({ requireAccuracy: true, onProgress: progress.onProgress });
+    } finally {
+      progress.done();
+    }
+  };
+  let beforeRun: Evaluation | undefined;
+  if (hasEval && run.resumedFrom === 0 && config.eval.before) {
+    // An unchanged starting checkpoint with an unchanged evaluation gives the same figures: reuse them.
+    const dir = cacheDir(config);
+    const key = flags.evalCache === false ? undefined : await evalCacheKey(run, config);
+    const cached = key ? await readCachedEvaluation(dir, key) : undefined;
+    beforeRun = cached?.evaluation ?? (await evaluate('eval before'));
+    if (!cached && key) await writeCachedEvaluation(dir, key, beforeRun).catch(() => undefined);
+    if (beforeRun.accuracy)
+      io.out(`eval before: ${fmtAccuracy(beforeRun.accuracy)}${cached ? ' (cached: same checkpoint and evaluation; --no-eval-cache recomputes)' : ''}\n`);
   }
+  const before = beforeRun?.accuracy;
+  if (beforeRun && before) await run.metrics.log(0, beforeRun.metrics);
 
   const controller = new AbortController();
-  let interrupts = 0;
+  let firstPress = 0;
+  const progress = new ProgressSink(config.train.steps, run.resumedFrom, line);
   const onSigint = () => {
-    interrupts++;
-    if (interrupts === 1) {
-      io.err('\nstopping after this step and saving a checkpoint (press Ctrl-C again to exit now)\n');
+    const now = Date.now();
+    if (firstPress === 0) {
+      firstPress = now;
+      line.message('stopping after this step and saving a checkpoint (press Ctrl-C again to exit now)');
       controller.abort();
-    } else {
+    } else if (now - firstPress > SAME_PRESS_MS) {
+      line.done();
       process.exit(130);
     }
   };
   process.on('SIGINT', onSigint);
   const stopOnError = stopOnFatalError(() => controller.abort());
   try {
-    const progress = new ProgressSink(config.train.steps, run.resumedFrom);
     const result = await trainer.train({
       signal: controller.signal,
       checkpointer: run.checkpointer,
@@ -128,7 +169,7 @@ async function trainCommand(flags: TrainFlags, io: CliIo): Promise<void> {
       io.out(`stopped at step ${trainer.step}; continue with --resume\n`);
       return;
     }
-    const afterRun = hasEval ? await evaluate() : undefined;
+    const afterRun = hasEval && config.eval.after ? await evaluate('eval after') : undefined;
     const after = afterRun?.accuracy;
     if (afterRun && after) {
       io.out(`eval after: ${fmtAccuracy(after)}\n`);
@@ -157,7 +198,7 @@ async function trainCommand(flags: TrainFlags, io: CliIo): Promise<void> {
 export function buildProgram(io: CliIo = defaultIo, commands: readonly CliCommand[] = []): Command {
   const program = new Command('grpo')
     .description('GRPO.ts: train language models with Group Relative Policy Optimization')
-    .version('0.1.0', '-v, --version')
+    .version(CLI_VERSION, '-v, --version')
     .option(
       '--plugin <name>',
       "load a plugin after the config's (a package name as in JSON configs, e.g. reward-model), with its commands; repeatable",
@@ -188,9 +229,14 @@ export function buildProgram(io: CliIo = defaultIo, commands: readonly CliComman
       .description('check the config and its plugins; exit code 2 when invalid')
       .addHelpText('after', '\nExamples:\n  $ grpo config validate\n  $ grpo config validate -c .grporc.yaml'),
   ).action(async (_flags: ConfigFlags, cmd: Command) => {
-    const resolved = await resolveFromFlags(cmd.optsWithGlobals<ConfigFlags>());
+    const resolved = await resolveFromFlags(cmd.optsWithGlobals<ConfigFlags>(), undefined, true);
+    // Resolve plugins and names as train does (the container assembles; nothing loads weights).
+    const check = await checkRun(resolved);
+    if (check.issues.length > 0) throw new ConfigError(resolved.source, check.issues);
     const names = resolved.plugins.map((p) => p.meta.name);
     io.out(`config OK: ${resolved.source} (${names.length} plugin${names.length === 1 ? '' : 's'}: ${names.join(', ')})\n`);
+    if (check.summary) io.out(`${describeRun(check.summary, resolved.algorithm?.kl.estimator)}\n`);
+    for (const note of check.unchecked) io.out(`not checked without loading: ${note}\n`);
   });
 
   withConfigFlags(
@@ -198,37 +244,63 @@ export function buildProgram(io: CliIo = defaultIo, commands: readonly CliComman
       .command('train')
       .description('train a policy with GRPO from a config (checkpoints, metrics.jsonl, Ctrl-C saves and stops)')
       .option('--resume', 'continue from the latest checkpoint in the output directory')
+      .option('--allow-config-change', 'with --resume: continue although the config changes training (the run records the new one)')
+      .option('--no-eval', 'skip the evaluation before and after training (eval.before / eval.after)')
+      .option('--no-eval-cache', 'evaluate the starting policy even when its figures are cached')
       .option('--steps <n>', 'override train.steps', integer(1))
       .option('-o, --output <dir>', 'override outputDir')
       .option('--backend <name>', "override backend ('wasm', 'cpu', 'tfjs-node', 'tfjs-node-gpu')")
       .option('--seed <n>', 'override seed', integer(0))
       .addHelpText(
         'after',
-        '\nExamples:\n  $ grpo train\n  $ grpo train --config grpo.config.ts --steps 200 -o runs/try1\n  $ grpo train -o runs/try1 --resume',
+        '\nExamples:\n  $ grpo train\n  $ grpo train --config grpo.config.ts --steps 200 -o runs/try1\n  $ grpo train -o runs/try1 --resume\n  $ grpo train --steps 20 --no-eval',
       ),
   ).action((_flags: TrainFlags, cmd: Command) => trainCommand(cmd.optsWithGlobals<TrainFlags>(), io));
 
-  const checkpointOverride = (flags: { checkpoint?: string }) => (flags.checkpoint ? { policy: { checkpoint: flags.checkpoint } } : undefined);
+  // A policy directory, a training checkpoint (its policy/) or a run directory (its latest checkpoint).
+  const checkpointOverride = async (flags: ConfigFlags & { checkpoint?: string }) => {
+    if (!flags.checkpoint) return undefined;
+    const dir = path.resolve(flags.cwd ?? process.cwd(), flags.checkpoint);
+    return { policy: { checkpoint: await resolvePolicyCheckpoint(dir, { option: '--checkpoint', given: flags.checkpoint }) } };
+  };
   withConfigFlags(
     program
       .command('eval')
       .description('greedy accuracy, maj@k and pass@k of a policy on the evaluation set (judged by the accuracy reward)')
-      .option('--checkpoint <dir>', 'evaluate this checkpoint (or Hugging Face model directory) instead of config.policy.checkpoint')
+      .option(
+        '--checkpoint <dir>',
+        'evaluate this policy instead of policy.checkpoint: a checkpoint, a run directory (its latest) or a Hugging Face model directory',
+      )
       .option('-k <n>', 'samples per prompt for maj@k and pass@k (0 = greedy only)', integer(0))
       .option('--limit <n>', 'evaluate at most n prompts', integer(1))
       .option('--split <name>', "'eval' (default) or 'train'")
-      .addHelpText('after', '\nExamples:\n  $ grpo eval\n  $ grpo eval --checkpoint runs/latest/checkpoints/step-000100/policy -k 8 --limit 200'),
+      .addHelpText(
+        'after',
+        '\nExamples:\n  $ grpo eval\n  $ grpo eval --checkpoint runs/try1 -k 8 --limit 200\n  $ grpo eval --checkpoint runs/try1/checkpoints/step-000020 -k 0',
+      ),
   ).action(async (_flags: ConfigFlags & EvalFlagsCli, cmd: Command) => {
     const flags = cmd.optsWithGlobals<ConfigFlags & EvalFlagsCli>();
     if (flags.split !== undefined && flags.split !== 'eval' && flags.split !== 'train') throw new InvalidArgumentError("--split must be 'eval' or 'train'");
-    const config = await resolveFromFlags(flags, checkpointOverride(flags));
-    await evalCommand(config, { k: flags.k, limit: flags.limit, split: flags.split as 'eval' | 'train' | undefined }, io.out);
+    const config = await resolveFromFlags(flags, await checkpointOverride(flags), true);
+    const progress = evalProgress(new StatusLine(process.stderr, io.err), 'eval');
+    try {
+      await evalCommand(
+        config,
+        { k: flags.k, limit: flags.limit, split: flags.split as 'eval' | 'train' | undefined, onProgress: progress.onProgress },
+        io.out,
+      );
+    } finally {
+      progress.done();
+    }
   });
   withConfigFlags(
     program
       .command('sample')
       .description('generate completions from a policy (e.g. a checkpoint) for the given prompts')
-      .option('--checkpoint <dir>', 'sample from this checkpoint (or Hugging Face model directory) instead of config.policy.checkpoint')
+      .option(
+        '--checkpoint <dir>',
+        'sample from this policy instead of policy.checkpoint: a checkpoint, a run directory (its latest) or a Hugging Face model directory',
+      )
       .option('-p, --prompt <text>', 'a prompt (repeat for several)', (v: string, prev: string[] = []) => [...prev, v])
       .option(
         '--ids <list>',
@@ -246,12 +318,14 @@ export function buildProgram(io: CliIo = defaultIo, commands: readonly CliComman
       .option('--seed <n>', 'sampling seed', integer(0))
       .addHelpText(
         'after',
-        '\nExamples:\n  $ grpo sample --checkpoint runs/latest/checkpoints/step-000100/policy -p "ann has 12 pens. she buys 5. how many now?\\n" -n 4\n' +
-          '  $ grpo sample --checkpoint ../shared/models/stories260k --ids 1,403,407 --temperature 0 --max-new-tokens 48 --json',
+        '\nExamples:\n  $ grpo sample --checkpoint plugins/math-task/checkpoints/sft -p "a bus has 26 kids. 21 get off, 32 get on. how many now?\\n" -t 0\n' +
+          '  $ grpo sample --checkpoint runs/main -p "sam has 18 coins. he wins 42, loses 53. how many now?\\n" -n 4\n' +
+          '  $ grpo sample --checkpoint ../shared/models/stories260k --ids 1,403,407 --temperature 0 --max-new-tokens 48 --json\n' +
+          '(the shipped policy answers the built-in math task: a question, then "\\n"; it writes one step per line and "#### <answer>")',
       ),
   ).action(async (_flags: SampleFlagsCli, cmd: Command) => {
     const flags = cmd.optsWithGlobals<SampleFlagsCli>();
-    const config = await resolveFromFlags(flags, checkpointOverride(flags));
+    const config = await resolveFromFlags(flags, await checkpointOverride(flags), !flags.checkpoint);
     const prompts = (flags.prompt ?? []).map((p) => p.replace(/\\n/g, '\n'));
     await sampleCommand(
       config,

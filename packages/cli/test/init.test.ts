@@ -1,9 +1,9 @@
 import { existsSync } from 'node:fs';
-import { mkdir, mkdtemp, readdir, readFile, symlink, writeFile } from 'node:fs/promises';
+import { mkdir, mkdtemp, readdir, readFile, symlink, utimes, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { createMain, listTemplates, scaffold, ScaffoldError, validatePackageName } from 'create-grpo';
+import { createMain, listTemplates, nextSteps, scaffold, ScaffoldError, validatePackageName } from 'create-grpo';
 import { describe, expect, it } from 'vitest';
 import { main } from '../src/index.js';
 
@@ -80,6 +80,31 @@ describe('grpo init', () => {
     expect(pkg.dependencies['@tensorflow/tfjs']).toBe('^4.22.0');
     // Nothing left over next to the project.
     expect(await readdir(cwd)).toEqual(['my-run']);
+  });
+
+  it('warns about linked packages not built or built before their sources changed, and starts the next steps with the build', async () => {
+    const source = await tempDir();
+    const write = async (file: string, text: string) => {
+      await mkdir(path.dirname(path.join(source, file)), { recursive: true });
+      await writeFile(path.join(source, file), text);
+    };
+    await write('package.json', '{ "name": "grpo-ts", "private": true }');
+    await write('packages/core/package.json', '{ "name": "@grpo/core", "version": "0.1.0" }');
+    await write('packages/core/dist/index.js', 'export {};\n');
+    await write('packages/core/src/index.ts', 'export {};\n');
+    await write('plugins/x/package.json', '{ "name": "@grpo/plugin-x", "version": "0.1.0" }');
+    await write('plugins/x/src/index.ts', 'export {};\n');
+    await write('templates/ok/package.json', '{ "name": "t", "dependencies": { "@grpo/core": "^0.1.0", "@grpo/plugin-x": "^0.1.0" } }');
+    // core's build is older than its sources.
+    const past = new Date(Date.now() - 3_600_000);
+    await utimes(path.join(source, 'packages/core/dist/index.js'), past, past);
+    const cwd = await tempDir();
+    const result = await scaffold({ target: 'proj', template: 'ok', cwd, grpoSource: source, templatesDir: path.join(source, 'templates') });
+    expect(result.warnings).toEqual([
+      `not built yet in ${source}: @grpo/plugin-x (run \`npm run build\` there before \`npm install\`)`,
+      `built before their sources last changed in ${source}: @grpo/core (run \`npm run build\` there before \`npm install\`)`,
+    ]);
+    expect(nextSteps(result, cwd)).toContain(`Next:\n  (cd ${source} && npm run build)\n  cd proj\n  npm install\n`);
   });
 
   it('--registry keeps published ranges and writes no .npmrc; --name sets the package name', async () => {

@@ -1,3 +1,5 @@
+import type { ConfigChange } from './run/record.js';
+
 /** Base class for errors users can act on: the CLI prints `message` without a stack trace. */
 export class GrpoError extends Error {
   /** Process exit code the CLI uses for this error. */
@@ -62,5 +64,36 @@ export function errorMessage(value: unknown): string {
     return `${shown} (a thrown value that is not an Error)`;
   } catch {
     return 'a thrown value that cannot be shown';
+  }
+}
+
+/** No config file where one was searched for. Exit code 2. */
+export class ConfigNotFoundError extends GrpoError {
+  override readonly exitCode = 2;
+  constructor(
+    /** The directory the search started in. */
+    readonly dir: string,
+    searched: readonly string[],
+  ) {
+    super(
+      `no config found in ${dir} (looked for ${searched.join(', ')}; the search stops at the nearest package.json). ` +
+        'Create a project with `grpo init <dir>` (in a GRPO.ts checkout: `npm run grpo -- init <dir>`), or name a config file with --config <file>.',
+    );
+  }
+}
+
+/** A resume whose config differs from the run's recorded one in keys that change training. Exit code 2. */
+export class ConfigChangeError extends GrpoError {
+  override readonly exitCode = 2;
+  constructor(
+    /** The run's `config.json`. */
+    readonly file: string,
+    readonly changes: readonly ConfigChange[],
+  ) {
+    super(
+      `the config differs from the one this run was trained with (${file}) in ${changes.length === 1 ? 'a key' : `${changes.length} keys`} that change training:\n` +
+        changes.map((c) => `  - ${c.key}: ${c.before ?? '(absent)'} → ${c.after ?? '(absent)'}`).join('\n') +
+        '\nResume with the same config, or continue with the new one on purpose: grpo train --resume --allow-config-change (prepareRun: allowConfigChange).',
+    );
   }
 }

@@ -45,7 +45,9 @@ export type {
 export {
   BackendUnavailableError,
   CheckpointError,
+  ConfigChangeError,
   ConfigError,
+  ConfigNotFoundError,
   DataError,
   errorMessage,
   GrpoError,
@@ -58,7 +60,7 @@ export { CORE_VERSION } from './version.js';
 // Plugins and configuration.
 export { definePlugin, GrpoConfig } from './plugin/types.js';
 export type { GrpoPlugin, PluginContext, PluginDefinition, PluginEntry, PluginFactory, PluginMeta, PluginOptions, ResolvedConfig } from './plugin/types.js';
-export { assembleContainer, flattenPlugins, selectNamed } from './plugin/container.js';
+export { assembleContainer, boundValues, flattenPlugins, selectNamed } from './plugin/container.js';
 export { coreConfigSchema } from './config/schema.js';
 export type { ConfigSections, GrpoConfigInput, PolicySections, Section } from './config/schema.js';
 export { configSchemaFor, type SectionOwners } from './config/sections.js';
@@ -66,9 +68,11 @@ export { configToJson, defineConfig, loadConfig, resolveConfig, type LoadConfigO
 export * as field from './config/zod-helpers.js';
 
 // Running: assembling a run, the loop, evaluation and what they write.
-export { configDir, configPath, prepareContainer, prepareRun, type PreparedRun } from './run/prepare.js';
+export { configDir, configPath, prepareContainer, prepareRun, type PreparedRun, type PrepareRunOptions } from './run/prepare.js';
 export { LOCK_FILE, lockRunDirectory, RunLock, RunLockedError, type RunLockOwner } from './run/lock.js';
-export { DEFAULT_MICRO_BATCH, policyEngine, Trainer, type TrainerParts } from './trainer/trainer.js';
+export { describeDirectory, resolvePolicyCheckpoint, type CheckpointPathOptions } from './run/checkpoint-path.js';
+export { configChanges, formatChange, readRunRecord, RUN_CONFIG_FILE, runRecord, type ConfigChange, type RunRecord } from './run/record.js';
+export { DEFAULT_MICRO_BATCH, policyEngine, Trainer, type RunDescription, type TrainerParts } from './trainer/trainer.js';
 export { accuracyReward, evaluate, passAndMajority, type AccuracyReport, type EvaluateOptions, type Evaluation } from './pipeline/evaluate.js';
 export { renderPrompt } from './pipeline/rollout.js';
 export { rewardInput, scoreRollouts, scoreWith, type RewardRunOptions, type ScoredBatch, type ValidatedScore } from './pipeline/score.js';

@@ -14,6 +14,9 @@ export function nextSteps(result: ScaffoldResult, cwd: string = process.cwd()): 
   );
   for (const w of result.warnings) lines.push(`warning: ${w}`);
   lines.push('', 'Next:');
+  // The project installs the checkout's built packages: build them first when they are not (or are old).
+  const source = /^(?:not built yet|built before their sources last changed) in (.*): /.exec(result.warnings.find((w) => / in .*: /.test(w)) ?? '')?.[1];
+  if (source) lines.push(`  (cd ${source.includes(' ') ? JSON.stringify(source) : source} && npm run build)`);
   if (rel !== '.') lines.push(`  cd ${rel.includes(' ') ? JSON.stringify(rel) : rel}`);
   lines.push('  npm install', '  npm run build && npm test', '  npm run train', '');
   return lines.join('\n');

@@ -14,7 +14,7 @@
  * - Nothing is written into the target until the whole project exists in a temporary sibling
  *   directory; then it is moved in, and any error removes everything this call created.
  */
-import { existsSync, lstatSync, readdirSync, readFileSync } from 'node:fs';
+import { existsSync, lstatSync, readdirSync, readFileSync, statSync } from 'node:fs';
 import { lstat, mkdir, mkdtemp, readdir, readFile, rename, rm, rmdir, copyFile, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -144,6 +144,27 @@ export function nameFromDir(dir: string): string {
     .replace(/[^a-z0-9\-._~]+/g, '-');
 }
 
+/** Newest modification time of the files under `dir` (0 when there are none). */
+function newest(dir: string): number {
+  let latest = 0;
+  let entries;
+  try {
+    entries = readdirSync(dir, { withFileTypes: true });
+  } catch {
+    return 0;
+  }
+  for (const e of entries) {
+    const p = path.join(dir, e.name);
+    latest = Math.max(latest, e.isDirectory() ? newest(p) : e.isFile() ? statSync(p).mtimeMs : 0);
+  }
+  return latest;
+}
+
+/** Whether a package's `dist/` is older than its `src/` or `package.json` (a project would install an old build). */
+function builtBeforeSources(dir: string): boolean {
+  return newest(path.join(dir, 'dist')) < Math.max(newest(path.join(dir, 'src')), statSync(path.join(dir, 'package.json')).mtimeMs);
+}
+
 /** Workspace packages of a checkout: name → folder (`packages/*`, `plugins/*`). */
 export function workspacePackages(source: string): Map<string, string> {
   const found = new Map<string, string>();
@@ -216,6 +237,9 @@ export function rewritePackageJson(template: PackageJson, name: string, source: 
   pkg.dependencies = Object.fromEntries(Object.entries(dependencies).sort(([a], [b]) => a.localeCompare(b)));
   const unbuilt = [...linked].filter((dep) => !existsSync(path.join(workspaces.get(dep)!, 'dist'))).sort();
   if (unbuilt.length > 0) warnings.push(`not built yet in ${source}: ${unbuilt.join(', ')} (run \`npm run build\` there before \`npm install\`)`);
+  const stale = [...linked].filter((dep) => !unbuilt.includes(dep) && builtBeforeSources(workspaces.get(dep)!)).sort();
+  if (stale.length > 0)
+    warnings.push(`built before their sources last changed in ${source}: ${stale.join(', ')} (run \`npm run build\` there before \`npm install\`)`);
   return { pkg, warnings };
 }
 

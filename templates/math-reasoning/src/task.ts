@@ -1,7 +1,6 @@
 import type { PluginEntry } from '@grpo/core';
 import mathReward from '@grpo/plugin-math-reward';
-import mathTask, { MATH_TASK_CHARS } from '@grpo/plugin-math-task';
-import tokenizers from '@grpo/plugin-tokenizers';
+import mathTask from '@grpo/plugin-math-task';
 
 export interface MathReasoningOptions {
   /** Seed of the generated problems. */
@@ -12,14 +11,13 @@ export interface MathReasoningOptions {
 
 /**
  * A preset (a list of plugins): the built-in arithmetic task (prompts, held-out problems and its
- * `task_accuracy` judge), a character tokenizer over the task's fixed alphabet (so a fresh
- * policy can be built), and the math rewards: `accuracy` (the final answer equals the
- * reference) and `repetition` (a penalty for repeated n-grams).
+ * `task_accuracy` judge) and the math rewards: `accuracy` (the final answer equals the
+ * reference) and `repetition` (a penalty for repeated n-grams). The policy and its tokenizer come
+ * from the checkpoint in `grpo.config.ts`.
  */
 export function mathReasoning(options: MathReasoningOptions = {}): PluginEntry[] {
   return [
     mathTask({ seed: options.seed ?? 0, trainSize: 5_000, testSize: options.testSize ?? 32 }),
-    tokenizers({ char: { chars: MATH_TASK_CHARS } }),
     mathReward({ accuracy: true, format: false, repetition: true }),
   ];
 }

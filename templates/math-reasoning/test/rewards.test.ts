@@ -12,12 +12,12 @@ const reward = (name: string): RewardFunction => {
 };
 
 describe('math-reasoning', () => {
-  it('the preset brings the task, a tokenizer and the math rewards', () => {
+  it('the preset brings the task and the math rewards', () => {
     const names = mathReasoning()
       .flat()
       .filter((p): p is GrpoPlugin => typeof p === 'object' && p !== null && 'meta' in p)
       .map((p) => p.meta.name);
-    expect(names).toEqual(['@grpo/plugin-math-task', '@grpo/plugin-tokenizers', '@grpo/plugin-math-reward']);
+    expect(names).toEqual(['@grpo/plugin-math-task', '@grpo/plugin-math-reward']);
   });
 
   it('accuracy gives 1 to the reference solution of a task problem and 0 to a wrong answer', async () => {

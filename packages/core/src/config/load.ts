@@ -5,7 +5,7 @@ import { pathToFileURL } from 'node:url';
 import { cosmiconfig, type Loader } from 'cosmiconfig';
 import { parse as parseYaml, YAMLParseError } from 'yaml';
 import { z } from 'zod';
-import { ConfigError, type ConfigIssue } from '../errors.js';
+import { ConfigError, ConfigNotFoundError, type ConfigIssue } from '../errors.js';
 import { flattenPlugins, pluginShapeProblem } from '../plugin/container.js';
 import type { GrpoPlugin, PluginEntry, ResolvedConfig } from '../plugin/types.js';
 import { pluginEntrySchema, type GrpoConfigInput } from './schema.js';
@@ -207,7 +207,12 @@ export interface LoadConfigOptions extends Pick<ResolveConfigOptions, 'defaults'
   configFile?: string;
   /** Values that override the file (e.g. from CLI flags), merged deeply. */
   overrides?: Record<string, unknown>;
+  /** Without `configFile`, finding no config is a `ConfigNotFoundError` instead of running on the defaults. */
+  required?: boolean;
 }
+
+/** The search places as a user reads them: `package.json#grpo`, `.grporc`, … */
+const SEARCHED = ['package.json#grpo', '.grporc', '.grporc.{json,yaml,yml}', '.config/grporc*', 'grpo.config.{ts,mts,js,mjs,cjs}'];
 
 function deepMerge(base: Record<string, unknown>, over: Record<string, unknown>): Record<string, unknown> {
   const out: Record<string, unknown> = { ...base };
@@ -244,6 +249,8 @@ export async function loadConfig(options: LoadConfigOptions = {}): Promise<Resol
       raw = result.config;
       source = result.filepath;
       baseDir = path.dirname(result.filepath);
+    } else if (options.required) {
+      throw new ConfigNotFoundError(cwd, SEARCHED);
     }
   }
   if (options.overrides && raw && typeof raw === 'object' && !Array.isArray(raw)) {

@@ -114,6 +114,11 @@ export const coreConfigSchema = z.strictObject({
         .describe('Reward whose score 1 means correct (greedy accuracy, pass@k, maj@k); default: the first reward named like `*accuracy*`.'),
       k: int(0).default(8).describe('Samples per prompt for pass@k and maj@k; 0 skips them.'),
       temperature: positive().default(1).describe('Sampling temperature for pass@k and maj@k.'),
+      before: z
+        .boolean()
+        .default(true)
+        .describe('`grpo train`: evaluate the starting policy first (an unchanged starting checkpoint reuses its cached figures); `--no-eval` turns off both.'),
+      after: z.boolean().default(true).describe('`grpo train`: evaluate the trained policy after the last step.'),
     })
     .prefault({}),
   rewards: z

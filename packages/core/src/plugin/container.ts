@@ -1,5 +1,5 @@
 import 'reflect-metadata';
-import { Container, ContainerModule } from 'inversify';
+import { Container, ContainerModule, type ContainerModuleLoadOptions } from 'inversify';
 import semver from 'semver';
 import { validatePluginOptions } from '../config/sections.js';
 import { ConfigError, GrpoError, PluginError } from '../errors.js';
@@ -52,6 +52,77 @@ function checkCoreRange(plugin: GrpoPlugin): void {
   }
 }
 
+/** A binding a plugin's `register` made, as the binding API shows it (what a value computes is not run). */
+interface BindingRecord {
+  readonly token: unknown;
+  readonly plugin: string;
+  /** `toConstantValue`'s value; absent for bindings that compute theirs (dynamic values, classes, factories). */
+  readonly constant?: { readonly value: unknown };
+}
+
+/** inversify's `bind(token).to…` methods. */
+const BIND_TO = new Set(['to', 'toSelf', 'toConstantValue', 'toDynamicValue', 'toFactory', 'toProvider', 'toResolvedValue', 'toService']);
+
+const recorded = new WeakMap<Container, { records: BindingRecord[]; complete: boolean }>();
+
+/** `register`'s binding API, recording what is bound to which token (rebinding and unbinding included). */
+function recording(load: ContainerModuleLoadOptions, plugin: string, records: BindingRecord[]): ContainerModuleLoadOptions {
+  const forget = (token: unknown) => {
+    for (let i = records.length - 1; i >= 0; i--) if (records[i]!.token === token) records.splice(i, 1);
+  };
+  const watch = <S extends object>(syntax: S, token: unknown): S =>
+    new Proxy(syntax, {
+      get(target, prop, receiver) {
+        const value = Reflect.get(target, prop, receiver) as unknown;
+        if (typeof value !== 'function') return value;
+        if (typeof prop === 'string' && BIND_TO.has(prop))
+          return (...args: unknown[]) => {
+            records.push(prop === 'toConstantValue' ? { token, plugin, constant: { value: args[0] } } : { token, plugin });
+            return (value as (...a: unknown[]) => unknown).apply(target, args);
+          };
+        return (value as (...a: unknown[]) => unknown).bind(target);
+      },
+    });
+  const { bind, rebind, rebindSync, unbind, unbindSync } = load;
+  return {
+    ...load,
+    bind: ((token: never) => watch(bind(token), token)) as typeof bind,
+    rebind: (async (token: never) => {
+      forget(token);
+      return watch(await rebind(token), token);
+    }) as typeof rebind,
+    rebindSync: ((token: never) => {
+      forget(token);
+      return watch(rebindSync(token), token);
+    }) as typeof rebindSync,
+    unbind: ((identifier: never) => {
+      forget(identifier);
+      return unbind(identifier);
+    }) as typeof unbind,
+    unbindSync: ((identifier: never) => {
+      forget(identifier);
+      unbindSync(identifier);
+    }) as typeof unbindSync,
+  };
+}
+
+/**
+ * What the plugins bound to `token` in a container of `assembleContainer`, without resolving
+ * anything: the constant values, how many bindings compute their value when resolved (which may
+ * load weights), and whether the list is complete (plugins given as a `module` are not seen).
+ * For checks that must stay cheap, such as `grpo config validate`.
+ */
+export function boundValues<T>(container: Container, token: symbol): { values: T[]; computed: number; complete: boolean } {
+  const state = recorded.get(container);
+  if (!state) return { values: [], computed: 0, complete: false };
+  const mine = state.records.filter((r) => r.token === token);
+  return {
+    values: mine.filter((r) => r.constant).map((r) => r.constant!.value as T),
+    computed: mine.filter((r) => !r.constant).length,
+    complete: state.complete,
+  };
+}
+
 /**
  * Builds the DI container of a resolved config: the config first, then its plugins in order
  * (defaults first), so later plugins can rebind what earlier ones bound. Requirements are
@@ -60,6 +131,8 @@ function checkCoreRange(plugin: GrpoPlugin): void {
  */
 export async function assembleContainer(config: ResolvedConfig): Promise<Container> {
   const container = new Container();
+  const records: BindingRecord[] = [];
+  recorded.set(container, { records, complete: true });
   container.bind(GrpoConfig).toConstantValue(config);
   const given = flattenPlugins(config.plugins);
   given.forEach(checkShape);
@@ -68,10 +141,15 @@ export async function assembleContainer(config: ResolvedConfig): Promise<Contain
   if (issues.length) throw new ConfigError(config.source, issues);
   for (const plugin of plugins) {
     try {
-      if (plugin.module) await container.load(plugin.module);
+      if (plugin.module) {
+        await container.load(plugin.module);
+        recorded.get(container)!.complete = false;
+      }
       if (plugin.register) {
         const register = plugin.register.bind(plugin);
-        await container.load(new ContainerModule(async (load) => void (await register({ ...load, config, options: plugin.options?.value }))));
+        await container.load(
+          new ContainerModule(async (load) => void (await register({ ...recording(load, plugin.meta.name, records), config, options: plugin.options?.value }))),
+        );
       }
     } catch (error) {
       if (error instanceof GrpoError) throw error;

@@ -3,6 +3,7 @@
  * (plugins), the tensor backend, the policy (from the last bound `PolicyFactory`), the JSONL
  * datasets of `data.*`, and for training the trainer and its checkpointer.
  */
+import { mkdir, stat, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import type { Container } from 'inversify';
 import { TensorBackend } from '../contracts/backend.js';
@@ -11,7 +12,7 @@ import { Policy, PolicyFactory } from '../contracts/policy.js';
 import { Tokenizer } from '../contracts/tokenizer.js';
 import type { ResolvedConfig } from '../plugin/types.js';
 import { JsonlPromptDataset } from '../data/jsonl.js';
-import { GrpoError } from '../errors.js';
+import { CheckpointError, ConfigChangeError, GrpoError } from '../errors.js';
 import { renderPrompt } from '../pipeline/rollout.js';
 import type { DatasetRow } from '../records.js';
 import { assembleContainer, selectNamed } from '../plugin/container.js';
@@ -19,6 +20,8 @@ import { DirectoryCheckpointer } from '../trainer/checkpointer.js';
 import { JsonlMetricsSink } from '../trainer/sinks.js';
 import { lockRunDirectory, type RunLock } from './lock.js';
 import { Trainer } from '../trainer/trainer.js';
+import { describeDirectory, resolvePolicyCheckpoint } from './checkpoint-path.js';
+import { configChanges, readRunRecord, RUN_CONFIG_FILE, runRecord, type ConfigChange, type RunRecord } from './record.js';
 
 /** The directory relative paths in a config are resolved against: the config file's (else the working directory). */
 export function configDir(config: ResolvedConfig): string {
@@ -41,11 +44,26 @@ export async function prepareContainer(config: ResolvedConfig): Promise<Containe
     const factories = await container.getAllAsync<PolicyFactory>(PolicyFactory, { optional: true });
     const factory = factories.at(-1);
     if (!factory) throw new GrpoError('No policy: add a plugin that contributes a PolicyFactory (e.g. @grpo/plugin-transformer) or binds a Policy.');
-    const policy = await factory.create({
-      config,
-      checkpoint: config.policy.checkpoint ? configPath(config, config.policy.checkpoint) : undefined,
-      tokenizer: container.isBound(Tokenizer) ? await container.getAsync<Tokenizer>(Tokenizer) : undefined,
-    });
+    const given = config.policy.checkpoint;
+    // A training checkpoint or a run directory means its policy/ (the latest one of a run).
+    const checkpoint = given ? await resolvePolicyCheckpoint(configPath(config, given), { given }) : undefined;
+    let policy: Policy;
+    try {
+      policy = await factory.create({
+        config,
+        checkpoint,
+        tokenizer: container.isBound(Tokenizer) ? await container.getAsync<Tokenizer>(Tokenizer) : undefined,
+      });
+    } catch (error) {
+      // A directory that is no checkpoint at all: say what it holds and what was expected.
+      if (checkpoint && !(await stat(path.join(checkpoint, 'config.json')).catch(() => undefined)))
+        throw new CheckpointError(
+          `policy.checkpoint ${given}: ${checkpoint} is not a checkpoint (it holds: ${await describeDirectory(checkpoint)}); ` +
+            'give a policy directory (config.json, model.safetensors, …), a training checkpoint (checkpoints/step-NNNNNN) or a run directory',
+          { cause: error },
+        );
+      throw error;
+    }
     container.bind(Policy).toConstantValue(policy);
   }
   const { data } = config;
@@ -84,18 +102,43 @@ export interface PreparedRun {
   lock: RunLock;
   /** Releases the lock on `outputDir` (idempotent). */
   release(): void;
+  /** What `<outputDir>/config.json` now records: the config, versions, seed and backend. */
+  record: RunRecord;
+  /** On resume: keys whose value differs from the run's recorded config (training changes only when allowed). */
+  configChanges: readonly ConfigChange[];
+}
+
+export interface PrepareRunOptions {
+  /** Continue from the latest checkpoint of `outputDir`, with the config the run recorded. */
+  resume?: boolean;
+  /** On resume, accept a config that differs from the recorded one in keys that change training. */
+  allowConfigChange?: boolean;
+  /** Versions to record besides core's, tfjs-core's and the plugins' (e.g. `{ '@grpo/cli': '0.1.0' }`). */
+  versions?: Readonly<Record<string, string>>;
 }
 
 /**
  * A training run from a resolved config; with `resume`, restored from the latest checkpoint of
- * `outputDir`. The run holds a lock on `outputDir` (`RunLockedError` when another live run holds
- * it); it is released by `release()` or when the process exits.
+ * `outputDir` after comparing the config with the one the run recorded in `config.json` (a change
+ * that alters training is refused unless `allowConfigChange`). Writes `config.json`. The run holds
+ * a lock on `outputDir` (`RunLockedError` when another live run holds it); it is released by
+ * `release()` or when the process exits.
  */
-export async function prepareRun(config: ResolvedConfig, options: { resume?: boolean } = {}): Promise<PreparedRun> {
+export async function prepareRun(config: ResolvedConfig, options: PrepareRunOptions = {}): Promise<PreparedRun> {
   const outputDir = configPath(config, config.outputDir);
   // First, before any work: another run on this directory is refused at once.
   const lock = await lockRunDirectory(outputDir, { command: `grpo train${options.resume ? ' --resume' : ''} (${config.source})` });
   try {
+    const record = runRecord(config, options.versions);
+    let changes: ConfigChange[] = [];
+    if (options.resume) {
+      const recorded = await readRunRecord(outputDir);
+      if (recorded) {
+        changes = configChanges(recorded.config, record.config);
+        const training = changes.filter((c) => c.training);
+        if (training.length > 0 && !options.allowConfigChange) throw new ConfigChangeError(path.join(outputDir, RUN_CONFIG_FILE), training);
+      }
+    }
     const container = await prepareContainer(config);
     const checkpointer = new DirectoryCheckpointer(path.join(outputDir, 'checkpoints'));
     const trainer = await Trainer.fromContainer(container);
@@ -107,7 +150,9 @@ export async function prepareRun(config: ResolvedConfig, options: { resume?: boo
     }
     const metrics = new JsonlMetricsSink(outputDir, { resumeStep: resumedFrom });
     await metrics.open();
-    return { container, trainer, checkpointer, metrics, outputDir, resumedFrom, lock, release: () => lock.release() };
+    await mkdir(outputDir, { recursive: true });
+    await writeFile(path.join(outputDir, RUN_CONFIG_FILE), `${JSON.stringify(record, null, 2)}\n`);
+    return { container, trainer, checkpointer, metrics, outputDir, resumedFrom, record, configChanges: changes, lock, release: () => lock.release() };
   } catch (error) {
     lock.release();
     throw error;

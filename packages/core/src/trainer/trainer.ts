@@ -50,6 +50,20 @@ export interface TrainerParts {
   hooks?: readonly TrainerHook[];
 }
 
+/** What a run trains with, by name (`Trainer.describe`). */
+export interface RunDescription {
+  readonly estimator: string;
+  readonly objective: string;
+  readonly aggregation: string;
+  readonly kl: Algorithm['kl'];
+  /** Every reward with its weight in the total (`rewards.weights`, else 1). */
+  readonly rewards: readonly { readonly name: string; readonly weight: number }[];
+  readonly engine: string;
+  readonly filters: readonly string[];
+  readonly shapers: readonly string[];
+  readonly participants: readonly string[];
+}
+
 /**
  * Sequences per forward/backward pass when the config sets none. Gradient accumulation makes the
  * result identical to one big pass, and it bounds activation memory (the wasm heap of tfjs is
@@ -150,6 +164,23 @@ export class Trainer implements Checkpointable {
   /** True when an evaluation dataset is configured. */
   get hasEvalDataset(): boolean {
     return this.parts.evalDataset !== undefined;
+  }
+
+  /** What this run trains with, by name: for the console line at the start of a run and for logs. */
+  describe(): RunDescription {
+    const { algorithm: a, rewards, engine } = this.parts;
+    const weights = this.config.rewards.weights;
+    return {
+      estimator: a.estimator.name,
+      objective: a.objective.name,
+      aggregation: a.aggregation.name,
+      kl: { placement: a.kl.placement, beta: a.kl.beta },
+      rewards: rewards.map((r) => ({ name: r.name, weight: weights[r.name] ?? 1 })),
+      engine: engine.name,
+      filters: (this.parts.filters ?? []).map((f) => f.name),
+      shapers: (this.parts.shapers ?? []).map((s) => s.name),
+      participants: (this.parts.participants ?? []).map((p) => p.name),
+    };
   }
 
   /** Trainer state for a checkpoint (the optimizer and weights are saved alongside). */
