@@ -300,7 +300,9 @@ describe('documented commands on a fresh clone (no build output)', () => {
       const path_ = commandPath(args);
       const real =
         args.includes('--help') || path_.length === 0 || path_[0] === 'init' || (path_[0] === 'config' && ['print', 'validate'].includes(path_[1] ?? ''));
-      const argv = real ? args : [...path_, '--help'];
+      // `init` runs for real: a target under /tmp is redirected into the clone, so runs never collide or leave files behind.
+      const inClone = (arg: string) => (path_[0] === 'init' && arg.startsWith('/tmp/') ? path.join(clone, 'tmp', arg.slice('/tmp/'.length)) : arg);
+      const argv = real ? args.map(inClone) : [...path_, '--help'];
       const key = JSON.stringify(argv);
       runs.set(key, { argv, where: [...(runs.get(key)?.where ?? []), at] });
     }

@@ -84,7 +84,7 @@ describe('workerReward (issue 21, item 2)', () => {
       const completion = (text) => ({ tokenIds: [1], text, logprobs: [-1], finishReason: 'eos' });
       const rollouts = [{ row: { prompt: 'p', answer: '4' }, prompt: 'p', promptIds: [1], completions: [completion('so \\\\boxed{4}'), completion('#### 5')] }];
       const accuracy = workerReward({ name: 'accuracy', module: '@grpo/plugin-math-reward', export: 'accuracyReward' });
-      const { groups } = await scoreRollouts(rollouts, [accuracy], { weights: {}, timeoutMs: 20000, onError: 'raise', penalty: 0 });
+      const { groups } = await scoreRollouts(rollouts, [accuracy], { weights: {}, timeoutMs: 90000, onError: 'raise', penalty: 0 });
       console.log(JSON.stringify(groups[0].rewards));
       const spin = workerReward({ name: 'spin', module: ${JSON.stringify(rewards)}, export: 'spin' });
       const { metrics } = await scoreRollouts(rollouts, [spin], { weights: {}, timeoutMs: 500, onError: 'penalty', penalty: 0 });
@@ -95,7 +95,8 @@ describe('workerReward (issue 21, item 2)', () => {
     const child = spawnSync(process.execPath, ['--conditions=source', '--import', 'tsx', '--input-type=module', '-e', script], {
       cwd: root,
       encoding: 'utf8',
-      timeout: 60_000,
+      // Generous: the first call boots a worker that loads tsx and the grader (slow on a busy machine).
+      timeout: 180_000,
     });
     expect(child.stderr).toBe('');
     expect(child.stdout.trim().split('\n')).toEqual(['[1,0]', '2']);
