@@ -3,7 +3,7 @@
  * (plugins), the tensor backend, the policy (from the last bound `PolicyFactory`), the JSONL
  * datasets of `data.*`, and for training the trainer and its checkpointer.
  */
-import { mkdir, stat, writeFile } from 'node:fs/promises';
+import { mkdir, rename, stat, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import type { Container } from 'inversify';
 import { TensorBackend } from '../contracts/backend.js';
@@ -151,7 +151,10 @@ export async function prepareRun(config: ResolvedConfig, options: PrepareRunOpti
     const metrics = new JsonlMetricsSink(outputDir, { resumeStep: resumedFrom });
     await metrics.open();
     await mkdir(outputDir, { recursive: true });
-    await writeFile(path.join(outputDir, RUN_CONFIG_FILE), `${JSON.stringify(record, null, 2)}\n`);
+    // Written aside and renamed: a crash mid-write never leaves a torn record for the next --resume to compare with.
+    const recordFile = path.join(outputDir, RUN_CONFIG_FILE);
+    await writeFile(`${recordFile}.tmp`, `${JSON.stringify(record, null, 2)}\n`);
+    await rename(`${recordFile}.tmp`, recordFile);
     return { container, trainer, checkpointer, metrics, outputDir, resumedFrom, record, configChanges: changes, lock, release: () => lock.release() };
   } catch (error) {
     lock.release();
