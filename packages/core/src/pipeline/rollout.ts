@@ -6,13 +6,34 @@
 import type { RewardFunction } from '../contracts/reward.js';
 import type { Policy, SamplingOptions } from '../contracts/policy.js';
 import type { RewardShaper, RolloutEngine, RolloutFilter, ShapingContext } from '../contracts/rollout.js';
-import type { Tokenizer } from '../contracts/tokenizer.js';
-import { GrpoError } from '../errors.js';
+import type { ChatTemplateOptions, Tokenizer } from '../contracts/tokenizer.js';
+import { DataError, GrpoError } from '../errors.js';
 import type { DatasetRow, Rollout, ScoredGroup } from '../records.js';
 import { scoreRollouts, type RewardRunOptions } from './score.js';
 
-/** Fills `{field}` placeholders of the prompt template from a dataset row; `{prompt}` is the prompt field. */
-export function renderPrompt(template: string, row: DatasetRow, promptField: string): string {
+/** How a row with `messages` is rendered: the policy's tokenizer (its chat template) and the template's variables. */
+export interface ChatRendering {
+  tokenizer?: Pick<Tokenizer, 'kind' | 'chatTemplate'>;
+  /** Further template variables (`data.chat.variables`, e.g. `{ enable_thinking: false }`). */
+  variables?: ChatTemplateOptions['variables'];
+}
+
+/**
+ * A row's prompt text. A row with `messages` is rendered by the tokenizer's chat template, ending
+ * with the opening of the assistant's turn (`add_generation_prompt`); a `DataError` when the
+ * tokenizer has none. Otherwise fills `{field}` placeholders of the prompt template from the row;
+ * `{prompt}` is the prompt field.
+ */
+export function renderPrompt(template: string, row: DatasetRow, promptField: string, chat: ChatRendering = {}): string {
+  if (row.messages !== undefined) {
+    const chatTemplate = chat.tokenizer?.chatTemplate;
+    if (!chatTemplate)
+      throw new DataError(
+        `the row gives 'messages', but the policy's tokenizer${chat.tokenizer ? ` (${chat.tokenizer.kind})` : ''} has no chat template: ` +
+          "use a model whose tokenizer_config.json has a 'chat_template', or give the row a prompt string instead",
+      );
+    return chatTemplate.render(row.messages, { addGenerationPrompt: true, variables: chat.variables });
+  }
   const prompt = row[promptField];
   if (typeof prompt !== 'string') throw new GrpoError(`dataset row has no string field '${promptField}' (data.promptField)`);
   return template.replace(/\{(\w+)\}/g, (whole, key: string) => {
