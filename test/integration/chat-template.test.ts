@@ -81,7 +81,7 @@ const rows = [
   { messages: [{ role: 'user', content: '9+0=?' }], answer: '9' },
 ];
 
-async function writeConfig(name: string, model: string): Promise<string> {
+async function writeConfig(name: string, model: string, data: Record<string, unknown> = { train: '../train.jsonl' }): Promise<string> {
   const project = path.join(dir, name);
   await mkdir(project, { recursive: true });
   await writeFile(
@@ -89,7 +89,7 @@ async function writeConfig(name: string, model: string): Promise<string> {
     JSON.stringify({
       plugins: ['math-reward'],
       policy: { huggingface: `../${model}` },
-      data: { train: '../train.jsonl' },
+      data,
       outputDir: 'run',
       generation: { maxNewTokens: 4 },
       train: { steps: 1, promptsPerStep: 2, groupSize: 2, checkpointEvery: 1, logSamplesEvery: 1 },
@@ -129,6 +129,24 @@ describe('a dataset of messages with a chat-template model', () => {
     ]);
     expect(samples.length).toBeGreaterThan(0);
     for (const s of samples) expect(rendered.has(s.prompt ?? '')).toBe(true);
+  });
+
+  it('data.chat.prompts asks a dataset of prompt strings in the chat format', async () => {
+    await writeFile(path.join(dir, 'plain.jsonl'), rows.map((r) => JSON.stringify({ question: r.messages.at(-1)!.content, answer: r.answer })).join('\n'));
+    const project = await writeConfig('chat-prompts', 'chat-model', {
+      train: '../plain.jsonl',
+      promptField: 'question',
+      chat: { prompts: true, system: 'add.' },
+    });
+    const train = await run(['train', '--cwd', project, '--no-eval']);
+    expect(train.err).toBe('');
+    expect(train.code).toBe(0);
+    const samples = (await readFile(path.join(project, 'run/samples.jsonl'), 'utf8')).trim().split('\n');
+    expect(samples.length).toBeGreaterThan(0);
+    for (const line of samples)
+      expect((JSON.parse(line) as { prompt: string }).prompt).toMatch(
+        /^<\|im_start\|>system\nadd\.<\|im_end\|>\n<\|im_start\|>user\n\d\+\d=\?<\|im_end\|>\n<\|im_start\|>assistant\n$/,
+      );
   });
 
   it('grpo sample --chat and --messages render with the template', async () => {

@@ -41,7 +41,7 @@ export async function evalCommand(config: ResolvedConfig, flags: EvalFlags, out:
   const { accuracy: report } = await evaluate({
     policy,
     rows: Array.from({ length: n }, (_, i) => dataset.get(i)),
-    render: (row) => renderPrompt(config.data.promptTemplate, row, config.data.promptField, { tokenizer: policy.tokenizer }),
+    render: (row) => renderPrompt(config.data.promptTemplate, row, config.data.promptField, { tokenizer: policy.tokenizer, ...config.data.chat }),
     rewards,
     rewardOptions: config.rewards,
     accuracy: accuracyReward(rewards, config.eval.accuracyReward),

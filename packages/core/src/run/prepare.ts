@@ -80,7 +80,7 @@ export async function prepareContainer(config: ResolvedConfig): Promise<Containe
     // Prompts that cannot be rendered (`messages` without a chat template) or are too long for the
     // model are reported now, with their line, not when drawn mid-run.
     const policy = await container.getAsync<Policy>(Policy);
-    const render = (row: DatasetRow) => renderPrompt(data.promptTemplate, row, data.promptField, { tokenizer: policy.tokenizer });
+    const render = (row: DatasetRow) => renderPrompt(data.promptTemplate, row, data.promptField, { tokenizer: policy.tokenizer, ...data.chat });
     const encode = (prompt: string) => policy.encodePrompt(prompt);
     const max = policy.maxSeqLen;
     for (const dataset of loaded)

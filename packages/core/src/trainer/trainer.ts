@@ -209,7 +209,7 @@ export class Trainer implements Checkpointable {
   }
 
   private readonly render = (row: DatasetRow): string =>
-    renderPrompt(this.config.data.promptTemplate, row, this.config.data.promptField, { tokenizer: this.policy.tokenizer });
+    renderPrompt(this.config.data.promptTemplate, row, this.config.data.promptField, { tokenizer: this.policy.tokenizer, ...this.config.data.chat });
 
   /** The scheduled learning rate of the optimizer's next step (one step per mini-batch per iteration). */
   private learningRate(): number {
