@@ -1,6 +1,7 @@
 import {
   AnswerExtractor,
   accuracyReward,
+  DataError,
   EvalDataset,
   evaluate,
   GrpoError,
@@ -9,6 +10,7 @@ import {
   PromptDataset,
   renderPrompt,
   RewardFunction,
+  type ChatMessage,
   type IdCompletion,
   type PromptDataset as PromptDatasetT,
   type ResolvedConfig,
@@ -39,7 +41,7 @@ export async function evalCommand(config: ResolvedConfig, flags: EvalFlags, out:
   const { accuracy: report } = await evaluate({
     policy,
     rows: Array.from({ length: n }, (_, i) => dataset.get(i)),
-    render: (row) => renderPrompt(config.data.promptTemplate, row, config.data.promptField),
+    render: (row) => renderPrompt(config.data.promptTemplate, row, config.data.promptField, { tokenizer: policy.tokenizer, ...config.data.chat }),
     rewards,
     rewardOptions: config.rewards,
     accuracy: accuracyReward(rewards, config.eval.accuracyReward),
@@ -61,6 +63,8 @@ export async function evalCommand(config: ResolvedConfig, flags: EvalFlags, out:
 
 export interface SampleFlags {
   prompt: string[];
+  /** Conversations (`--chat`, `--messages`), rendered with the policy's chat template up to the assistant's turn. */
+  chat?: ChatMessage[][];
   /** Prompts as token ids, used as they are (`--ids 1,403,407`); needs a policy with `generateFromIds`. */
   ids?: number[][];
   n: number;
@@ -71,14 +75,23 @@ export interface SampleFlags {
   json?: boolean;
 }
 
-/** `grpo sample`: completions of the configured policy (e.g. a checkpoint) for given prompts (text or token ids). */
+/** `grpo sample`: completions of the configured policy (e.g. a checkpoint) for given prompts (text, token ids or chat messages). */
 export async function sampleCommand(config: ResolvedConfig, flags: SampleFlags, out: (text: string) => void): Promise<void> {
   const ids = flags.ids ?? [];
-  if (flags.prompt.length === 0 && ids.length === 0) throw new GrpoError('give at least one --prompt or --ids');
-  if (flags.prompt.length > 0 && ids.length > 0) throw new GrpoError('give prompts as text (--prompt) or as token ids (--ids), not both');
+  const chats = flags.chat ?? [];
+  const kinds = [flags.prompt.length > 0, ids.length > 0, chats.length > 0].filter(Boolean).length;
+  if (kinds === 0) throw new GrpoError('give at least one --prompt, --ids, --chat or --messages');
+  if (kinds > 1) throw new GrpoError('give prompts as text (--prompt), as token ids (--ids) or as chat messages (--chat, --messages), not several kinds');
   const container = await prepareContainer(config);
   const policy = await container.getAsync<Policy>(Policy);
   try {
+    const template = policy.tokenizer.chatTemplate;
+    if (chats.length && !template)
+      throw new DataError(
+        `--chat/--messages: the policy's tokenizer (${policy.tokenizer.kind}) has no chat template; ` +
+          "use a model whose tokenizer_config.json has a 'chat_template' (or a chat_template.jinja), or give the prompt text with --prompt",
+      );
+    const prompts = chats.length ? chats.map((messages) => template!.render(messages, { addGenerationPrompt: true })) : flags.prompt;
     const g = config.generation;
     const options: SamplingOptions = {
       maxNewTokens: flags.maxNewTokens ?? g.maxNewTokens,
@@ -92,14 +105,14 @@ export async function sampleCommand(config: ResolvedConfig, flags: SampleFlags, 
     if (ids.length) {
       if (!policy.generateFromIds) throw new GrpoError('this policy cannot take prompts as token ids (its plugin has no generateFromIds); use --prompt');
       completions = await policy.generateFromIds(ids, flags.n, options);
-    } else completions = await policy.generate(flags.prompt, flags.n, options);
+    } else completions = await policy.generate(prompts, flags.n, options);
     if (flags.json) {
       const list = completions.flat().map(({ tokenIds, text, finishReason }) => ({ tokenIds, text, finishReason }));
       out(`${JSON.stringify({ completions: list })}\n`);
       return;
     }
     completions.forEach((group, i) => {
-      out(`### prompt ${i + 1}: ${ids.length ? `ids ${ids[i]!.join(',')}` : JSON.stringify(flags.prompt[i])}\n`);
+      out(`### prompt ${i + 1}: ${ids.length ? `ids ${ids[i]!.join(',')}` : JSON.stringify(prompts[i])}\n`);
       group.forEach((c, j) =>
         out(`--- sample ${j + 1} (${c.finishReason}, ${c.tokenIds.length} tokens)\n${c.text ?? `(no tokenizer) ids ${c.tokenIds.join(',')}`}\n`),
       );

@@ -1,10 +1,13 @@
+import { readFile } from 'node:fs/promises';
 import path from 'node:path';
 import { Command, CommanderError, InvalidArgumentError } from 'commander';
 import {
   assembleContainer,
+  checkMessages,
   CliCommand,
   ConfigError,
   configToJson,
+  DataError,
   errorMessage,
   formatChange,
   GrpoError,
@@ -12,6 +15,7 @@ import {
   prepareRun,
   resolvePolicyCheckpoint,
   type AccuracyReport,
+  type ChatMessage,
   type CliIo,
   type Evaluation,
   type ResolvedConfig,
@@ -64,6 +68,20 @@ function tokenIds(value: string): number[] {
   return ids;
 }
 
+const collect = (value: string, previous: string[] = []) => [...previous, value];
+
+/** `--messages <file>`: one conversation (an array of messages) or a list of them, checked with the file named in errors. */
+async function readConversations(file: string): Promise<ChatMessage[][]> {
+  let json: unknown;
+  try {
+    json = JSON.parse(await readFile(file, 'utf8'));
+  } catch (error) {
+    throw new DataError(`--messages ${file}: ${(error as NodeJS.ErrnoException).code === 'ENOENT' ? 'no such file' : (error as Error).message}`);
+  }
+  if (Array.isArray(json) && json.length > 0 && json.every(Array.isArray)) return json.map((c, i) => checkMessages(c, `--messages ${file} [${i}]`));
+  return [checkMessages(json, `--messages ${file}`)];
+}
+
 interface EvalFlagsCli {
   checkpoint?: string;
   k?: number;
@@ -74,6 +92,9 @@ interface EvalFlagsCli {
 interface SampleFlagsCli extends ConfigFlags {
   checkpoint?: string;
   prompt?: string[];
+  chat?: string[];
+  system?: string;
+  messages?: string[];
   ids?: number[][];
   json?: boolean;
   n: number;
@@ -307,6 +328,9 @@ export function buildProgram(io: CliIo = defaultIo, commands: readonly CliComman
         'a prompt as comma-separated token ids, used as they are (no BOS added; repeat for several)',
         (v: string, prev: number[][] = []) => [...prev, tokenIds(v)],
       )
+      .option('--chat <text>', "a user message, rendered with the model's chat template up to the assistant's turn (repeat for several)", collect)
+      .option('--system <text>', 'a system message put before every --chat message')
+      .option('--messages <file>', 'a JSON file with a conversation ([{"role","content"}, …]) or a list of them, rendered like --chat (repeatable)', collect)
       .option('--json', 'print {"completions":[{"tokenIds","text","finishReason"}, …]} (one per prompt and sample, prompt-major)')
       .option('-n <n>', 'completions per prompt', integer(1), 1)
       .option('-t, --temperature <t>', 'sampling temperature (0 = greedy)', (v: string) => {
@@ -321,15 +345,23 @@ export function buildProgram(io: CliIo = defaultIo, commands: readonly CliComman
         '\nExamples:\n  $ grpo sample --checkpoint plugins/math-task/checkpoints/sft -p "a bus has 26 kids. 21 get off, 32 get on. how many now?\\n" -t 0\n' +
           '  $ grpo sample --checkpoint runs/main -p "sam has 18 coins. he wins 42, loses 53. how many now?\\n" -n 4\n' +
           '  $ grpo sample --checkpoint ../shared/models/stories260k --ids 1,403,407 --temperature 0 --max-new-tokens 48 --json\n' +
+          '  $ grpo sample --checkpoint models/Qwen3-0.6B --system "Answer briefly." --chat "What is 2+3?" -t 0\n' +
+          '  $ grpo sample --checkpoint models/Qwen3-0.6B --messages conversation.json -n 2\n' +
           '(the shipped policy answers the built-in math task: a question, then "\\n"; it writes one step per line and "#### <answer>")',
       ),
   ).action(async (_flags: SampleFlagsCli, cmd: Command) => {
     const flags = cmd.optsWithGlobals<SampleFlagsCli>();
     const config = await resolveFromFlags(flags, await checkpointOverride(flags), !flags.checkpoint);
-    const prompts = (flags.prompt ?? []).map((p) => p.replace(/\\n/g, '\n'));
+    const unescape = (p: string) => p.replace(/\\n/g, '\n');
+    const prompts = (flags.prompt ?? []).map(unescape);
+    const system = flags.system === undefined ? [] : [{ role: 'system', content: unescape(flags.system) }];
+    const chat = [
+      ...(flags.chat ?? []).map((text) => [...system, { role: 'user', content: unescape(text) }]),
+      ...(await Promise.all((flags.messages ?? []).map(readConversations))).flat(),
+    ];
     await sampleCommand(
       config,
-      { prompt: prompts, ids: flags.ids, n: flags.n, temperature: flags.temperature, maxNewTokens: flags.maxNewTokens, seed: flags.seed, json: flags.json },
+      { prompt: prompts, chat, ids: flags.ids, n: flags.n, temperature: flags.temperature, maxNewTokens: flags.maxNewTokens, seed: flags.seed, json: flags.json },
       io.out,
     );
   });

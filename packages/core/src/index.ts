@@ -24,7 +24,7 @@ export {
 export { AnswerExtractor, RewardFunction, RewardModel, type RewardExample, type RewardInput, type RewardScore, type StepReward } from './contracts/reward.js';
 export { RewardShaper, RolloutEngine, RolloutFilter, type GenerationRequest, type ShapingContext } from './contracts/rollout.js';
 export type { Stateful } from './contracts/state.js';
-export { Tokenizer } from './contracts/tokenizer.js';
+export { Tokenizer, type ChatMessage, type ChatTemplate, type ChatTemplateOptions } from './contracts/tokenizer.js';
 export { ReferenceSchedule, UpdateParticipant, type ParticipantInput } from './contracts/update.js';
 
 // Records that flow between the stages of a step.
@@ -74,12 +74,13 @@ export { describeDirectory, resolvePolicyCheckpoint, type CheckpointPathOptions 
 export { configChanges, formatChange, readRunRecord, RUN_CONFIG_FILE, runRecord, type ConfigChange, type RunRecord } from './run/record.js';
 export { DEFAULT_MICRO_BATCH, policyEngine, Trainer, type RunDescription, type TrainerParts } from './trainer/trainer.js';
 export { accuracyReward, evaluate, passAndMajority, type AccuracyReport, type EvaluateOptions, type Evaluation } from './pipeline/evaluate.js';
-export { renderPrompt } from './pipeline/rollout.js';
+export { renderPrompt, type ChatRendering } from './pipeline/rollout.js';
 export { rewardInput, scoreRollouts, scoreWith, type RewardRunOptions, type ScoredBatch, type ValidatedScore } from './pipeline/score.js';
 export { workerReward, type WorkerRewardFunction, type WorkerRewardOptions } from './pipeline/worker-reward.js';
 export { DirectoryCheckpointer } from './trainer/checkpointer.js';
 export { JsonlMetricsSink, readMetrics } from './trainer/sinks.js';
 export { ArrayPromptDataset, JsonlPromptDataset } from './data/jsonl.js';
+export { checkMessages } from './data/messages.js';
 
 // Building blocks plugins share: one copy each.
 export { AdamW, type AdamWOptions } from './trainer/adamw.js';

@@ -3,9 +3,16 @@
  * PromptDataset rows → Rollout (per prompt, G completions) → ScoredGroup → AdvantageBatch → loss.
  */
 
-/** One dataset example. `prompt` is required; every other field reaches the reward functions. */
+import type { ChatMessage } from './contracts/tokenizer.js';
+
+/**
+ * One dataset example. `prompt` is required; every other field reaches the reward functions. A row
+ * with `messages` is a conversation: its prompt is rendered with the policy's chat template
+ * instead of `data.promptTemplate` (a JSONL row with `messages` and no prompt field gets its last user message as `prompt`, for rewards and logs).
+ */
 export interface DatasetRow {
   prompt: string;
+  messages?: readonly ChatMessage[];
   [field: string]: unknown;
 }
 

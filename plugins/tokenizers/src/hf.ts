@@ -1,10 +1,22 @@
 import { mkdir, readFile, writeFile } from 'node:fs/promises';
-import { join } from 'node:path';
-import { DataError, type Tokenizer } from '@grpo/core';
+import { dirname, join } from 'node:path';
+import { DataError, type ChatTemplate, type Tokenizer } from '@grpo/core';
 import { Tokenizer as HfTokenizerImpl } from '@huggingface/tokenizers';
 import { TOKENIZER_FILE } from './char.js';
+import {
+  CHAT_TEMPLATE_FILE,
+  chatTemplateTexts,
+  JinjaChatTemplate,
+  parseTokenizerConfig,
+  specialTokenVariables,
+  tokenContent,
+  type TokenizerConfig,
+} from './chat-template.js';
 
-/** Hugging Face's companion file; we write `bos_token`, `eos_token`, `pad_token` and `grpo_kind: "hf"` into it. */
+/**
+ * Hugging Face's companion file; we write `bos_token`, `eos_token`, `pad_token`, `grpo_kind: "hf"`
+ * and, when the tokenizer has them, `add_bos_token`, `add_eos_token` and `chat_template` into it.
+ */
 export const TOKENIZER_CONFIG_FILE = 'tokenizer_config.json';
 
 export interface HfTokenizerOptions {
@@ -12,8 +24,17 @@ export interface HfTokenizerOptions {
   bos?: string;
   eos?: string;
   pad?: string;
-  /** Contents of `tokenizer_config.json`, if any (its `bos_token` / `eos_token` / `pad_token` are used). */
+  /**
+   * Contents of `tokenizer_config.json`, if any: its special tokens, `add_bos_token`,
+   * `add_eos_token` and `chat_template` are used (validated; a bad value is a `DataError`).
+   */
   config?: Record<string, unknown>;
+  /** The file `config` came from, named in errors (default `tokenizer_config.json`). */
+  configFile?: string;
+  /** The file `config.chat_template` came from when it is not `configFile` (`chat_template.jinja`). */
+  chatTemplateFile?: string;
+  /** Which of `chat_template`'s named templates is the chat template (default `default`). */
+  chatTemplate?: string;
 }
 
 const BOS_CANDIDATES = ['<s>', '<|begin_of_text|>', '<|startoftext|>', '<bos>', '<|im_start|>', '[CLS]', '<|endoftext|>'];
@@ -26,14 +47,6 @@ interface AddedTokenJSON {
   special?: boolean;
 }
 
-function tokenString(value: unknown): string | undefined {
-  if (typeof value === 'string') return value;
-  if (typeof value === 'object' && value !== null && typeof (value as { content?: unknown }).content === 'string') {
-    return (value as { content: string }).content;
-  }
-  return undefined;
-}
-
 /**
  * A Hugging Face `tokenizer.json` (BPE, WordPiece, Unigram…) run by `@huggingface/tokenizers`.
  *
@@ -43,6 +56,9 @@ function tokenString(value: unknown): string | undefined {
  * EOS. Unlike the character tokenizer, special-token strings in the text ARE recognised
  * (`"hi</s>"` encodes to the ids of `hi` and of `</s>`), as in Hugging Face. `encode` never adds
  * the tokenizer's own post-processor tokens; use `addBos` / `addEos`.
+ *
+ * With a `chat_template` in `tokenizer_config.json` (or `chat_template.jinja` beside it) the
+ * tokenizer has a `chatTemplate` (see `JinjaChatTemplate`).
  */
 export class HfTokenizer implements Tokenizer {
   readonly kind = 'hf';
@@ -53,7 +69,15 @@ export class HfTokenizer implements Tokenizer {
   readonly bosToken: string;
   readonly eosToken: string;
   readonly padToken: string;
+  /** `tokenizer_config.json`'s `add_bos_token` / `add_eos_token` (what transformers' `tokenizer(text)` adds), when set. */
+  readonly addBosToken: boolean | undefined;
+  readonly addEosToken: boolean | undefined;
+  /** The chat template (`chat_template`, or its template named by `options.chatTemplate`), when there is one. */
+  readonly chatTemplate?: ChatTemplate;
+  /** The names of `chat_template`'s templates (`['default']` for a single template; `[]` for none). */
+  readonly chatTemplateNames: readonly string[];
   readonly #impl: HfTokenizerImpl;
+  readonly #config: TokenizerConfig;
   readonly #json: string;
   readonly #special: ReadonlySet<number>;
 
@@ -65,6 +89,9 @@ export class HfTokenizer implements Tokenizer {
     if (typeof model !== 'object' || model === null || typeof model.type !== 'string') {
       fail('not a Hugging Face tokenizer.json (no "model.type").');
     }
+    const configFile = options.configFile ?? TOKENIZER_CONFIG_FILE;
+    const config = parseTokenizerConfig(options.config ?? {}, configFile);
+    this.#config = config;
     try {
       this.#impl = new HfTokenizerImpl(json, options.config ?? {});
     } catch (error) {
@@ -78,9 +105,8 @@ export class HfTokenizer implements Tokenizer {
     for (const id of vocab.values()) maxId = Math.max(maxId, id);
     this.vocabSize = maxId + 1;
 
-    const config = options.config ?? {};
     const pick = (what: 'bos' | 'eos' | 'pad', explicit: string | undefined, candidates: readonly string[]): string | undefined => {
-      const chosen = explicit ?? tokenString(config[`${what}_token`]);
+      const chosen = explicit ?? tokenContent(config[`${what}_token`]);
       if (chosen !== undefined) {
         if (this.#impl.token_to_id(chosen) === undefined) {
           fail(`the ${what.toUpperCase()} token ${JSON.stringify(chosen)} is not in the vocabulary.`);
@@ -105,6 +131,23 @@ export class HfTokenizer implements Tokenizer {
     const special = new Set<number>([this.bosId, this.eosId, this.padId]);
     for (const t of added) if (t.special) special.add(t.id);
     this.#special = special;
+    this.addBosToken = config.add_bos_token ?? undefined;
+    this.addEosToken = config.add_eos_token ?? undefined;
+
+    const templates = chatTemplateTexts(config);
+    this.chatTemplateNames = [...templates.keys()];
+    const name = options.chatTemplate ?? 'default';
+    const text = templates.get(name);
+    if (text === undefined && options.chatTemplate !== undefined)
+      fail(`${configFile} has no chat template named ${JSON.stringify(name)} (it has: ${this.chatTemplateNames.join(', ') || 'none'}).`);
+    if (text !== undefined) {
+      // Explicit BOS/EOS/PAD options are what the template sees too.
+      const specials = { ...specialTokenVariables(config) };
+      for (const what of ['bos', 'eos', 'pad'] as const) if (options[what] !== undefined) specials[`${what}_token`] = options[what];
+      const source = options.chatTemplateFile ?? configFile;
+      const addedIds = new Set(added.map((t) => t.id));
+      this.chatTemplate = new JinjaChatTemplate(source, text, specials, (t) => this.encode(t), addedIds);
+    }
   }
 
   /** From the parsed (or textual) contents of a `tokenizer.json`. */
@@ -129,8 +172,8 @@ export class HfTokenizer implements Tokenizer {
   }
 
   /**
-   * From a `tokenizer.json` file; a `tokenizer_config.json` next to it is read too unless
-   * `options.config` is given.
+   * From a `tokenizer.json` file; a `tokenizer_config.json` (and `chat_template.jinja`) next to
+   * it is read too unless `options.config` is given.
    */
   static async fromFile(file: string, options: HfTokenizerOptions = {}): Promise<HfTokenizer> {
     let text: string;
@@ -139,19 +182,8 @@ export class HfTokenizer implements Tokenizer {
     } catch (error) {
       throw new DataError(`${file}: cannot read the tokenizer file: ${(error as Error).message}`, { cause: error });
     }
-    let config = options.config;
-    if (config === undefined) {
-      const configFile = join(file, '..', TOKENIZER_CONFIG_FILE);
-      const configText = await readFile(configFile, 'utf8').catch(() => undefined);
-      if (configText !== undefined) {
-        try {
-          config = JSON.parse(configText) as Record<string, unknown>;
-        } catch (error) {
-          throw new DataError(`${configFile}: malformed JSON: ${(error as Error).message}`, { cause: error });
-        }
-      }
-    }
-    return HfTokenizer.fromJSON(text, { ...options, config }, file);
+    const companions = options.config === undefined ? await readTokenizerCompanions(dirname(file)) : {};
+    return HfTokenizer.fromJSON(text, { ...companions, ...options }, file);
   }
 
   encode(text: string, options: { addBos?: boolean; addEos?: boolean } = {}): number[] {
@@ -176,14 +208,66 @@ export class HfTokenizer implements Tokenizer {
     return this.#impl.id_to_token(id);
   }
 
-  /** The files `save` writes: `tokenizer.json` verbatim and a small `tokenizer_config.json`. */
+  /**
+   * The files `save` writes: `tokenizer.json` verbatim and a small `tokenizer_config.json` with the
+   * chosen BOS/EOS/PAD, the config's other special tokens, `add_bos_token`/`add_eos_token` and the
+   * chat template (so a checkpoint keeps it).
+   */
   toFiles(): Record<string, string> {
-    const config = { grpo_kind: 'hf', bos_token: this.bosToken, eos_token: this.eosToken, pad_token: this.padToken };
+    const c = this.#config;
+    const kept = Object.fromEntries(
+      (['unk_token', 'sep_token', 'cls_token', 'mask_token', 'additional_special_tokens', 'add_bos_token', 'add_eos_token'] as const)
+        .filter((key) => c[key] !== undefined && c[key] !== null)
+        .map((key) => [key, c[key]]),
+    );
+    const template = this.chatTemplate instanceof JinjaChatTemplate ? this.chatTemplate.text : c.chat_template;
+    const config = {
+      grpo_kind: 'hf',
+      bos_token: this.bosToken,
+      eos_token: this.eosToken,
+      pad_token: this.padToken,
+      ...kept,
+      ...(template ? { chat_template: template } : {}),
+    };
     return { [TOKENIZER_FILE]: this.#json, [TOKENIZER_CONFIG_FILE]: `${JSON.stringify(config, null, 2)}\n` };
   }
 
   async save(dir: string): Promise<void> {
     await mkdir(dir, { recursive: true });
     for (const [name, text] of Object.entries(this.toFiles())) await writeFile(join(dir, name), text);
+  }
+}
+
+/**
+ * The companion files of the `tokenizer.json` in `dir`, as `HfTokenizerOptions`:
+ * `tokenizer_config.json` when present and `chat_template.jinja`, whose template wins over the
+ * config's (as in transformers). Malformed JSON is a `DataError` naming the file.
+ */
+export async function readTokenizerCompanions(dir: string): Promise<Pick<HfTokenizerOptions, 'config' | 'configFile' | 'chatTemplateFile'>> {
+  const configFile = join(dir, TOKENIZER_CONFIG_FILE);
+  const configText = await readIfPresent(configFile);
+  let config: Record<string, unknown> | undefined;
+  if (configText !== undefined) {
+    let parsed: unknown;
+    try {
+      parsed = JSON.parse(configText);
+    } catch (error) {
+      throw new DataError(`${configFile}: malformed JSON: ${(error as Error).message}`, { cause: error });
+    }
+    if (typeof parsed !== 'object' || parsed === null || Array.isArray(parsed)) throw new DataError(`${configFile}: expected a JSON object`);
+    config = parsed as Record<string, unknown>;
+  }
+  const templateFile = join(dir, CHAT_TEMPLATE_FILE);
+  const template = await readIfPresent(templateFile);
+  if (template === undefined) return config ? { config, configFile } : {};
+  return { config: { ...config, chat_template: template }, configFile, chatTemplateFile: templateFile };
+}
+
+async function readIfPresent(file: string): Promise<string | undefined> {
+  try {
+    return await readFile(file, 'utf8');
+  } catch (error) {
+    if ((error as NodeJS.ErrnoException).code === 'ENOENT') return undefined;
+    throw new DataError(`${file}: cannot read: ${(error as Error).message}`, { cause: error });
   }
 }

@@ -1,4 +1,4 @@
-// @grpo/plugin-tokenizers: a character tokenizer and Hugging Face tokenizer.json support.
+// @grpo/plugin-tokenizers: a character tokenizer and Hugging Face tokenizer.json support (with chat templates).
 import { definePlugin, Tokenizer } from '@grpo/core';
 import { z } from 'zod';
 import { CharTokenizer, type CharTokenizerOptions } from './char.js';
@@ -6,7 +6,8 @@ import { HfTokenizer, type HfTokenizerOptions } from './hf.js';
 import { loadTokenizer } from './load.js';
 
 export { CharTokenizer, TOKENIZER_FILE, type CharTokenizerJSON, type CharTokenizerOptions, type SpecialName } from './char.js';
-export { HfTokenizer, TOKENIZER_CONFIG_FILE, type HfTokenizerOptions } from './hf.js';
+export { HfTokenizer, readTokenizerCompanions, TOKENIZER_CONFIG_FILE, type HfTokenizerOptions } from './hf.js';
+export { CHAT_TEMPLATE_FILE, JinjaChatTemplate } from './chat-template.js';
 export { loadTokenizer } from './load.js';
 
 export const meta = { name: '@grpo/plugin-tokenizers', version: '0.1.0', core: '^0.1.0' } as const;

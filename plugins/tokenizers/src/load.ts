@@ -2,7 +2,7 @@ import { readFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { CheckpointError, DataError, type Tokenizer } from '@grpo/core';
 import { CharTokenizer, TOKENIZER_FILE } from './char.js';
-import { HfTokenizer, TOKENIZER_CONFIG_FILE } from './hf.js';
+import { HfTokenizer, readTokenizerCompanions } from './hf.js';
 
 async function readJson(file: string, required: boolean): Promise<unknown> {
   let text: string;
@@ -22,7 +22,8 @@ async function readJson(file: string, required: boolean): Promise<unknown> {
 /**
  * Reads the tokenizer a checkpoint directory holds and returns the matching implementation:
  * `tokenizer.json` with `"kind": "char"` is a {@link CharTokenizer}; one with a `"model"` field is
- * a Hugging Face tokenizer ({@link HfTokenizer}, with `tokenizer_config.json` if present).
+ * a Hugging Face tokenizer ({@link HfTokenizer}, with `tokenizer_config.json` and
+ * `chat_template.jinja` if present).
  * Throws a `CheckpointError` naming the file when it is missing or malformed.
  */
 export async function loadTokenizer(dir: string): Promise<Tokenizer> {
@@ -32,14 +33,7 @@ export async function loadTokenizer(dir: string): Promise<Tokenizer> {
     if (typeof json === 'object' && json !== null && !Array.isArray(json)) {
       const record = json as Record<string, unknown>;
       if (record.kind === 'char') return CharTokenizer.fromJSON(json, file);
-      if ('model' in record) {
-        const configFile = join(dir, TOKENIZER_CONFIG_FILE);
-        const config = await readJson(configFile, false);
-        if (config !== undefined && (typeof config !== 'object' || config === null || Array.isArray(config))) {
-          throw new CheckpointError(`${configFile}: expected a JSON object.`);
-        }
-        return HfTokenizer.fromJSON(record, { config: config as Record<string, unknown> | undefined }, file);
-      }
+      if ('model' in record) return HfTokenizer.fromJSON(record, await readTokenizerCompanions(dir), file);
     }
   } catch (error) {
     if (error instanceof DataError) throw new CheckpointError(error.message, { cause: error });

@@ -1,8 +1,8 @@
 /**
  * Batched sampling with a KV cache.
  *
- * - Prompts are encoded with `tokenizer.encode(prompt, { addBos: true })` (see `encodePrompt`), or
- *   as the policy says (a Hugging Face tokenizer's own prefix); `generateFromIds` takes token ids.
+ * - Prompts are encoded as BOS + `tokenizer.encode(prompt)` (see `encodePrompt`), or with the
+ *   policy's prefix (a Hugging Face tokenizer's own); `generateFromIds` takes token ids.
  * - The P distinct prompts are prefilled once, left-padded to the longest (pad keys masked,
  *   rotary positions counted from each prompt's first real token), and their keys/values and
  *   last-position logits are tiled G times: all G completions of a prompt share its prefill.
@@ -26,8 +26,14 @@ export interface ModelState {
   tables: RopeTables;
 }
 
-export function encodePrompt(tokenizer: Tokenizer, prompt: string): number[] {
-  return tokenizer.encode(prompt, { addBos: true });
+/**
+ * `prefix` (default `[tokenizer.bosId]`) + the encoded prompt, unless the encoded prompt already
+ * starts with `prefix` (a rendered chat template that writes the BOS itself).
+ */
+export function encodePrompt(tokenizer: Tokenizer, prompt: string, prefix: readonly number[] = [tokenizer.bosId]): number[] {
+  const ids = tokenizer.encode(prompt);
+  const hasPrefix = prefix.length > 0 && prefix.length <= ids.length && prefix.every((id, i) => ids[i] === id);
+  return hasPrefix ? ids : [...prefix, ...ids];
 }
 
 interface SeqState {

@@ -139,13 +139,24 @@ export class TransformerPolicy extends TransformerBase implements Policy {
 
   constructor(config: TransformerConfig, tokenizer: Tokenizer, values: ReadonlyMap<string, Float32Array | tf.Tensor>, conventions: TokenConventions = {}) {
     super(config, tokenizer, values, true, conventions);
-    this.#eosIds = [...new Set([...(tokenizer instanceof NoTextTokenizer ? [] : [tokenizer.eosId]), ...(conventions.eosIds ?? [])])];
+    // A chat template's end-of-turn token ends a completion as EOS does (an instruct model ends its reply with it).
+    const endOfTurn = tokenizer.chatTemplate?.endOfTurnIds ?? [];
+    this.#eosIds = [...new Set([...(tokenizer instanceof NoTextTokenizer ? [] : [tokenizer.eosId]), ...(conventions.eosIds ?? []), ...endOfTurn])];
   }
 
-  /** The ids `generate` conditions on: `tokenizer.encode(prompt, { addBos: true })`, or `conventions.promptPrefix` + the encoded prompt. */
+  /** Every token that ends a completion: the tokenizer's EOS, `conventions.eosIds` and the chat template's end-of-turn tokens. */
+  get stopTokenIds(): readonly number[] {
+    return this.#eosIds;
+  }
+
+  /**
+   * The ids `generate` conditions on: `conventions.promptPrefix` (default the tokenizer's BOS) +
+   * the encoded prompt. The prefix is not added twice: a prompt whose ids already start with it
+   * (a chat template that writes `{{ bos_token }}` itself) is used as encoded, as transformers'
+   * `apply_chat_template` does.
+   */
   encodePrompt(prompt: string): number[] {
-    const prefix = this.conventions.promptPrefix;
-    return prefix ? [...prefix, ...this.tokenizer.encode(prompt)] : encodePrompt(this.tokenizer, prompt);
+    return encodePrompt(this.tokenizer, prompt, this.conventions.promptPrefix);
   }
 
   generate(prompts: readonly string[], groupSize: number, options: SamplingOptions): Promise<Completion[][]> {

@@ -60,6 +60,22 @@ export const coreConfigSchema = z.strictObject({
       promptField: z.string().min(1).default('prompt').describe('Field of each row that holds the prompt (e.g. `question` for GSM8K).'),
       promptTemplate: z.string().default('{prompt}').describe('Template with `{prompt}` (and any other `{field}`) placeholders.'),
       evalSize: int(1).optional().describe('Evaluate on at most this many rows of the evaluation set.'),
+      chat: z
+        .strictObject({
+          prompts: z
+            .boolean()
+            .default(false)
+            .describe(
+              "Send each row's prompt (after `promptTemplate`) as a user message through the policy's chat template, so that a chat model is asked in its own format.",
+            ),
+          system: z.string().optional().describe('A system message before that user message (rows with `messages` bring their own).'),
+          variables: z
+            .record(z.string(), z.unknown())
+            .default({})
+            .describe("Further chat template variables, e.g. `{ enable_thinking: false }` for Qwen3's template."),
+        })
+        .prefault({})
+        .describe("Chat templates: rows with `messages` are always rendered with the policy's chat template (`tokenizer_config.json`'s `chat_template`)."),
     })
     .prefault({}),
   generation: z

@@ -2,10 +2,13 @@ import { readFileSync } from 'node:fs';
 import type { PromptDataset } from '../contracts/data.js';
 import { DataError } from '../errors.js';
 import type { DatasetRow } from '../records.js';
+import { checkMessages, lastUserContent } from './messages.js';
 
 /**
- * A JSONL prompt dataset: one JSON object per line with at least the prompt field. Every line is
- * checked up front; the error names the file and line.
+ * A JSONL prompt dataset: one JSON object per line with the prompt field, or with `messages` (a
+ * conversation, rendered with the policy's chat template; its prompt field may then be absent, and
+ * `prompt` becomes its last user message). Every line is checked up front; the error names the
+ * file and line.
  */
 export class JsonlPromptDataset implements PromptDataset {
   readonly name: string;
@@ -40,8 +43,11 @@ export class JsonlPromptDataset implements PromptDataset {
         }
         if (!value || typeof value !== 'object' || Array.isArray(value)) throw new DataError(`${file}:${i + 1}: expected a JSON object per line`);
         const row = value as Record<string, unknown>;
-        const prompt = row[promptField];
-        if (typeof prompt !== 'string' || !prompt) throw new DataError(`${file}:${i + 1}: missing or empty string field '${promptField}'`);
+        const where = `${file}:${i + 1}`;
+        const messages = row.messages === undefined ? undefined : checkMessages(row.messages, where);
+        let prompt = row[promptField];
+        if (messages && prompt === undefined) prompt = lastUserContent(messages);
+        else if (typeof prompt !== 'string' || !prompt) throw new DataError(`${where}: missing or empty string field '${promptField}' (or give 'messages')`);
         this.rows.push({ ...row, prompt } as DatasetRow);
         this.lines.push(i + 1);
       });
@@ -69,9 +75,26 @@ export class JsonlPromptDataset implements PromptDataset {
    * the dataset loads instead of when that row is drawn mid-run.
    */
   checkPromptLengths(render: (row: DatasetRow) => string, encode: (prompt: string) => readonly number[], maxTokens: number, what: string): void {
+    this.checkPrompts(render, { encode, maxTokens, what });
+  }
+
+  /**
+   * Renders every row's prompt as the trainer will (a row with `messages` and a policy without a
+   * chat template fails here), and with `limit` checks its length as `checkPromptLengths` does: a
+   * `DataError` naming the file and line of the first row that fails.
+   */
+  checkPrompts(render: (row: DatasetRow) => string, limit?: { encode: (prompt: string) => readonly number[]; maxTokens: number; what: string }): void {
     this.rows.forEach((row, i) => {
-      const tokens = encode(render(row)).length;
-      if (tokens > maxTokens) throw new DataError(`${this.where(i)}: the prompt is ${tokens} tokens, more than ${what}`);
+      let prompt: string;
+      try {
+        prompt = render(row);
+      } catch (error) {
+        if (error instanceof DataError) throw new DataError(`${this.where(i)}: ${error.message}`, { cause: error });
+        throw error;
+      }
+      if (!limit) return;
+      const tokens = limit.encode(prompt).length;
+      if (tokens > limit.maxTokens) throw new DataError(`${this.where(i)}: the prompt is ${tokens} tokens, more than ${limit.what}`);
     });
   }
 }

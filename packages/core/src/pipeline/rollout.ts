@@ -6,13 +6,49 @@
 import type { RewardFunction } from '../contracts/reward.js';
 import type { Policy, SamplingOptions } from '../contracts/policy.js';
 import type { RewardShaper, RolloutEngine, RolloutFilter, ShapingContext } from '../contracts/rollout.js';
-import type { Tokenizer } from '../contracts/tokenizer.js';
-import { GrpoError } from '../errors.js';
+import type { ChatTemplateOptions, Tokenizer } from '../contracts/tokenizer.js';
+import { DataError, GrpoError } from '../errors.js';
 import type { DatasetRow, Rollout, ScoredGroup } from '../records.js';
 import { scoreRollouts, type RewardRunOptions } from './score.js';
 
-/** Fills `{field}` placeholders of the prompt template from a dataset row; `{prompt}` is the prompt field. */
-export function renderPrompt(template: string, row: DatasetRow, promptField: string): string {
+/** How the chat template is used (`data.chat`) and the policy's tokenizer that has it. */
+export interface ChatRendering {
+  tokenizer?: Pick<Tokenizer, 'kind' | 'chatTemplate'>;
+  /** `data.chat.prompts`: prompt strings, too, are sent as a user message through the chat template. */
+  prompts?: boolean;
+  /** `data.chat.system`: a system message before that user message. */
+  system?: string;
+  /** `data.chat.variables`: further template variables (e.g. `{ enable_thinking: false }`). */
+  variables?: ChatTemplateOptions['variables'];
+}
+
+/**
+ * A row's prompt text. A row with `messages` is rendered by the tokenizer's chat template, ending
+ * with the opening of the assistant's turn (`add_generation_prompt`); a `DataError` when the
+ * tokenizer has none. Otherwise fills `{field}` placeholders of the prompt template from the row
+ * (`{prompt}` is the prompt field) and, with `chat.prompts`, renders the result as a user message
+ * (after `chat.system`) with the chat template.
+ */
+export function renderPrompt(template: string, row: DatasetRow, promptField: string, chat: ChatRendering = {}): string {
+  const chatTemplate = chat.tokenizer?.chatTemplate;
+  const tokenizer = chat.tokenizer ? ` (${chat.tokenizer.kind})` : '';
+  if (row.messages !== undefined) {
+    if (!chatTemplate)
+      throw new DataError(
+        `the row gives 'messages', but the policy's tokenizer${tokenizer} has no chat template: ` +
+          "use a model whose tokenizer_config.json has a 'chat_template', or give the row a prompt string instead",
+      );
+    return chatTemplate.render(row.messages, { addGenerationPrompt: true, variables: chat.variables });
+  }
+  const text = fillTemplate(template, row, promptField);
+  if (!chat.prompts) return text;
+  if (!chatTemplate)
+    throw new GrpoError(`data.chat.prompts is set, but the policy's tokenizer${tokenizer} has no chat template: use a chat model or unset data.chat.prompts`);
+  const system = chat.system === undefined ? [] : [{ role: 'system', content: chat.system }];
+  return chatTemplate.render([...system, { role: 'user', content: text }], { addGenerationPrompt: true, variables: chat.variables });
+}
+
+function fillTemplate(template: string, row: DatasetRow, promptField: string): string {
   const prompt = row[promptField];
   if (typeof prompt !== 'string') throw new GrpoError(`dataset row has no string field '${promptField}' (data.promptField)`);
   return template.replace(/\{(\w+)\}/g, (whole, key: string) => {

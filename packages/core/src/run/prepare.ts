@@ -77,14 +77,17 @@ export async function prepareContainer(config: ResolvedConfig): Promise<Containe
     container.bind(EvalDataset).toConstantValue(loaded.at(-1)!);
   }
   if (loaded.length) {
-    // Prompts too long for the model are reported now, with their line, not when drawn mid-run.
+    // Prompts that cannot be rendered (`messages` without a chat template) or are too long for the
+    // model are reported now, with their line, not when drawn mid-run.
     const policy = await container.getAsync<Policy>(Policy);
-    if (policy.maxSeqLen !== undefined) {
-      const render = (row: DatasetRow) => renderPrompt(data.promptTemplate, row, data.promptField);
-      const encode = (prompt: string) => policy.encodePrompt(prompt);
-      for (const dataset of loaded)
-        dataset.checkPromptLengths(render, encode, policy.maxSeqLen - 1, `the policy's maxSeqLen (${policy.maxSeqLen}) less one token to generate`);
-    }
+    const render = (row: DatasetRow) => renderPrompt(data.promptTemplate, row, data.promptField, { tokenizer: policy.tokenizer, ...data.chat });
+    const encode = (prompt: string) => policy.encodePrompt(prompt);
+    const max = policy.maxSeqLen;
+    for (const dataset of loaded)
+      dataset.checkPrompts(
+        render,
+        max === undefined ? undefined : { encode, maxTokens: max - 1, what: `the policy's maxSeqLen (${max}) less one token to generate` },
+      );
   }
   return container;
 }

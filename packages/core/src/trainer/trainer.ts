@@ -208,7 +208,8 @@ export class Trainer implements Checkpointable {
     return rows;
   }
 
-  private readonly render = (row: DatasetRow): string => renderPrompt(this.config.data.promptTemplate, row, this.config.data.promptField);
+  private readonly render = (row: DatasetRow): string =>
+    renderPrompt(this.config.data.promptTemplate, row, this.config.data.promptField, { tokenizer: this.policy.tokenizer, ...this.config.data.chat });
 
   /** The scheduled learning rate of the optimizer's next step (one step per mini-batch per iteration). */
   private learningRate(): number {

@@ -8,7 +8,7 @@
 import { readFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { CheckpointError, DataError, type Tokenizer } from '@grpo/core';
-import { loadTokenizer, TOKENIZER_CONFIG_FILE, TOKENIZER_FILE } from '@grpo/plugin-tokenizers';
+import { HfTokenizer, loadTokenizer, TOKENIZER_FILE } from '@grpo/plugin-tokenizers';
 
 /**
  * The tokenizer of a model whose tokenizer files are not available: it knows the special ids
@@ -103,8 +103,7 @@ export async function readHfTokenizer(dir: string): Promise<HfTokenizerFiles | u
   const json = await readJsonIfPresent(file);
   if (!json) return undefined;
   const tokenizer = await loadTokenizer(dir);
-  const config = await readJsonIfPresent(join(dir, TOKENIZER_CONFIG_FILE));
-  const addBos = config?.add_bos_token;
-  const promptPrefix = typeof addBos === 'boolean' ? (addBos ? [tokenizer.bosId] : []) : postProcessorPrefix(json.post_processor, file);
+  const addBos = tokenizer instanceof HfTokenizer ? tokenizer.addBosToken : undefined;
+  const promptPrefix = addBos !== undefined ? (addBos ? [tokenizer.bosId] : []) : postProcessorPrefix(json.post_processor, file);
   return { tokenizer, promptPrefix };
 }
