@@ -105,7 +105,8 @@ function specialIds(policy: TransformerPolicy): { bos: number; eos: number[]; pa
 /** A Hugging Face config.json for `cfg` (see the module doc for the architecture chosen). */
 export function hfConfig(cfg: TransformerConfig, ids: { bos: number; eos: number[]; pad: number }, torchDtype = 'float32'): Record<string, unknown> {
   const architecture = cfg.qkNorm ? 'Qwen3ForCausalLM' : cfg.qkvBias ? 'Qwen2ForCausalLM' : 'LlamaForCausalLM';
-  if (cfg.qkNorm && cfg.qkvBias) throw new CheckpointError('this architecture has both q/k/v biases and q/k norms, which no supported Hugging Face architecture has');
+  if (cfg.qkNorm && cfg.qkvBias)
+    throw new CheckpointError('this architecture has both q/k/v biases and q/k norms, which no supported Hugging Face architecture has');
   const llama = architecture === 'LlamaForCausalLM';
   const s = cfg.ropeScaling;
   return {
@@ -123,7 +124,13 @@ export function hfConfig(cfg: TransformerConfig, ids: { bos: number; eos: number
     rms_norm_eps: cfg.normEps,
     rope_theta: cfg.ropeBase,
     rope_scaling: s
-      ? { rope_type: 'llama3', factor: s.factor, low_freq_factor: s.lowFreqFactor, high_freq_factor: s.highFreqFactor, original_max_position_embeddings: s.originalMaxPositionEmbeddings }
+      ? {
+          rope_type: 'llama3',
+          factor: s.factor,
+          low_freq_factor: s.lowFreqFactor,
+          high_freq_factor: s.highFreqFactor,
+          original_max_position_embeddings: s.originalMaxPositionEmbeddings,
+        }
       : null,
     tie_word_embeddings: cfg.tiedEmbeddings,
     ...(llama ? { attention_bias: false, mlp_bias: false } : { use_sliding_window: false, sliding_window: null }),
@@ -142,18 +149,27 @@ export const exportCommand: CliCommand = { name: 'export', create: (io) => creat
 
 function createExportCommand(io: CliIo): Command {
   return new Command('export')
+    .configureOutput({ writeOut: io.out, writeErr: io.err })
     .description('write a policy as a Hugging Face model directory (LoRA merged) or its LoRA adapters in PEFT layout')
     .argument('<checkpoint>', 'a policy checkpoint, a training checkpoint, a run directory (its latest) or a Hugging Face model directory')
-    .addOption(new Option('--format <format>', "'hf' (a Hugging Face model directory) or 'peft' (the LoRA adapters only)").choices(['hf', 'peft']).makeOptionMandatory())
+    .addOption(
+      new Option('--format <format>', "'hf' (a Hugging Face model directory) or 'peft' (the LoRA adapters only)").choices(['hf', 'peft']).makeOptionMandatory(),
+    )
     .option('--dtype <dtype>', 'dtype of the written weights: f32, f16 or bf16 (default f32)', (v: string) => {
       const d = DTYPES[v.toLowerCase()];
       if (!d) throw new InvalidArgumentError('expected f32, f16 or bf16');
       return d;
     })
     .requiredOption('-o, --out <dir>', 'the directory to write (replaced atomically)')
-    .addHelpText('after', '\nExamples:\n  $ grpo export runs/lora --format hf --dtype bf16 -o exported/model\n  $ grpo export runs/lora --format peft -o exported/adapter')
-    .action(async (checkpoint: string, flags: { format: ExportFormat; dtype?: FloatDtype; out: string }) => {
-      const { dir, files } = await exportModel({ checkpoint, format: flags.format, dtype: flags.dtype, out: flags.out });
+    .option('-c, --config <file>', "the config whose plugins' commands the CLI loads (export itself reads no config)")
+    .option('--cwd <dir>', 'directory the checkpoint and --out paths are relative to (default: current directory)')
+    .addHelpText(
+      'after',
+      '\nExamples:\n  $ grpo export runs/lora --format hf --dtype bf16 -o exported/model\n  $ grpo export runs/lora --format peft -o exported/adapter',
+    )
+    .action(async (checkpoint: string, flags: { format: ExportFormat; dtype?: FloatDtype; out: string; cwd?: string }) => {
+      const at = (p: string) => path.resolve(flags.cwd ?? process.cwd(), p);
+      const { dir, files } = await exportModel({ checkpoint: at(checkpoint), format: flags.format, dtype: flags.dtype, out: at(flags.out) });
       io.out(`exported (${flags.format}, ${(flags.dtype ?? 'F32').toLowerCase()}): ${dir}\n  ${files.join('\n  ')}\n`);
     });
 }

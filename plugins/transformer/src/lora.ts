@@ -169,7 +169,13 @@ function hashIds(ids: Int32Array, salt: number): number {
  * the adapters and `seed`: the same batch gets the same masks when π_old's log-probs are taken and
  * in the update (so the first ratio is exactly 1), and a resumed run draws what the straight one drew.
  */
-export function adapterDelta(adapters: ReadonlyMap<string, { a: tf.Tensor; b: tf.Tensor }>, scale: number, dropout = 0, ids?: Int32Array, seed = 0): LinearDelta {
+export function adapterDelta(
+  adapters: ReadonlyMap<string, { a: tf.Tensor; b: tf.Tensor }>,
+  scale: number,
+  dropout = 0,
+  ids?: Int32Array,
+  seed = 0,
+): LinearDelta {
   const order = new Map([...adapters.keys()].map((k, i) => [k, i]));
   const batchSeed = dropout > 0 && ids ? hashIds(ids, seed) : undefined;
   return {

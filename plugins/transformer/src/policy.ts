@@ -153,7 +153,10 @@ abstract class TransformerBase {
 
   /** Refuses a checkpoint whose adapters (or their absence) do not match this policy's. */
   protected checkLora(dir: string, lora: LoraConfig | undefined): void {
-    if (lora) throw new CheckpointError(`${join(dir, CONFIG_FILE)}: the checkpoint holds LoRA adapters but this policy has none; set policy.lora as in the run that wrote it`);
+    if (lora)
+      throw new CheckpointError(
+        `${join(dir, CONFIG_FILE)}: the checkpoint holds LoRA adapters but this policy has none; set policy.lora as in the run that wrote it`,
+      );
   }
 
   dispose(): void {
@@ -289,9 +292,11 @@ export class TransformerPolicy extends TransformerBase implements Policy {
     const ours = this.#lora?.config;
     if (!ours) return super.checkLora(dir, lora);
     const file = join(dir, CONFIG_FILE);
-    if (!lora) throw new CheckpointError(`${file}: the checkpoint holds no LoRA adapters but this policy trains some (policy.lora); resume with the same config`);
+    if (!lora)
+      throw new CheckpointError(`${file}: the checkpoint holds no LoRA adapters but this policy trains some (policy.lora); resume with the same config`);
     const diff = loraDiff(lora, ours);
-    if (diff.length) throw new CheckpointError(`${file}: the checkpoint's adapters differ from this policy's (${diff.join(', ')}); use the policy.lora it was written with`);
+    if (diff.length)
+      throw new CheckpointError(`${file}: the checkpoint's adapters differ from this policy's (${diff.join(', ')}); use the policy.lora it was written with`);
   }
 
   /**
@@ -305,7 +310,10 @@ export class TransformerPolicy extends TransformerBase implements Policy {
     const out = new Map<string, tf.Tensor>();
     for (const [name, v] of this.weights) {
       const ad = lora?.adapters.get(name);
-      out.set(name, tf.tidy(() => (ad ? mergedWeight(v, ad, scale) : tf.clone(v))));
+      out.set(
+        name,
+        tf.tidy(() => (ad ? mergedWeight(v, ad, scale) : tf.clone(v))),
+      );
     }
     return out;
   }
@@ -364,7 +372,12 @@ export class LoraReferencePolicy implements FrozenPolicy {
   tokenLogProbs(batch: TokenBatch, options?: { entropy?: boolean }): TokenLogProbs {
     this.checkAlive();
     const { model } = this.policy;
-    const state = { cfg: model.cfg, weights: model.weights, tables: model.tables, ...(this.#adapters ? { lora: adapterDelta(this.#adapters, loraScale(this.lora)) } : {}) };
+    const state = {
+      cfg: model.cfg,
+      weights: model.weights,
+      tables: model.tables,
+      ...(this.#adapters ? { lora: adapterDelta(this.#adapters, loraScale(this.lora)) } : {}),
+    };
     return tokenLogProbs(state, batch, this.policy.tokenizer.padId, options);
   }
 
@@ -417,7 +430,9 @@ export class LoraReferencePolicy implements FrozenPolicy {
 /** Frozen variables sharing `adapters`' current tensors (no copy until the originals are updated). */
 function frozenAdapters(adapters: ReadonlyMap<string, { a: tf.Tensor; b: tf.Tensor }>): AdapterMap {
   const tag = `lora-frozen${++instances}`;
-  return new Map([...adapters].map(([name, { a, b }]) => [name, { a: tf.variable(a, false, `${tag}/${name}.lora_a`), b: tf.variable(b, false, `${tag}/${name}.lora_b`) }]));
+  return new Map(
+    [...adapters].map(([name, { a, b }]) => [name, { a: tf.variable(a, false, `${tag}/${name}.lora_a`), b: tf.variable(b, false, `${tag}/${name}.lora_b`) }]),
+  );
 }
 
 function disposeAdapters(adapters: AdapterMap): void {

@@ -4,7 +4,8 @@ import { join } from 'node:path';
 import * as tf from '@tensorflow/tfjs';
 import { assembleContainer, CheckpointError, ConfigError, PolicyFactory, Tokenizer, resolveConfig, type TokenBatch } from '@grpo/core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import transformer, { FrozenTransformerPolicy, TransformerPolicy, createPolicy, loadPolicy, resolveModelConfig, weightShapes } from '../src/index.js';
+import type { FrozenTransformerPolicy } from '../src/index.js';
+import transformer, { TransformerPolicy, createPolicy, loadPolicy, resolveModelConfig, weightShapes } from '../src/index.js';
 import { TINY, charTokenizer, tinyPolicy, useWasm, weightValues } from './helpers.js';
 
 let dir: string;

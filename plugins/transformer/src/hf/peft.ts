@@ -143,7 +143,8 @@ export async function readPeftWeights(dir: string, cfg: TransformerConfig, lora:
         expected.add(key);
         const info = reader.tensors.get(key);
         if (!info) throw new CheckpointError(`${file}: missing tensor '${key}' (shape [${shape.join(', ')}])`);
-        if (info.shape.join() !== shape.join()) throw new CheckpointError(`${file}: tensor '${key}' has shape [${info.shape.join(', ')}], expected [${shape.join(', ')}]`);
+        if (info.shape.join() !== shape.join())
+          throw new CheckpointError(`${file}: tensor '${key}' has shape [${info.shape.join(', ')}], expected [${shape.join(', ')}]`);
         const values = await reader.readFloat32(key, { transpose: true });
         const bad = values.findIndex((v) => !Number.isFinite(v));
         if (bad >= 0) throw new CheckpointError(`${file}: tensor '${key}' holds a non-finite value at index ${bad}`);
@@ -153,7 +154,9 @@ export async function readPeftWeights(dir: string, cfg: TransformerConfig, lora:
     }
     const extra = [...reader.tensors.keys()].filter((k) => !expected.has(k));
     if (extra.length)
-      throw new CheckpointError(`${file}: unexpected tensors for this adapter_config.json and model: ${extra.slice(0, 5).join(', ')}${extra.length > 5 ? ', …' : ''}`);
+      throw new CheckpointError(
+        `${file}: unexpected tensors for this adapter_config.json and model: ${extra.slice(0, 5).join(', ')}${extra.length > 5 ? ', …' : ''}`,
+      );
     return out;
   } finally {
     await reader.close();
