@@ -44,7 +44,7 @@ export const loraSchema = z
   })
   .optional()
   .describe(
-    'Train low-rank adapters instead of all weights (owned by @grpo/plugin-transformer): only the adapters train and have optimizer state; the reference policy is the base with the adapters off (no second copy of the weights).',
+    'Train low-rank adapters instead of all weights: only the adapters train and have optimizer state; the reference policy is the base with the adapters off (no second copy of the weights).',
   );
 
 declare module '@grpo/core' {
