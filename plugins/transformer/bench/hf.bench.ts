@@ -1,6 +1,6 @@
 /**
  * `npm run bench:hf`: Hugging Face–shaped models through the real loader, on the default (wasm)
- * backend. For each shape it writes a random-weight model directory (BF16, as both are published)
+ * backend. For each shape it writes a random-weight model directory (BF16, as both are published; random bit patterns of magnitude 2⁻⁸…2⁻⁴)
  * into a temporary directory, then measures in a child process of its own (so that a shape the
  * backend cannot hold is reported, not a crash of the benchmark):
  *
@@ -26,7 +26,6 @@ import * as tf from '@tensorflow/tfjs';
 import '@tensorflow/tfjs-backend-wasm';
 import { AdamW } from '@grpo/core';
 import { loadHfPolicy, resolveLoraConfig, type TransformerPolicy } from '../src/index.js';
-import { toBf16Bits } from '../src/hf/write.js';
 import { hfTensorShapes } from '../test/hf-fixtures.js';
 
 /**
@@ -83,7 +82,16 @@ const SHAPES: Record<string, Record<string, unknown>> = {
 };
 
 /** A small shape for checking the benchmark itself (`BENCH_HF_MODELS=tiny`); not in the default list. */
-const TINY = { ...SHAPES['smollm2-135m'], hidden_size: 64, intermediate_size: 128, num_hidden_layers: 2, num_attention_heads: 4, num_key_value_heads: 2, head_dim: 16, vocab_size: 512 };
+const TINY = {
+  ...SHAPES['smollm2-135m'],
+  hidden_size: 64,
+  intermediate_size: 128,
+  num_hidden_layers: 2,
+  num_attention_heads: 4,
+  num_key_value_heads: 2,
+  head_dim: 16,
+  vocab_size: 512,
+};
 const DEFAULT_MODELS = Object.keys(SHAPES);
 SHAPES.tiny = TINY;
 
@@ -94,7 +102,7 @@ const PROMPT_LEN = 16;
 const TRAIN = { batch: 8, prompt: 16, completion: 48, steps: Number(process.env.BENCH_HF_TRAIN_STEPS ?? 2) };
 const LORA = resolveLoraConfig({ r: 16, alpha: 32, targetModules: 'all-linear' });
 
-/** Streams a BF16 safetensors file of random weights (matrices U(±0.04), norm gains 1), one tensor at a time. */
+/** Streams a BF16 safetensors file of random weights (norm gains 1), one tensor at a time. */
 async function writeRandomModel(dir: string, config: Record<string, unknown>): Promise<number> {
   const shapes = hfTensorShapes(config);
   const header: Record<string, unknown> = { __metadata__: { format: 'pt' } };
@@ -111,18 +119,22 @@ async function writeRandomModel(dir: string, config: Record<string, unknown>): P
   len.writeBigUInt64LE(BigInt(json.length));
   await file.write(len);
   await file.write(Buffer.from(json));
+  // Random BF16 bit patterns drawn directly (two per 32-bit draw): sign, exponent 2⁻⁸…2⁻⁵, mantissa at random.
   let s = 0x9e3779b9;
   for (const [name, shape] of shapes) {
     const n = shape.reduce((a, b) => a * b, 1);
-    const out = Buffer.alloc(n * 2);
-    const isNorm = name.endsWith('norm.weight');
-    for (let i = 0; i < n; i++) {
-      s ^= s << 13;
-      s ^= s >>> 17;
-      s ^= s << 5;
-      out.writeUInt16LE(isNorm ? 0x3f80 : toBf16Bits(((s >>> 0) / 4294967296 - 0.5) * 0.08), i * 2);
-    }
-    await file.write(out);
+    const out = new Uint16Array(n);
+    if (name.endsWith('norm.weight'))
+      out.fill(0x3f80); // 1.0
+    else
+      for (let i = 0; i < n; i += 2) {
+        s ^= s << 13;
+        s ^= s >>> 17;
+        s ^= s << 5;
+        out[i] = (s & 0x807f) | ((119 + ((s >>> 7) & 3)) << 7);
+        out[i + 1] = ((s >>> 16) & 0x807f) | ((119 + ((s >>> 23) & 3)) << 7);
+      }
+    await file.write(new Uint8Array(out.buffer, 0, n * 2));
   }
   await file.close();
   await writeFile(join(dir, 'config.json'), JSON.stringify(config, null, 2));
