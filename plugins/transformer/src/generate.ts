@@ -16,7 +16,7 @@
 import * as tf from '@tensorflow/tfjs';
 import { DataError, Rng, type Completion, type FinishReason, type IdCompletion, type SamplingOptions, type Tokenizer } from '@grpo/core';
 import type { TransformerConfig } from './config.js';
-import { decodeStep, forwardHidden, leftPaddedContext, lmHead, type LayerKv, type RopeTables, type WeightMap } from './model.js';
+import { decodeStep, forwardHidden, leftPaddedContext, lmHead, type LayerKv, type LinearDelta, type RopeTables, type WeightMap } from './model.js';
 import { sampleToken } from './sampling.js';
 import { gatherRows } from './kernels.js';
 
@@ -24,6 +24,8 @@ export interface ModelState {
   cfg: TransformerConfig;
   weights: WeightMap;
   tables: RopeTables;
+  /** Low-rank adapters added to the projections (a LoRA policy), as used for sampling: no dropout. */
+  lora?: LinearDelta;
 }
 
 /**
@@ -60,7 +62,7 @@ function fullLastLogits(
   const ids = new Int32Array(rows.length * T).fill(padId);
   rows.forEach((r, b) => ids.set(r, b * T + (pads[b] as number)));
   const ctx = leftPaddedContext(model.cfg, model.tables, T, pads);
-  const { hidden, kv } = forwardHidden(model.cfg, model.weights, ids, ctx, true);
+  const { hidden, kv } = forwardHidden(model.cfg, model.weights, ids, ctx, true, model.lora);
   const last = tf.gather(
     hidden,
     tf.tensor1d(
@@ -238,7 +240,7 @@ export async function generateFromIds(
           }
           bias.fill(-1e9, r * (L + 1), r * (L + 1) + (si >= 0 ? s.pad : 0));
         });
-        const out = decodeStep(cfg, model.weights, model.tables, ids, positions, kv, tf.tensor4d(bias, [n, 1, 1, L + 1]));
+        const out = decodeStep(cfg, model.weights, model.tables, ids, positions, kv, tf.tensor4d(bias, [n, 1, 1, L + 1]), model.lora);
         return { logits: out.logits, kv: out.cache };
       });
       logits = next.logits as tf.Tensor2D;

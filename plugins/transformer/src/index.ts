@@ -1,7 +1,7 @@
 /**
  * @grpo/plugin-transformer: a Llama-style decoder-only transformer policy on TensorFlow.js.
  *
- * The plugin owns the `policy.model` and `policy.huggingface` config keys and contributes the
+ * The plugin owns the `policy.model`, `policy.huggingface` and `policy.lora` config keys and contributes the
  * `PolicyFactory` core's `prepareContainer` builds the policy with: a Hugging Face model
  * directory (`policy.huggingface`), else `policy.checkpoint` when set (a GRPO.ts checkpoint or a
  * Hugging Face directory, told apart by config.json's `architectures`), else a fresh model from
@@ -18,11 +18,13 @@
  *   Greedy decoding (temperature 0) reports the plain softmax log-probs.
  * - Call the backend's setup (e.g. `tf.setBackend('wasm')`) before creating a policy.
  */
-import { ConfigError, configPath, definePlugin, PolicyFactory, type ResolvedConfig, type Tokenizer } from '@grpo/core';
+import { CliCommand, ConfigError, configPath, definePlugin, PolicyFactory, type ResolvedConfig, type Tokenizer } from '@grpo/core';
 import { huggingfaceSchema, modelSchema } from './config.js';
 import { modelDiffersFromCheckpoint } from './checkpoint-checks.js';
 import { isHfModelDir, loadHfPolicy } from './hf/load.js';
+import { loraDiff, loraMismatch, loraSchema, resolveLoraConfig } from './lora.js';
 import { createPolicy, loadPolicy, type TransformerPolicy } from './policy.js';
+import { exportCommand } from './export.js';
 
 export {
   resolveModelConfig,
@@ -37,13 +39,30 @@ export {
 export { HF_ARCHITECTURES, type HfArchitecture } from './hf/config.js';
 export { NoTextTokenizer } from './hf/tokenizer.js';
 export { isHfModelDir, loadHfPolicy } from './hf/load.js';
-export { weightShapes } from './model.js';
+export { weightShapes, type LinearDelta } from './model.js';
+export {
+  loraSchema,
+  resolveLoraConfig,
+  loraScale,
+  initAdapterValues,
+  adapterSlots,
+  LORA_MODULES,
+  type LoraConfig,
+  type LoraModule,
+  type LoraOptions,
+  type AdapterSlot,
+  type AdapterValues,
+} from './lora.js';
+export { peftFiles, peftKey, readPeftAdapter, ADAPTER_CONFIG_FILE, ADAPTER_WEIGHTS_FILE } from './hf/peft.js';
+export { exportModel, exportCommand, type ExportOptions, type ExportFormat } from './export.js';
+export type { FloatDtype } from './hf/write.js';
 export { bmm, mm } from './kernels.js';
 export { encodePrompt } from './generate.js';
 export { samplingLogProbs, sampleToken, type SamplerOptions } from './sampling.js';
 export {
   TransformerPolicy,
   FrozenTransformerPolicy,
+  LoraReferencePolicy,
   createPolicy,
   loadPolicy,
   CONFIG_FILE,
@@ -51,6 +70,7 @@ export {
   CHECKPOINT_FORMAT,
   type CheckpointConfig,
   type TokenConventions,
+  type LoraInit,
 } from './policy.js';
 export { ScalarHeadModel, SCALAR_FORMAT, type ScoreAlignment } from './scalar-head.js';
 export { sft, sftLoss, type SftExample, type SftOptions, type SftResult, type SftStepRecord } from './sft.js';
@@ -64,6 +84,21 @@ export const meta = { name: '@grpo/plugin-transformer', version: '0.1.0', core: 
  * `policy.checkpoint` or `policy.model` is a `ConfigError` naming both keys.
  */
 export async function createPolicyFromConfig(config: ResolvedConfig, tokenizer?: Tokenizer, checkpoint = config.policy.checkpoint): Promise<TransformerPolicy> {
+  const policy = await createBasePolicy(config, tokenizer, checkpoint);
+  const options = config.policy.lora;
+  if (!options) return policy;
+  const lora = resolveLoraConfig(options);
+  if (!policy.lora) return policy.withLora(lora, config.seed);
+  // A checkpoint that already holds adapters continues training them.
+  const diff = loraDiff(policy.lora, lora);
+  if (diff.length) {
+    policy.dispose();
+    throw loraMismatch(config.source, String(checkpoint), diff);
+  }
+  return policy;
+}
+
+async function createBasePolicy(config: ResolvedConfig, tokenizer: Tokenizer | undefined, checkpoint: string | undefined): Promise<TransformerPolicy> {
   const { huggingface } = config.policy;
   if (huggingface !== undefined) {
     const other = [config.policy.checkpoint !== undefined && 'policy.checkpoint', config.policy.model !== undefined && 'policy.model'].filter(Boolean);
@@ -96,11 +131,15 @@ export async function createPolicyFromConfig(config: ResolvedConfig, tokenizer?:
   return createPolicy({ model: config.policy.model ?? {}, tokenizer, seed: config.seed });
 }
 
-/** The transformer plugin: owns `policy.model` and `policy.huggingface` and contributes the `PolicyFactory` named `transformer`. */
+/**
+ * The transformer plugin: owns `policy.model`, `policy.huggingface` and `policy.lora`, contributes
+ * the `PolicyFactory` named `transformer` and the `grpo export` command.
+ */
 const transformer = definePlugin({
   meta,
-  config: { 'policy.model': modelSchema, 'policy.huggingface': huggingfaceSchema },
+  config: { 'policy.model': modelSchema, 'policy.huggingface': huggingfaceSchema, 'policy.lora': loraSchema },
   register({ bind }) {
+    bind<CliCommand>(CliCommand).toConstantValue(exportCommand);
     bind<PolicyFactory>(PolicyFactory).toConstantValue({
       name: 'transformer',
       create: ({ config, checkpoint, tokenizer }) => createPolicyFromConfig(config, tokenizer, checkpoint),

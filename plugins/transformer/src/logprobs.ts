@@ -10,7 +10,7 @@
 import * as tf from '@tensorflow/tfjs';
 import { DataError, type TokenBatch, type TokenLogProbs } from '@grpo/core';
 import type { ModelState } from './generate.js';
-import { forwardHidden, lmHead, seqContext } from './model.js';
+import { forwardHidden, lmHead, seqContext, type LinearDelta } from './model.js';
 import { bmm } from './kernels.js';
 
 export interface PackedBatch {
@@ -51,13 +51,23 @@ export function packBatch(batch: TokenBatch, maxSeqLen: number, padId: number): 
   return { B, T, Lmax, inputs, targets, select };
 }
 
-/** `[B, Lmax]` log-probs (and entropies) of the completion tokens; call inside `tf.tidy`. */
-export function tokenLogProbs(model: ModelState, batch: TokenBatch, padId: number, options: { entropy?: boolean } = {}): TokenLogProbs {
+/**
+ * `[B, Lmax]` log-probs (and entropies) of the completion tokens; call inside `tf.tidy`. `lora`
+ * (default `model.lora`) is given for a training pass whose adapters apply dropout; it receives the
+ * packed input ids so that its dropout masks can be a function of them.
+ */
+export function tokenLogProbs(
+  model: ModelState,
+  batch: TokenBatch,
+  padId: number,
+  options: { entropy?: boolean } = {},
+  lora?: (inputs: Int32Array) => LinearDelta,
+): TokenLogProbs {
   const { cfg } = model;
   const pk = packBatch(batch, cfg.maxSeqLen, padId);
   const { B, T, Lmax } = pk;
   const ctx = seqContext(cfg, model.tables, B, T);
-  const { hidden } = forwardHidden(cfg, model.weights, pk.inputs, ctx);
+  const { hidden } = forwardHidden(cfg, model.weights, pk.inputs, ctx, false, lora ? lora(pk.inputs) : model.lora);
   const logp = tf.logSoftmax(lmHead(cfg, model.weights, hidden)); // [B·T, V]
   const target = tf.oneHot(tf.tensor1d(pk.targets, 'int32'), cfg.vocabSize).toFloat();
   const select = tf.tensor3d(pk.select, [B, T, Lmax]);

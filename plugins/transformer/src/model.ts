@@ -17,6 +17,21 @@ import { bmm, mm } from './kernels.js';
 
 export type WeightMap = Map<string, tf.Variable>;
 
+/**
+ * Extra terms added to linear projections (low-rank adapters, lora.ts): `delta(name, x)` is added
+ * to `x · W` for the weight `name` (e.g. `layers.0.attn.wq`), or undefined when that weight has none.
+ */
+export interface LinearDelta {
+  delta(name: string, x: tf.Tensor2D): tf.Tensor2D | undefined;
+}
+
+/** `x · W` for the weight `name`, plus its adapter's term when `lora` has one. */
+function linear(weights: WeightMap, name: string, x: tf.Tensor2D, lora: LinearDelta | undefined): tf.Tensor2D {
+  const out = mm(x, w(weights, name));
+  const extra = lora?.delta(name, x);
+  return extra ? tf.add(out, extra) : out;
+}
+
 /** Weight names and shapes, in checkpoint order. */
 export function weightShapes(cfg: TransformerConfig): [string, number[]][] {
   const hd = headDim(cfg);
@@ -272,6 +287,7 @@ export function forwardHidden(
   ids: Int32Array,
   ctx: SeqContext,
   keepKv = false,
+  lora?: LinearDelta,
 ): { hidden: tf.Tensor2D; kv: LayerKv[] } {
   const { B, T } = ctx;
   const H = cfg.nHeads;
@@ -284,9 +300,9 @@ export function forwardHidden(
     const p = `layers.${l}`;
     const h = rmsNorm(x, w(weights, `${p}.attn_norm.weight`), cfg.normEps);
     const toHeads = (t: tf.Tensor2D, heads: number) => t.reshape([B, T, heads, hd]).transpose([0, 2, 1, 3]) as tf.Tensor4D;
-    const q = applyRope(toHeads(project(cfg, weights, h, p, 'q', H), H), ctx.cosQ, ctx.sinQ, ctx.rot);
-    const k = applyRope(toHeads(project(cfg, weights, h, p, 'k', Hkv), Hkv), ctx.cosK, ctx.sinK, ctx.rot);
-    const v = toHeads(project(cfg, weights, h, p, 'v', Hkv), Hkv);
+    const q = applyRope(toHeads(project(cfg, weights, h, p, lora, 'q', H), H), ctx.cosQ, ctx.sinQ, ctx.rot);
+    const k = applyRope(toHeads(project(cfg, weights, h, p, lora, 'k', Hkv), Hkv), ctx.cosK, ctx.sinK, ctx.rot);
+    const v = toHeads(project(cfg, weights, h, p, lora, 'v', Hkv), Hkv);
     if (keepKv) kv.push({ k, v });
     const kT = repeatKv(k.transpose([0, 1, 3, 2]) as tf.Tensor4D, H / Hkv).reshape([B * H, hd, T]) as tf.Tensor3D;
     const vR = repeatKv(v, H / Hkv).reshape([B * H, T, hd]) as tf.Tensor3D;
@@ -296,11 +312,11 @@ export function forwardHidden(
       .reshape([B, H, T, hd])
       .transpose([0, 2, 1, 3])
       .reshape([N, H * hd]) as tf.Tensor2D;
-    x = tf.add(x, mm(att, w(weights, `${p}.attn.wo`)));
+    x = tf.add(x, linear(weights, `${p}.attn.wo`, att, lora));
     const h2 = rmsNorm(x, w(weights, `${p}.mlp_norm.weight`), cfg.normEps);
-    const gate = silu(mm(h2, w(weights, `${p}.mlp.w1`)));
-    const up = mm(h2, w(weights, `${p}.mlp.w3`));
-    x = tf.add(x, mm(tf.mul(gate, up) as tf.Tensor2D, w(weights, `${p}.mlp.w2`)));
+    const gate = silu(linear(weights, `${p}.mlp.w1`, h2, lora));
+    const up = linear(weights, `${p}.mlp.w3`, h2, lora);
+    x = tf.add(x, linear(weights, `${p}.mlp.w2`, tf.mul(gate, up) as tf.Tensor2D, lora));
   }
   return { hidden: rmsNorm(x, w(weights, 'norm.weight'), cfg.normEps), kv };
 }
@@ -309,8 +325,16 @@ export function forwardHidden(
  * The q, k or v projection of normalised inputs `h` `[N, d]` → `[N, heads·hd]`, with the bias
  * (`qkvBias`) and, for q and k, the per-head RMSNorm (`qkNorm`) when the architecture has them.
  */
-function project(cfg: TransformerConfig, weights: WeightMap, h: tf.Tensor2D, layer: string, which: 'q' | 'k' | 'v', heads: number): tf.Tensor2D {
-  let out = mm(h, w(weights, `${layer}.attn.w${which}`));
+function project(
+  cfg: TransformerConfig,
+  weights: WeightMap,
+  h: tf.Tensor2D,
+  layer: string,
+  lora: LinearDelta | undefined,
+  which: 'q' | 'k' | 'v',
+  heads: number,
+): tf.Tensor2D {
+  let out = linear(weights, `${layer}.attn.w${which}`, h, lora);
   if (cfg.qkvBias) out = tf.add(out, w(weights, `${layer}.attn.b${which}`));
   if (cfg.qkNorm && which !== 'v') {
     const hd = headDim(cfg);
@@ -345,6 +369,7 @@ export function decodeStep(
   positions: readonly number[],
   cache: LayerKv[],
   bias: tf.Tensor4D,
+  lora?: LinearDelta,
 ): { logits: tf.Tensor2D; cache: LayerKv[] } {
   const Bt = ids.length;
   const H = cfg.nHeads;
@@ -364,9 +389,9 @@ export function decodeStep(
   for (let l = 0; l < cfg.nLayers; l++) {
     const p = `layers.${l}`;
     const h = rmsNorm(x, w(weights, `${p}.attn_norm.weight`), cfg.normEps);
-    const q = rope(project(cfg, weights, h, p, 'q', H), H, rq);
-    const kNew = rope(project(cfg, weights, h, p, 'k', Hkv), Hkv, rk).reshape([Bt, Hkv, 1, hd]) as tf.Tensor4D;
-    const vNew = project(cfg, weights, h, p, 'v', Hkv).reshape([Bt, Hkv, 1, hd]) as tf.Tensor4D;
+    const q = rope(project(cfg, weights, h, p, lora, 'q', H), H, rq);
+    const kNew = rope(project(cfg, weights, h, p, lora, 'k', Hkv), Hkv, rk).reshape([Bt, Hkv, 1, hd]) as tf.Tensor4D;
+    const vNew = project(cfg, weights, h, p, lora, 'v', Hkv).reshape([Bt, Hkv, 1, hd]) as tf.Tensor4D;
     const prev = cache[l] as LayerKv;
     const k = tf.concat([prev.k, kNew], 2);
     const v = tf.concat([prev.v, vNew], 2);
@@ -376,11 +401,11 @@ export function decodeStep(
     const scores = tf.matMul(q.reshape([Bt * Hkv, rep, hd]), k.reshape([Bt * Hkv, L, hd]), false, true).reshape([Bt, Hkv, rep, L]);
     const probs = tf.softmax(tf.add(scores, bias.reshape([Bt, 1, 1, L]))).reshape([Bt * Hkv, rep, L]);
     const att = tf.matMul(probs, v.reshape([Bt * Hkv, L, hd])).reshape([Bt, H * hd]) as tf.Tensor2D;
-    x = tf.add(x, mm(att, w(weights, `${p}.attn.wo`)));
+    x = tf.add(x, linear(weights, `${p}.attn.wo`, att, lora));
     const h2 = rmsNorm(x, w(weights, `${p}.mlp_norm.weight`), cfg.normEps);
-    const gate = silu(mm(h2, w(weights, `${p}.mlp.w1`)));
-    const up = mm(h2, w(weights, `${p}.mlp.w3`));
-    x = tf.add(x, mm(tf.mul(gate, up) as tf.Tensor2D, w(weights, `${p}.mlp.w2`)));
+    const gate = silu(linear(weights, `${p}.mlp.w1`, h2, lora));
+    const up = linear(weights, `${p}.mlp.w3`, h2, lora);
+    x = tf.add(x, linear(weights, `${p}.mlp.w2`, tf.mul(gate, up) as tf.Tensor2D, lora));
   }
   const hidden = rmsNorm(x, w(weights, 'norm.weight'), cfg.normEps);
   return { logits: lmHead(cfg, weights, hidden), cache: next };

@@ -4,6 +4,7 @@ import { join } from 'node:path';
 import * as tf from '@tensorflow/tfjs';
 import {
   CheckpointError,
+  GrpoError,
   type Completion,
   type FrozenPolicy,
   type IdCompletion,
@@ -18,8 +19,22 @@ import { readJsonFile, readSafetensorsFile, writeDirAtomic, encodeSafetensors, t
 import { checkFinite, checkpointModelConfig, checkTensorsMatchConfig } from './checkpoint-checks.js';
 import { architectureDiff, resolveModelConfig, type ModelOptions, type TransformerConfig } from './config.js';
 import { decoder, encodePrompt, generate, generateFromIds, type ModelState } from './generate.js';
+import { peftFiles, readPeftWeights } from './hf/peft.js';
 import { NoTextTokenizer } from './hf/tokenizer.js';
 import { tokenLogProbs } from './logprobs.js';
+import {
+  adapterDelta,
+  adapterValues,
+  initAdapterValues,
+  loraDiff,
+  loraScale,
+  makeAdapters,
+  mergedWeight,
+  resolveLoraConfig,
+  type AdapterMap,
+  type AdapterValues,
+  type LoraConfig,
+} from './lora.js';
 import { initWeights, makeVariables, ropeTables, weightShapes, type WeightMap } from './model.js';
 
 export const WEIGHTS_FILE = 'model.safetensors';
@@ -33,6 +48,16 @@ export interface CheckpointConfig {
   model: TransformerConfig;
   /** How prompts start and completions end when that is not the tokenizer's BOS and EOS (models loaded from Hugging Face). */
   conventions?: TokenConventions;
+  /** A LoRA policy's adapter setup; the adapters are beside the weights in PEFT's files (`adapter_model.safetensors`). */
+  lora?: LoraConfig;
+}
+
+/** A LoRA policy's adapters: their setup, values, and the seed of their dropout masks. */
+export interface LoraInit {
+  config: LoraConfig;
+  /** Adapter values; fresh ones (`initAdapterValues(…, seed)`) when absent. */
+  values?: AdapterValues;
+  seed?: number;
 }
 
 /**
@@ -81,6 +106,11 @@ abstract class TransformerBase {
 
   /** Writes weights, `config.json` and the tokenizer's files atomically into `dir`. */
   async save(dir: string): Promise<void> {
+    await writeDirAtomic(dir, await this.checkpointFiles());
+  }
+
+  /** The files of a checkpoint of these weights (and of `lora`'s adapters, when given). */
+  protected async checkpointFiles(lora?: { config: LoraConfig; values: AdapterValues }): Promise<Record<string, Uint8Array | string>> {
     this.checkAlive();
     const tensors: Record<string, StTensor> = {};
     for (const [name, v] of this.weights) tensors[name] = { dtype: 'F32', shape: [...v.shape], data: Float32Array.from(await v.data()) };
@@ -90,19 +120,21 @@ abstract class TransformerBase {
       version: 1,
       model: this.config,
       ...(promptPrefix || eosIds ? { conventions: { ...this.conventions } } : {}),
+      ...(lora ? { lora: lora.config } : {}),
     };
-    const files: Record<string, Uint8Array | string> = {
+    return {
       ...(await tokenizerFiles(this.tokenizer)),
       [CONFIG_FILE]: `${JSON.stringify(cfg, null, 2)}\n`,
       [WEIGHTS_FILE]: encodeSafetensors(tensors, { format: CHECKPOINT_FORMAT }),
+      ...(lora ? peftFiles(this.config, lora.config, lora.values) : {}),
     };
-    await writeDirAtomic(dir, files);
   }
 
   /** Replaces the weights with a checkpoint's, after checking its architecture and tokenizer match. */
   async load(dir: string): Promise<void> {
     this.checkAlive();
-    const { model: cfg } = await readCheckpoint(dir);
+    const { model: cfg, lora } = await readCheckpoint(dir);
+    this.checkLora(dir, lora);
     const mismatch = architectureDiff(cfg, this.config);
     if (mismatch.length)
       throw new CheckpointError(
@@ -117,6 +149,14 @@ abstract class TransformerBase {
     tf.tidy(() => {
       for (const [name, v] of this.weights) v.assign(tf.tensor(values.get(name) as Float32Array, v.shape, 'float32'));
     });
+  }
+
+  /** Refuses a checkpoint whose adapters (or their absence) do not match this policy's. */
+  protected checkLora(dir: string, lora: LoraConfig | undefined): void {
+    if (lora)
+      throw new CheckpointError(
+        `${join(dir, CONFIG_FILE)}: the checkpoint holds LoRA adapters but this policy has none; set policy.lora as in the run that wrote it`,
+      );
   }
 
   dispose(): void {
@@ -136,12 +176,49 @@ abstract class TransformerBase {
  */
 export class TransformerPolicy extends TransformerBase implements Policy {
   readonly #eosIds: readonly number[];
+  /** A LoRA policy's adapters (the base weights are then frozen). */
+  readonly #lora: { config: LoraConfig; adapters: AdapterMap; seed: number } | undefined;
 
-  constructor(config: TransformerConfig, tokenizer: Tokenizer, values: ReadonlyMap<string, Float32Array | tf.Tensor>, conventions: TokenConventions = {}) {
-    super(config, tokenizer, values, true, conventions);
+  /**
+   * With `lora` only its adapters train (`trainableVariables`); the base weights are frozen and
+   * shared with `referencePolicy()`.
+   */
+  constructor(
+    config: TransformerConfig,
+    tokenizer: Tokenizer,
+    values: ReadonlyMap<string, Float32Array | tf.Tensor>,
+    conventions: TokenConventions = {},
+    lora?: LoraInit,
+  ) {
+    super(config, tokenizer, values, !lora, conventions);
     // A chat template's end-of-turn token ends a completion as EOS does (an instruct model ends its reply with it).
     const endOfTurn = tokenizer.chatTemplate?.endOfTurnIds ?? [];
     this.#eosIds = [...new Set([...(tokenizer instanceof NoTextTokenizer ? [] : [tokenizer.eosId]), ...(conventions.eosIds ?? []), ...endOfTurn])];
+    if (lora) {
+      const seed = lora.seed ?? 0;
+      const adapters = makeAdapters(config, lora.config, lora.values ?? initAdapterValues(config, lora.config, seed), true, `lora${++instances}`);
+      this.#lora = { config: lora.config, adapters, seed };
+      this.model.lora = adapterDelta(adapters, loraScale(lora.config));
+    }
+  }
+
+  /** The LoRA setup, when this policy trains adapters. */
+  get lora(): LoraConfig | undefined {
+    return this.#lora?.config;
+  }
+
+  /** The adapter variables by base weight name (`A` `[in, r]`, `B` `[r, out]`), when this policy trains adapters. */
+  get adapters(): ReadonlyMap<string, { a: tf.Variable; b: tf.Variable }> | undefined {
+    return this.#lora?.adapters;
+  }
+
+  /** Differentiable log-probs; a LoRA policy with dropout drops its adapters' inputs here (masks seeded by the batch's tokens). */
+  override tokenLogProbs(batch: TokenBatch, options?: { entropy?: boolean }): TokenLogProbs {
+    this.checkAlive();
+    const lora = this.#lora;
+    if (!lora || lora.config.dropout === 0) return tokenLogProbs(this.model, batch, this.tokenizer.padId, options);
+    const scale = loraScale(lora.config);
+    return tokenLogProbs(this.model, batch, this.tokenizer.padId, options, (ids) => adapterDelta(lora.adapters, scale, lora.config.dropout, ids, lora.seed));
   }
 
   /** Every token that ends a completion: the tokenizer's EOS, `conventions.eosIds` and the chat template's end-of-turn tokens. */
@@ -181,14 +258,196 @@ export class TransformerPolicy extends TransformerBase implements Policy {
     return generate(this.model, this.tokenizer, prompts, groupSize, options, { encode: (p) => this.encodePrompt(p), eosIds: this.#eosIds, useCache: false });
   }
 
+  /** All weights; for a LoRA policy only the adapters (`A`, `B` of each adapted weight, in checkpoint order). */
   trainableVariables(): tf.Variable[] {
+    if (this.#lora) return [...this.#lora.adapters.values()].flatMap(({ a, b }) => [a, b]);
     return [...this.weights.values()];
   }
 
-  snapshot(): FrozenTransformerPolicy {
+  /** A frozen copy (it shares the tensors until the policy's next update); a LoRA policy's snapshot shares the frozen base and copies only the adapters. */
+  snapshot(): FrozenPolicy {
     this.checkAlive();
+    if (this.#lora) return new LoraReferencePolicy(this, this.#lora.config, this.#lora.adapters);
     return new FrozenTransformerPolicy(this.config, this.tokenizer, this.weights, this.conventions);
   }
+
+  /** π_ref: for a LoRA policy the base model with the adapters off, sharing its weights (no copy); otherwise `snapshot()`. */
+  referencePolicy(): FrozenPolicy {
+    this.checkAlive();
+    if (this.#lora) return new LoraReferencePolicy(this, this.#lora.config);
+    return this.snapshot();
+  }
+
+  /** Weights, config and tokenizer; a LoRA policy adds its adapters in PEFT's files (`adapter_config.json`, `adapter_model.safetensors`). */
+  override async save(dir: string): Promise<void> {
+    const lora = this.#lora;
+    await writeDirAtomic(dir, await this.checkpointFiles(lora && { config: lora.config, values: await adapterValues(lora.adapters) }));
+  }
+
+  /** Replaces the weights (and a LoRA policy's adapters) with a checkpoint's. */
+  override async load(dir: string): Promise<void> {
+    await super.load(dir);
+    const lora = this.#lora;
+    if (!lora) return;
+    const values = await readPeftWeights(dir, this.config, lora.config);
+    tf.tidy(() => {
+      for (const [name, { a, b }] of lora.adapters) {
+        const v = values.get(name)!;
+        a.assign(tf.tensor(v.a, a.shape, 'float32'));
+        b.assign(tf.tensor(v.b, b.shape, 'float32'));
+      }
+    });
+  }
+
+  protected override checkLora(dir: string, lora: LoraConfig | undefined): void {
+    const ours = this.#lora?.config;
+    if (!ours) return super.checkLora(dir, lora);
+    const file = join(dir, CONFIG_FILE);
+    if (!lora)
+      throw new CheckpointError(`${file}: the checkpoint holds no LoRA adapters but this policy trains some (policy.lora); resume with the same config`);
+    const diff = loraDiff(lora, ours);
+    if (diff.length)
+      throw new CheckpointError(`${file}: the checkpoint's adapters differ from this policy's (${diff.join(', ')}); use the policy.lora it was written with`);
+  }
+
+  /**
+   * The weights with the adapters merged in (`W + (alpha/r)·A·B`), as tensors the caller
+   * disposes; for a policy without adapters, copies of its weights.
+   */
+  mergedWeights(): Map<string, tf.Tensor> {
+    this.checkAlive();
+    const lora = this.#lora;
+    const scale = lora ? loraScale(lora.config) : 0;
+    const out = new Map<string, tf.Tensor>();
+    for (const [name, v] of this.weights) {
+      const ad = lora?.adapters.get(name);
+      out.set(
+        name,
+        tf.tidy(() => (ad ? mergedWeight(v, ad, scale) : tf.clone(v))),
+      );
+    }
+    return out;
+  }
+
+  /** A plain policy (no adapters) whose weights are this one's with the adapters merged in. */
+  merge(): TransformerPolicy {
+    const merged = this.mergedWeights();
+    try {
+      return new TransformerPolicy(this.config, this.tokenizer, merged, this.conventions);
+    } finally {
+      tf.dispose([...merged.values()]);
+    }
+  }
+
+  /** A LoRA policy on these weights (shared, not copied): fresh adapters of `lora` (seeded by `seed`), or `values`. Disposes this policy. */
+  withLora(lora: LoraConfig, seed = 0, values?: AdapterValues): TransformerPolicy {
+    this.checkAlive();
+    if (this.#lora) throw new Error('withLora: this policy already has adapters');
+    const out = new TransformerPolicy(this.config, this.tokenizer, this.weights, this.conventions, { config: lora, seed, ...(values ? { values } : {}) });
+    this.dispose();
+    return out;
+  }
+
+  override dispose(): void {
+    if (this.disposed) return;
+    super.dispose();
+    if (this.#lora) for (const { a, b } of this.#lora.adapters.values()) tf.dispose([a, b]);
+  }
+}
+
+const LORA_REFERENCE_FILE = 'lora-reference.json';
+const LORA_REFERENCE_FORMAT = 'grpo.transformer.lora-reference';
+
+/**
+ * A LoRA policy's frozen view (π_ref, π_old): the policy's own base weights — the same
+ * variables, never copied — with the adapters off, or with a frozen copy of the adapters
+ * (`snapshot()`, or after `syncFrom`). Disposing it frees only its adapter copy.
+ */
+export class LoraReferencePolicy implements FrozenPolicy {
+  #adapters: AdapterMap | undefined;
+  #disposed = false;
+
+  constructor(
+    readonly policy: TransformerPolicy,
+    readonly lora: LoraConfig,
+    adapters?: ReadonlyMap<string, { a: tf.Tensor; b: tf.Tensor }>,
+  ) {
+    if (adapters) this.#adapters = frozenAdapters(adapters);
+  }
+
+  /** Whether the adapters are on (a copy of them); off, this is the base model. */
+  get adaptersOn(): boolean {
+    return this.#adapters !== undefined;
+  }
+
+  tokenLogProbs(batch: TokenBatch, options?: { entropy?: boolean }): TokenLogProbs {
+    this.checkAlive();
+    const { model } = this.policy;
+    const state = {
+      cfg: model.cfg,
+      weights: model.weights,
+      tables: model.tables,
+      ...(this.#adapters ? { lora: adapterDelta(this.#adapters, loraScale(this.lora)) } : {}),
+    };
+    return tokenLogProbs(state, batch, this.policy.tokenizer.padId, options);
+  }
+
+  /** Takes a frozen copy of `source`'s adapters (the base is already shared). Mixing (`alpha` < 1, TR-DPO) is refused: a mix of two low-rank updates is not one. */
+  syncFrom(source: Policy, alpha = 1): void {
+    this.checkAlive();
+    if (source !== this.policy) throw new TypeError('syncFrom: a LoRA reference follows the policy it was made from');
+    if (alpha !== 1)
+      throw new GrpoError(
+        `TR-DPO's reference mixing (alpha ${alpha}) is not supported with policy.lora: the mix of two low-rank adapters is not low-rank; use a periodic reset (refResetEvery) instead`,
+      );
+    const adapters = this.policy.adapters!;
+    const old = this.#adapters;
+    this.#adapters = frozenAdapters(adapters);
+    if (old) disposeAdapters(old);
+  }
+
+  /** `lora-reference.json` (whether the adapters are on) and, when on, the adapters in PEFT's files. */
+  async save(dir: string): Promise<void> {
+    this.checkAlive();
+    const on = this.#adapters !== undefined;
+    await writeDirAtomic(dir, {
+      [LORA_REFERENCE_FILE]: `${JSON.stringify({ format: LORA_REFERENCE_FORMAT, version: 1, adapters: on }, null, 2)}\n`,
+      ...(on ? peftFiles(this.policy.config, this.lora, await adapterValues(this.#adapters!)) : {}),
+    });
+  }
+
+  async load(dir: string): Promise<void> {
+    this.checkAlive();
+    const file = join(dir, LORA_REFERENCE_FILE);
+    const json = await readJsonFile<{ format?: unknown; version?: unknown; adapters?: unknown }>(file);
+    if (json?.format !== LORA_REFERENCE_FORMAT || json.version !== 1 || typeof json.adapters !== 'boolean')
+      throw new CheckpointError(`${file}: not a LoRA reference (expected { "format": "${LORA_REFERENCE_FORMAT}", "version": 1, "adapters": true|false })`);
+    const values = json.adapters ? await readPeftWeights(dir, this.policy.config, this.lora) : undefined;
+    if (this.#adapters) disposeAdapters(this.#adapters);
+    this.#adapters = values && makeAdapters(this.policy.config, this.lora, values, false, `lora-ref${++instances}`);
+  }
+
+  dispose(): void {
+    if (this.#disposed) return;
+    this.#disposed = true;
+    if (this.#adapters) disposeAdapters(this.#adapters);
+  }
+
+  private checkAlive(): void {
+    if (this.#disposed) throw new Error('this reference policy has been disposed');
+  }
+}
+
+/** Frozen variables sharing `adapters`' current tensors (no copy until the originals are updated). */
+function frozenAdapters(adapters: ReadonlyMap<string, { a: tf.Tensor; b: tf.Tensor }>): AdapterMap {
+  const tag = `lora-frozen${++instances}`;
+  return new Map(
+    [...adapters].map(([name, { a, b }]) => [name, { a: tf.variable(a, false, `${tag}/${name}.lora_a`), b: tf.variable(b, false, `${tag}/${name}.lora_b`) }]),
+  );
+}
+
+function disposeAdapters(adapters: AdapterMap): void {
+  for (const { a, b } of adapters.values()) tf.dispose([a, b]);
 }
 
 /** A frozen copy of a policy's weights (π_old, π_ref). */
@@ -219,15 +478,17 @@ export function createPolicy(options: { model?: ModelOptions; tokenizer: Tokeniz
 
 /** Loads a policy from a checkpoint directory written by `save`. */
 export async function loadPolicy(dir: string): Promise<TransformerPolicy> {
-  const { model: cfg, conventions } = await readCheckpoint(dir);
+  const { model: cfg, conventions, lora } = await readCheckpoint(dir);
   const tokenizer = await loadTokenizer(dir);
   // Hugging Face models (the ones with `conventions`) may have more embedding rows than tokens.
   if (conventions ? tokenizer.vocabSize > cfg.vocabSize : tokenizer.vocabSize !== cfg.vocabSize)
     throw new CheckpointError(`${join(dir, CONFIG_FILE)}: vocabSize ${cfg.vocabSize} does not match the tokenizer's ${tokenizer.vocabSize} tokens`);
-  return new TransformerPolicy(cfg, tokenizer, await readWeights(dir, cfg), conventions);
+  const weights = await readWeights(dir, cfg);
+  if (!lora) return new TransformerPolicy(cfg, tokenizer, weights, conventions);
+  return new TransformerPolicy(cfg, tokenizer, weights, conventions, { config: lora, values: await readPeftWeights(dir, cfg, lora) });
 }
 
-async function readCheckpoint(dir: string): Promise<{ model: TransformerConfig; conventions?: TokenConventions }> {
+async function readCheckpoint(dir: string): Promise<{ model: TransformerConfig; conventions?: TokenConventions; lora?: LoraConfig }> {
   const file = join(dir, CONFIG_FILE);
   const json = await readJsonFile<Partial<CheckpointConfig> | null>(file);
   if (
@@ -240,12 +501,24 @@ async function readCheckpoint(dir: string): Promise<{ model: TransformerConfig; 
   )
     throw new CheckpointError(`${file}: not a ${CHECKPOINT_FORMAT} v1 config (expected { "format": "${CHECKPOINT_FORMAT}", "version": 1, "model": {…} })`);
   const model = checkpointModelConfig(json.model, file);
+  const lora = json.lora === undefined ? undefined : checkpointLora(json.lora, file);
   const { conventions } = json;
-  if (conventions === undefined) return { model };
+  if (conventions === undefined) return { model, ...(lora ? { lora } : {}) };
   const ids = (v: unknown) => v === undefined || (Array.isArray(v) && v.every((id) => Number.isInteger(id) && id >= 0 && id < model.vocabSize));
   if (typeof conventions !== 'object' || conventions === null || !ids(conventions.promptPrefix) || !ids(conventions.eosIds))
     throw new CheckpointError(`${file}: conventions must be { promptPrefix?, eosIds? }, each a list of token ids below ${model.vocabSize}`);
-  return { model, conventions };
+  return { model, conventions, ...(lora ? { lora } : {}) };
+}
+
+/** `config.json#lora`, validated like `policy.lora` (plus rsLoRA scaling, which adapters read from PEFT files may have). */
+function checkpointLora(value: unknown, file: string): LoraConfig {
+  const { rslora, ...rest } = (typeof value === 'object' && value !== null ? value : {}) as Record<string, unknown>;
+  try {
+    if (rslora !== undefined && typeof rslora !== 'boolean') throw new Error(`rslora must be true or false, got ${JSON.stringify(rslora)}`);
+    return { ...resolveLoraConfig(rest as never), ...(rslora ? { rslora: true } : {}) };
+  } catch (error) {
+    throw new CheckpointError(`${file}: lora must be { r, alpha, dropout, targetModules } as in policy.lora: ${(error as Error).message.slice(0, 300)}`);
+  }
 }
 
 async function readWeights(dir: string, cfg: TransformerConfig): Promise<Map<string, Float32Array>> {

@@ -4,6 +4,7 @@ import { join } from 'node:path';
 import * as tf from '@tensorflow/tfjs';
 import { assembleContainer, CheckpointError, ConfigError, PolicyFactory, Tokenizer, resolveConfig, type TokenBatch } from '@grpo/core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import type { FrozenTransformerPolicy } from '../src/index.js';
 import transformer, { TransformerPolicy, createPolicy, loadPolicy, resolveModelConfig, weightShapes } from '../src/index.js';
 import { TINY, charTokenizer, tinyPolicy, useWasm, weightValues } from './helpers.js';
 
@@ -120,7 +121,7 @@ describe('snapshots', () => {
   it('snapshot() freezes the weights; syncFrom copies or mixes them (TR-DPO)', () => {
     const policy = tinyPolicy();
     const n0 = tf.memory().numTensors;
-    const snap = policy.snapshot();
+    const snap = policy.snapshot() as FrozenTransformerPolicy;
     expect(logprobs(snap)).toEqual(logprobs(policy));
     const before = weightValues(policy);
     // Change the policy.

@@ -62,6 +62,12 @@ export interface Policy extends LogProbModel {
   trainableVariables(): tf.Variable[];
   /** A frozen copy of the current weights (π_old, π_ref); disposing it frees its weights. */
   snapshot(): FrozenPolicy;
+  /**
+   * Optional capability: the reference policy π_ref when the policy has a cheaper one than
+   * `snapshot()` — a policy that trains adapters gives its frozen base with the adapters switched
+   * off, sharing the base weights instead of copying them. The trainer uses it when present.
+   */
+  referencePolicy?(): FrozenPolicy;
   /** Writes weights, config and tokenizer atomically into `dir`. */
   save(dir: string): Promise<void>;
   /** Replaces this policy's weights with a checkpoint's (validated: same architecture and tokenizer). */

@@ -113,8 +113,8 @@ export class Trainer implements Checkpointable {
     this.valuer = valuers[0];
     if (estimator.needsValues && !this.valuer)
       throw new GrpoError(`advantage estimator '${estimator.name}' needs a value model (critic): add a plugin that contributes one, e.g. @grpo/plugin-ppo`);
-    // No KL penalty loads no reference model at all.
-    this.reference = kl.placement !== 'none' ? this.policy.snapshot() : undefined;
+    // No KL penalty loads no reference model at all; a policy with a cheaper π_ref (LoRA: the base, adapters off) gives it.
+    this.reference = kl.placement !== 'none' ? (this.policy.referencePolicy?.() ?? this.policy.snapshot()) : undefined;
     this.optimizer = new AdamW({ beta1: t.adamBeta1, beta2: t.adamBeta2, eps: t.adamEps, weightDecay: t.weightDecay });
     this.order = new DataOrder(parts.dataset.size, this.config.seed);
     this.rng = new Rng(this.config.seed);
