@@ -3,9 +3,13 @@
  * Redis on loopback) with an I/O-bound reward that waits 100 ms per sample, over 1, 2, 4, 8 and
  * 16 workers. Each round scores the same 64 groups of 4 samples through the trainer's
  * `RedisRewardScorer`. Last line: `{"throughput": {"1": samples/s, …}, "speedup": {…}, …}`.
+ * `--plot <file.svg>` also draws measured against ideal throughput (docs/scale-out/throughput.svg).
  */
 import { spawn, type ChildProcess } from 'node:child_process';
+import { mkdir, writeFile } from 'node:fs/promises';
 import path from 'node:path';
+import * as vega from 'vega';
+import { compile, type TopLevelSpec } from 'vega-lite';
 import { fileURLToPath } from 'node:url';
 import type { Rollout } from '@grpo/core';
 import { RedisRewardScorer, workersSchema } from '../src/index.js';
@@ -23,6 +27,39 @@ const rollouts: Rollout[] = Array.from({ length: GROUPS }, (_, i) => ({
   promptIds: [i],
   completions: Array.from({ length: GROUP_SIZE }, (_, g) => ({ text: 'x'.repeat(i + g), tokenIds: [g], logprobs: [0], finishReason: 'eos' as const })),
 }));
+
+const plotAt = process.argv.indexOf('--plot');
+const plotFile = plotAt > 0 ? process.argv[plotAt + 1] : undefined;
+
+/** Samples/s against workers, measured and ideal (workers × 1000 / ms per sample), on log–log axes. */
+async function plot(throughput: Record<string, number>, file: string): Promise<void> {
+  const values = ROUNDS.flatMap((n) => [
+    { workers: n, series: 'measured', samples: throughput[n]! },
+    { workers: n, series: 'ideal (linear)', samples: (n * 1000) / MS_PER_SAMPLE },
+  ]);
+  const spec: TopLevelSpec = {
+    $schema: 'https://vega.github.io/schema/vega-lite/v6.json',
+    title: `Scoring throughput on reward workers (${MS_PER_SAMPLE} ms per sample)`,
+    width: 360,
+    height: 240,
+    data: { values },
+    mark: { type: 'line', point: true },
+    encoding: {
+      x: { field: 'workers', type: 'quantitative', scale: { type: 'log', base: 2 }, axis: { values: ROUNDS }, title: 'reward workers' },
+      y: { field: 'samples', type: 'quantitative', scale: { type: 'log', base: 2 }, title: 'samples/s' },
+      color: { field: 'series', type: 'nominal', title: null },
+      strokeDash: { field: 'series', type: 'nominal', legend: null },
+    },
+  };
+  const view = new vega.View(vega.parse(compile(spec).spec), { renderer: 'none' });
+  try {
+    await mkdir(path.dirname(file), { recursive: true });
+    await writeFile(file, await view.toSVG());
+  } finally {
+    view.finalize();
+  }
+  console.log(`plot: ${file}`);
+}
 
 const redis = await startRedis();
 const workers: ChildProcess[] = [];
@@ -66,6 +103,7 @@ try {
   }
   const speedup = Object.fromEntries(ROUNDS.map((n) => [n, Number((throughput[n]! / throughput[1]!).toFixed(2))]));
   const efficiency = Object.fromEntries(ROUNDS.map((n) => [n, Number((speedup[n]! / n).toFixed(3))]));
+  if (plotFile) await plot(throughput, plotFile);
   console.log(
     JSON.stringify({ throughput, speedup, efficiency, seconds, samplesPerRound: GROUPS * GROUP_SIZE, groupSize: GROUP_SIZE, msPerSample: MS_PER_SAMPLE }),
   );

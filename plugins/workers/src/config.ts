@@ -36,7 +36,7 @@ export const workersSchema = z
       .describe('How long the trainer waits with jobs queued and none finishing (no worker running?) before it stops with a message.'),
   })
   .prefault({})
-  .describe('Scale-out on Redis (owned by @grpo/plugin-workers): reward workers and their queue.');
+  .describe('Scale-out on Redis: reward workers and their queue.');
 
 export type WorkersConfig = z.output<typeof workersSchema>;
 

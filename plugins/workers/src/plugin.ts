@@ -1,5 +1,4 @@
 import { CliCommand, definePlugin, GrpoConfig, RewardScorer, TrainerHook, type ResolvedConfig } from '@grpo/core';
-import { z } from 'zod';
 import { redisUrl, workersSchema } from './config.js';
 import { workerCommand } from './command.js';
 import { runTag } from './jobs.js';
@@ -14,7 +13,6 @@ export const meta = { name: '@grpo/plugin-workers', version: '0.1.0', core: '^0.
  */
 export const workers = definePlugin({
   meta,
-  options: z.strictObject({}).prefault({}),
   config: { workers: workersSchema },
   register({ bind, config }) {
     bind<CliCommand>(CliCommand).toConstantValue(workerCommand);
