@@ -15,6 +15,7 @@ import mathTask from '@grpo/plugin-math-task';
 import ppo from '@grpo/plugin-ppo';
 import rewardModel from '@grpo/plugin-reward-model';
 import tokenizers from '@grpo/plugin-tokenizers';
+import workers from '@grpo/plugin-workers';
 
 /** The subset of JSON Schema that zod emits for this config. */
 interface JsonSchema {
@@ -155,6 +156,9 @@ export function renderConfigDocs(): string {
     '',
   );
   for (const { factory, plugin } of optionPlugins()) renderSection(factory, jsonSchemaOf(plugin.options!.schema!), out, new Map(), '###');
+  out.push('## Sections of other plugins', '', 'Config sections that first-party plugins outside the defaults own: valid when the plugin is in `plugins`.', '');
+  for (const plugin of [workers()] as GrpoPlugin[])
+    for (const [key, section] of Object.entries(plugin.config ?? {})) renderSection(key, jsonSchemaOf(section), out, new Map([[key, plugin.meta.name]]), '###');
   return `${out.join('\n').trimEnd()}\n`;
 }
 

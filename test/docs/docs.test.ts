@@ -129,9 +129,15 @@ async function runCli(args: readonly string[]): Promise<{ code: number; out: str
 }
 
 /** Commands that would train, sample or write files: checked through their help text only. */
-const EXPENSIVE = new Set(['train', 'eval', 'sample', 'rm', 'init', 'report']);
+const EXPENSIVE = new Set(['train', 'eval', 'sample', 'rm', 'init', 'report', 'worker']);
+/** Commands plugins ship, and the plugin (`--plugin <name>`) that brings each into a help run without a config of its own. */
+const PLUGIN_COMMANDS: Readonly<Record<string, string>> = { rm: 'reward-model', worker: 'workers' };
+/** `<command> --help`, with the plugin that ships the command. */
+const helpArgv = (path_: readonly string[]) => [...(PLUGIN_COMMANDS[path_[0] ?? ''] ? ['--plugin', PLUGIN_COMMANDS[path_[0]!]!] : []), ...path_, '--help'];
 /** Shell commands other than the CLI that docs may show (checked for existence of npm scripts only). */
 const OTHER_COMMANDS = new Set(['npm', 'npx', 'export', 'nvidia-smi', 'ls', 'cat', 'tail', 'head', 'node', 'cd', 'sudo', 'ldconfig', 'open', 'xdg-open']);
+// Redis, for the workers plugin (docs/scale-out.md).
+for (const tool of ['redis-server', 'redis-cli']) OTHER_COMMANDS.add(tool);
 // The logging tools the sink plugins' READMEs show (TensorBoard, and W&B's CLI installed with pip).
 for (const tool of ['tensorboard', 'pip', 'wandb']) OTHER_COMMANDS.add(tool);
 const rootPackage = JSON.parse(readFileSync(path.join(root, 'package.json'), 'utf8')) as { scripts: Record<string, string> };
@@ -220,7 +226,7 @@ describe('docs code blocks', () => {
               // Expensive: let commander find the (sub)command, then check each flag in its help.
               const positional = args.filter((a, i) => !a.startsWith('-') && (i === 0 || !args[i - 1]!.startsWith('-')));
               const path_ = command === 'rm' ? positional.slice(0, 2) : positional.slice(0, 1);
-              const help = await runCli([...path_, '--help']);
+              const help = await runCli(helpArgv(path_));
               if (help.code !== 0) problems.push(`${at}: \`grpo ${path_.join(' ')} --help\` exited ${help.code}: ${help.err.trim()}`);
               for (const flag of flagsOf(args)) if (!helpHasFlag(help.out, flag)) problems.push(`${at}: \`grpo ${path_.join(' ')}\` has no option ${flag}`);
             }
@@ -302,7 +308,7 @@ describe('documented commands on a fresh clone (no build output)', () => {
         args.includes('--help') || path_.length === 0 || path_[0] === 'init' || (path_[0] === 'config' && ['print', 'validate'].includes(path_[1] ?? ''));
       // `init` runs for real: a target under /tmp is redirected into the clone, so runs never collide or leave files behind.
       const inClone = (arg: string) => (path_[0] === 'init' && arg.startsWith('/tmp/') ? path.join(clone, 'tmp', arg.slice('/tmp/'.length)) : arg);
-      const argv = real ? args.map(inClone) : [...path_, '--help'];
+      const argv = real ? args.map(inClone) : helpArgv(path_);
       const key = JSON.stringify(argv);
       runs.set(key, { argv, where: [...(runs.get(key)?.where ?? []), at] });
     }

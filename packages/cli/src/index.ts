@@ -369,7 +369,7 @@ export function buildProgram(io: CliIo = defaultIo, commands: readonly CliComman
   for (const contributed of commands) {
     if (program.commands.some((c) => c.name() === contributed.name))
       throw new GrpoError(`a plugin contributes the command '${contributed.name}', which grpo already has`);
-    program.addCommand(contributed.create(io).exitOverride());
+    program.addCommand(contributed.create(io, { loadConfig: (flags) => resolveFromFlags(flags, undefined, true) }).exitOverride());
   }
 
   program

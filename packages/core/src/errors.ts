@@ -1,5 +1,8 @@
 import type { ConfigChange } from './run/record.js';
 
+/** Marks the errors of every copy of @grpo/core (see `GrpoError[Symbol.hasInstance]`). */
+const GRPO_ERROR = Symbol.for('grpo.GrpoError');
+
 /** Base class for errors users can act on: the CLI prints `message` without a stack trace. */
 export class GrpoError extends Error {
   /** Process exit code the CLI uses for this error. */
@@ -8,7 +11,21 @@ export class GrpoError extends Error {
     super(message, options);
     this.name = new.target.name;
   }
+
+  /**
+   * `error instanceof RewardError` holds for a RewardError of another copy of @grpo/core too: tsx
+   * compiles a TypeScript config into a module graph of its own, so the plugins it imports throw
+   * their copy's classes. Such an error carries the mark and matches by class name.
+   */
+  static override [Symbol.hasInstance](value: unknown): boolean {
+    if (Function.prototype[Symbol.hasInstance].call(this, value)) return true;
+    if (typeof value !== 'object' || value === null || (value as { [GRPO_ERROR]?: unknown })[GRPO_ERROR] !== true) return false;
+    for (let proto: unknown = Object.getPrototypeOf(value); proto; proto = Object.getPrototypeOf(proto))
+      if ((proto as { constructor?: { name?: string } }).constructor?.name === this.name) return true;
+    return false;
+  }
 }
+Object.defineProperty(GrpoError.prototype, GRPO_ERROR, { value: true });
 
 export interface ConfigIssue {
   /** Dotted path into the config, e.g. `train.groupSize`; empty for the whole file. */

@@ -7,7 +7,7 @@ export { Algorithm, AdvantageEstimator, KlEstimator, LossAggregation, Objective 
 export type { AdvantageInput, AdvantageOptions, AggregationContext, ObjectiveInput, ObjectiveResult } from './contracts/algorithm.js';
 export { TensorBackend } from './contracts/backend.js';
 export { Checkpointer, type Checkpointable, type OptimizerState } from './contracts/checkpoint.js';
-export { CliCommand, type CliIo } from './contracts/cli.js';
+export { CliCommand, type CliContext, type CliIo } from './contracts/cli.js';
 export { EvalDataset, PromptDataset } from './contracts/data.js';
 export { TrainerHook, type RolloutsEvent } from './contracts/events.js';
 export { MetricsSink } from './contracts/metrics.js';
@@ -21,7 +21,18 @@ export {
   type SamplingOptions,
   type TokenLogProbs,
 } from './contracts/policy.js';
-export { AnswerExtractor, RewardFunction, RewardModel, type RewardExample, type RewardInput, type RewardScore, type StepReward } from './contracts/reward.js';
+export {
+  AnswerExtractor,
+  RewardFunction,
+  RewardModel,
+  RewardScorer,
+  type RewardExample,
+  type RewardInput,
+  type RewardResult,
+  type RewardScore,
+  type ScoringRequest,
+  type StepReward,
+} from './contracts/reward.js';
 export { RewardShaper, RolloutEngine, RolloutFilter, type GenerationRequest, type ShapingContext } from './contracts/rollout.js';
 export type { Stateful } from './contracts/state.js';
 export { Tokenizer, type ChatMessage, type ChatTemplate, type ChatTemplateOptions } from './contracts/tokenizer.js';
@@ -75,7 +86,16 @@ export { configChanges, formatChange, readRunRecord, RUN_CONFIG_FILE, runRecord,
 export { DEFAULT_MICRO_BATCH, policyEngine, Trainer, type RunDescription, type TrainerParts } from './trainer/trainer.js';
 export { accuracyReward, evaluate, passAndMajority, type AccuracyReport, type EvaluateOptions, type Evaluation } from './pipeline/evaluate.js';
 export { renderPrompt, type ChatRendering } from './pipeline/rollout.js';
-export { rewardInput, scoreRollouts, scoreWith, type RewardRunOptions, type ScoredBatch, type ValidatedScore } from './pipeline/score.js';
+export {
+  rewardInput,
+  runRewards,
+  scoreRollouts,
+  scoreWith,
+  type RewardRunOptions,
+  type ScoredBatch,
+  type ScorerContext,
+  type ValidatedScore,
+} from './pipeline/score.js';
 export { workerReward, type WorkerRewardFunction, type WorkerRewardOptions } from './pipeline/worker-reward.js';
 export { DirectoryCheckpointer } from './trainer/checkpointer.js';
 export { JsonlMetricsSink, readMetrics } from './trainer/sinks.js';

@@ -1,9 +1,20 @@
 import type { Command } from 'commander';
+import type { ResolvedConfig } from '../plugin/types.js';
 
 /** Where a command writes: standard output and error (tests capture them). */
 export interface CliIo {
   out(text: string): void;
   err(text: string): void;
+}
+
+/** What the CLI lends its commands. */
+export interface CliContext {
+  /**
+   * The config the command line points at (`--config`, `--cwd`, `--plugin`), resolved as
+   * `grpo train` resolves it: the CLI's default plugins first. Pass the command's
+   * `optsWithGlobals()`; a missing config file is an error that says how to make one.
+   */
+  loadConfig(flags: { config?: string; cwd?: string; plugin?: string[] }): Promise<ResolvedConfig>;
 }
 
 export const CliCommand = Symbol.for('grpo.CliCommand');
@@ -14,5 +25,5 @@ export const CliCommand = Symbol.for('grpo.CliCommand');
 export interface CliCommand {
   readonly name: string;
   /** The command (with its subcommands), built with commander; actions write through `io`. */
-  create(io: CliIo): Command;
+  create(io: CliIo, context: CliContext): Command;
 }

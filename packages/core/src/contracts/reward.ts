@@ -1,4 +1,4 @@
-import type { DatasetRow, FinishReason } from '../records.js';
+import type { DatasetRow, FinishReason, Rollout } from '../records.js';
 
 /** What a reward function sees: one entry per completion, aligned by index. */
 export interface RewardInput<Row extends DatasetRow = DatasetRow> {
@@ -61,4 +61,51 @@ export interface AnswerExtractor<Row extends DatasetRow = DatasetRow> {
   readonly name: string;
   /** A canonical answer string, or null when the completion states none. */
   extract(completion: string, row: Row): string | null;
+}
+
+/** One completion's score after validation: a finite number or null, with valid steps. */
+export interface ValidatedScore {
+  score: number | null;
+  steps?: readonly StepReward[];
+  info?: Readonly<Record<string, number>>;
+}
+
+/** One reward function's validated scores for a batch, in completion order, and how many samples failed (scored the penalty). */
+export interface RewardResult {
+  scores: ValidatedScore[];
+  errors: number;
+}
+
+/** What a reward scorer runs: every reward function on every completion of the rollouts, under the fault policy. */
+export interface ScoringRequest {
+  readonly rollouts: readonly Rollout[];
+  readonly functions: readonly RewardFunction[];
+  /** Per-call timeout and fault policy (`rewards.*`); `signal` fires when the step stops. */
+  readonly options: {
+    readonly timeoutMs: number;
+    readonly onError: 'raise' | 'penalty';
+    readonly penalty: number;
+    readonly signal?: AbortSignal;
+  };
+  /** The training step and the collect round within it (refills of dynamic sampling): with the group index, a stable name for each piece of work. */
+  readonly step: number;
+  readonly round: number;
+}
+
+export const RewardScorer = Symbol.for('grpo.RewardScorer');
+/**
+ * Where the score stage runs the reward functions. Without one bound, they run in the trainer's
+ * process (`scoreWith` per function, concurrently); a plugin binds one to run them elsewhere (the
+ * workers plugin: on reward workers through a Redis queue). The last bound is used. A scorer only
+ * runs and validates; the stage weights, sums and logs the results the same way for every scorer,
+ * so a scorer that returns the same results gives the same step.
+ */
+export interface RewardScorer {
+  readonly name: string;
+  /**
+   * One result per function, in `functions` order, each with one validated score per completion
+   * (groups in order, completions in order). A fault under `raise` rejects with a `RewardError`
+   * naming the reward and the sample; under `penalty` the sample scores `penalty` and counts in `errors`.
+   */
+  score(request: ScoringRequest): Promise<RewardResult[]>;
 }

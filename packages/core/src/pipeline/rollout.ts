@@ -3,7 +3,7 @@
  * from the rollout engine. `collect` runs rollout → score → filter, refilling the batch while
  * filters drop groups, then the reward shapers.
  */
-import type { RewardFunction } from '../contracts/reward.js';
+import type { RewardFunction, RewardScorer } from '../contracts/reward.js';
 import type { Policy, SamplingOptions } from '../contracts/policy.js';
 import type { RewardShaper, RolloutEngine, RolloutFilter, ShapingContext } from '../contracts/rollout.js';
 import type { ChatTemplateOptions, Tokenizer } from '../contracts/tokenizer.js';
@@ -98,6 +98,10 @@ export interface CollectContext {
   rollout: (rows: readonly DatasetRow[]) => Promise<Rollout[]>;
   rewards: readonly RewardFunction[];
   rewardOptions: RewardRunOptions;
+  /** Runs the rewards elsewhere (a bound `RewardScorer`); absent: in this process. */
+  scorer?: RewardScorer;
+  /** The training step, which names the scorer's work with the round and the group. */
+  step?: number;
   /** Maps step rewards' character offsets to tokens. */
   tokenizer?: Tokenizer;
   filters: readonly RolloutFilter[];
@@ -127,7 +131,15 @@ export async function collect(context: CollectContext): Promise<Collected> {
   const filters = byOrder(context.filters);
   const keep = (g: ScoredGroup) => filters.every((f) => f.keep(g));
   const seconds = (from: number) => (performance.now() - from) / 1000;
-  const score = (rollouts: Rollout[]) => scoreRollouts(rollouts, context.rewards, context.rewardOptions, context.tokenizer);
+  let round = 0;
+  const score = (rollouts: Rollout[]) =>
+    scoreRollouts(
+      rollouts,
+      context.rewards,
+      context.rewardOptions,
+      context.tokenizer,
+      context.scorer ? { scorer: context.scorer, step: context.step ?? 0, round: round++ } : undefined,
+    );
 
   let started = performance.now();
   const first = await context.rollout(context.nextRows(context.promptsPerStep));

@@ -2,7 +2,7 @@
  * The score stage: every reward function on every completion of the rollouts, concurrently, each
  * call validated (shape, finite values, step offsets) under a timeout and the fault policy.
  */
-import type { RewardFunction, RewardInput, RewardScore, StepReward } from '../contracts/reward.js';
+import type { RewardFunction, RewardInput, RewardResult, RewardScore, RewardScorer, ValidatedScore } from '../contracts/reward.js';
 import type { Tokenizer } from '../contracts/tokenizer.js';
 import { errorMessage, RewardError } from '../errors.js';
 import type { Rollout, ScoredGroup, TokenStepReward } from '../records.js';
@@ -26,12 +26,7 @@ export interface ScoredBatch {
   metrics: Record<string, number>;
 }
 
-/** One completion's score after validation: a finite number or null, with valid steps. */
-export interface ValidatedScore {
-  score: number | null;
-  steps?: readonly StepReward[];
-  info?: Readonly<Record<string, number>>;
-}
+export type { ValidatedScore } from '../contracts/reward.js';
 type Normalised = ValidatedScore;
 
 const preview = (text: string, n = 60) => JSON.stringify(text.length > n ? `${text.slice(0, n)}…` : text);
@@ -122,11 +117,7 @@ function normalise(value: RewardScore | undefined, completionLength: number): No
  * the samples the budget does not reach score `penalty` too. The reward's `input.signal` fires
  * when its call times out or fails (and when `options.signal` fires).
  */
-export async function scoreWith(
-  fn: RewardFunction,
-  input: RewardInput,
-  options: Omit<RewardRunOptions, 'weights'>,
-): Promise<{ scores: ValidatedScore[]; errors: number }> {
+export async function scoreWith(fn: RewardFunction, input: RewardInput, options: Omit<RewardRunOptions, 'weights'>): Promise<RewardResult> {
   const n = input.completions.length;
   const describe = (i: number) => `sample ${i} (prompt ${preview(input.prompts[i] ?? '')}, completion ${preview(input.completions[i] ?? '')})`;
   const fail = (message: string): never => {
@@ -215,31 +206,19 @@ export function rewardInput(rollouts: readonly Rollout[]): RewardInput {
 }
 
 /**
- * Scores every completion with every reward function concurrently, combines them
- * R = Σ w·r over applicable rewards, and reports per-reward metrics with TRL's names.
+ * Every reward function on the same input, concurrently, in this process: one validated result
+ * per function. When one stops the step (`raise`), the others' calls in flight are stopped too.
  */
-export async function scoreRollouts(
-  rollouts: readonly Rollout[],
+export async function runRewards(
+  input: RewardInput,
   functions: readonly RewardFunction[],
-  options: RewardRunOptions,
-  /** Maps step rewards' character offsets to tokens; without it, character i is token i. */
-  tokenizer?: Tokenizer,
-): Promise<ScoredBatch> {
-  if (functions.length === 0) throw new RewardError('No reward functions are configured: add a reward plugin (e.g. @grpo/plugin-math-reward) to the config.');
-  const names = functions.map((f) => f.name);
-  const dup = names.find((n, i) => names.indexOf(n) !== i);
-  if (dup) throw new RewardError(`Two reward functions are both named '${dup}'; reward names must be unique.`);
-  for (const name of Object.keys(options.weights))
-    if (!names.includes(name)) throw new RewardError(`rewards.weights names '${name}', but no reward function has that name (have: ${names.join(', ')}).`);
-
-  const input = rewardInput(rollouts);
-  // When one reward stops the step (raise), the others' calls still in flight are stopped too.
+  options: Omit<RewardRunOptions, 'weights'>,
+): Promise<RewardResult[]> {
   const stage = new AbortController();
   const stopStage = () => stage.abort(options.signal?.reason);
   options.signal?.addEventListener('abort', stopStage, { once: true });
-  let results: { scores: ValidatedScore[]; errors: number }[];
   try {
-    results = await Promise.all(
+    return await Promise.all(
       functions.map((fn) =>
         scoreWith(fn, input, { ...options, signal: stage.signal }).catch((error: unknown) => {
           stage.abort(error);
@@ -250,6 +229,43 @@ export async function scoreRollouts(
   } finally {
     options.signal?.removeEventListener('abort', stopStage);
   }
+}
+
+/** A reward scorer other than the in-process one, and the step and round it scores for. */
+export interface ScorerContext {
+  scorer: RewardScorer;
+  step: number;
+  round: number;
+}
+
+/**
+ * Scores every completion with every reward function concurrently (in this process, or with
+ * `scorer` where it runs them), combines them
+ * R = Σ w·r over applicable rewards, and reports per-reward metrics with TRL's names.
+ */
+export async function scoreRollouts(
+  rollouts: readonly Rollout[],
+  functions: readonly RewardFunction[],
+  options: RewardRunOptions,
+  /** Maps step rewards' character offsets to tokens; without it, character i is token i. */
+  tokenizer?: Tokenizer,
+  scorer?: ScorerContext,
+): Promise<ScoredBatch> {
+  if (functions.length === 0) throw new RewardError('No reward functions are configured: add a reward plugin (e.g. @grpo/plugin-math-reward) to the config.');
+  const names = functions.map((f) => f.name);
+  const dup = names.find((n, i) => names.indexOf(n) !== i);
+  if (dup) throw new RewardError(`Two reward functions are both named '${dup}'; reward names must be unique.`);
+  for (const name of Object.keys(options.weights))
+    if (!names.includes(name)) throw new RewardError(`rewards.weights names '${name}', but no reward function has that name (have: ${names.join(', ')}).`);
+
+  const results = scorer
+    ? await scorer.scorer.score({ rollouts, functions, options, step: scorer.step, round: scorer.round })
+    : await runRewards(rewardInput(rollouts), functions, options);
+  const completions = rollouts.reduce((a, r) => a + r.completions.length, 0);
+  if (results.length !== functions.length || results.some((r) => r.scores.length !== completions))
+    throw new RewardError(
+      `reward scorer '${scorer?.scorer.name}' returned ${results.length} results of ${results.map((r) => r.scores.length).join(', ')} scores for ${functions.length} reward functions and ${completions} completions`,
+    );
 
   const metrics: Record<string, number> = {};
   functions.forEach((fn, k) => {

@@ -11,7 +11,7 @@ import { EvalDataset, PromptDataset } from '../contracts/data.js';
 import { TrainerHook } from '../contracts/events.js';
 import { MetricsSink } from '../contracts/metrics.js';
 import { Policy, type FrozenPolicy } from '../contracts/policy.js';
-import { AnswerExtractor, RewardFunction } from '../contracts/reward.js';
+import { AnswerExtractor, RewardFunction, RewardScorer } from '../contracts/reward.js';
 import { RewardShaper, RolloutEngine, RolloutFilter } from '../contracts/rollout.js';
 import type { Stateful } from '../contracts/state.js';
 import { ReferenceSchedule, UpdateParticipant } from '../contracts/update.js';
@@ -38,6 +38,8 @@ export interface TrainerParts {
   /** Samples rollouts; `policyEngine(policy)` samples in process. */
   engine: RolloutEngine;
   rewards: readonly RewardFunction[];
+  /** Runs the rewards of training steps elsewhere (the last bound `RewardScorer`); absent: in process. */
+  scorer?: RewardScorer;
   dataset: { readonly size: number; get(index: number): DatasetRow };
   evalDataset?: { readonly size: number; get(index: number): DatasetRow };
   /** Final-answer extractor for maj@k. */
@@ -140,6 +142,7 @@ export class Trainer implements Checkpointable {
       algorithm: await container.getAsync<Algorithm>(Algorithm),
       engine: selectNamed<RolloutEngine>({ getAll: <U>() => engines as U[] }, RolloutEngine, config.generation.engine, 'rollout engine'),
       rewards: await all<RewardFunction>(RewardFunction),
+      scorer: (await all<RewardScorer>(RewardScorer)).at(-1),
       dataset: await container.getAsync<PromptDataset>(PromptDataset),
       evalDataset: container.isBound(EvalDataset) ? await container.getAsync<PromptDataset>(EvalDataset) : undefined,
       extractor: container.isBound(AnswerExtractor) ? await container.getAsync<AnswerExtractor>(AnswerExtractor) : undefined,
@@ -258,6 +261,8 @@ export class Trainer implements Checkpointable {
         }),
       rewards: parts.rewards,
       rewardOptions: config.rewards,
+      scorer: parts.scorer,
+      step,
       tokenizer: policy.tokenizer,
       filters: parts.filters ?? [],
       shapers: parts.shapers ?? [],

@@ -1,0 +1,67 @@
+/** `grpo worker`: the CLI command this plugin ships (a `CliCommand` contribution). */
+import { assembleContainer, RewardFunction, selectNamed, TensorBackend, type CliCommand, type CliContext, type CliIo } from '@grpo/core';
+import { Command, InvalidArgumentError, Option } from 'commander';
+import { redisUrl } from './config.js';
+import { startRewardWorker } from './reward-worker.js';
+
+interface WorkerFlags {
+  role: 'reward';
+  redis?: string;
+  concurrency: number;
+  quiet?: boolean;
+  config?: string;
+  cwd?: string;
+  plugin?: string[];
+}
+
+const positiveInt = (value: string) => {
+  const n = Number(value);
+  if (!Number.isInteger(n) || n < 1) throw new InvalidArgumentError('expected an integer ≥ 1');
+  return n;
+};
+
+/** Runs until SIGINT or SIGTERM; then finishes the jobs in hand and exits. */
+function untilStopped(): Promise<string> {
+  return new Promise((resolve) => {
+    const stop = (signal: string) => () => resolve(signal);
+    process.once('SIGINT', stop('SIGINT'));
+    process.once('SIGTERM', stop('SIGTERM'));
+  });
+}
+
+function createWorkerCommand(io: CliIo, context: CliContext): Command {
+  return new Command('worker')
+    .description("run a worker that takes jobs of training runs from Redis (BullMQ): --role reward scores groups with the config's reward functions")
+    .addOption(new Option('--role <role>', 'what this worker does').choices(['reward']).makeOptionMandatory())
+    .option('--redis <url>', 'Redis URL (default: workers.redis, else $GRPO_REDIS_URL, else redis://127.0.0.1:6379)')
+    .option('--concurrency <n>', 'jobs this process runs at once (async rewards that wait on I/O overlap)', positiveInt, 1)
+    .option('-q, --quiet', 'no line per job')
+    .option('-c, --config <file>', 'the config the trainer runs (its plugins give the reward functions)')
+    .option('--cwd <dir>', 'directory to search for a config (default: current directory)')
+    .addHelpText(
+      'after',
+      '\nExamples:\n  $ grpo worker --role reward --config grpo.config.ts\n  $ GRPO_REDIS_URL=redis://10.0.0.5:6379 grpo worker --role reward --concurrency 8',
+    )
+    .action(async (_flags: WorkerFlags, cmd: Command) => {
+      const flags = cmd.optsWithGlobals<WorkerFlags>();
+      const config = await context.loadConfig(flags);
+      const container = await assembleContainer(config);
+      // Rewards may compute with tensors (a reward model): the run's backend first.
+      await selectNamed<TensorBackend>(container, TensorBackend, config.backend, 'tensor backend').setup();
+      const rewards = await container.getAllAsync<RewardFunction>(RewardFunction, { optional: true });
+      const log = (line: string) => io.err(`${line}\n`);
+      const worker = await startRewardWorker({
+        url: redisUrl(config.workers, flags.redis),
+        workers: config.workers,
+        rewards,
+        concurrency: flags.concurrency,
+        log: flags.quiet ? (line) => !line.startsWith('job ') && log(line) : log,
+      });
+      const signal = await untilStopped();
+      log(`${signal}: finishing the jobs in hand`);
+      await worker.close();
+    });
+}
+
+/** `grpo worker --role reward`: score groups from the run's queue with the config's reward functions. */
+export const workerCommand: CliCommand = { name: 'worker', create: (io, context) => createWorkerCommand(io, context) };

@@ -1,0 +1,55 @@
+/** The `workers` config section, owned by this plugin: where Redis is and how jobs are run, retried and waited for. */
+import { field, type Section } from '@grpo/core';
+import { z } from 'zod';
+
+const { int } = field;
+
+/** The Redis URL when neither `workers.redis` nor `--redis` gives one. */
+export const DEFAULT_REDIS_URL = 'redis://127.0.0.1:6379';
+/** The environment variable that gives the Redis URL when the config does not. */
+export const REDIS_URL_ENV = 'GRPO_REDIS_URL';
+
+export const workersSchema = z
+  .strictObject({
+    redis: z
+      .string()
+      .regex(/^rediss?:\/\//, { error: (issue) => `expected a redis:// or rediss:// URL, got ${field.show(issue.input)}` })
+      .optional()
+      .describe(`Redis URL (\`redis://[user:password@]host:port[/db]\`, \`rediss://\` for TLS); default: $${REDIS_URL_ENV}, else ${DEFAULT_REDIS_URL}.`),
+    queue: z
+      .string()
+      .regex(/^[A-Za-z0-9_.-]+$/, { error: (issue) => `expected letters, digits, '_', '.' or '-', got ${field.show(issue.input)}` })
+      .default('grpo')
+      .describe("Name of the run's queues (`<queue>-rewards`); runs that share one Redis need different names."),
+    rewards: z.boolean().default(false).describe('Score training steps on reward workers (`grpo worker --role reward`) instead of in the trainer.'),
+    attempts: int(1).default(3).describe('Tries per job: a job that fails (timeout, crash, lost worker) is retried on any worker up to this many times.'),
+    backoffMs: int(0).default(1000).describe('Delay before the first retry; doubles with each further retry.'),
+    jobTimeoutMs: int(1)
+      .default(120_000)
+      .describe('Longest a worker may take on one job (a group); over it the try fails and is retried. Each reward call also has rewards.timeoutMs.'),
+    lockMs: int(200)
+      .default(30_000)
+      .describe('How long a worker holds a job without renewing its lock: a worker that dies (kill -9) loses its jobs to the others after this.'),
+    reconnectTimeoutMs: int(0).default(60_000).describe('How long the trainer waits for Redis to come back when the connection drops, before it stops.'),
+    idleTimeoutMs: int(1)
+      .default(600_000)
+      .describe('How long the trainer waits with jobs queued and none finishing (no worker running?) before it stops with a message.'),
+  })
+  .prefault({})
+  .describe('Scale-out on Redis: reward workers and their queue.');
+
+export type WorkersConfig = z.output<typeof workersSchema>;
+
+declare module '@grpo/core' {
+  interface ConfigSections {
+    workers: Section<typeof workersSchema>;
+  }
+}
+
+/** The Redis URL: the command line's, else the config's, else `$GRPO_REDIS_URL`, else the local default. */
+export function redisUrl(config: Pick<WorkersConfig, 'redis'>, flag?: string, env: NodeJS.ProcessEnv = process.env): string {
+  return flag ?? config.redis ?? (env[REDIS_URL_ENV] || undefined) ?? DEFAULT_REDIS_URL;
+}
+
+/** The queue a run's scoring jobs go through. */
+export const rewardQueueName = (config: Pick<WorkersConfig, 'queue'>) => `${config.queue}-rewards`;
