@@ -37,7 +37,7 @@ export interface TokenBatch {
 /** G completions of one prompt. */
 export interface Rollout<Row extends DatasetRow = DatasetRow> {
   row: Row;
-  /** The prompt as rendered from the row (`data.promptTemplate`). */
+  /** The prompt as rendered from the row (`data.promptTemplate`, or the chat template for `messages`). */
   prompt: string;
   promptIds: number[];
   completions: Completion[];
