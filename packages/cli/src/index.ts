@@ -361,7 +361,16 @@ export function buildProgram(io: CliIo = defaultIo, commands: readonly CliComman
     ];
     await sampleCommand(
       config,
-      { prompt: prompts, chat, ids: flags.ids, n: flags.n, temperature: flags.temperature, maxNewTokens: flags.maxNewTokens, seed: flags.seed, json: flags.json },
+      {
+        prompt: prompts,
+        chat,
+        ids: flags.ids,
+        n: flags.n,
+        temperature: flags.temperature,
+        maxNewTokens: flags.maxNewTokens,
+        seed: flags.seed,
+        json: flags.json,
+      },
       io.out,
     );
   });

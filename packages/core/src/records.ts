@@ -11,7 +11,9 @@ import type { ChatMessage } from './contracts/tokenizer.js';
  * instead of `data.promptTemplate` (a JSONL row with `messages` and no prompt field gets its last user message as `prompt`, for rewards and logs).
  */
 export interface DatasetRow {
+  /** The prompt text (filled into `data.promptTemplate`). */
   prompt: string;
+  /** A conversation to render with the policy's chat template instead of the prompt. */
   messages?: readonly ChatMessage[];
   [field: string]: unknown;
 }
@@ -37,7 +39,7 @@ export interface TokenBatch {
 /** G completions of one prompt. */
 export interface Rollout<Row extends DatasetRow = DatasetRow> {
   row: Row;
-  /** The prompt as rendered from the row (`data.promptTemplate`). */
+  /** The prompt as rendered from the row (`data.promptTemplate`, or the chat template for `messages`). */
   prompt: string;
   promptIds: number[];
   completions: Completion[];

@@ -85,6 +85,7 @@ const PROBE = 'GRPO_END_OF_TURN_PROBE';
 /** A `chat_template` compiled once; see the module doc for what it is rendered with. */
 export class JinjaChatTemplate implements ChatTemplate {
   readonly #template: Template;
+  /** The first added token written after an assistant's content (see the constructor); `[]` when none is found. */
   readonly endOfTurnIds: readonly number[];
 
   /**
@@ -94,7 +95,9 @@ export class JinjaChatTemplate implements ChatTemplate {
    * user–assistant exchange has none (generation then stops on EOS only).
    */
   constructor(
+    /** The file the template comes from, named in errors. */
     readonly source: string,
+    /** The template's Jinja source. */
     readonly text: string,
     private readonly specials: Readonly<Record<string, string | string[]>>,
     encode: (text: string) => number[],
@@ -122,6 +125,7 @@ export class JinjaChatTemplate implements ChatTemplate {
     this.endOfTurnIds = first === undefined ? [] : [first];
   }
 
+  /** The conversation as text (see `ChatTemplate.render`); a template error is a `DataError` naming `source`. */
   render(messages: readonly ChatMessage[], options: ChatTemplateOptions = {}): string {
     try {
       return this.#template.render({

@@ -71,6 +71,7 @@ export class HfTokenizer implements Tokenizer {
   readonly padToken: string;
   /** `tokenizer_config.json`'s `add_bos_token` / `add_eos_token` (what transformers' `tokenizer(text)` adds), when set. */
   readonly addBosToken: boolean | undefined;
+  /** See `addBosToken`; prompts never end with EOS, whatever it says. */
   readonly addEosToken: boolean | undefined;
   /** The chat template (`chat_template`, or its template named by `options.chatTemplate`), when there is one. */
   readonly chatTemplate?: ChatTemplate;

@@ -1,9 +1,12 @@
 /** One turn of a conversation, as chat templates take it (`role`: `system`, `user`, `assistant`, …). */
 export interface ChatMessage {
+  /** Who speaks: `system`, `user`, `assistant` (templates may know others, e.g. `tool`). */
   readonly role: string;
+  /** What is said, as text. */
   readonly content: string;
 }
 
+/** How `ChatTemplate.render` renders a conversation. */
 export interface ChatTemplateOptions {
   /**
    * End with the opening of an assistant turn, so that the model writes the reply (transformers'

@@ -13,6 +13,7 @@ import { scoreRollouts, type RewardRunOptions } from './score.js';
 
 /** How the chat template is used (`data.chat`) and the policy's tokenizer that has it. */
 export interface ChatRendering {
+  /** The policy's tokenizer: its `chatTemplate` renders, its `kind` is named in errors. */
   tokenizer?: Pick<Tokenizer, 'kind' | 'chatTemplate'>;
   /** `data.chat.prompts`: prompt strings, too, are sent as a user message through the chat template. */
   prompts?: boolean;
