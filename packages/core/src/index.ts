@@ -22,7 +22,15 @@ export {
   type TokenLogProbs,
 } from './contracts/policy.js';
 export { AnswerExtractor, RewardFunction, RewardModel, type RewardExample, type RewardInput, type RewardScore, type StepReward } from './contracts/reward.js';
-export { RewardShaper, RolloutEngine, RolloutFilter, type GenerationRequest, type ShapingContext } from './contracts/rollout.js';
+export {
+  RewardShaper,
+  RolloutEngine,
+  RolloutFilter,
+  type EngineHealth,
+  type GenerationRequest,
+  type ShapingContext,
+  type SyncOptions,
+} from './contracts/rollout.js';
 export type { Stateful } from './contracts/state.js';
 export { Tokenizer } from './contracts/tokenizer.js';
 export { ReferenceSchedule, UpdateParticipant, type ParticipantInput } from './contracts/update.js';
@@ -49,6 +57,7 @@ export {
   ConfigError,
   ConfigNotFoundError,
   DataError,
+  EngineError,
   errorMessage,
   GrpoError,
   PluginError,

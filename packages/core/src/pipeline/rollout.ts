@@ -77,6 +77,8 @@ export interface Collected {
   generatedTokens: number;
   /** Seconds spent generating and scoring the first batch. */
   generateSeconds: number;
+  /** Seconds spent generating, refills included (`generatedTokens` over this is the engine's tokens/s). */
+  allGenerateSeconds: number;
   scoreSeconds: number;
 }
 
@@ -93,8 +95,15 @@ export async function collect(context: CollectContext): Promise<Collected> {
   const seconds = (from: number) => (performance.now() - from) / 1000;
   const score = (rollouts: Rollout[]) => scoreRollouts(rollouts, context.rewards, context.rewardOptions, context.tokenizer);
 
+  let allGenerateSeconds = 0;
+  const timedRollout = async (rows: DatasetRow[]) => {
+    const from = performance.now();
+    const rollouts = await context.rollout(rows);
+    allGenerateSeconds += seconds(from);
+    return rollouts;
+  };
   let started = performance.now();
-  const first = await context.rollout(context.nextRows(context.promptsPerStep));
+  const first = await timedRollout(context.nextRows(context.promptsPerStep));
   const generateSeconds = seconds(started);
   started = performance.now();
   let scored = await score(first);
@@ -108,7 +117,7 @@ export async function collect(context: CollectContext): Promise<Collected> {
     let rounds = 0;
     while (kept.length < context.promptsPerStep && rounds < maxRounds) {
       rounds++;
-      scored = await score(await context.rollout(context.nextRows(context.promptsPerStep - kept.length)));
+      scored = await score(await timedRollout(context.nextRows(context.promptsPerStep - kept.length)));
       generatedTokens += tokensOf(scored.groups);
       kept = kept.concat(scored.groups.filter(keep));
     }
@@ -123,5 +132,5 @@ export async function collect(context: CollectContext): Promise<Collected> {
     groups = shaped.groups;
     Object.assign(metrics, shaped.metrics);
   }
-  return { groups, metrics, generatedTokens, generateSeconds, scoreSeconds };
+  return { groups, metrics, generatedTokens, generateSeconds, allGenerateSeconds, scoreSeconds };
 }
