@@ -392,7 +392,7 @@ describe('an engine other than the trainer’s own sampler', () => {
     expect(metrics['mismatch/mismatch_kl']).toBeCloseTo(-Math.LN2, 5);
     expect(metrics['sampling/importance_sampling_ratio/max']).toBeCloseTo(2, 5);
     expect(metrics['timing/sync_weights']).toBeGreaterThanOrEqual(0);
-    expect(metrics['generation/tokens_per_sec']).toBeGreaterThan(0);
+    expect(metrics['timing/generate_tokens_per_sec']).toBeGreaterThan(0);
     // Synced once before the first rollout, then after each update (before the next rollout).
     expect(engine.syncs).toBe(1);
     await trainer.trainStep();

@@ -328,7 +328,7 @@ export class Trainer implements Checkpointable {
       });
       metrics['timing/update'] = lap();
       metrics['timing/generate'] = collected.generateSeconds;
-      metrics['generation/tokens_per_sec'] = collected.generatedTokens / Math.max(collected.allGenerateSeconds, 1e-9);
+      metrics['timing/generate_tokens_per_sec'] = collected.generatedTokens / Math.max(collected.allGenerateSeconds, 1e-9);
       metrics['timing/score'] = collected.scoreSeconds;
       Object.assign(metrics, updated.metrics);
       metrics.loss = updated.loss;
