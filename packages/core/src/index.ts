@@ -84,6 +84,19 @@ export { configChanges, formatChange, readRunRecord, RUN_CONFIG_FILE, runRecord,
 export { DEFAULT_MICRO_BATCH, policyEngine, Trainer, type RunDescription, type TrainerParts } from './trainer/trainer.js';
 export { accuracyReward, evaluate, passAndMajority, type AccuracyReport, type EvaluateOptions, type Evaluation } from './pipeline/evaluate.js';
 export { renderPrompt } from './pipeline/rollout.js';
+export {
+  CORRECTION_MODES,
+  correctionWeights,
+  engineLogprobs,
+  importanceCorrections,
+  mismatchMetrics,
+  plainSampling,
+  type CorrectionBounds,
+  type CorrectionInput,
+  type CorrectionMode,
+  type ImportanceCorrection,
+} from './pipeline/correction.js';
+export { checkEngineHealth, syncEngineWeights } from './pipeline/engine.js';
 export { rewardInput, scoreRollouts, scoreWith, type RewardRunOptions, type ScoredBatch, type ValidatedScore } from './pipeline/score.js';
 export { workerReward, type WorkerRewardFunction, type WorkerRewardOptions } from './pipeline/worker-reward.js';
 export { DirectoryCheckpointer } from './trainer/checkpointer.js';
