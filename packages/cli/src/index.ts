@@ -12,6 +12,8 @@ import {
   formatChange,
   GrpoError,
   loadConfig,
+  Policy,
+  prepareContainer,
   prepareRun,
   resolvePolicyCheckpoint,
   type AccuracyReport,
@@ -28,6 +30,7 @@ import { cacheDir, evalCacheKey, readCachedEvaluation, writeCachedEvaluation } f
 import { registerInit } from './init.js';
 import { stopOnFatalError } from './process.js';
 import { evalProgress, ProgressSink, StatusLine } from './progress.js';
+import { completionServer, listen } from './serve.js';
 import { checkRun } from './validate.js';
 import { CLI_VERSION } from './version.js';
 
@@ -87,6 +90,13 @@ interface EvalFlagsCli {
   k?: number;
   limit?: number;
   split?: string;
+}
+
+interface ServeFlagsCli extends ConfigFlags {
+  checkpoint?: string;
+  host: string;
+  port: number;
+  model?: string;
 }
 
 interface SampleFlagsCli extends ConfigFlags {
@@ -375,6 +385,39 @@ export function buildProgram(io: CliIo = defaultIo, commands: readonly CliComman
     );
   });
 
+  withConfigFlags(
+    program
+      .command('serve')
+      .description('serve a policy (e.g. a checkpoint) over an OpenAI-compatible HTTP API: /v1/completions with token ids and logprobs')
+      .option(
+        '--checkpoint <dir>',
+        'serve this policy instead of policy.checkpoint: a checkpoint, a run directory (its latest) or a Hugging Face model directory',
+      )
+      .option('--host <host>', 'address to listen on (loopback by default)', '127.0.0.1')
+      .option('--port <n>', 'port to listen on (0 picks a free one)', integer(0), 8000)
+      .option('--model <name>', 'the model name clients send (default: the checkpoint directory name, else "grpo")')
+      .addHelpText(
+        'after',
+        '\nExamples:\n  $ grpo serve --checkpoint plugins/math-task/checkpoints/sft --port 8000\n' +
+          '  $ curl -s localhost:8000/v1/completions -d \'{"prompt":[1,403,407],"max_tokens":8,"logprobs":0,"return_token_ids":true}\'\n' +
+          '(docs/engines.md lists the request fields it covers; POST /update_weights_from_disk {"model_path": dir} reloads weights)',
+      ),
+  ).action(async (_flags: ServeFlagsCli, cmd: Command) => {
+    const flags = cmd.optsWithGlobals<ServeFlagsCli>();
+    const config = await resolveFromFlags(flags, await checkpointOverride(flags), !flags.checkpoint);
+    const policy = await (await prepareContainer(config)).getAsync<Policy>(Policy);
+    const model = flags.model ?? (flags.checkpoint ? path.basename(path.resolve(flags.checkpoint)) : 'grpo');
+    const server = completionServer(policy, { model, maxTokens: config.generation.maxNewTokens, seed: config.seed, log: (line) => io.err(`${line}\n`) });
+    const url = await listen(server, flags.host, flags.port);
+    io.out(`grpo serve: ${model} on ${url} (Ctrl-C stops)\n`);
+    await new Promise<void>((resolve) => {
+      const stop = () => server.close(() => resolve());
+      process.once('SIGINT', stop);
+      process.once('SIGTERM', stop);
+    });
+    policy.dispose();
+  });
+
   for (const contributed of commands) {
     if (program.commands.some((c) => c.name() === contributed.name))
       throw new GrpoError(`a plugin contributes the command '${contributed.name}', which grpo already has`);
@@ -401,7 +444,7 @@ export function buildProgram(io: CliIo = defaultIo, commands: readonly CliComman
 }
 
 /** Commands whose parsing needs no plugin: everything else may be a plugin's. */
-const BUILT_IN = new Set(['train', 'eval', 'sample', 'report', 'init', 'config']);
+const BUILT_IN = new Set(['train', 'eval', 'sample', 'serve', 'report', 'init', 'config']);
 
 /** `--config`, `--cwd` and `--plugin` wherever they are in `argv`, and the command named first. */
 function scan(argv: readonly string[]): ConfigFlags & { command?: string } {

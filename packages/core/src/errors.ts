@@ -58,6 +58,9 @@ export class CheckpointError extends GrpoError {}
 /** A reward function that threw, timed out, or returned an invalid score. */
 export class RewardError extends GrpoError {}
 
+/** A rollout engine that failed, timed out (weight sync, generation) or reported itself unhealthy; the message names the engine. */
+export class EngineError extends GrpoError {}
+
 /** Bad input data (a dataset line, a training example). */
 export class DataError extends GrpoError {}
 

@@ -33,7 +33,15 @@ export {
   type ScoringRequest,
   type StepReward,
 } from './contracts/reward.js';
-export { RewardShaper, RolloutEngine, RolloutFilter, type GenerationRequest, type ShapingContext } from './contracts/rollout.js';
+export {
+  RewardShaper,
+  RolloutEngine,
+  RolloutFilter,
+  type EngineHealth,
+  type GenerationRequest,
+  type ShapingContext,
+  type SyncOptions,
+} from './contracts/rollout.js';
 export type { Stateful } from './contracts/state.js';
 export { Tokenizer, type ChatMessage, type ChatTemplate, type ChatTemplateOptions } from './contracts/tokenizer.js';
 export { ReferenceSchedule, UpdateParticipant, type ParticipantInput } from './contracts/update.js';
@@ -60,6 +68,7 @@ export {
   ConfigError,
   ConfigNotFoundError,
   DataError,
+  EngineError,
   errorMessage,
   GrpoError,
   PluginError,
@@ -86,6 +95,19 @@ export { configChanges, formatChange, readRunRecord, RUN_CONFIG_FILE, runRecord,
 export { DEFAULT_MICRO_BATCH, policyEngine, Trainer, type RunDescription, type TrainerParts } from './trainer/trainer.js';
 export { accuracyReward, evaluate, passAndMajority, type AccuracyReport, type EvaluateOptions, type Evaluation } from './pipeline/evaluate.js';
 export { renderPrompt, type ChatRendering } from './pipeline/rollout.js';
+export {
+  CORRECTION_MODES,
+  correctionWeights,
+  engineLogprobs,
+  importanceCorrections,
+  mismatchMetrics,
+  plainSampling,
+  type CorrectionBounds,
+  type CorrectionInput,
+  type CorrectionMode,
+  type ImportanceCorrection,
+} from './pipeline/correction.js';
+export { checkEngineHealth, syncEngineWeights } from './pipeline/engine.js';
 export {
   rewardInput,
   runRewards,

@@ -27,6 +27,12 @@ export interface Completion {
   text: string;
   /** log π_old(token) for each generated token, as sampled (temperature applied). */
   logprobs: number[];
+  /**
+   * Each token's log-prob under the model's full softmax at temperature 1 (vLLM's `raw_logprobs`),
+   * when the engine reports them: the numbers the off-policy correction compares with the
+   * trainer's. Without them `logprobs` serve only when sampling was plain (`generation.correction`).
+   */
+  rawLogprobs?: number[];
   finishReason: FinishReason;
 }
 

@@ -86,6 +86,26 @@ export const coreConfigSchema = z.strictObject({
       topK: int(0).default(0).describe('Sample among the k most likely tokens; 0 turns it off.'),
       topP: fraction().default(1).describe('Nucleus sampling mass; 1 turns it off.'),
       stop: z.array(z.string().min(1)).default([]).describe('Stop strings; a completion ends after the first one it produces.'),
+      syncTimeoutSeconds: positive()
+        .default(600)
+        .describe("Longest a rollout engine's weight sync may take before the run fails naming the engine (EngineError)."),
+      correction: z
+        .strictObject({
+          enabled: z
+            .enum(['auto', 'on', 'off'])
+            .default('auto')
+            .describe(
+              "Truncated importance sampling between the engine's and the trainer's log-probs; `auto` is on for every engine but the in-process `policy`.",
+            ),
+          mode: z
+            .enum(['token_truncate', 'token_mask', 'sequence_truncate', 'sequence_mask'])
+            .default('token_truncate')
+            .describe("TRL's modes: clamp (`*_truncate`) or zero (`*_mask`) the ratio π_trainer/π_engine per token or per sequence (docs/engines.md)."),
+          clipMax: positive().default(3).describe('Upper bound of the importance ratio (TRL `vllm_importance_sampling_clip_max`).'),
+          clipMin: nonNegative().optional().describe('Lower bound of the importance ratio; none by default.'),
+        })
+        .prefault({})
+        .describe("Off-policy correction for engines whose numbers differ from the trainer's (llama.cpp, vLLM)."),
     })
     .prefault({}),
   train: z

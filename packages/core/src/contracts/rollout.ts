@@ -7,20 +7,49 @@ export interface GenerationRequest {
   readonly ids: readonly number[];
 }
 
+/** What `RolloutEngine.syncWeights` is given besides the policy. */
+export interface SyncOptions {
+  /** Aborted when `generation.syncTimeoutSeconds` pass; the engine should stop waiting then. */
+  readonly signal: AbortSignal;
+}
+
+/** An engine's answer to `health()`. */
+export interface EngineHealth {
+  readonly ok: boolean;
+  /** What is wrong (or what the engine serves), in words, e.g. `HTTP 503 from http://127.0.0.1:8000/health`. */
+  readonly detail?: string;
+}
+
 export const RolloutEngine = Symbol.for('grpo.RolloutEngine');
 /**
  * Samples G completions per prompt for the rollout stage. The policy's own in-process sampler is
  * the engine named `policy` (bound by core); others (llama.cpp, an OpenAI-compatible server) are
- * chosen with `generation.engine`. An engine gets the exact prompt ids (token in, token out) and
- * returns each completion's token ids, the per-token log-probs under the distribution it sampled
- * from, and why it stopped.
+ * chosen with `generation.engine`. An engine gets the exact prompt ids (token in, token out, never
+ * re-tokenised) and returns each completion's token ids, the per-token log-probs under the
+ * distribution it sampled from (`Completion.logprobs`; `rawLogprobs` too when it can), and why it
+ * stopped. Its log-probs are its own numbers: the trainer compares them with its π_old
+ * (`mismatch/*` figures) and corrects for the difference (`generation.correction`).
  */
 export interface RolloutEngine {
   readonly name: string;
-  /** `groupSize` completions per request, `[request][g]`. */
+  /**
+   * True when the engine's numbers are the trainer's own (the in-process sampler): the off-policy
+   * correction is then off unless `generation.correction.enabled` says `on`.
+   */
+  readonly trainerSampler?: boolean;
+  /** `groupSize` completions per request, `[request][g]`, each of at most `options.maxNewTokens` tokens. */
   generate(requests: readonly GenerationRequest[], groupSize: number, options: SamplingOptions): Promise<Completion[][]>;
-  /** Brings the engine's weights up to date after an update; the in-process engine needs none. */
-  syncWeights?(policy: Policy): Promise<void>;
+  /**
+   * Brings the engine's weights up to the policy's (full weights, or a LoRA adapter the engine
+   * loads). Called before the first rollout and after each update; core bounds it with
+   * `generation.syncTimeoutSeconds` and fails the run with an `EngineError` naming the engine
+   * when it runs over. The in-process engine needs none.
+   */
+  syncWeights?(policy: Policy, options: SyncOptions): Promise<void>;
+  /** Whether the engine can serve now (checked before training starts). */
+  health?(): Promise<EngineHealth>;
+  /** Frees what the engine holds (model memory, connections); called when the run ends. */
+  close?(): Promise<void>;
 }
 
 export const RolloutFilter = Symbol.for('grpo.RolloutFilter');

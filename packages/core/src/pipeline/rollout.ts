@@ -118,6 +118,8 @@ export interface Collected {
   generatedTokens: number;
   /** Seconds spent generating and scoring the first batch. */
   generateSeconds: number;
+  /** Seconds spent generating, refills included (`generatedTokens` over this is the engine's tokens/s). */
+  allGenerateSeconds: number;
   scoreSeconds: number;
 }
 
@@ -142,8 +144,15 @@ export async function collect(context: CollectContext): Promise<Collected> {
       context.scorer ? { scorer: context.scorer, step: context.step ?? 0, round: round++ } : undefined,
     );
 
+  let allGenerateSeconds = 0;
+  const timedRollout = async (rows: DatasetRow[]) => {
+    const from = performance.now();
+    const rollouts = await context.rollout(rows);
+    allGenerateSeconds += seconds(from);
+    return rollouts;
+  };
   let started = performance.now();
-  const first = await context.rollout(context.nextRows(context.promptsPerStep));
+  const first = await timedRollout(context.nextRows(context.promptsPerStep));
   const generateSeconds = seconds(started);
   started = performance.now();
   let scored = await score(first);
@@ -157,7 +166,7 @@ export async function collect(context: CollectContext): Promise<Collected> {
     let rounds = 0;
     while (kept.length < context.promptsPerStep && rounds < maxRounds) {
       rounds++;
-      scored = await score(await context.rollout(context.nextRows(context.promptsPerStep - kept.length)));
+      scored = await score(await timedRollout(context.nextRows(context.promptsPerStep - kept.length)));
       generatedTokens += tokensOf(scored.groups);
       kept = kept.concat(scored.groups.filter(keep));
     }
@@ -172,5 +181,5 @@ export async function collect(context: CollectContext): Promise<Collected> {
     groups = shaped.groups;
     Object.assign(metrics, shaped.metrics);
   }
-  return { groups, metrics, generatedTokens, generateSeconds, scoreSeconds };
+  return { groups, metrics, generatedTokens, generateSeconds, allGenerateSeconds, scoreSeconds };
 }

@@ -5,7 +5,7 @@
  * (`AggregationContext`), so micro-batching changes nothing but memory.
  */
 import * as tf from '@tensorflow/tfjs';
-import type { AggregationContext, Algorithm } from '../contracts/algorithm.js';
+import type { AggregationContext, Algorithm, LossAggregation } from '../contracts/algorithm.js';
 import type { Policy } from '../contracts/policy.js';
 import type { UpdateParticipant } from '../contracts/update.js';
 import { GrpoError } from '../errors.js';
@@ -36,6 +36,12 @@ export interface UpdateContext {
    * non-finite gradient is ever applied.
    */
   onNonFinite?: 'stop' | 'skip';
+  /**
+   * Per-token weights `[sample][t]` that multiply the objective's per-token loss before it is
+   * aggregated (the off-policy correction's importance ratios, `correction.ts`); the normaliser
+   * and the participants' terms are unchanged.
+   */
+  tokenWeights?: readonly (readonly number[])[];
 }
 
 export interface UpdateResult {
@@ -90,6 +96,10 @@ export function update(prepared: PreparedBatch, estimated: AdvantageBatch, conte
     checks.push(tf.keep(countNonFinite(logprobs, mask)));
     // μ = 1 with one mini-batch: π_old = π_θ, as a constant (a detached copy of the values).
     const oldLogprobs = m.oldLogprobs ?? tf.tensor2d(logprobs.dataSync(), logprobs.shape);
+    const weights = context.tokenWeights ? padded(context.tokenWeights.slice(m.start, m.end), L) : undefined;
+    const objectiveAggregation: LossAggregation = weights
+      ? { name: aggregation.name, aggregate: (perToken, mask, c) => aggregation.aggregate(tf.mul(perToken, weights), mask, c) }
+      : aggregation;
     const result = objective.loss(
       {
         logprobs,
@@ -99,7 +109,7 @@ export function update(prepared: PreparedBatch, estimated: AdvantageBatch, conte
         mask,
         entropy,
       },
-      aggregation,
+      objectiveAggregation,
       aggregationContext,
     );
     let total = result.loss;

@@ -331,3 +331,99 @@ describe('non-finite values (issue 21, item 3)', () => {
     trainer.dispose();
   });
 });
+
+describe('an engine other than the trainer’s own sampler', () => {
+  /**
+   * An engine that samples with the policy but reports every token 2× less likely than the trainer
+   * computes it (log π_engine = log π_trainer − ln 2), so each importance ratio is exactly 2.
+   */
+  function halvingEngine(policy: FakePolicy, extra: Partial<RolloutEngine> = {}): RolloutEngine & { syncs: number } {
+    const engine = {
+      name: 'halving',
+      syncs: 0,
+      generate: async (reqs: readonly { text: string; ids: readonly number[] }[], groupSize: number, options: Parameters<RolloutEngine['generate']>[2]) => {
+        const groups = await policy.generate(
+          reqs.map((r) => r.text),
+          groupSize,
+          options,
+        );
+        return groups.map((group, i) =>
+          group.map((c) => {
+            const trainer = tf.tidy(() => policy.tokenLogProbs({ prompts: [reqs[i]!.ids], completions: [c.tokenIds] }).logprobs.arraySync()[0]!);
+            return { ...c, logprobs: c.tokenIds.map((_, t) => trainer[t]! - Math.LN2) };
+          }),
+        );
+      },
+      syncWeights: async () => void engine.syncs++,
+      ...extra,
+    };
+    return engine;
+  }
+
+  /** An objective whose per-token loss is 1: the aggregation's result is then the mean token weight. */
+  function weightProbe(weights: number[]): { objective: Objective; aggregation: LossAggregation } {
+    const aggregation: LossAggregation = {
+      name: 'token-mean',
+      aggregate: (perToken, mask, context) => tf.div(tf.sum(tf.mul(perToken, mask)), context.totalTokens) as tf.Scalar,
+    };
+    const objective: Objective = {
+      name: 'probe',
+      loss: (input, agg, context) => {
+        weights.push(agg.aggregate(tf.onesLike(input.mask) as tf.Tensor2D, input.mask, context).dataSync()[0]!);
+        return { loss: agg.aggregate(tf.neg(tf.mul(input.advantages, input.logprobs)) as tf.Tensor2D, input.mask, context), metrics: {} };
+      },
+    };
+    return { objective, aggregation };
+  }
+
+  async function stepWith(correction: Record<string, unknown>, extra: Partial<RolloutEngine> = {}) {
+    const weights: number[] = [];
+    const policy = new FakePolicy({ chars: 'pqab', complete: (prompt, i) => TEXTS[(prompt === 'q' ? i + 2 : i) % 4]! });
+    const engine = halvingEngine(policy, extra);
+    const plugin = algorithmPlugin({ estimator: placing, ...weightProbe(weights) }, (bind) => bind(RolloutEngine).toConstantValue(engine));
+    const { trainer } = await trainerWith({ plugin, policy, config: { generation: { engine: 'halving', correction } as never } });
+    return { trainer, engine, weights };
+  }
+
+  it('measures the mismatch and weights each token by the truncated ratio (on by default)', async () => {
+    const { trainer, engine, weights } = await stepWith({});
+    const { metrics } = await trainer.trainStep();
+    expect(weights[0]).toBeCloseTo(2, 5); // ratio 2 under the default cap 3
+    expect(metrics['mismatch/mismatch_kl']).toBeCloseTo(-Math.LN2, 5);
+    expect(metrics['sampling/importance_sampling_ratio/max']).toBeCloseTo(2, 5);
+    expect(metrics['timing/sync_weights']).toBeGreaterThanOrEqual(0);
+    expect(metrics['timing/generate_tokens_per_sec']).toBeGreaterThan(0);
+    // Synced once before the first rollout, then after each update (before the next rollout).
+    expect(engine.syncs).toBe(1);
+    await trainer.trainStep();
+    expect(engine.syncs).toBe(2);
+    trainer.dispose();
+  });
+
+  it('truncates at clipMax, masks above it, and leaves the loss alone when turned off (the mismatch still measured)', async () => {
+    for (const [correction, expected] of [
+      [{ clipMax: 1.5 }, 1.5],
+      [{ mode: 'token_mask', clipMax: 1.5 }, 0],
+      [{ mode: 'sequence_truncate' }, 3],
+      [{ enabled: 'off' }, 1],
+    ] as const) {
+      const { trainer, weights } = await stepWith(correction);
+      const { metrics } = await trainer.trainStep();
+      expect(weights[0]).toBeCloseTo(expected, 5);
+      expect(metrics['mismatch/mismatch_kl']).toBeCloseTo(-Math.LN2, 5);
+      trainer.dispose();
+    }
+  });
+
+  it('fails loudly, naming the engine, when a weight sync runs over its timeout or the engine is unhealthy', async () => {
+    const { trainer } = await stepWith({}, { syncWeights: (_p, { signal }) => new Promise((resolve) => signal.addEventListener('abort', () => resolve())) });
+    (trainer.config.generation as { syncTimeoutSeconds: number }).syncTimeoutSeconds = 0.05;
+    await expect(trainer.trainStep()).rejects.toThrow(
+      /rollout engine 'halving' did not finish syncing weights within 0.05 s \(generation.syncTimeoutSeconds\)/,
+    );
+    trainer.dispose();
+    const sick = await stepWith({}, { health: async () => ({ ok: false, detail: 'HTTP 503' }) });
+    await expect(sick.trainer.train()).rejects.toThrow("rollout engine 'halving' is not healthy: HTTP 503");
+    sick.trainer.dispose();
+  });
+});

@@ -10,7 +10,7 @@ import type { Checkpointable, Checkpointer, OptimizerState } from '../contracts/
 import { EvalDataset, PromptDataset } from '../contracts/data.js';
 import { TrainerHook } from '../contracts/events.js';
 import { MetricsSink } from '../contracts/metrics.js';
-import { Policy, type FrozenPolicy } from '../contracts/policy.js';
+import { Policy, type FrozenPolicy, type SamplingOptions } from '../contracts/policy.js';
 import { AnswerExtractor, RewardFunction, RewardScorer } from '../contracts/reward.js';
 import { RewardShaper, RolloutEngine, RolloutFilter } from '../contracts/rollout.js';
 import type { Stateful } from '../contracts/state.js';
@@ -21,7 +21,9 @@ import { selectNamed } from '../plugin/container.js';
 import type { DatasetRow, SampleLog, ScoredGroup, StepSummary, TrainerState } from '../records.js';
 import { accuracyReward, evaluate, findAccuracyReward, type Evaluation } from '../pipeline/evaluate.js';
 import { estimate } from '../pipeline/estimate.js';
-import { disposePrepared, prepare } from '../pipeline/prepare.js';
+import { correctionWeights, engineLogprobs, mismatchMetrics, plainSampling } from '../pipeline/correction.js';
+import { checkEngineHealth, syncEngineWeights } from '../pipeline/engine.js';
+import { disposePrepared, perSample, prepare, type PreparedBatch } from '../pipeline/prepare.js';
 import { collect, renderPrompt, rollout } from '../pipeline/rollout.js';
 import { update } from '../pipeline/update.js';
 import { mean } from '../util/stats.js';
@@ -77,6 +79,7 @@ export const DEFAULT_MICRO_BATCH = 32;
 export function policyEngine(policy: Pick<Policy, 'generate'>): RolloutEngine {
   return {
     name: 'policy',
+    trainerSampler: true,
     generate: (requests, groupSize, options) =>
       policy.generate(
         requests.map((r) => r.text),
@@ -97,6 +100,8 @@ export class Trainer implements Checkpointable {
   private rng: Rng;
   private cursor = 0;
   private stepIndex = 0;
+  /** False until the engine serves the policy's current weights: before the first rollout and after each update. */
+  private engineInSync = false;
 
   constructor(parts: TrainerParts) {
     this.parts = parts;
@@ -242,6 +247,18 @@ export class Trainer implements Checkpointable {
     for (const h of parts.hooks ?? []) await h.onStepStart?.({ step });
 
     const g = generation;
+    const metrics: Record<string, number> = {};
+    if (!this.engineInSync) {
+      if (parts.engine.syncWeights) metrics['timing/sync_weights'] = await syncEngineWeights(parts.engine, policy, g.syncTimeoutSeconds);
+      this.engineInSync = true;
+    }
+    const sampling = {
+      maxNewTokens: g.maxNewTokens,
+      temperature: g.temperature,
+      topK: g.topK || undefined,
+      topP: g.topP < 1 ? g.topP : undefined,
+      stop: g.stop,
+    };
     const collected = await collect({
       nextRows: (count) => this.nextRows(count),
       rollout: (rows) =>
@@ -250,14 +267,7 @@ export class Trainer implements Checkpointable {
           policy,
           render: this.render,
           groupSize: train.groupSize,
-          sampling: {
-            maxNewTokens: g.maxNewTokens,
-            temperature: g.temperature,
-            topK: g.topK || undefined,
-            topP: g.topP < 1 ? g.topP : undefined,
-            stop: g.stop,
-            seed: this.rng.seed(),
-          },
+          sampling: { ...sampling, seed: this.rng.seed() },
         }),
       rewards: parts.rewards,
       rewardOptions: config.rewards,
@@ -270,7 +280,7 @@ export class Trainer implements Checkpointable {
       promptsPerStep: train.promptsPerStep,
     });
     const { groups } = collected;
-    const metrics: Record<string, number> = { ...collected.metrics };
+    Object.assign(metrics, collected.metrics);
     for (const h of parts.hooks ?? []) await h.onRollouts?.({ step, groups });
 
     let mark = performance.now();
@@ -283,16 +293,21 @@ export class Trainer implements Checkpointable {
     const { algorithm } = parts;
     const total = groups.reduce((a, gr) => a + gr.completions.length, 0);
     const mini = Math.min(train.miniBatchSize ?? total, total);
+    const correcting = this.correcting();
+    // An engine other than the trainer's sampler is always measured against the trainer's π_old.
+    const external = parts.engine.trainerSampler !== true;
     const prepared = prepare(groups, {
       policy,
       reference: this.reference,
       valuer: this.valuer,
       // π_old needs its own forward pass unless the update's first pass can stand in for it.
-      needOldLogprobs: train.numIterations > 1 || mini < total || algorithm.estimator.needsLogprobs === true || algorithm.kl.placement === 'reward',
+      needOldLogprobs:
+        correcting || external || train.numIterations > 1 || mini < total || algorithm.estimator.needsLogprobs === true || algorithm.kl.placement === 'reward',
       microBatchSize: this.microBatchSize(total),
     });
     try {
       metrics['timing/reference_and_old_logprobs'] = lap();
+      const tokenWeights = correcting || external ? this.offPolicy(groups, prepared, sampling, correcting, metrics) : undefined;
       const estimated = estimate(groups, prepared, algorithm, { needsReturns: this.valuer !== undefined });
       Object.assign(metrics, estimated.metrics);
       const lengths = prepared.samples.map((s) => s.completionIds.length);
@@ -315,9 +330,11 @@ export class Trainer implements Checkpointable {
         maxLength: g.maxNewTokens,
         step,
         onNonFinite: train.onNonFinite,
+        tokenWeights,
       });
       metrics['timing/update'] = lap();
       metrics['timing/generate'] = collected.generateSeconds;
+      metrics['timing/generate_tokens_per_sec'] = collected.generatedTokens / Math.max(collected.allGenerateSeconds, 1e-9);
       metrics['timing/score'] = collected.scoreSeconds;
       Object.assign(metrics, updated.metrics);
       metrics.loss = updated.loss;
@@ -327,7 +344,8 @@ export class Trainer implements Checkpointable {
       if (updated.skipped) metrics['train/skipped_nonfinite'] = 1;
 
       if (this.reference) for (const s of parts.referenceSchedules ?? []) s.afterUpdate({ step, policy, reference: this.reference });
-      await parts.engine.syncWeights?.(policy);
+      // The engine now lags the policy: the next step syncs it first (none after the last step).
+      this.engineInSync = false;
 
       const seconds = (performance.now() - started) / 1000;
       metrics.step_time = seconds;
@@ -337,6 +355,39 @@ export class Trainer implements Checkpointable {
     } finally {
       disposePrepared(prepared);
     }
+  }
+
+  /** Whether this run corrects for the engine's numbers (`generation.correction.enabled`; `auto`: every engine but the trainer's own sampler). */
+  private correcting(): boolean {
+    const { enabled } = this.config.generation.correction;
+    return enabled === 'on' || (enabled === 'auto' && this.parts.engine.trainerSampler !== true);
+  }
+
+  /**
+   * The engine–trainer mismatch figures of a step and, when `correct`, the importance weights of
+   * its tokens (`correction.ts`). Without correction, log-probs that cannot be compared (an engine
+   * that reports only processed log-probs while sampling was not plain) give no figures.
+   */
+  private offPolicy(
+    groups: readonly ScoredGroup[],
+    prepared: PreparedBatch,
+    sampling: Pick<SamplingOptions, 'temperature' | 'topK' | 'topP'>,
+    correct: boolean,
+    metrics: Record<string, number>,
+  ): number[][] | undefined {
+    const completions = groups.flatMap((gr) => gr.completions);
+    if (!correct && !(plainSampling(sampling) || completions.every((c) => c.rawLogprobs))) return undefined;
+    const input = {
+      trainer: perSample(prepared, 'oldLogprobs') ?? [],
+      engine: completions.map((c) => engineLogprobs(c, sampling, this.parts.engine.name)),
+      excluded: groups.flatMap((gr) => gr.completions.map((_, i) => gr.masked?.[i] === true)),
+    };
+    Object.assign(metrics, mismatchMetrics(input));
+    if (!correct) return undefined;
+    const { mode, clipMin, clipMax } = this.config.generation.correction;
+    const { weights, metrics: figures } = correctionWeights(mode, input, { clipMin, clipMax });
+    Object.assign(metrics, figures);
+    return weights;
   }
 
   private samples(groups: readonly ScoredGroup[], advantages: readonly number[][]): SampleLog[] {
@@ -401,6 +452,7 @@ export class Trainer implements Checkpointable {
       checkpoint = await options.checkpointer.save(this);
       for (const h of hooks) await h.onCheckpoint?.({ step: this.stepIndex, dir: checkpoint });
     };
+    await checkEngineHealth(this.parts.engine);
     for (const h of hooks) await h.onTrainStart?.({ step: this.stepIndex, totalSteps: train.steps });
     while (this.stepIndex < train.steps && !options.signal?.aborted) {
       const summary = await this.trainStep();
@@ -427,5 +479,7 @@ export class Trainer implements Checkpointable {
     this.reference?.dispose();
     this.optimizer.dispose();
     for (const p of this.parts.participants ?? []) p.dispose?.();
+    // What a failing close would leave behind (a native model, sockets) goes with the process.
+    this.parts.engine.close?.().catch(() => undefined);
   }
 }

@@ -1,0 +1,312 @@
+/**
+ * A GGUF (v3) writer for Llama-architecture policies, enough for llama.cpp to load them: the
+ * header's key–values, the tensor infos and the tensor data (F32), each aligned to 32 bytes
+ * (ggml's GGUF spec). `policyToGguf` maps a GRPO.ts transformer checkpoint (`Policy.save`) onto
+ * llama.cpp's tensor names and layouts as its `convert_hf_to_gguf.py` does for Llama: projections
+ * stored `[out, in]` row-major (GGUF dims `[in, out]`), and the rows of `wq`/`wk` permuted within
+ * each head because llama.cpp's rotary embedding rotates adjacent pairs where Hugging Face's (and
+ * ours) rotates halves.
+ */
+import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
+import os from 'node:os';
+import path from 'node:path';
+import { CheckpointError, type Policy } from '@grpo/core';
+
+/** GGUF metadata value types. */
+const T = { UINT32: 4, INT32: 5, FLOAT32: 6, BOOL: 7, STRING: 8, ARRAY: 9 } as const;
+const GGML_F32 = 0;
+const ALIGNMENT = 32;
+
+export type GgufValue =
+  | { type: 'u32'; value: number }
+  | { type: 'f32'; value: number }
+  | { type: 'bool'; value: boolean }
+  | { type: 'string'; value: string }
+  | { type: 'strings'; value: readonly string[] }
+  | { type: 'f32s'; value: readonly number[] }
+  | { type: 'i32s'; value: readonly number[] };
+
+export interface GgufTensor {
+  readonly name: string;
+  /** ggml's dims, innermost first (a row-major `[rows, cols]` matrix is `[cols, rows]`). */
+  readonly dims: readonly number[];
+  readonly data: Float32Array;
+}
+
+class Writer {
+  private readonly parts: Buffer[] = [];
+  length = 0;
+  private push(b: Buffer) {
+    this.parts.push(b);
+    this.length += b.length;
+  }
+  u32(v: number) {
+    const b = Buffer.alloc(4);
+    b.writeUInt32LE(v);
+    this.push(b);
+  }
+  i32(v: number) {
+    const b = Buffer.alloc(4);
+    b.writeInt32LE(v);
+    this.push(b);
+  }
+  u64(v: number) {
+    const b = Buffer.alloc(8);
+    b.writeBigUInt64LE(BigInt(v));
+    this.push(b);
+  }
+  f32(v: number) {
+    const b = Buffer.alloc(4);
+    b.writeFloatLE(v);
+    this.push(b);
+  }
+  string(s: string) {
+    const b = Buffer.from(s, 'utf8');
+    this.u64(b.length);
+    this.push(b);
+  }
+  bytes(b: Buffer) {
+    this.push(b);
+  }
+  pad() {
+    const n = (ALIGNMENT - (this.length % ALIGNMENT)) % ALIGNMENT;
+    if (n) this.push(Buffer.alloc(n));
+  }
+  buffer(): Buffer {
+    return Buffer.concat(this.parts);
+  }
+}
+
+function writeValue(w: Writer, v: GgufValue): void {
+  switch (v.type) {
+    case 'u32':
+      w.u32(T.UINT32);
+      return w.u32(v.value);
+    case 'f32':
+      w.u32(T.FLOAT32);
+      return w.f32(v.value);
+    case 'bool':
+      w.u32(T.BOOL);
+      return w.bytes(Buffer.from([v.value ? 1 : 0]));
+    case 'string':
+      w.u32(T.STRING);
+      return w.string(v.value);
+    case 'strings':
+      w.u32(T.ARRAY);
+      w.u32(T.STRING);
+      w.u64(v.value.length);
+      return v.value.forEach((s) => w.string(s));
+    case 'f32s':
+      w.u32(T.ARRAY);
+      w.u32(T.FLOAT32);
+      w.u64(v.value.length);
+      return v.value.forEach((x) => w.f32(x));
+    case 'i32s':
+      w.u32(T.ARRAY);
+      w.u32(T.INT32);
+      w.u64(v.value.length);
+      return v.value.forEach((x) => w.i32(x));
+  }
+}
+
+/** The bytes of a GGUF v3 file with these key–values and F32 tensors. */
+export function encodeGguf(metadata: Readonly<Record<string, GgufValue>>, tensors: readonly GgufTensor[]): Buffer {
+  const w = new Writer();
+  w.bytes(Buffer.from('GGUF', 'ascii'));
+  w.u32(3);
+  w.u64(tensors.length);
+  w.u64(Object.keys(metadata).length);
+  for (const [key, value] of Object.entries(metadata)) {
+    w.string(key);
+    writeValue(w, value);
+  }
+  let offset = 0;
+  const offsets = tensors.map((t) => {
+    const at = offset;
+    offset += Math.ceil(t.data.byteLength / ALIGNMENT) * ALIGNMENT;
+    return at;
+  });
+  tensors.forEach((t, i) => {
+    if (t.dims.reduce((a, b) => a * b, 1) !== t.data.length)
+      throw new Error(`GGUF tensor ${t.name}: dims ${t.dims.join('×')} do not hold ${t.data.length} values`);
+    w.string(t.name);
+    w.u32(t.dims.length);
+    for (const d of t.dims) w.u64(d);
+    w.u32(GGML_F32);
+    w.u64(offsets[i]!);
+  });
+  w.pad();
+  for (const t of tensors) {
+    w.bytes(Buffer.from(t.data.buffer, t.data.byteOffset, t.data.byteLength));
+    w.pad();
+  }
+  return w.buffer();
+}
+
+/** A `[rows, cols]` row-major matrix transposed to `[cols, rows]`. */
+export function transpose(data: Float32Array, rows: number, cols: number): Float32Array {
+  const out = new Float32Array(data.length);
+  for (let r = 0; r < rows; r++) for (let c = 0; c < cols; c++) out[c * rows + r] = data[r * cols + c]!;
+  return out;
+}
+
+/**
+ * The rows of an `[nHeads·hd, in]` projection reordered within each head from rotate-half to
+ * adjacent pairs: row `2i + s` of a head takes row `s·hd/2 + i` (convert_hf_to_gguf's `permute`).
+ */
+export function permuteRope(data: Float32Array, nHeads: number, cols: number): Float32Array {
+  const hd = data.length / cols / nHeads;
+  const half = hd / 2;
+  const out = new Float32Array(data.length);
+  for (let h = 0; h < nHeads; h++)
+    for (let i = 0; i < half; i++)
+      for (let s = 0; s < 2; s++) out.set(data.subarray((h * hd + s * half + i) * cols, (h * hd + s * half + i + 1) * cols), (h * hd + 2 * i + s) * cols);
+  return out;
+}
+
+/** What a GRPO.ts transformer checkpoint's config.json says about the model. */
+interface ModelConfig {
+  vocabSize: number;
+  dModel: number;
+  nLayers: number;
+  nHeads: number;
+  nKvHeads?: number;
+  ffnDim: number;
+  maxSeqLen: number;
+  ropeBase: number;
+  normEps: number;
+  tiedEmbeddings?: boolean;
+  qkvBias?: boolean;
+  qkNorm?: boolean;
+  ropeScaling?: unknown;
+}
+
+/** The tensors of a safetensors file (F32 only), by name, with their shapes. */
+export async function readSafetensors(file: string): Promise<Map<string, { shape: number[]; data: Float32Array }>> {
+  const bytes = await readFile(file);
+  const n = Number(bytes.readBigUInt64LE(0));
+  const header = JSON.parse(bytes.subarray(8, 8 + n).toString('utf8')) as Record<string, { dtype: string; shape: number[]; data_offsets: [number, number] }>;
+  const out = new Map<string, { shape: number[]; data: Float32Array }>();
+  for (const [name, info] of Object.entries(header)) {
+    if (name === '__metadata__') continue;
+    if (info.dtype !== 'F32') throw new CheckpointError(`${file}: tensor ${name} is ${info.dtype}; the GGUF export reads F32 checkpoints`);
+    const [from, to] = info.data_offsets;
+    const slice = bytes.subarray(8 + n + from, 8 + n + to);
+    out.set(name, { shape: info.shape, data: new Float32Array(slice.buffer.slice(slice.byteOffset, slice.byteOffset + slice.byteLength)) });
+  }
+  return out;
+}
+
+/** Token names for the GGUF vocabulary (for reading only): each id's decoded text when it is unique and non-empty, else `<id:N>`; specials are control tokens. */
+function vocabulary(policy: Policy, size: number): { tokens: string[]; types: number[] } {
+  const t = policy.tokenizer;
+  const seen = new Set<string>();
+  const tokens: string[] = [];
+  const types: number[] = [];
+  for (let id = 0; id < size; id++) {
+    const special = id === t.bosId || id === t.eosId || id === t.padId;
+    let piece = '';
+    try {
+      piece = special ? '' : t.decode([id]);
+    } catch {
+      piece = '';
+    }
+    if (!piece || seen.has(piece)) piece = `<id:${id}>`;
+    seen.add(piece);
+    tokens.push(piece);
+    // llama.cpp token types: 1 normal, 3 control.
+    types.push(special ? 3 : 1);
+  }
+  return { tokens, types };
+}
+
+/**
+ * Writes `policy` as a llama.cpp-loadable GGUF file (F32) at `file`: saves it to a temporary
+ * directory (`Policy.save`, the transformer checkpoint layout) and converts that. Throws a
+ * CheckpointError for what llama.cpp's `llama` architecture cannot express (QKV biases, QK norms,
+ * rope scaling).
+ */
+export async function policyToGguf(policy: Policy, file: string, name = 'grpo-policy'): Promise<void> {
+  const dir = await mkdtemp(path.join(os.tmpdir(), 'grpo-gguf-'));
+  try {
+    await policy.save(dir);
+    const config = JSON.parse(await readFile(path.join(dir, 'config.json'), 'utf8')) as { format?: string; model?: ModelConfig };
+    const m = config.model;
+    if (config.format !== 'grpo.transformer' || !m)
+      throw new CheckpointError(
+        `${path.join(dir, 'config.json')}: not a GRPO.ts transformer checkpoint; the GGUF export needs @grpo/plugin-transformer's policy`,
+      );
+    if (m.qkvBias || m.qkNorm || m.ropeScaling)
+      throw new CheckpointError(
+        `the GGUF export writes plain Llama models; this policy has ${m.qkvBias ? 'QKV biases' : m.qkNorm ? 'QK norms' : 'rope scaling'}`,
+      );
+    const weights = await readSafetensors(path.join(dir, 'model.safetensors'));
+    const get = (n: string) => {
+      const t = weights.get(n);
+      if (!t) throw new CheckpointError(`${path.join(dir, 'model.safetensors')} has no tensor ${n}`);
+      return t;
+    };
+    const nKv = m.nKvHeads ?? m.nHeads;
+    const hd = m.dModel / m.nHeads;
+    /** Ours `[in, out]` → llama.cpp's `[out, in]` row-major, GGUF dims `[in, out]`. */
+    const projection = (ours: string, gguf: string, permuteHeads?: number): GgufTensor => {
+      const { shape, data } = get(ours);
+      const [inDim, outDim] = shape as [number, number];
+      let rows = transpose(data, inDim, outDim);
+      if (permuteHeads) rows = permuteRope(rows, permuteHeads, inDim);
+      return { name: gguf, dims: [inDim, outDim], data: rows };
+    };
+    const vector = (ours: string, gguf: string): GgufTensor => ({ name: gguf, dims: [get(ours).data.length], data: get(ours).data });
+    const tensors: GgufTensor[] = [{ name: 'token_embd.weight', dims: [m.dModel, m.vocabSize], data: get('embed.weight').data }];
+    for (let i = 0; i < m.nLayers; i++) {
+      const p = `layers.${i}`;
+      const b = `blk.${i}`;
+      tensors.push(
+        vector(`${p}.attn_norm.weight`, `${b}.attn_norm.weight`),
+        projection(`${p}.attn.wq`, `${b}.attn_q.weight`, m.nHeads),
+        projection(`${p}.attn.wk`, `${b}.attn_k.weight`, nKv),
+        projection(`${p}.attn.wv`, `${b}.attn_v.weight`),
+        projection(`${p}.attn.wo`, `${b}.attn_output.weight`),
+        vector(`${p}.mlp_norm.weight`, `${b}.ffn_norm.weight`),
+        projection(`${p}.mlp.w1`, `${b}.ffn_gate.weight`),
+        projection(`${p}.mlp.w3`, `${b}.ffn_up.weight`),
+        projection(`${p}.mlp.w2`, `${b}.ffn_down.weight`),
+      );
+    }
+    tensors.push(vector('norm.weight', 'output_norm.weight'));
+    if (!m.tiedEmbeddings) tensors.push(projection('lm_head.weight', 'output.weight'));
+    const { tokens, types } = vocabulary(policy, m.vocabSize);
+    const t = policy.tokenizer;
+    const metadata: Record<string, GgufValue> = {
+      'general.architecture': { type: 'string', value: 'llama' },
+      'general.name': { type: 'string', value: name },
+      'general.file_type': { type: 'u32', value: 0 },
+      'llama.context_length': { type: 'u32', value: m.maxSeqLen },
+      'llama.embedding_length': { type: 'u32', value: m.dModel },
+      'llama.block_count': { type: 'u32', value: m.nLayers },
+      'llama.feed_forward_length': { type: 'u32', value: m.ffnDim },
+      'llama.rope.dimension_count': { type: 'u32', value: hd },
+      'llama.attention.head_count': { type: 'u32', value: m.nHeads },
+      'llama.attention.head_count_kv': { type: 'u32', value: nKv },
+      'llama.attention.layer_norm_rms_epsilon': { type: 'f32', value: m.normEps },
+      'llama.rope.freq_base': { type: 'f32', value: m.ropeBase },
+      'llama.vocab_size': { type: 'u32', value: m.vocabSize },
+      // A byte-level BPE vocabulary without merges: llama.cpp's tokenizer then never fails on text it
+      // cannot spell (node-llama-cpp tokenizes probe text at load; an SPM vocabulary without all 256
+      // byte tokens aborts there). Rollouts go by token ids, so llama.cpp's own text is never used.
+      'tokenizer.ggml.model': { type: 'string', value: 'gpt2' },
+      'tokenizer.ggml.tokens': { type: 'strings', value: tokens },
+      'tokenizer.ggml.scores': { type: 'f32s', value: tokens.map(() => 0) },
+      'tokenizer.ggml.token_type': { type: 'i32s', value: types },
+      'tokenizer.ggml.merges': { type: 'strings', value: [] },
+      'tokenizer.ggml.pre': { type: 'string', value: 'default' },
+      'tokenizer.ggml.bos_token_id': { type: 'u32', value: t.bosId },
+      'tokenizer.ggml.eos_token_id': { type: 'u32', value: t.eosId },
+      'tokenizer.ggml.padding_token_id': { type: 'u32', value: t.padId },
+      'tokenizer.ggml.add_bos_token': { type: 'bool', value: false },
+    };
+    await writeFile(file, encodeGguf(metadata, tensors));
+  } finally {
+    await rm(dir, { recursive: true, force: true });
+  }
+}
