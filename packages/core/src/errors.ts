@@ -41,6 +41,9 @@ export class CheckpointError extends GrpoError {}
 /** A reward function that threw, timed out, or returned an invalid score. */
 export class RewardError extends GrpoError {}
 
+/** A multi-turn environment that threw, timed out, or answered something malformed; names the environment and the sample. */
+export class EnvironmentError extends GrpoError {}
+
 /** Bad input data (a dataset line, a training example). */
 export class DataError extends GrpoError {}
 

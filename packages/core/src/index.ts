@@ -9,6 +9,7 @@ export { TensorBackend } from './contracts/backend.js';
 export { Checkpointer, type Checkpointable, type OptimizerState } from './contracts/checkpoint.js';
 export { CliCommand, type CliIo } from './contracts/cli.js';
 export { EvalDataset, PromptDataset } from './contracts/data.js';
+export { Environment, type EnvironmentContext, type EnvironmentStep } from './contracts/environment.js';
 export { TrainerHook, type RolloutsEvent } from './contracts/events.js';
 export { MetricsSink } from './contracts/metrics.js';
 export {
@@ -40,6 +41,7 @@ export type {
   TokenBatch,
   TokenStepReward,
   TrainerState,
+  TrajectoryTurn,
 } from './records.js';
 
 export {
@@ -49,6 +51,7 @@ export {
   ConfigError,
   ConfigNotFoundError,
   DataError,
+  EnvironmentError,
   errorMessage,
   GrpoError,
   PluginError,
@@ -72,7 +75,17 @@ export { configDir, configPath, prepareContainer, prepareRun, type PreparedRun, 
 export { LOCK_FILE, lockRunDirectory, RunLock, RunLockedError, type RunLockOwner } from './run/lock.js';
 export { describeDirectory, resolvePolicyCheckpoint, type CheckpointPathOptions } from './run/checkpoint-path.js';
 export { configChanges, formatChange, readRunRecord, RUN_CONFIG_FILE, runRecord, type ConfigChange, type RunRecord } from './run/record.js';
-export { DEFAULT_MICRO_BATCH, policyEngine, Trainer, type RunDescription, type TrainerParts } from './trainer/trainer.js';
+export { DEFAULT_MICRO_BATCH, policyEngine, selectEnvironment, Trainer, type RunDescription, type TrainerParts } from './trainer/trainer.js';
+export {
+  checkEnvironment,
+  environmentReward,
+  multiTurnGenerate,
+  trajectoryMetrics,
+  type EnvironmentRunOptions,
+  type MultiTurnContext,
+  type MultiTurnRequest,
+} from './pipeline/multi-turn.js';
+export { callSyntax, defineTool, describeTools, toolEnvironment, type Tool, type ToolEnvironmentOptions } from './environment/tools.js';
 export { accuracyReward, evaluate, passAndMajority, type AccuracyReport, type EvaluateOptions, type Evaluation } from './pipeline/evaluate.js';
 export { renderPrompt } from './pipeline/rollout.js';
 export { rewardInput, scoreRollouts, scoreWith, type RewardRunOptions, type ScoredBatch, type ValidatedScore } from './pipeline/score.js';

@@ -70,6 +70,20 @@ export const coreConfigSchema = z.strictObject({
       topK: int(0).default(0).describe('Sample among the k most likely tokens; 0 turns it off.'),
       topP: fraction().default(1).describe('Nucleus sampling mass; 1 turns it off.'),
       stop: z.array(z.string().min(1)).default([]).describe('Stop strings; a completion ends after the first one it produces.'),
+      environment: z
+        .strictObject({
+          name: z
+            .string()
+            .min(1)
+            .optional()
+            .describe('Multi-turn environment by name; unset: the only one a plugin binds, or none (single-turn rollouts) when none is bound.'),
+          maxTurns: int(1).default(8).describe('Model turns per trajectory at most; each turn is at most generation.maxNewTokens tokens.'),
+          maxTokens: int(1)
+            .optional()
+            .describe("Tokens per trajectory at most, the model's and the environment's together; defaults to maxTurns × generation.maxNewTokens."),
+          timeoutMs: int(1).default(10_000).describe('Per call of the environment (reset or step); the fault policy is rewards.onError.'),
+        })
+        .prefault({}),
     })
     .prefault({}),
   train: z
