@@ -36,13 +36,13 @@ export function defineTool<Args>(tool: Tool<Args>): Tool<Args> {
 export interface ToolEnvironmentOptions {
   /** The environment's name (its reward, errors and `generation.environment.name`); default `tools`. */
   readonly name?: string;
-  readonly tools: readonly Tool<never>[];
+  readonly tools: readonly Tool<unknown>[];
 }
 
 const NAME = /^[A-Za-z][A-Za-z0-9_]*$/;
 
 /** One line per tool, `name: description`, to put in a prompt template. */
-export function describeTools(tools: readonly Tool<never>[]): string {
+export function describeTools(tools: readonly Tool<unknown>[]): string {
   return tools.map((t) => `${callSyntax.open}${t.name} …${callSyntax.close}: ${t.description}`).join('\n');
 }
 
@@ -53,7 +53,7 @@ export function describeTools(tools: readonly Tool<never>[]): string {
  * mistake; it is not an environment fault). Logs `tools/calls` and `tools/errors` per trajectory.
  */
 export function toolEnvironment(options: ToolEnvironmentOptions): Environment {
-  const tools = new Map<string, Tool<never>>();
+  const tools = new Map<string, Tool<unknown>>();
   for (const tool of options.tools) {
     if (!NAME.test(tool.name)) throw new GrpoError(`tool name ${JSON.stringify(tool.name)} is not a name (letters, digits and _, starting with a letter)`);
     if (tools.has(tool.name)) throw new GrpoError(`two tools are both named '${tool.name}'`);
@@ -79,11 +79,11 @@ export function toolEnvironment(options: ToolEnvironmentOptions): Environment {
       });
       const tool = tools.get(name);
       if (!tool) return answer(`no tool named ${JSON.stringify(name)} (have ${[...tools.keys()].join(', ')})`, true);
-      let args: never;
+      let args: unknown;
       try {
-        args = tool.input.parse(raw) as never;
+        args = tool.input.parse(raw);
       } catch (error) {
-        return answer(`bad argument ${JSON.stringify(raw)} for ${name}: ${firstLine(errorMessage(error))}`, true);
+        return answer(`bad argument ${JSON.stringify(raw)} for ${name}: ${issues(error)}`, true);
       }
       try {
         const value = await tool.run(args, { signal: context.signal });
@@ -97,8 +97,13 @@ export function toolEnvironment(options: ToolEnvironmentOptions): Environment {
   };
 }
 
-/** Zod's messages are JSON over several lines; the model gets the first. */
+/** A schema's complaint in one short line: zod's issues' messages (its `message` is JSON), else the error's message. */
+function issues(error: unknown): string {
+  const list = (error as { issues?: unknown } | null)?.issues;
+  const text = Array.isArray(list) ? list.map((i) => String((i as { message?: unknown }).message)).join('; ') : errorMessage(error);
+  return firstLine(text);
+}
+
 function firstLine(text: string): string {
-  const line = text.split('\n').find((l) => l.trim() && !/^[[{]$/.test(l.trim())) ?? text;
-  return line.trim().slice(0, 120);
+  return (text.split('\n')[0] ?? '').trim().slice(0, 120);
 }
