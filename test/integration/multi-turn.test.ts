@@ -188,6 +188,29 @@ describe('multi-turn rollouts (tiny transformer, wasm)', () => {
     policy.dispose();
   });
 
+  it("ends a trajectory at the budget or the model's context, whichever comes first ('length')", async () => {
+    const policy = createPolicy({ model: { dModel: 32, nLayers: 1, nHeads: 2, maxSeqLen: 12 }, tokenizer, seed: 11 });
+    const endless = lettersEnv({ step: () => ({ done: false, observation: 'dd' }) });
+    for (const [maxTokens, maxSeqLen] of [
+      [7, undefined],
+      [40, 12],
+    ] as const) {
+      const out = await multiTurnGenerate(requestsFor(policy), 3, sampling, {
+        engine: policyEngine(policy),
+        environment: endless,
+        tokenizer,
+        options: { ...options, maxTurns: 50, maxTokens },
+        maxSeqLen,
+      });
+      for (const [i, t] of out.flat().entries()) {
+        const promptLength = requestsFor(policy)[Math.floor(i / 3)]!.ids.length;
+        expect(t.tokenIds.length).toBeLessThanOrEqual(Math.min(maxTokens, (maxSeqLen ?? Infinity) - promptLength));
+        if (t.finishReason !== 'eos') expect(t.finishReason).toBe('length');
+      }
+    }
+    policy.dispose();
+  });
+
   describe('fault policy', () => {
     const run = (environment: Environment, onError: 'raise' | 'penalty', timeoutMs = 300) => {
       const policy = tinyPolicy();

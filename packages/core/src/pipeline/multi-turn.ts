@@ -39,6 +39,8 @@ export interface MultiTurnContext {
   /** Encodes observations (no BOS or EOS added) and decodes a turn cut to the token budget. */
   tokenizer: Pick<Tokenizer, 'encode' | 'decode'>;
   options: EnvironmentRunOptions;
+  /** The policy's context length (`Policy.maxSeqLen`): a trajectory ends ('length') before prompt + trajectory would pass it. */
+  maxSeqLen?: number;
 }
 
 /** A prompt of a multi-turn rollout: its dataset row, rendered text and exact ids. */
@@ -145,6 +147,9 @@ export async function multiTurnGenerate(
   context: MultiTurnContext,
 ): Promise<Completion[][]> {
   const { engine, environment: env, tokenizer, options } = context;
+  /** Tokens a trajectory may still grow by: the budget, and the model's context after the prompt. */
+  const room = (e: Episode) =>
+    Math.min(options.maxTokens - e.ids.length, (context.maxSeqLen ?? Number.POSITIVE_INFINITY) - requests[e.request]!.ids.length - e.ids.length);
   const episodes: Episode[] = requests.flatMap((r, p) =>
     Array.from({ length: groupSize }, (_, g) => ({
       request: p,
@@ -203,7 +208,7 @@ export async function multiTurnGenerate(
       const first = await guarded(e, 0, 'reset', (c) => env.reset(c.row, c), checkReset);
       if (!first?.value) return;
       const ids = tokenizer.encode(first.value);
-      if (ids.length >= options.maxTokens) {
+      if (ids.length >= room(e)) {
         e.done = true;
         return;
       }
@@ -215,9 +220,14 @@ export async function multiTurnGenerate(
   const stop = [...new Set([...(sampling.stop ?? []), ...(env.stop ?? [])])];
   const seeds = new Rng(sampling.seed ?? 0);
   for (let turn = 0; turn < options.maxTurns; turn++) {
+    for (const e of episodes)
+      if (!e.done && room(e) < 1) {
+        e.done = true;
+        e.finish = 'length';
+      }
     const active = episodes.filter((e) => !e.done);
     if (active.length === 0) break;
-    const budgets = active.map((e) => Math.min(sampling.maxNewTokens, options.maxTokens - e.ids.length));
+    const budgets = active.map((e) => Math.min(sampling.maxNewTokens, room(e)));
     const out = await engine.generate(
       active.map((e) => {
         const r = requests[e.request]!;
@@ -258,7 +268,7 @@ export async function multiTurnGenerate(
         const observation = result.observation ?? '';
         const ids = observation ? tokenizer.encode(observation) : [];
         // Out of turns or out of tokens (no room left for the observation and one more model token): the trajectory is cut.
-        if (turn + 1 >= options.maxTurns || e.ids.length + ids.length >= options.maxTokens) {
+        if (turn + 1 >= options.maxTurns || ids.length >= room(e)) {
           e.done = true;
           e.finish = 'length';
           return;

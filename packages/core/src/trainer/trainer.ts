@@ -309,7 +309,9 @@ export class Trainer implements Checkpointable {
             stop: g.stop,
             seed: this.rng.seed(),
           },
-          ...(parts.environment ? { multiTurn: { environment: parts.environment, tokenizer: policy.tokenizer, options: this.environmentOptions() } } : {}),
+          ...(parts.environment
+            ? { multiTurn: { environment: parts.environment, tokenizer: policy.tokenizer, options: this.environmentOptions(), maxSeqLen: policy.maxSeqLen } }
+            : {}),
         }),
       rewards: this.rewards,
       rewardOptions: config.rewards,
@@ -429,7 +431,13 @@ export class Trainer implements Checkpointable {
                 prompts.map((text, i) => ({ text, ids: this.policy.encodePrompt(text), row: rows[i]! })),
                 groupSize,
                 sampling,
-                { engine: policyEngine(this.policy), environment, tokenizer: this.policy.tokenizer, options: this.environmentOptions() },
+                {
+                  engine: policyEngine(this.policy),
+                  environment,
+                  tokenizer: this.policy.tokenizer,
+                  options: this.environmentOptions(),
+                  maxSeqLen: this.policy.maxSeqLen,
+                },
               ),
           }
         : {}),
