@@ -10,7 +10,7 @@ import path from 'node:path';
 import { parseArgs } from 'node:util';
 import { evaluate } from '@grpo/core';
 import { setupBackend } from '@grpo/plugin-backend-wasm';
-import { finalAnswerExtractor, MATH_TASK_CHARS, mathTaskParts, sftExamples, taskAccuracy } from '@grpo/plugin-math-task';
+import { finalAnswerExtractor, MATH_TASK_CHARS, MATH_TASK_TOOL_CHARS, mathTaskParts, sftExamples, taskAccuracy } from '@grpo/plugin-math-task';
 import { CharTokenizer } from '@grpo/plugin-tokenizers';
 import { createPolicy, sft } from '@grpo/plugin-transformer';
 
@@ -30,23 +30,28 @@ const { values: args } = parseArgs({
     'max-acc': { type: 'string', default: '0.5' },
     'eval-size': { type: 'string', default: '200' },
     work: { type: 'string', default: 'runs/sft-example' },
-    out: { type: 'string', default: 'plugins/math-task/checkpoints/sft' },
+    out: { type: 'string' },
+    // The calculator arm: solutions call `<<calc a+b>>` (answered `=c`), two more characters in the vocabulary.
+    tool: { type: 'boolean', default: false },
   },
 });
 const num = (k: keyof typeof args) => Number(args[k]);
 
 await setupBackend('wasm');
 const seed = num('seed');
-const tokenizer = CharTokenizer.fromChars(MATH_TASK_CHARS);
+const tool = args.tool === true;
+const out = args.out ?? (tool ? 'plugins/math-task/checkpoints/sft-calc' : 'plugins/math-task/checkpoints/sft');
+const tokenizer = CharTokenizer.fromChars(tool ? MATH_TASK_TOOL_CHARS : MATH_TASK_CHARS);
 const policy = createPolicy({
-  model: { dModel: num('d-model'), nLayers: num('layers'), nHeads: num('heads'), maxSeqLen: 128 },
+  // Calculator calls make solutions up to 27 characters longer: the tool arm's model takes 160 tokens.
+  model: { dModel: num('d-model'), nLayers: num('layers'), nHeads: num('heads'), maxSeqLen: tool ? 160 : 128 },
   tokenizer,
   seed,
 });
 const { train, test } = mathTaskParts({ seed: 0, trainSize: 20_000, testSize: 500 });
 const rows = Array.from({ length: train.size }, (_, i) => train.get(i));
 const evalRows = Array.from({ length: Math.min(num('eval-size'), test!.size) }, (_, i) => test!.get(i));
-const heldOut = sftExamples(evalRows.slice(0, 64));
+const heldOut = sftExamples(evalRows.slice(0, 64), { tool });
 await rm(args.work!, { recursive: true, force: true });
 await mkdir(args.work!, { recursive: true });
 
@@ -58,7 +63,7 @@ const history: { step: number; greedy: number; passAtK: number; majAtK: number; 
 const started = performance.now();
 try {
   await sft(policy, {
-    train: sftExamples(rows),
+    train: sftExamples(rows, { tool }),
     eval: heldOut,
     steps: num('steps'),
     batchSize: num('batch'),
@@ -73,6 +78,14 @@ try {
       if (r.step % 20 === 0) process.stderr.write(`step ${r.step} loss ${r.loss.toFixed(4)} lr ${r.lr.toExponential(2)}\n`);
     },
     onProgress: async (step) => {
+      const dir = path.join(args.work!, `step-${step}`);
+      if (tool) {
+        // The calculator arm is measured with its tool (multi-turn) by `npm run bench:tool-use`; here it only saves.
+        await policy.save(dir);
+        history.push({ step, greedy: Number.NaN, passAtK: Number.NaN, majAtK: Number.NaN, dir });
+        console.log(`step ${step}: saved ${dir} (${((performance.now() - started) / 1000).toFixed(0)}s)`);
+        return;
+      }
       const report = (
         await evaluate({
           policy,
@@ -86,7 +99,6 @@ try {
           seed: 1234,
         })
       ).accuracy!;
-      const dir = path.join(args.work!, `step-${step}`);
       await policy.save(dir);
       history.push({ step, greedy: report.greedy, passAtK: report.passAtK, majAtK: report.majAtK, dir });
       const secs = ((performance.now() - started) / 1000).toFixed(0);
@@ -99,8 +111,8 @@ try {
 } catch (error) {
   if (!(error instanceof PickedCheckpoint)) throw error;
 }
-const pick = history.find((h) => inRange(h.greedy)) ?? history.at(-1)!;
-await rm(args.out!, { recursive: true, force: true });
-await cp(pick.dir, args.out!, { recursive: true });
-console.log(`picked step ${pick.step} (greedy ${(pick.greedy * 100).toFixed(1)}%, pass@8 ${(pick.passAtK * 100).toFixed(1)}%) → ${args.out}`);
+const pick = (tool ? undefined : history.find((h) => inRange(h.greedy))) ?? history.at(-1)!;
+await rm(out, { recursive: true, force: true });
+await cp(pick.dir, out, { recursive: true });
+console.log(`picked step ${pick.step} (greedy ${(pick.greedy * 100).toFixed(1)}%, pass@8 ${(pick.passAtK * 100).toFixed(1)}%) → ${out}`);
 console.log(JSON.stringify({ picked: pick.step, history: history.map(({ dir: _d, ...h }) => h) }));

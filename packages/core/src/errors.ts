@@ -61,6 +61,9 @@ export class RewardError extends GrpoError {}
 /** A rollout engine that failed, timed out (weight sync, generation) or reported itself unhealthy; the message names the engine. */
 export class EngineError extends GrpoError {}
 
+/** A multi-turn environment that threw, timed out, or answered something malformed; names the environment and the sample. */
+export class EnvironmentError extends GrpoError {}
+
 /** Bad input data (a dataset line, a training example). */
 export class DataError extends GrpoError {}
 

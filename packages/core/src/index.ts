@@ -9,6 +9,7 @@ export { TensorBackend } from './contracts/backend.js';
 export { Checkpointer, type Checkpointable, type OptimizerState } from './contracts/checkpoint.js';
 export { CliCommand, type CliContext, type CliIo } from './contracts/cli.js';
 export { EvalDataset, PromptDataset } from './contracts/data.js';
+export { Environment, type EnvironmentContext, type EnvironmentStep } from './contracts/environment.js';
 export { TrainerHook, type RolloutsEvent } from './contracts/events.js';
 export { MetricsSink } from './contracts/metrics.js';
 export {
@@ -59,6 +60,7 @@ export type {
   TokenBatch,
   TokenStepReward,
   TrainerState,
+  TrajectoryTurn,
 } from './records.js';
 
 export {
@@ -69,6 +71,7 @@ export {
   ConfigNotFoundError,
   DataError,
   EngineError,
+  EnvironmentError,
   errorMessage,
   GrpoError,
   PluginError,
@@ -92,7 +95,17 @@ export { configDir, configPath, prepareContainer, prepareRun, type PreparedRun, 
 export { LOCK_FILE, lockRunDirectory, RunLock, RunLockedError, type RunLockOwner } from './run/lock.js';
 export { describeDirectory, resolvePolicyCheckpoint, type CheckpointPathOptions } from './run/checkpoint-path.js';
 export { configChanges, formatChange, readRunRecord, RUN_CONFIG_FILE, runRecord, type ConfigChange, type RunRecord } from './run/record.js';
-export { DEFAULT_MICRO_BATCH, policyEngine, Trainer, type RunDescription, type TrainerParts } from './trainer/trainer.js';
+export { DEFAULT_MICRO_BATCH, policyEngine, selectEnvironment, Trainer, type RunDescription, type TrainerParts } from './trainer/trainer.js';
+export {
+  checkEnvironment,
+  environmentReward,
+  multiTurnGenerate,
+  trajectoryMetrics,
+  type EnvironmentRunOptions,
+  type MultiTurnContext,
+  type MultiTurnRequest,
+} from './pipeline/multi-turn.js';
+export { callSyntax, defineTool, describeTools, toolEnvironment, type Tool, type ToolEnvironmentOptions } from './environment/tools.js';
 export { accuracyReward, evaluate, passAndMajority, type AccuracyReport, type EvaluateOptions, type Evaluation } from './pipeline/evaluate.js';
 export { renderPrompt, type ChatRendering } from './pipeline/rollout.js';
 export {

@@ -25,7 +25,7 @@ export type FinishReason = 'eos' | 'stop' | 'length';
 export interface Completion {
   tokenIds: number[];
   text: string;
-  /** log π_old(token) for each generated token, as sampled (temperature applied). */
+  /** log π_old(token) for each generated token, as sampled (temperature applied); 0 for environment tokens. */
   logprobs: number[];
   /**
    * Each token's log-prob under the model's full softmax at temperature 1 (vLLM's `raw_logprobs`),
@@ -34,6 +34,32 @@ export interface Completion {
    */
   rawLogprobs?: number[];
   finishReason: FinishReason;
+  /**
+   * Multi-turn trajectories (an `Environment`): 1 where the model sampled the token, 0 where the
+   * environment inserted it; environment tokens never count in the loss. Absent: every token is the model's.
+   */
+  mask?: number[];
+  /** Multi-turn trajectories: the model's turns in order, with the environment's answers and rewards. */
+  turns?: TrajectoryTurn[];
+}
+
+/**
+ * One model turn of a multi-turn trajectory. Token ranges index the completion's token ids: the
+ * model's tokens `[start, end)`, then the environment's observation `[end, observationEnd)`.
+ * Tokens before the first turn's `start` are the environment's first observation (`reset`).
+ */
+export interface TrajectoryTurn {
+  start: number;
+  end: number;
+  observationEnd: number;
+  /** The observation's text, when one was appended. */
+  observation?: string;
+  /** The environment's reward for this turn, when it gave one. */
+  reward?: number;
+  /** The environment's counts for this turn (`tools/calls`, …). */
+  metrics?: Record<string, number>;
+  /** Set when the environment failed on this turn under `rewards.onError: penalty`; the trajectory ended here. */
+  error?: string;
 }
 
 /** Prompt and completion token ids, unpadded; models pad internally. */

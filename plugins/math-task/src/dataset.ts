@@ -1,6 +1,6 @@
 import { DataError, type PromptDataset } from '@grpo/core';
 import { resolveDifficulty, type DifficultyOption } from './difficulty.js';
-import { makeSplit, problemAt, type MathRow } from './generate.js';
+import { makeSplit, problemAt, toolSolution, type MathRow } from './generate.js';
 
 export interface MathTaskDatasetOptions {
   readonly split: 'train' | 'test';
@@ -53,7 +53,18 @@ export interface SftExample {
   completion: string;
 }
 
-/** SFT pairs from rows: the prompt the policy sees and the solution it should write. */
-export function sftExamples(rows: Iterable<Pick<MathRow, 'prompt' | 'solution'>>): SftExample[] {
-  return Array.from(rows, (row) => ({ prompt: row.prompt, completion: row.solution }));
+/**
+ * SFT pairs from rows: the prompt the policy sees and the solution it should write; with
+ * `{ tool: true }` the solution calls the calculator at every step (`toolSolution`).
+ */
+export function sftExamples(
+  rows: Iterable<Pick<MathRow, 'prompt' | 'solution'> & Partial<Pick<MathRow, 'steps' | 'answer'>>>,
+  options: { tool?: boolean } = {},
+): SftExample[] {
+  return Array.from(rows, (row) => {
+    if (!options.tool) return { prompt: row.prompt, completion: row.solution };
+    if (!row.steps || row.answer === undefined)
+      throw new DataError(`math-task: sftExamples({ tool: true }) needs each row's steps and answer; ${JSON.stringify(row.prompt)} has none`);
+    return { prompt: row.prompt, completion: toolSolution({ steps: row.steps, answer: row.answer }) };
+  });
 }

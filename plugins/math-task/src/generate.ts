@@ -278,3 +278,26 @@ export function makeSplit(options: SplitOptions & { readonly size: number; reado
   }
   return rows;
 }
+
+/**
+ * The calculator's call syntax in this task: a step `23*7=161` is written `<<calc 23*7>>=161`, where
+ * the policy writes `<<calc 23*7>>` and the calculator (`calculatorTool`) answers `=161`. The
+ * tool arm's tokenizer needs two more characters than `MATH_TASK_CHARS`: `MATH_TASK_TOOL_CHARS`.
+ */
+export const CALC_CALL = { open: '<<calc ', close: '>>' } as const;
+
+/** `MATH_TASK_CHARS` plus `<` and `>` for calculator calls; the tool arm's character vocabulary. */
+export const MATH_TASK_TOOL_CHARS: readonly string[] = [...MATH_TASK_CHARS, '<', '>'];
+
+/**
+ * A row's solution with every step a calculator call: `23+15=38` becomes `<<calc 23+15>>=38`, the
+ * `#### answer` line unchanged. What the tool arm's SFT learns; the `=38` part is what the
+ * calculator inserts at rollout time.
+ */
+export function toolSolution(row: Pick<MathRow, 'steps' | 'answer'>): string {
+  const steps = row.steps.map((step) => {
+    const eq = step.lastIndexOf('=');
+    return `${CALC_CALL.open}${step.slice(0, eq)}${CALC_CALL.close}${step.slice(eq)}`;
+  });
+  return [...steps, `#### ${row.answer}`].join('\n');
+}

@@ -1,7 +1,8 @@
 /** @grpo/plugin-math-task: a seeded, procedurally generated multi-step arithmetic task with step-checkable solutions. */
 import { fileURLToPath } from 'node:url';
-import { AnswerExtractor, definePlugin, EvalDataset, field, PromptDataset, RewardFunction } from '@grpo/core';
+import { AnswerExtractor, definePlugin, Environment, EvalDataset, field, PromptDataset, RewardFunction } from '@grpo/core';
 import { z } from 'zod';
+import { calculatorEnvironment } from './calculator.js';
 import { MathTaskDataset } from './dataset.js';
 import { resolveDifficulty, type DifficultyOption } from './difficulty.js';
 import { DEFAULT_TEST_FRACTION } from './generate.js';
@@ -11,6 +12,7 @@ export * from './difficulty.js';
 export * from './generate.js';
 export * from './rewards.js';
 export * from './dataset.js';
+export { calculatorEnvironment, calculatorTool, evaluateExpression } from './calculator.js';
 
 export const PLUGIN_NAME = '@grpo/plugin-math-task';
 export const PLUGIN_VERSION = '0.1.0';
@@ -30,6 +32,12 @@ export interface MathTaskOptions {
   readonly accuracy?: TaskAccuracyOptions;
   /** Also bind the `step_correctness` process reward (`true` or its options); default off. */
   readonly processRewards?: boolean | StepCorrectnessOptions;
+  /**
+   * Bind the calculator environment (`calculator`): rollouts become multi-turn, the policy's
+   * `<<calc 23*7>>` is answered `=161`. Start from a policy that learnt the syntax
+   * (`sftCheckpoint({ tool: true })`); default off.
+   */
+  readonly tool?: boolean;
 }
 
 /**
@@ -39,9 +47,9 @@ export interface MathTaskOptions {
  * split. Start GRPO from it with `policy: { checkpoint: sftCheckpoint() }`;
  * `npm run sft:example` in the GRPO.ts repository re-creates it.
  */
-export function sftCheckpoint(): string {
+export function sftCheckpoint(options: { tool?: boolean } = {}): string {
   // src/index.ts and the built dist/index.js are both one level below the package root.
-  return fileURLToPath(new URL('../checkpoints/sft', import.meta.url));
+  return fileURLToPath(new URL(options.tool ? '../checkpoints/sft-calc' : '../checkpoints/sft', import.meta.url));
 }
 
 export const DEFAULT_TRAIN_SIZE = 20_000;
@@ -77,6 +85,7 @@ export const mathTaskOptionsSchema = field
       testFraction: fraction().optional(),
       accuracy: z.record(z.string(), z.unknown()).optional(),
       processRewards: z.union([z.boolean(), z.record(z.string(), z.unknown())]).optional(),
+      tool: z.boolean().optional(),
     }),
     (options) => resolveDifficulty((options as MathTaskOptions).difficulty),
   )
@@ -84,7 +93,8 @@ export const mathTaskOptionsSchema = field
 
 /**
  * Plugin factory: binds the train split to `PromptDataset`, the test split to `EvalDataset`,
- * `task_accuracy` (always) and `step_correctness` (with `processRewards`) to `RewardFunction`.
+ * `task_accuracy` (always) and `step_correctness` (with `processRewards`) to `RewardFunction`, and
+ * the calculator to `Environment` (with `tool`).
  */
 const mathTask = definePlugin({
   meta: { name: PLUGIN_NAME, version: PLUGIN_VERSION, core: '^0.1.0' },
@@ -95,6 +105,7 @@ const mathTask = definePlugin({
     if (test) bind<EvalDataset>(EvalDataset).toConstantValue(test);
     for (const reward of rewards) bind<RewardFunction>(RewardFunction).toConstantValue(reward);
     bind<AnswerExtractor>(AnswerExtractor).toConstantValue(finalAnswerExtractor);
+    if ((options as MathTaskOptions).tool) bind<Environment>(Environment).toConstantValue(calculatorEnvironment());
   },
 });
 export default mathTask;

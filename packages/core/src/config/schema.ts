@@ -106,6 +106,20 @@ export const coreConfigSchema = z.strictObject({
         })
         .prefault({})
         .describe("Off-policy correction for engines whose numbers differ from the trainer's (llama.cpp, vLLM)."),
+      environment: z
+        .strictObject({
+          name: z
+            .string()
+            .min(1)
+            .optional()
+            .describe('Multi-turn environment by name; unset: the only one a plugin binds, or none (single-turn rollouts) when none is bound.'),
+          maxTurns: int(1).default(8).describe('Model turns per trajectory at most; each turn is at most generation.maxNewTokens tokens.'),
+          maxTokens: int(1)
+            .optional()
+            .describe("Tokens per trajectory at most, the model's and the environment's together; defaults to maxTurns × generation.maxNewTokens."),
+          timeoutMs: int(1).default(10_000).describe('Per call of the environment (reset or step); the fault policy is rewards.onError.'),
+        })
+        .prefault({}),
     })
     .prefault({}),
   train: z

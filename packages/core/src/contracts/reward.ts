@@ -1,4 +1,4 @@
-import type { DatasetRow, FinishReason, Rollout } from '../records.js';
+import type { DatasetRow, FinishReason, Rollout, TrajectoryTurn } from '../records.js';
 
 /** What a reward function sees: one entry per completion, aligned by index. */
 export interface RewardInput<Row extends DatasetRow = DatasetRow> {
@@ -8,6 +8,11 @@ export interface RewardInput<Row extends DatasetRow = DatasetRow> {
   finishReasons: readonly FinishReason[];
   /** Every dataset field of the prompt each completion answers (e.g. the reference answer). */
   rows: readonly Row[];
+  /**
+   * Multi-turn rollouts (an `Environment`): each completion's turns, with the environment's
+   * observations and rewards; `completions` is then the whole trajectory's text. Absent otherwise.
+   */
+  turns?: readonly (readonly TrajectoryTurn[] | undefined)[];
   /**
    * Fires when this call is abandoned: at `rewards.timeoutMs`, when the call fails, or when the
    * step stops because another reward failed. An async reward passes it on to what it waits for

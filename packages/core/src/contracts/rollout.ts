@@ -5,6 +5,12 @@ import type { Policy, SamplingOptions } from './policy.js';
 export interface GenerationRequest {
   readonly text: string;
   readonly ids: readonly number[];
+  /**
+   * The ids continue a multi-turn trajectory (the prompt, the model's turns and the environment's
+   * tokens, exactly as they were): they are not `encodePrompt(text)`, and an engine must condition
+   * on them, not on `text` re-encoded.
+   */
+  readonly continued?: boolean;
 }
 
 /** What `RolloutEngine.syncWeights` is given besides the policy. */

@@ -14,12 +14,13 @@ export function estimate(groups: readonly ScoredGroup[], prepared: PreparedBatch
   const klInReward = algorithm.kl.placement === 'reward';
   // Log-probs leave the tensors only for an estimator that reads them.
   const logprobs = estimator.needsLogprobs || klInReward;
+  const oldLogprobs = logprobs ? perSample(prepared, 'oldLogprobs') : undefined;
   const result = estimator.estimate({
     groups,
     options: algorithm.advantageOptions,
     values: perSample(prepared, 'values'),
-    oldLogprobs: logprobs ? perSample(prepared, 'oldLogprobs') : undefined,
-    refLogprobs: logprobs ? perSample(prepared, 'refLogprobs') : undefined,
+    oldLogprobs,
+    refLogprobs: logprobs ? withoutEnvironmentKl(groups, oldLogprobs, perSample(prepared, 'refLogprobs')) : undefined,
     klInReward: klInReward ? { beta: algorithm.kl.beta } : undefined,
   });
   prepared.samples.forEach((s, i) => {
@@ -31,4 +32,14 @@ export function estimate(groups: readonly ScoredGroup[], prepared: PreparedBatch
       throw new GrpoError(`advantage estimator '${estimator.name}' returned no returns for the critic; use an estimator that computes them (e.g. 'gae')`);
   });
   return result;
+}
+
+/**
+ * π_ref log-probs with the environment's tokens (`Completion.mask` 0) set to π_old's, so the KL in
+ * the reward is 0 there: the model did not sample them, so they carry no KL of its own.
+ */
+function withoutEnvironmentKl(groups: readonly ScoredGroup[], old: number[][] | undefined, ref: number[][] | undefined): number[][] | undefined {
+  const masks = groups.flatMap((g) => g.completions.map((c) => c.mask));
+  if (!ref || !old || !masks.some(Boolean)) return ref;
+  return ref.map((row, i) => row.map((value, t) => (masks[i]?.[t] === 0 ? old[i]![t]! : value)));
 }

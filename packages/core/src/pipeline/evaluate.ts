@@ -4,7 +4,7 @@
  * `eval/rewards/<fn>/mean`), and, with an accuracy reward, greedy accuracy plus pass@k and maj@k
  * over k sampled completions.
  */
-import type { Policy } from '../contracts/policy.js';
+import type { Policy, SamplingOptions } from '../contracts/policy.js';
 import type { AnswerExtractor, RewardFunction } from '../contracts/reward.js';
 import { GrpoError } from '../errors.js';
 import type { Completion, DatasetRow, Rollout } from '../records.js';
@@ -29,6 +29,11 @@ export interface AccuracyReport {
 
 export interface EvaluateOptions {
   policy: Pick<Policy, 'generate' | 'tokenizer'>;
+  /**
+   * Samples `groupSize` completions per prompt (`prompts[i]` rendered from `rows[i]`); default
+   * `policy.generate`. Multi-turn runs pass one that samples whole trajectories with the environment.
+   */
+  generate?: (rows: readonly DatasetRow[], prompts: readonly string[], groupSize: number, sampling: SamplingOptions) => Promise<Completion[][]>;
   rows: readonly DatasetRow[];
   render: (row: DatasetRow) => string;
   /** Every reward of the run: each scores the greedy completions (default: the accuracy reward alone). */
@@ -113,9 +118,10 @@ export async function evaluate(options: EvaluateOptions): Promise<Evaluation> {
   let length = 0;
   let seed = options.seed;
   let done = 0;
+  const generate = options.generate ?? ((_rows, prompts, groupSize, sampling) => policy.generate(prompts, groupSize, sampling));
   for (const batch of chunks(rows, batchSize)) {
     const prompts = batch.map(options.render);
-    const g = await policy.generate(prompts, 1, { maxNewTokens: options.maxNewTokens, temperature: 0, stop: options.stop, seed: seed++ });
+    const g = await generate(batch, prompts, 1, { maxNewTokens: options.maxNewTokens, temperature: 0, stop: options.stop, seed: seed++ });
     const scored = await scoreRollouts(rollouts(batch, prompts, g), rewards, rewardOptions, policy.tokenizer);
     for (const group of scored.groups) {
       combined.push(group.rewards[0] ?? 0);
@@ -125,7 +131,7 @@ export async function evaluate(options: EvaluateOptions): Promise<Evaluation> {
     }
     length += g.reduce((a, c) => a + c[0]!.tokenIds.length, 0);
     if (accuracy && k > 0) {
-      const samples = await policy.generate(prompts, k, {
+      const samples = await generate(batch, prompts, k, {
         maxNewTokens: options.maxNewTokens,
         temperature: options.temperature,
         stop: options.stop,

@@ -14,7 +14,7 @@ import { chunks, unpadded } from './batch.js';
 export interface TrainSample {
   readonly promptIds: readonly number[];
   readonly completionIds: readonly number[];
-  /** 1 where the token counts in the loss; 0 for masked completions (`ScoredGroup.masked`). */
+  /** 1 where the token counts in the loss; 0 for masked completions (`ScoredGroup.masked`) and for environment tokens (`Completion.mask`). */
   readonly mask: readonly number[];
 }
 
@@ -42,7 +42,7 @@ export function trainSamples(groups: readonly ScoredGroup[]): TrainSample[] {
   return groups.flatMap((g) =>
     g.completions.map((c, i) => {
       const masked = g.masked?.[i] === true;
-      return { promptIds: g.promptIds, completionIds: c.tokenIds, mask: c.tokenIds.map(() => (masked ? 0 : 1)) };
+      return { promptIds: g.promptIds, completionIds: c.tokenIds, mask: c.tokenIds.map((_, t) => (masked ? 0 : (c.mask?.[t] ?? 1))) };
     }),
   );
 }

@@ -9,6 +9,7 @@ import type { RewardShaper, RolloutEngine, RolloutFilter, ShapingContext } from 
 import type { ChatTemplateOptions, Tokenizer } from '../contracts/tokenizer.js';
 import { DataError, GrpoError } from '../errors.js';
 import type { DatasetRow, Rollout, ScoredGroup } from '../records.js';
+import { multiTurnGenerate, trajectoryMetrics, type MultiTurnContext } from './multi-turn.js';
 import { scoreRollouts, type RewardRunOptions } from './score.js';
 
 /** How the chat template is used (`data.chat`) and the policy's tokenizer that has it. */
@@ -66,17 +67,26 @@ export interface RolloutContext {
   render: (row: DatasetRow) => string;
   groupSize: number;
   sampling: SamplingOptions;
+  /** With an environment: multi-turn trajectories instead of single completions (the same engine). */
+  multiTurn?: Omit<MultiTurnContext, 'engine'>;
 }
 
-/** `groupSize` completions for each row. */
+/** `groupSize` completions (or multi-turn trajectories) for each row. */
 export async function rollout(rows: readonly DatasetRow[], context: RolloutContext): Promise<Rollout[]> {
   const prompts = rows.map(context.render);
   const ids = prompts.map((p) => context.policy.encodePrompt(p));
-  const completions = await context.engine.generate(
-    prompts.map((text, i) => ({ text, ids: ids[i]! })),
-    context.groupSize,
-    context.sampling,
-  );
+  const completions = context.multiTurn
+    ? await multiTurnGenerate(
+        prompts.map((text, i) => ({ text, ids: ids[i]!, row: rows[i]! })),
+        context.groupSize,
+        context.sampling,
+        { ...context.multiTurn, engine: context.engine },
+      )
+    : await context.engine.generate(
+        prompts.map((text, i) => ({ text, ids: ids[i]! })),
+        context.groupSize,
+        context.sampling,
+      );
   if (completions.length !== rows.length || completions.some((c) => c?.length !== context.groupSize))
     throw new GrpoError(
       `rollout engine '${context.engine.name}' returned ${completions.length} groups for ${rows.length} prompts (${context.groupSize} completions each expected)`,
@@ -157,7 +167,7 @@ export async function collect(context: CollectContext): Promise<Collected> {
   started = performance.now();
   let scored = await score(first);
   const scoreSeconds = seconds(started);
-  const metrics: Record<string, number> = { ...scored.metrics };
+  const metrics: Record<string, number> = { ...scored.metrics, ...trajectoryMetrics(first) };
   let generatedTokens = tokensOf(scored.groups);
   let groups = scored.groups;
   if (filters.length) {

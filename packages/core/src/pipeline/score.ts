@@ -191,6 +191,7 @@ function sliceInput(input: RewardInput, i: number): RewardInput {
     completionIds: input.completionIds.slice(i, i + 1),
     finishReasons: input.finishReasons.slice(i, i + 1),
     rows: input.rows.slice(i, i + 1),
+    ...(input.turns ? { turns: input.turns.slice(i, i + 1) } : {}),
   };
 }
 
@@ -202,6 +203,7 @@ export function rewardInput(rollouts: readonly Rollout[]): RewardInput {
     completionIds: rollouts.flatMap((r) => r.completions.map((c) => c.tokenIds)),
     finishReasons: rollouts.flatMap((r) => r.completions.map((c) => c.finishReason)),
     rows: rollouts.flatMap((r) => r.completions.map(() => r.row)),
+    ...(rollouts.some((r) => r.completions.some((c) => c.turns)) ? { turns: rollouts.flatMap((r) => r.completions.map((c) => c.turns)) } : {}),
   };
 }
 

@@ -8,6 +8,7 @@ import type { Container } from 'inversify';
 import { Algorithm } from '../contracts/algorithm.js';
 import type { Checkpointable, Checkpointer, OptimizerState } from '../contracts/checkpoint.js';
 import { EvalDataset, PromptDataset } from '../contracts/data.js';
+import { Environment } from '../contracts/environment.js';
 import { TrainerHook } from '../contracts/events.js';
 import { MetricsSink } from '../contracts/metrics.js';
 import { Policy, type FrozenPolicy, type SamplingOptions } from '../contracts/policy.js';
@@ -24,6 +25,7 @@ import { estimate } from '../pipeline/estimate.js';
 import { correctionWeights, engineLogprobs, mismatchMetrics, plainSampling } from '../pipeline/correction.js';
 import { checkEngineHealth, syncEngineWeights } from '../pipeline/engine.js';
 import { disposePrepared, perSample, prepare, type PreparedBatch } from '../pipeline/prepare.js';
+import { checkEnvironment, environmentReward, multiTurnGenerate, type EnvironmentRunOptions } from '../pipeline/multi-turn.js';
 import { collect, renderPrompt, rollout } from '../pipeline/rollout.js';
 import { update } from '../pipeline/update.js';
 import { mean } from '../util/stats.js';
@@ -42,6 +44,11 @@ export interface TrainerParts {
   rewards: readonly RewardFunction[];
   /** Runs the rewards of training steps elsewhere (the last bound `RewardScorer`); absent: in process. */
   scorer?: RewardScorer;
+  /**
+   * Multi-turn rollouts: the environment the model talks with (`generation.environment`); its
+   * rewards are added as a reward named after it. Without one, rollouts are single completions.
+   */
+  environment?: Environment;
   dataset: { readonly size: number; get(index: number): DatasetRow };
   evalDataset?: { readonly size: number; get(index: number): DatasetRow };
   /** Final-answer extractor for maj@k. */
@@ -63,6 +70,8 @@ export interface RunDescription {
   /** Every reward with its weight in the total (`rewards.weights`, else 1). */
   readonly rewards: readonly { readonly name: string; readonly weight: number }[];
   readonly engine: string;
+  /** The multi-turn environment, when there is one. */
+  readonly environment?: string;
   readonly filters: readonly string[];
   readonly shapers: readonly string[];
   readonly participants: readonly string[];
@@ -75,18 +84,42 @@ export interface RunDescription {
  */
 export const DEFAULT_MICRO_BATCH = 32;
 
-/** The in-process rollout engine: the policy's own sampler (`generation.engine: policy`). */
-export function policyEngine(policy: Pick<Policy, 'generate'>): RolloutEngine {
+/**
+ * The in-process rollout engine: the policy's own sampler (`generation.engine: policy`). Prompts are
+ * its own `encodePrompt(text)`, so it samples from the text; the turns of a multi-turn trajectory
+ * (`continued` requests) it samples from the exact ids, with `Policy.generateFromIds`.
+ */
+export function policyEngine(policy: Pick<Policy, 'generate' | 'generateFromIds'>): RolloutEngine {
   return {
     name: 'policy',
     trainerSampler: true,
-    generate: (requests, groupSize, options) =>
-      policy.generate(
-        requests.map((r) => r.text),
+    generate: async (requests, groupSize, options) => {
+      if (!requests.some((r) => r.continued))
+        return policy.generate(
+          requests.map((r) => r.text),
+          groupSize,
+          options,
+        );
+      if (!policy.generateFromIds)
+        throw new GrpoError('multi-turn rollouts need a policy that samples from token ids (Policy.generateFromIds); this one does not');
+      const out = await policy.generateFromIds(
+        requests.map((r) => r.ids),
         groupSize,
         options,
-      ),
+      );
+      return out.map((group) => group.map((c) => ({ ...c, text: c.text ?? '' })));
+    },
   };
+}
+
+/** The environment `name` names, or the only one bound, or none when none is bound. */
+export function selectEnvironment(environments: readonly Environment[], name: string | undefined): Environment | undefined {
+  if (name !== undefined) return selectNamed<Environment>({ getAll: <U>() => environments as U[] }, Environment, name, 'environment');
+  if (environments.length > 1)
+    throw new GrpoError(
+      `${environments.length} environments are bound (${environments.map((e) => e.name).join(', ')}); choose one with generation.environment.name`,
+    );
+  return environments[0];
 }
 
 export class Trainer implements Checkpointable {
@@ -97,6 +130,8 @@ export class Trainer implements Checkpointable {
   private readonly parts: TrainerParts;
   private readonly order: DataOrder;
   private readonly valuer: UpdateParticipant | undefined;
+  /** The reward functions, with the environment's reward when there is an environment. */
+  private readonly rewards: readonly RewardFunction[];
   private rng: Rng;
   private cursor = 0;
   private stepIndex = 0;
@@ -124,6 +159,7 @@ export class Trainer implements Checkpointable {
     this.reference = kl.placement !== 'none' ? (this.policy.referencePolicy?.() ?? this.policy.snapshot()) : undefined;
     this.optimizer = new AdamW({ beta1: t.adamBeta1, beta2: t.adamBeta2, eps: t.adamEps, weightDecay: t.weightDecay });
     this.order = new DataOrder(parts.dataset.size, this.config.seed);
+    this.rewards = parts.environment ? [...parts.rewards, environmentReward(parts.environment.name, this.config.rewards.penalty)] : parts.rewards;
     this.rng = new Rng(this.config.seed);
   }
 
@@ -141,6 +177,10 @@ export class Trainer implements Checkpointable {
     const policy = await container.getAsync<Policy>(Policy);
     // Core's in-process engine first, so a plugin's engine of the same name replaces it.
     const engines = [policyEngine(policy), ...(await all<RolloutEngine>(RolloutEngine))];
+    const dataset = await container.getAsync<PromptDataset>(PromptDataset);
+    const environment = selectEnvironment(await all<Environment>(Environment), config.generation.environment.name);
+    // A broken environment fails here, before the first step, naming what is wrong.
+    if (environment) await checkEnvironment(environment, dataset.get(0), config.generation.environment.timeoutMs);
     return new Trainer({
       config,
       policy,
@@ -148,7 +188,8 @@ export class Trainer implements Checkpointable {
       engine: selectNamed<RolloutEngine>({ getAll: <U>() => engines as U[] }, RolloutEngine, config.generation.engine, 'rollout engine'),
       rewards: await all<RewardFunction>(RewardFunction),
       scorer: (await all<RewardScorer>(RewardScorer)).at(-1),
-      dataset: await container.getAsync<PromptDataset>(PromptDataset),
+      ...(environment ? { environment } : {}),
+      dataset,
       evalDataset: container.isBound(EvalDataset) ? await container.getAsync<PromptDataset>(EvalDataset) : undefined,
       extractor: container.isBound(AnswerExtractor) ? await container.getAsync<AnswerExtractor>(AnswerExtractor) : undefined,
       filters: await all<RolloutFilter>(RolloutFilter),
@@ -176,7 +217,8 @@ export class Trainer implements Checkpointable {
 
   /** What this run trains with, by name: for the console line at the start of a run and for logs. */
   describe(): RunDescription {
-    const { algorithm: a, rewards, engine } = this.parts;
+    const { algorithm: a, engine } = this.parts;
+    const rewards = this.rewards;
     const weights = this.config.rewards.weights;
     return {
       estimator: a.estimator.name,
@@ -185,6 +227,7 @@ export class Trainer implements Checkpointable {
       kl: { placement: a.kl.placement, beta: a.kl.beta },
       rewards: rewards.map((r) => ({ name: r.name, weight: weights[r.name] ?? 1 })),
       engine: engine.name,
+      ...(this.parts.environment ? { environment: this.parts.environment.name } : {}),
       filters: (this.parts.filters ?? []).map((f) => f.name),
       shapers: (this.parts.shapers ?? []).map((s) => s.name),
       participants: (this.parts.participants ?? []).map((p) => p.name),
@@ -218,6 +261,18 @@ export class Trainer implements Checkpointable {
 
   private readonly render = (row: DatasetRow): string =>
     renderPrompt(this.config.data.promptTemplate, row, this.config.data.promptField, { tokenizer: this.policy.tokenizer, ...this.config.data.chat });
+
+  /** How rollouts talk with the environment, when there is one. */
+  private environmentOptions(): EnvironmentRunOptions {
+    const { generation: g, rewards } = this.config;
+    const e = g.environment;
+    return { maxTurns: e.maxTurns, maxTokens: e.maxTokens ?? e.maxTurns * g.maxNewTokens, timeoutMs: e.timeoutMs, onError: rewards.onError };
+  }
+
+  /** The longest completion (a whole trajectory with an environment), for length normalisers and overlong shaping. */
+  private maxCompletionTokens(): number {
+    return this.parts.environment ? this.environmentOptions().maxTokens : this.config.generation.maxNewTokens;
+  }
 
   /** The scheduled learning rate of the optimizer's next step (one step per mini-batch per iteration). */
   private learningRate(): number {
@@ -268,15 +323,18 @@ export class Trainer implements Checkpointable {
           render: this.render,
           groupSize: train.groupSize,
           sampling: { ...sampling, seed: this.rng.seed() },
+          ...(parts.environment
+            ? { multiTurn: { environment: parts.environment, tokenizer: policy.tokenizer, options: this.environmentOptions(), maxSeqLen: policy.maxSeqLen } }
+            : {}),
         }),
-      rewards: parts.rewards,
+      rewards: this.rewards,
       rewardOptions: config.rewards,
       scorer: parts.scorer,
       step,
       tokenizer: policy.tokenizer,
       filters: parts.filters ?? [],
       shapers: parts.shapers ?? [],
-      shaping: { maxNewTokens: g.maxNewTokens },
+      shaping: { maxNewTokens: this.maxCompletionTokens() },
       promptsPerStep: train.promptsPerStep,
     });
     const { groups } = collected;
@@ -327,7 +385,7 @@ export class Trainer implements Checkpointable {
         numIterations: train.numIterations,
         miniBatchSize: train.miniBatchSize ?? Number.POSITIVE_INFINITY,
         maxGradNorm: train.maxGradNorm,
-        maxLength: g.maxNewTokens,
+        maxLength: this.maxCompletionTokens(),
         step,
         onNonFinite: train.onNonFinite,
         tokenWeights,
@@ -418,12 +476,31 @@ export class Trainer implements Checkpointable {
     if (!dataset) throw new GrpoError('no evaluation dataset is configured (data.eval, or a plugin that binds EvalDataset)');
     const n = Math.min(dataset.size, options.limit ?? this.config.data.evalSize ?? dataset.size);
     const { generation: g, eval: e } = this.config;
-    const accuracy = options.requireAccuracy ? accuracyReward(this.parts.rewards, e.accuracyReward) : findAccuracyReward(this.parts.rewards, e.accuracyReward);
+    const accuracy = options.requireAccuracy ? accuracyReward(this.rewards, e.accuracyReward) : findAccuracyReward(this.rewards, e.accuracyReward);
+    const environment = this.parts.environment;
     return evaluate({
       policy: this.policy,
+      // With an environment, evaluation samples whole trajectories too, from the policy itself.
+      ...(environment
+        ? {
+            generate: (rows, prompts, groupSize, sampling) =>
+              multiTurnGenerate(
+                prompts.map((text, i) => ({ text, ids: this.policy.encodePrompt(text), row: rows[i]! })),
+                groupSize,
+                sampling,
+                {
+                  engine: policyEngine(this.policy),
+                  environment,
+                  tokenizer: this.policy.tokenizer,
+                  options: this.environmentOptions(),
+                  maxSeqLen: this.policy.maxSeqLen,
+                },
+              ),
+          }
+        : {}),
       rows: Array.from({ length: n }, (_, i) => dataset.get(i)),
       render: this.render,
-      rewards: this.parts.rewards,
+      rewards: this.rewards,
       rewardOptions: this.config.rewards,
       accuracy,
       extractor: this.parts.extractor,

@@ -1,0 +1,37 @@
+import { describe, expect, it } from 'vitest';
+import { Rng } from '@grpo/core';
+import { calculatorEnvironment, evaluateExpression, generateProblem, toolSolution } from '../src/index.js';
+
+const context = { row: { prompt: 'q' }, sample: 0, turn: 1, state: {}, signal: new AbortController().signal };
+
+describe('the calculator tool', () => {
+  it('evaluates with * before + and - (worked values)', () => {
+    expect(evaluateExpression('23*7')).toBe(161);
+    expect(evaluateExpression('2+3*4')).toBe(14);
+    expect(evaluateExpression('20-3*4+1')).toBe(9);
+    expect(evaluateExpression(' 5 - 8 ')).toBe(-3);
+  });
+
+  it('answers <<calc 23*7>> with =161 and reports a malformed expression to the model', async () => {
+    const env = calculatorEnvironment();
+    expect(env.name).toBe('calculator');
+    expect(await env.step('<<calc 23*7>>', context)).toMatchObject({ done: false, observation: '=161' });
+    expect(await env.step('<<calc 23/7>>', context)).toMatchObject({ observation: expect.stringMatching(/^=error: bad argument "23\/7"/) });
+  });
+
+  it('writes solutions the calculator reproduces step by step', async () => {
+    const env = calculatorEnvironment();
+    const rng = new Rng(4);
+    for (let i = 0; i < 20; i++) {
+      const row = generateProblem(rng);
+      const text = toolSolution(row);
+      expect(text.split('\n').at(-1)).toBe(`#### ${row.answer}`);
+      // Replaying the solution: each call's text up to >> gets exactly the = part the solution has.
+      for (const line of text.split('\n').slice(0, -1)) {
+        const cut = line.indexOf('>>') + 2;
+        const answer = await env.step(line.slice(0, cut), context);
+        expect(answer.observation).toBe(line.slice(cut));
+      }
+    }
+  });
+});
