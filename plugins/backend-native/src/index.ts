@@ -3,7 +3,7 @@ import { availableParallelism } from 'node:os';
 import { BackendUnavailableError, definePlugin, field, TensorBackend } from '@grpo/core';
 import * as tf from '@tensorflow/tfjs';
 import { z } from 'zod';
-import { addonPath, buildLogPath, loadAddon, type NativeAddon } from './addon.js';
+import { loadAddon, type NativeAddon } from './addon.js';
 import { NATIVE, registerNativeBackend } from './backend.js';
 
 export { addonPath, buildLogPath, type NativeAddon } from './addon.js';

@@ -94,8 +94,14 @@ describe.skipIf(reason !== undefined)('@grpo/plugin-backend-native kernels', () 
   ];
   for (const [name, aShape, bShape, ta, tb] of cases) {
     it(`matMul ${name}: ${aShape} × ${bShape}${ta ? ' (transposeA)' : ''}${tb ? ' (transposeB)' : ''} matches float64`, () => {
-      const a = values(aShape.reduce((x, y) => x * y, 1), 1 + aShape[1]!);
-      const b = values(bShape.reduce((x, y) => x * y, 1), 7 + bShape[2]!);
+      const a = values(
+        aShape.reduce((x, y) => x * y, 1),
+        1 + aShape[1]!,
+      );
+      const b = values(
+        bShape.reduce((x, y) => x * y, 1),
+        7 + bShape[2]!,
+      );
       const ref = matMul64(a, aShape, b, bShape, ta, tb);
       const before = tf.memory().numTensors;
       const out = tf.tidy(() => tf.matMul(tf.tensor3d(a, aShape as [number, number, number]), tf.tensor3d(b, bShape as [number, number, number]), ta, tb));
@@ -119,7 +125,11 @@ describe.skipIf(reason !== undefined)('@grpo/plugin-backend-native kernels', () 
     expectClose(p4.dataSync(), matMul64(a4, [6, 4, 5], b4, [6, 5, 6], false, false).data, 1e-6, 'rank 4');
     p4.dispose();
     // d/dA Σ (A·B) = 1·Bᵀ: every row of the gradient is the row sums of B.
-    const grad = tf.tidy(() => tf.grad((x: tf.Tensor) => tf.sum(tf.matMul(x as tf.Tensor2D, tf.tensor2d(b, [7, 4]))))(tf.tensor2d(a, [5, 7])).dataSync());
+    const grad = tf.tidy(() =>
+      tf
+        .grad((x: tf.Tensor) => tf.sum(tf.matMul(x as tf.Tensor2D, tf.tensor2d(b, [7, 4]))))(tf.tensor2d(a, [5, 7]))
+        .dataSync(),
+    );
     const rowSums = Array.from({ length: 7 }, (_, k) => [0, 1, 2, 3].reduce((s, n) => s + (b[k * 4 + n] as number), 0));
     expectClose(grad, Array.from({ length: 5 }, () => rowSums).flat(), 1e-6, 'gradient');
   });
@@ -136,11 +146,23 @@ describe.skipIf(reason !== undefined)('@grpo/plugin-backend-native kernels', () 
 
   it('element-wise ops with broadcasting match float64', () => {
     const shapes: [number[], number[]][] = [
-      [[4, 6], [4, 6]],
+      [
+        [4, 6],
+        [4, 6],
+      ],
       [[4, 6], [6]],
-      [[4, 6], [4, 1]],
-      [[2, 3, 5, 4], [1, 1, 5, 4]],
-      [[3, 1, 4], [1, 5, 1]],
+      [
+        [4, 6],
+        [4, 1],
+      ],
+      [
+        [2, 3, 5, 4],
+        [1, 1, 5, 4],
+      ],
+      [
+        [3, 1, 4],
+        [1, 5, 1],
+      ],
       [[700, 300], []],
     ];
     const ops: [string, (x: tf.Tensor, y: tf.Tensor) => tf.Tensor, (x: number, y: number) => number][] = [
@@ -154,8 +176,14 @@ describe.skipIf(reason !== undefined)('@grpo/plugin-backend-native kernels', () 
     ];
     for (const [as, bs] of shapes)
       for (const [name, f, ref] of ops) {
-        const av = values(as.reduce((x, y) => x * y, 1), as.length + 11);
-        const bv = values(bs.reduce((x, y) => x * y, 1), bs.length + 13);
+        const av = values(
+          as.reduce((x, y) => x * y, 1),
+          as.length + 11,
+        );
+        const bv = values(
+          bs.reduce((x, y) => x * y, 1),
+          bs.length + 13,
+        );
         const out = tf.tidy(() => {
           const bt = tf.tensor(bv, bs);
           return f(tf.tensor(av, as), name === 'div' ? tf.add(bt, 2) : bt);
