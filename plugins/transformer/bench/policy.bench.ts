@@ -125,12 +125,19 @@ class TorchReference {
 // ---------------------------------------------------------------------------------------------
 // Our workloads.
 
-async function generateOnce(cache: boolean): Promise<{ tokens: number; seconds: number }> {
+/** Seconds of CPU this process used since `c0` (all its threads: the native backend's pool too). */
+const cpuSince = (c0: NodeJS.CpuUsage) => {
+  const c = process.cpuUsage(c0);
+  return (c.user + c.system) / 1e6;
+};
+
+async function generateOnce(cache: boolean): Promise<{ tokens: number; seconds: number; cpuSeconds: number }> {
+  const c0 = process.cpuUsage();
   const t0 = performance.now();
   const out = cache ? await policy.generate(prompts, 8, genOptions) : await policy.generateNoCache(prompts, 8, genOptions);
   const seconds = (performance.now() - t0) / 1000;
   // EOS can end a completion early; count the tokens actually generated.
-  return { tokens: out.flat().reduce((n, c) => n + c.tokenIds.length, 0), seconds };
+  return { tokens: out.flat().reduce((n, c) => n + c.tokenIds.length, 0), seconds, cpuSeconds: cpuSince(c0) };
 }
 
 const B = 32;
@@ -151,14 +158,15 @@ function trainStep(batch = trainBatch): tf.Scalar {
   return value;
 }
 
-async function trainOnce(steps: number): Promise<{ tokens: number; seconds: number }> {
+async function trainOnce(steps: number): Promise<{ tokens: number; seconds: number; cpuSeconds: number }> {
+  const c0 = process.cpuUsage();
   const t0 = performance.now();
   for (let i = 0; i < steps; i++) {
     const v = trainStep();
     await v.data();
     v.dispose();
   }
-  return { tokens: steps * B * T, seconds: (performance.now() - t0) / 1000 };
+  return { tokens: steps * B * T, seconds: (performance.now() - t0) / 1000, cpuSeconds: cpuSince(c0) };
 }
 
 /** Multiply-adds ×2 of the products of one forward pass over `tokens` tokens of rows of length `T`. */
@@ -251,6 +259,8 @@ warm.dispose();
 const ours = { generate: [] as number[], train: [] as number[] };
 const theirs = { generate: [] as number[], train: [] as number[] };
 const ratios = { generate: [] as number[], train: [] as number[] };
+/** The same ratio in tokens per CPU-second: less sensitive to other processes on a busy machine. */
+const cpuRatios = { generate: [] as number[], train: [] as number[] };
 for (let r = 0; r < rounds; r++) {
   const g = await generateOnce(true);
   ours.generate.push(g.tokens / g.seconds);
@@ -258,6 +268,7 @@ for (let r = 0; r < rounds; r++) {
     const t = await torch.run({ cmd: 'generate' });
     theirs.generate.push(t.tokens / t.seconds);
     ratios.generate.push(g.tokens / g.seconds / (t.tokens / t.seconds));
+    cpuRatios.generate.push(g.tokens / g.cpuSeconds / (t.tokens / t.cpuSeconds));
   }
   const tr = await trainOnce(trainSteps);
   ours.train.push(tr.tokens / tr.seconds);
@@ -265,6 +276,7 @@ for (let r = 0; r < rounds; r++) {
     const t = await torch.run({ cmd: 'train', steps: trainSteps });
     theirs.train.push(t.tokens / t.seconds);
     ratios.train.push(tr.tokens / tr.seconds / (t.tokens / t.seconds));
+    cpuRatios.train.push(tr.tokens / tr.cpuSeconds / (t.tokens / t.cpuSeconds));
   }
 }
 if (typeof torch !== 'string') torch.stop();
@@ -288,6 +300,10 @@ const row = (name: string, o: number[], t: number[], q: number[]) =>
   console.log(`${name.padEnd(36)}${fmt(median(o))}${t.length ? fmt(median(t)) : '       n/a'}${q.length ? fmt(median(q), 2) : '       n/a'}`);
 row('generate (KV cache)', ours.generate, theirs.generate, ratios.generate);
 row('train (32×128, fwd+bwd+AdamW)', ours.train, theirs.train, ratios.train);
+if (cpuRatios.train.length)
+  console.log(
+    `ratio in tokens per CPU-second (ours / PyTorch): generate ${median(cpuRatios.generate).toFixed(2)}, train ${median(cpuRatios.train).toFixed(2)}`,
+  );
 if (noCache) console.log(`${'generate (no cache)'.padEnd(36)}${fmt(noCache.tokens / noCache.seconds)}`);
 console.log(`training products: ${trainGflops.toFixed(1)} GFLOP/s (model FLOPs of forward + backward)`);
 const stageTotal = Object.values(stageSeconds).reduce((a, b) => a + b, 0);
@@ -312,6 +328,7 @@ console.log(
             trainTokensPerSec: round(median(theirs.train)),
           },
     ratio: typeof torch === 'string' ? null : { generate: round(median(ratios.generate), 2), train: round(median(ratios.train), 2) },
+    ratioPerCpuSecond: typeof torch === 'string' ? null : { generate: round(median(cpuRatios.generate), 2), train: round(median(cpuRatios.train), 2) },
     rounds,
     stagesSeconds: Object.fromEntries(Object.entries(stageSeconds).map(([k, v]) => [k, round(v, 2)])),
   }),
