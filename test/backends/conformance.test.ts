@@ -9,6 +9,7 @@
  */
 import { AdamW, BackendUnavailableError, type TokenBatch } from '@grpo/core';
 import { setupBackend as setupCpu } from '@grpo/plugin-backend-cpu';
+import { setupBackend as setupNative } from '@grpo/plugin-backend-native';
 import { setupBackend as setupTfjsNode } from '@grpo/plugin-backend-tfjs-node';
 import { setupBackend as setupTfjsNodeGpu } from '@grpo/plugin-backend-tfjs-node-gpu';
 import { setupBackend as setupWasm } from '@grpo/plugin-backend-wasm';
@@ -184,6 +185,8 @@ function runOps(): Record<string, number[]> {
 
 const backends: { name: string; setup: () => Promise<void> }[] = [
   { name: 'wasm', setup: () => setupWasm() },
+  // Without its addon the native backend would fall back to wasm; here it must fail (and be skipped).
+  { name: 'native', setup: () => setupNative('native', { fallback: false }) },
   { name: 'tfjs-node', setup: () => setupTfjsNode() },
   { name: 'tfjs-node-gpu', setup: () => setupTfjsNodeGpu() },
 ];

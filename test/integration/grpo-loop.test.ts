@@ -3,6 +3,7 @@ import { tmpdir } from 'node:os';
 import path from 'node:path';
 import * as tf from '@tensorflow/tfjs';
 import { DirectoryCheckpointer, JsonlMetricsSink, readMetrics } from '@grpo/core';
+import { nativeUnavailableReason, setupBackend as setupNative } from '@grpo/plugin-backend-native';
 import { beforeAll, describe, expect, it } from 'vitest';
 import { tinyConfig, tinyTrainer, useWasm, withoutTimings } from './tiny-task.js';
 
@@ -26,74 +27,87 @@ describe('GRPO training loop (tiny transformer on wasm)', () => {
     expect(last).toBeGreaterThan(first + 0.3);
     trainer.dispose();
   });
-
-  it('keeps the number of tensors constant across steps', async () => {
-    const trainer = await tinyTrainer(tinyConfig({ train: { numIterations: 2, miniBatchSize: 8, microBatchSize: 4 } }));
-    await trainer.trainStep(); // creates optimizer moments
-    const before = tf.memory().numTensors;
-    await trainer.trainStep();
-    await trainer.trainStep();
-    expect(tf.memory().numTensors).toBe(before);
-    trainer.dispose();
-  });
-
-  it('gives the same update with one batch of 16 as with micro-batches of 4 (gradient accumulation)', async () => {
-    for (const lossAggregation of ['token-mean', 'seq-mean-token-mean', 'seq-mean-token-sum', 'constant']) {
-      const whole = await tinyTrainer(tinyConfig({ algorithm: { lossAggregation, kl: { beta: 0.04 } } }));
-      const split = await tinyTrainer(tinyConfig({ algorithm: { lossAggregation, kl: { beta: 0.04 } }, train: { microBatchSize: 4 } }));
-      const [a] = await steps(whole, 1);
-      const [b] = await steps(split, 1);
-      expect(b!.loss).toBeCloseTo(a!.loss!, 5);
-      expect(b!.grad_norm).toBeCloseTo(a!.grad_norm!, 4);
-      const wa = whole.policy.trainableVariables().map((v) => Array.from(v.dataSync()));
-      const wb = split.policy.trainableVariables().map((v) => Array.from(v.dataSync()));
-      wa.forEach((w, i) => w.forEach((x, j) => expect(Math.abs(x - wb[i]![j]!)).toBeLessThan(1e-5)));
-      whole.dispose();
-      split.dispose();
-    }
-  });
-
-  it('is reproducible: the same seed gives the same metrics', async () => {
-    const a = await steps(await tinyTrainer(tinyConfig()), 3);
-    const b = await steps(await tinyTrainer(tinyConfig()), 3);
-    expect(b).toEqual(a);
-    const c = await steps(await tinyTrainer(tinyConfig({ seed: 6 })), 3);
-    expect(c).not.toEqual(a);
-  });
-
-  it('resumes exactly: 4 steps straight equal 2 + checkpoint + resume + 2', async () => {
-    const dir = await mkdtemp(path.join(tmpdir(), 'grpo-resume-'));
-    const config = tinyConfig({ train: { steps: 4, checkpointEvery: 2 }, algorithm: { kl: { beta: 0.04, refResetEvery: 3 } } }, dir);
-
-    const straight = await tinyTrainer(config);
-    const straightSink = new JsonlMetricsSink(path.join(dir, 'straight'));
-    await straight.train({ sinks: [straightSink] });
-    straight.dispose();
-
-    // First half: stop after step 2 as Ctrl-C would, then resume in a fresh process-like setup.
-    const controller = new AbortController();
-    const first = await tinyTrainer(config);
-    const checkpointer = new DirectoryCheckpointer(path.join(dir, 'resumed', 'checkpoints'));
-    const firstSink = new JsonlMetricsSink(path.join(dir, 'resumed'));
-    await first.train({
-      checkpointer,
-      sinks: [firstSink, { name: 'stop-after-2', log: (step) => void (step === 1 && controller.abort()) }],
-      signal: controller.signal,
-    });
-    expect(first.step).toBe(2);
-    first.dispose();
-
-    const second = await tinyTrainer(config);
-    const latest = await checkpointer.latest();
-    expect(latest).toMatch(/step-000002$/);
-    expect((await checkpointer.restore(latest!, second)).step).toBe(2);
-    const secondSink = new JsonlMetricsSink(path.join(dir, 'resumed'), { resumeStep: 2 });
-    await second.train({ checkpointer, sinks: [secondSink] });
-    second.dispose();
-
-    const a = (await readMetrics(straightSink.file)).map(withoutTimings);
-    const b = (await readMetrics(secondSink.file)).map(withoutTimings);
-    expect(b.map((m) => m.step)).toEqual([0, 1, 2, 3]);
-    expect(b).toEqual(a);
-  });
 });
+
+// The loop's guarantees on every backend that can run here: no leaks, micro-batching that
+// changes nothing, reproducibility and exact resume.
+const backends: { name: string; unavailable?: string; setup: () => Promise<void> }[] = [
+  { name: 'wasm', setup: useWasm },
+  { name: 'native', unavailable: nativeUnavailableReason(), setup: () => setupNative('native', { fallback: false }) },
+];
+for (const { name, unavailable, setup } of backends) {
+  if (unavailable) console.log(`[grpo-loop] skipping backend '${name}': ${unavailable}`);
+  describe.skipIf(unavailable !== undefined)(`GRPO training loop (tiny transformer on ${name})`, () => {
+    beforeAll(setup);
+
+    it('keeps the number of tensors constant across steps', async () => {
+      const trainer = await tinyTrainer(tinyConfig({ train: { numIterations: 2, miniBatchSize: 8, microBatchSize: 4 } }));
+      await trainer.trainStep(); // creates optimizer moments
+      const before = tf.memory().numTensors;
+      await trainer.trainStep();
+      await trainer.trainStep();
+      expect(tf.memory().numTensors).toBe(before);
+      trainer.dispose();
+    });
+
+    it('gives the same update with one batch of 16 as with micro-batches of 4 (gradient accumulation)', async () => {
+      for (const lossAggregation of ['token-mean', 'seq-mean-token-mean', 'seq-mean-token-sum', 'constant']) {
+        const whole = await tinyTrainer(tinyConfig({ algorithm: { lossAggregation, kl: { beta: 0.04 } } }));
+        const split = await tinyTrainer(tinyConfig({ algorithm: { lossAggregation, kl: { beta: 0.04 } }, train: { microBatchSize: 4 } }));
+        const [a] = await steps(whole, 1);
+        const [b] = await steps(split, 1);
+        expect(b!.loss).toBeCloseTo(a!.loss!, 5);
+        expect(b!.grad_norm).toBeCloseTo(a!.grad_norm!, 4);
+        const wa = whole.policy.trainableVariables().map((v) => Array.from(v.dataSync()));
+        const wb = split.policy.trainableVariables().map((v) => Array.from(v.dataSync()));
+        wa.forEach((w, i) => w.forEach((x, j) => expect(Math.abs(x - wb[i]![j]!)).toBeLessThan(1e-5)));
+        whole.dispose();
+        split.dispose();
+      }
+    });
+
+    it('is reproducible: the same seed gives the same metrics', async () => {
+      const a = await steps(await tinyTrainer(tinyConfig()), 3);
+      const b = await steps(await tinyTrainer(tinyConfig()), 3);
+      expect(b).toEqual(a);
+      const c = await steps(await tinyTrainer(tinyConfig({ seed: 6 })), 3);
+      expect(c).not.toEqual(a);
+    });
+
+    it('resumes exactly: 4 steps straight equal 2 + checkpoint + resume + 2', async () => {
+      const dir = await mkdtemp(path.join(tmpdir(), 'grpo-resume-'));
+      const config = tinyConfig({ train: { steps: 4, checkpointEvery: 2 }, algorithm: { kl: { beta: 0.04, refResetEvery: 3 } } }, dir);
+
+      const straight = await tinyTrainer(config);
+      const straightSink = new JsonlMetricsSink(path.join(dir, 'straight'));
+      await straight.train({ sinks: [straightSink] });
+      straight.dispose();
+
+      // First half: stop after step 2 as Ctrl-C would, then resume in a fresh process-like setup.
+      const controller = new AbortController();
+      const first = await tinyTrainer(config);
+      const checkpointer = new DirectoryCheckpointer(path.join(dir, 'resumed', 'checkpoints'));
+      const firstSink = new JsonlMetricsSink(path.join(dir, 'resumed'));
+      await first.train({
+        checkpointer,
+        sinks: [firstSink, { name: 'stop-after-2', log: (step) => void (step === 1 && controller.abort()) }],
+        signal: controller.signal,
+      });
+      expect(first.step).toBe(2);
+      first.dispose();
+
+      const second = await tinyTrainer(config);
+      const latest = await checkpointer.latest();
+      expect(latest).toMatch(/step-000002$/);
+      expect((await checkpointer.restore(latest!, second)).step).toBe(2);
+      const secondSink = new JsonlMetricsSink(path.join(dir, 'resumed'), { resumeStep: 2 });
+      await second.train({ checkpointer, sinks: [secondSink] });
+      second.dispose();
+
+      const a = (await readMetrics(straightSink.file)).map(withoutTimings);
+      const b = (await readMetrics(secondSink.file)).map(withoutTimings);
+      expect(b.map((m) => m.step)).toEqual([0, 1, 2, 3]);
+      expect(b).toEqual(a);
+    });
+  });
+}

@@ -1,5 +1,6 @@
 import type { PluginEntry } from '@grpo/core';
 import backendCpu from '@grpo/plugin-backend-cpu';
+import backendNative from '@grpo/plugin-backend-native';
 import backendTfjsNode from '@grpo/plugin-backend-tfjs-node';
 import backendTfjsNodeGpu from '@grpo/plugin-backend-tfjs-node-gpu';
 import backendWasm from '@grpo/plugin-backend-wasm';
@@ -11,7 +12,7 @@ import transformer from '@grpo/plugin-transformer';
  * by `backend:`; the native ones load their tfjs package only when chosen) and the transformer policy.
  */
 export function defaultPlugins(): PluginEntry[] {
-  return [grpo(), backendWasm(), backendCpu(), backendTfjsNode(), backendTfjsNodeGpu(), transformer()];
+  return [grpo(), backendWasm(), backendCpu(), backendNative(), backendTfjsNode(), backendTfjsNodeGpu(), transformer()];
 }
 
 /**

@@ -280,7 +280,7 @@ export function buildProgram(io: CliIo = defaultIo, commands: readonly CliComman
       .option('--no-eval-cache', 'evaluate the starting policy even when its figures are cached')
       .option('--steps <n>', 'override train.steps', integer(1))
       .option('-o, --output <dir>', 'override outputDir')
-      .option('--backend <name>', "override backend ('wasm', 'cpu', 'tfjs-node', 'tfjs-node-gpu')")
+      .option('--backend <name>', "override backend ('wasm', 'cpu', 'native', 'tfjs-node', 'tfjs-node-gpu')")
       .option('--seed <n>', 'override seed', integer(0))
       .addHelpText(
         'after',

@@ -64,7 +64,7 @@ describe('grpo CLI', () => {
     const { code, out, err } = await run(['config', 'validate', '--cwd', cwd]);
     expect(err).toBe('');
     expect(code).toBe(0);
-    expect(out).toMatch(/^config OK: .*\.grporc\.yaml \(7 plugins: @grpo\/plugin-grpo, /);
+    expect(out).toMatch(/^config OK: .*\.grporc\.yaml \(8 plugins: @grpo\/plugin-grpo, /);
     expect(out).toContain(
       'algorithm: estimator grpo, objective clipped-surrogate, loss aggregation seq-mean-token-mean, KL k3 (β 0.04, in the loss); rewards: task_accuracy\n',
     );
@@ -97,7 +97,7 @@ describe('grpo CLI', () => {
     expect(err).toContain("algorithm.advantage.estimator: No advantage estimator named 'median' is registered. Available: grpo, grpo-process, dr-grpo,");
     expect(err).toContain("algorithm.objective.name: No objective named 'clipped' is registered. Available: clipped-surrogate.");
     expect(err).toContain("algorithm.lossAggregation: No loss aggregation named 'token-sum' is registered. Available: seq-mean-token-mean, token-mean,");
-    expect(err).toContain("backend: no tensor backend named 'wsam' is registered. Available: wasm, cpu, tfjs-node, tfjs-node-gpu.");
+    expect(err).toContain("backend: no tensor backend named 'wsam' is registered. Available: wasm, cpu, native, tfjs-node, tfjs-node-gpu.");
     expect(err).toContain('rewards.weights.task_acc: names no reward function (have: task_accuracy)');
     expect(err).not.toContain('rewards.weights.task_accuracy');
     expect(err).toContain('eval.accuracyReward: names no reward function (have: task_accuracy)');

@@ -18,7 +18,7 @@ import { DataError, Rng, type Completion, type FinishReason, type IdCompletion, 
 import type { TransformerConfig } from './config.js';
 import { decodeStep, forwardHidden, leftPaddedContext, lmHead, type LayerKv, type LinearDelta, type RopeTables, type WeightMap } from './model.js';
 import { sampleToken } from './sampling.js';
-import { gatherRows } from './kernels.js';
+import { gatherRows, hasDecodeAttention } from './kernels.js';
 
 export interface ModelState {
   cfg: TransformerConfig;
@@ -154,6 +154,11 @@ export async function generateFromIds(
   });
   const sampler = { temperature: options.temperature, topK: options.topK, topP: options.topP };
 
+  // With the backend's decoding-attention kernel (see kernels.ts), each prompt's keys and values
+  // stay stored once for all its samples, and those of the generated tokens go into buffers
+  // preallocated for every step ([n, Hkv, maxNewTokens, hd]), written in place.
+  const preallocate = useCache && hasDecodeAttention();
+  let promptKv: LayerKv[] = [];
   // Prefill the distinct prompts once, then tile keys/values and logits G times.
   let logits: tf.Tensor2D;
   let cache: LayerKv[] = [];
@@ -161,11 +166,18 @@ export async function generateFromIds(
     const tile = seqs.map((s) => s.prompt);
     const out = tf.tidy(() => {
       const r = fullLastLogits(model, promptIds, padId);
+      const buffers = () =>
+        r.kv.map((l) => ({
+          k: tf.zeros([tile.length, l.k.shape[1], maxNewTokens, l.k.shape[3]]),
+          v: tf.zeros([tile.length, l.v.shape[1], maxNewTokens, l.v.shape[3]]),
+        }));
       return {
         logits: gatherRows(r.logits, tile),
-        kv: useCache ? r.kv.map((l) => ({ k: gatherRows(l.k, tile), v: gatherRows(l.v, tile) })) : [],
+        prompt: preallocate ? r.kv : [],
+        kv: !useCache ? [] : preallocate ? buffers() : r.kv.map((l) => ({ k: gatherRows(l.k, tile), v: gatherRows(l.v, tile) })),
       };
     });
+    promptKv = out.prompt as LayerKv[];
     logits = out.logits as tf.Tensor2D;
     cache = out.kv as LayerKv[];
   }
@@ -240,17 +252,32 @@ export async function generateFromIds(
           }
           bias.fill(-1e9, r * (L + 1), r * (L + 1) + (si >= 0 ? s.pad : 0));
         });
-        const out = decodeStep(cfg, model.weights, model.tables, ids, positions, kv, tf.tensor4d(bias, [n, 1, 1, L + 1]), model.lora);
+        const shared = preallocate
+          ? {
+              prompt: promptKv,
+              pads: tf.tensor1d(
+                slotSeq.map((si) => (si >= 0 ? (seqs[si] as SeqState).pad : 0)),
+                'int32',
+              ),
+              rowPrompt: tf.tensor1d(
+                slotSeq.map((si) => (si >= 0 ? (seqs[si] as SeqState).prompt : 0)),
+                'int32',
+              ),
+              length: L,
+            }
+          : undefined;
+        const out = decodeStep(cfg, model.weights, model.tables, ids, positions, kv, tf.tensor4d(bias, [n, 1, 1, L + 1]), model.lora, shared);
         return { logits: out.logits, kv: out.cache };
       });
       logits = next.logits as tf.Tensor2D;
       cache = next.kv as LayerKv[];
       prevLogits.dispose();
-      for (const l of prevCache) tf.dispose([l.k, l.v]);
+      // A preallocated cache comes back as the same tensors unless it was compacted.
+      for (const l of prevCache) if (!cache.includes(l)) tf.dispose([l.k, l.v]);
     }
   } finally {
     logits.dispose();
-    for (const l of cache) tf.dispose([l.k, l.v]);
+    for (const l of [...cache, ...promptKv]) tf.dispose([l.k, l.v]);
   }
 
   const out: IdCompletion[][] = promptIds.map(() => []);

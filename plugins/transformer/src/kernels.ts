@@ -176,3 +176,40 @@ export function bmm<T extends tf.Tensor2D | tf.Tensor3D>(a: T, b: T): T {
 export function mm(a: tf.Tensor2D, b: tf.Tensor2D): tf.Tensor2D {
   return bmm(a, b);
 }
+
+/**
+ * Decoding attention with a preallocated KV cache, when the active backend provides it as the
+ * kernel `GrpoDecodeAttention` (@grpo/plugin-backend-native does). Inputs: `q` `[n, H, hd]`
+ * (rotary embedding and 1/√hd applied); `promptK`/`promptV` `[P, Hkv, Pmax, hd]`: the prefill's
+ * keys and values of each distinct prompt, stored once for all its samples; `genK`/`genV`
+ * `[n, Hkv, cap, hd]`: those of the generated tokens, per sequence; `kNew`/`vNew` `[n, Hkv, hd]`;
+ * `pads` and `rowPrompt` int32 `[n]`: each row's left padding and prompt. Attribute `length`: L,
+ * the positions before this step (Pmax ≤ L < Pmax + cap). The kernel writes `kNew`/`vNew` at
+ * `genK[:, :, L − Pmax]` in place (so the caches must be owned by the caller alone) and returns
+ * `[n, H·hd]`: for each row and head, softmax over positions `pads[r]..L` of q·k, times v, where
+ * position l < Pmax is the prompt's and l ≥ Pmax the row's own. Query head h reads kv head
+ * `h / (H / Hkv)`.
+ */
+export const DECODE_ATTENTION = 'GrpoDecodeAttention';
+
+/** Whether the active backend has the `GrpoDecodeAttention` kernel (see `decodeAttention`). */
+export function hasDecodeAttention(): boolean {
+  return tf.getKernel(DECODE_ATTENTION, tf.getBackend()) !== undefined;
+}
+
+/** The inputs of `GrpoDecodeAttention` besides the query and the new keys and values. */
+export interface DecodeCache {
+  promptK: tf.Tensor4D;
+  promptV: tf.Tensor4D;
+  genK: tf.Tensor4D;
+  genV: tf.Tensor4D;
+  pads: tf.Tensor1D;
+  rowPrompt: tf.Tensor1D;
+  length: number;
+}
+
+/** See `DECODE_ATTENTION`; only call it when `hasDecodeAttention()`. */
+export function decodeAttention(q: tf.Tensor3D, kNew: tf.Tensor3D, vNew: tf.Tensor3D, c: DecodeCache): tf.Tensor2D {
+  const inputs = { q, promptK: c.promptK, promptV: c.promptV, genK: c.genK, genV: c.genV, kNew, vNew, pads: c.pads, rowPrompt: c.rowPrompt };
+  return tf.engine().runKernel(DECODE_ATTENTION, inputs, { length: c.length }) as tf.Tensor2D;
+}

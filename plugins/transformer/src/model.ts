@@ -13,7 +13,7 @@
 import * as tf from '@tensorflow/tfjs';
 import { Rng } from '@grpo/core';
 import { headDim, type Llama3RopeScaling, type TransformerConfig } from './config.js';
-import { bmm, mm } from './kernels.js';
+import { bmm, decodeAttention, mm } from './kernels.js';
 
 export type WeightMap = Map<string, tf.Variable>;
 
@@ -359,7 +359,11 @@ export function lmHead(cfg: TransformerConfig, weights: WeightMap, hidden: tf.Te
 /**
  * One decoding step for `Bt` sequences with a KV cache of length L. `ids` are the new tokens,
  * `positions` their rotary positions, `bias` `[Bt, 1, 1, L+1]` masks left padding. Returns the
- * logits `[Bt, V]` and the extended cache (the caller disposes the old one).
+ * logits `[Bt, V]` and the extended cache (the caller disposes the old one). With `preallocated`
+ * (only when the backend has the `GrpoDecodeAttention` kernel, see kernels.ts) `cache` holds each
+ * layer's `[Bt, Hkv, cap, hd]` buffers of generated keys and values and `prompt` those of the
+ * distinct prompts; the new keys and values are written into `cache` in place, `pads` masks left
+ * padding instead of `bias`, and the same tensors come back.
  */
 export function decodeStep(
   cfg: TransformerConfig,
@@ -370,6 +374,7 @@ export function decodeStep(
   cache: LayerKv[],
   bias: tf.Tensor4D,
   lora?: LinearDelta,
+  preallocated?: { prompt: LayerKv[]; pads: tf.Tensor1D; rowPrompt: tf.Tensor1D; length: number },
 ): { logits: tf.Tensor2D; cache: LayerKv[] } {
   const Bt = ids.length;
   const H = cfg.nHeads;
@@ -393,14 +398,31 @@ export function decodeStep(
     const kNew = rope(project(cfg, weights, h, p, lora, 'k', Hkv), Hkv, rk).reshape([Bt, Hkv, 1, hd]) as tf.Tensor4D;
     const vNew = project(cfg, weights, h, p, lora, 'v', Hkv).reshape([Bt, Hkv, 1, hd]) as tf.Tensor4D;
     const prev = cache[l] as LayerKv;
-    const k = tf.concat([prev.k, kNew], 2);
-    const v = tf.concat([prev.v, vNew], 2);
-    next.push({ k, v });
-    const L = k.shape[2];
-    // Queries grouped by kv head: [Bt·Hkv, rep, hd] against [Bt·Hkv, L, hd].
-    const scores = tf.matMul(q.reshape([Bt * Hkv, rep, hd]), k.reshape([Bt * Hkv, L, hd]), false, true).reshape([Bt, Hkv, rep, L]);
-    const probs = tf.softmax(tf.add(scores, bias.reshape([Bt, 1, 1, L]))).reshape([Bt * Hkv, rep, L]);
-    const att = tf.matMul(probs, v.reshape([Bt * Hkv, L, hd])).reshape([Bt, H * hd]) as tf.Tensor2D;
+    let att: tf.Tensor2D;
+    if (preallocated) {
+      // The backend's fused kernel: kNew/vNew written into the preallocated cache in place.
+      const { prompt, pads, rowPrompt, length } = preallocated;
+      const shared = prompt[l] as LayerKv;
+      att = decodeAttention(q.reshape([Bt, H, hd]), kNew.reshape([Bt, Hkv, hd]), vNew.reshape([Bt, Hkv, hd]), {
+        promptK: shared.k,
+        promptV: shared.v,
+        genK: prev.k,
+        genV: prev.v,
+        pads,
+        rowPrompt,
+        length,
+      });
+      next.push(prev);
+    } else {
+      const k = tf.concat([prev.k, kNew], 2);
+      const v = tf.concat([prev.v, vNew], 2);
+      next.push({ k, v });
+      const L = k.shape[2];
+      // Queries grouped by kv head: [Bt·Hkv, rep, hd] against [Bt·Hkv, L, hd].
+      const scores = tf.matMul(q.reshape([Bt * Hkv, rep, hd]), k.reshape([Bt * Hkv, L, hd]), false, true).reshape([Bt, Hkv, rep, L]);
+      const probs = tf.softmax(tf.add(scores, bias.reshape([Bt, 1, 1, L]))).reshape([Bt * Hkv, rep, L]);
+      att = tf.matMul(probs, v.reshape([Bt * Hkv, L, hd])).reshape([Bt, H * hd]) as tf.Tensor2D;
+    }
     x = tf.add(x, linear(weights, `${p}.attn.wo`, att, lora));
     const h2 = rmsNorm(x, w(weights, `${p}.mlp_norm.weight`), cfg.normEps);
     const gate = silu(linear(weights, `${p}.mlp.w1`, h2, lora));

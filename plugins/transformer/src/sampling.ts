@@ -24,6 +24,18 @@ export function samplingLogProbs(logits: ArrayLike<number>, opts: SamplerOptions
   }
   const scaled = new Float64Array(V);
   for (let i = 0; i < V; i++) scaled[i] = (logits[i] as number) / opts.temperature;
+  if (!(opts.topK && opts.topK > 0 && opts.topK < V) && !(opts.topP !== undefined && opts.topP < 1)) {
+    // Nothing truncated: the log-softmax of every token. The normaliser sums the terms in
+    // descending order of value, as the truncating path below does, so the numbers are the same
+    // bit for bit; a numeric sort of the values replaces the slower sort of indices.
+    const sorted = Float64Array.from(scaled).sort();
+    const m = sorted[V - 1] as number;
+    let sum = 0;
+    for (let r = V - 1; r >= 0; r--) sum += Math.exp((sorted[r] as number) - m);
+    const z = m + Math.log(sum);
+    for (let i = 0; i < V; i++) out[i] = (scaled[i] as number) - z;
+    return out;
+  }
   const order = Array.from({ length: V }, (_, i) => i).sort((a, b) => (scaled[b] as number) - (scaled[a] as number) || a - b);
   let keep = V;
   if (opts.topK && opts.topK > 0) keep = Math.min(keep, opts.topK);

@@ -40,7 +40,11 @@ export const coreConfigSchema = z.strictObject({
     .describe(
       'Plugins loaded after the defaults, in order. In TS/JS configs plugin objects (falsy entries are skipped, nested arrays are presets); in JSON/YAML package names or [name, options].',
     ),
-  backend: z.string().min(1).default('wasm').describe('Tensor backend: `wasm` (default), `cpu`, `tfjs-node` or `tfjs-node-gpu`; see docs/backends.md.'),
+  backend: z
+    .string()
+    .min(1)
+    .default('wasm')
+    .describe('Tensor backend: `wasm` (default), `cpu`, `native`, `tfjs-node` or `tfjs-node-gpu`; see docs/backends.md.'),
   seed: int(0).default(0).describe('Seed of data order, sampling and fresh weights; the same seed and config give the same run.'),
   outputDir: z.string().min(1).default('runs/latest').describe('Run directory: metrics.jsonl, samples.jsonl, checkpoints/, report.html.'),
   policy: z
