@@ -152,6 +152,8 @@ interface ShapeResult {
   loraTrainTokensPerSec?: number;
   referenceSavedMiB?: number;
   loraReferenceMiB?: number;
+  /** RSS at the end of the training phase (its own process). */
+  trainRssMiB?: number;
   error?: string;
 }
 
@@ -162,7 +164,7 @@ const MiB = 2 ** 20;
 const ids = (n: number, seed: number, vocab: number) => Array.from({ length: n }, (_, j) => 3 + ((seed * 7919 + j * 104729) % (vocab - 3)));
 
 /** One shape, in this process: what the module doc lists. */
-async function measure(name: string, dir: string): Promise<void> {
+async function measure(name: string, dir: string, phase: 'generate' | 'train'): Promise<void> {
   await tf.setBackend('wasm');
   await tf.ready();
   const bytes0 = tf.memory().numBytes;
@@ -172,11 +174,17 @@ async function measure(name: string, dir: string): Promise<void> {
   const weightsBytes = tf.memory().numBytes - bytes0;
   const rssMiB = process.memoryUsage().rss / MiB;
   const params = [...base.weights.values()].reduce((n, v) => n + v.size, 0);
-  const vocab = base.config.vocabSize;
   console.error(`${name}: loaded ${(params / 1e6).toFixed(1)}M parameters in ${loadSeconds.toFixed(1)} s`);
   report({ model: name, params, loadSeconds, rssMiB, weightsMiB: weightsBytes / MiB });
 
   const policy: TransformerPolicy = base.withLora(LORA, 0);
+  if (phase === 'generate') await measureGeneration(name, policy);
+  else await measureTraining(name, policy, weightsBytes);
+  policy.dispose();
+}
+
+async function measureGeneration(name: string, policy: TransformerPolicy): Promise<void> {
+  const vocab = policy.config.vocabSize;
   const prompts = Array.from({ length: PROMPTS }, (_, i) => ids(PROMPT_LEN, i, vocab));
   await policy.generateFromIds(prompts.slice(0, 1), 1, { maxNewTokens: 2, temperature: 1, seed: 0 });
   const t1 = performance.now();
@@ -184,8 +192,11 @@ async function measure(name: string, dir: string): Promise<void> {
   const genSeconds = (performance.now() - t1) / 1000;
   const generated = out.flat().reduce((n, c) => n + c.tokenIds.length, 0);
   console.error(`${name}: generated ${generated} tokens in ${genSeconds.toFixed(1)} s`);
-  report({ generateTokensPerSec: generated / genSeconds, rssMiB: Math.max(rssMiB, process.memoryUsage().rss / MiB) });
+  report({ generateTokensPerSec: generated / genSeconds, rssMiB: process.memoryUsage().rss / MiB });
+}
 
+async function measureTraining(name: string, policy: TransformerPolicy, weightsBytes: number): Promise<void> {
+  const vocab = policy.config.vocabSize;
   const before = tf.memory().numBytes;
   const reference = policy.referencePolicy();
   const batch = {
@@ -225,16 +236,15 @@ async function measure(name: string, dir: string): Promise<void> {
     loraTrainTokensPerSec: (TRAIN.steps * TRAIN.batch * (TRAIN.prompt + TRAIN.completion)) / trainSeconds,
     referenceSavedMiB: (weightsBytes - loraReferenceBytes) / MiB,
     loraReferenceMiB: loraReferenceBytes / MiB,
-    rssMiB: Math.max(rssMiB, process.memoryUsage().rss / MiB),
+    trainRssMiB: process.memoryUsage().rss / MiB,
   });
   reference.dispose();
   opt.dispose();
-  policy.dispose();
 }
 
 const one = process.argv.indexOf('--one');
 if (one >= 0) {
-  await measure(process.argv[one + 1]!, process.argv[one + 2]!);
+  await measure(process.argv[one + 1]!, process.argv[one + 2]!, process.argv[one + 3] === 'train' ? 'train' : 'generate');
 } else {
   const names = (process.env.BENCH_HF_MODELS ?? DEFAULT_MODELS.join(',')).split(',');
   const results: ShapeResult[] = [];
@@ -245,15 +255,20 @@ if (one >= 0) {
     try {
       const fileBytes = await writeRandomModel(dir, config);
       console.error(`${name}: wrote ${(fileBytes / MiB).toFixed(0)} MiB of BF16 weights`);
-      const child = spawnSync(process.execPath, [...process.execArgv, fileURLToPath(import.meta.url), '--one', name, dir], {
-        encoding: 'utf8',
-        stdio: ['ignore', 'pipe', 'inherit'],
-        maxBuffer: 1 << 24,
-      });
+      // Generation and training each in a process of their own: one phase's memory does not limit the other.
       const result: ShapeResult = { model: name };
-      for (const line of child.stdout.split('\n')) if (line.startsWith('{')) Object.assign(result, JSON.parse(line) as Partial<ShapeResult>);
-      if (child.status !== 0)
-        result.error = `stopped (exit ${child.status ?? child.signal}) after ${result.loraTrainTokensPerSec !== undefined ? 'training' : result.generateTokensPerSec !== undefined ? 'generation' : result.loadSeconds !== undefined ? 'loading' : 'starting'}: wasm memory is limited to 4 GB — the next phase of this shape needs a native backend`;
+      const errors: string[] = [];
+      for (const phase of ['generate', 'train'] as const) {
+        const child = spawnSync(process.execPath, [...process.execArgv, fileURLToPath(import.meta.url), '--one', name, dir, phase], {
+          encoding: 'utf8',
+          stdio: ['ignore', 'pipe', 'inherit'],
+          maxBuffer: 1 << 24,
+        });
+        for (const line of child.stdout.split('\n')) if (line.startsWith('{')) Object.assign(result, JSON.parse(line) as Partial<ShapeResult>);
+        if (child.status !== 0) errors.push(`${phase === 'generate' ? 'generation' : 'LoRA training'} stopped (exit ${child.status ?? child.signal})`);
+      }
+      if (errors.length)
+        result.error = `${errors.join('; ')} on wasm, whose memory is limited to 4 GB: this shape's ${errors.length === 2 ? 'phases need' : 'phase needs'} a native backend`;
       results.push(result);
     } finally {
       await rm(dir, { recursive: true, force: true });
