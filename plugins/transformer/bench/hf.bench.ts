@@ -178,12 +178,12 @@ async function measure(name: string, dir: string, phase: 'generate' | 'train'): 
   report({ model: name, params, loadSeconds, rssMiB, weightsMiB: weightsBytes / MiB });
 
   const policy: TransformerPolicy = base.withLora(LORA, 0);
-  if (phase === 'generate') await measureGeneration(name, policy);
+  if (phase === 'generate') await measureGeneration(name, policy, weightsBytes);
   else await measureTraining(name, policy, weightsBytes);
   policy.dispose();
 }
 
-async function measureGeneration(name: string, policy: TransformerPolicy): Promise<void> {
+async function measureGeneration(name: string, policy: TransformerPolicy, weightsBytes: number): Promise<void> {
   const vocab = policy.config.vocabSize;
   const prompts = Array.from({ length: PROMPTS }, (_, i) => ids(PROMPT_LEN, i, vocab));
   await policy.generateFromIds(prompts.slice(0, 1), 1, { maxNewTokens: 2, temperature: 1, seed: 0 });
@@ -193,6 +193,12 @@ async function measureGeneration(name: string, policy: TransformerPolicy): Promi
   const generated = out.flat().reduce((n, c) => n + c.tokenIds.length, 0);
   console.error(`${name}: generated ${generated} tokens in ${genSeconds.toFixed(1)} s`);
   report({ generateTokensPerSec: generated / genSeconds, rssMiB: process.memoryUsage().rss / MiB });
+  // The reference a LoRA run gets: the backend's bytes before and after creating it (the training phase measures again after a step).
+  const before = tf.memory().numBytes;
+  const reference = policy.referencePolicy();
+  const referenceBytes = tf.memory().numBytes - before;
+  report({ referenceSavedMiB: (weightsBytes - referenceBytes) / MiB, loraReferenceMiB: referenceBytes / MiB });
+  reference.dispose();
 }
 
 async function measureTraining(name: string, policy: TransformerPolicy, weightsBytes: number): Promise<void> {
