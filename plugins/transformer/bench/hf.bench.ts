@@ -274,7 +274,7 @@ if (one >= 0) {
         if (child.status !== 0) errors.push(`${phase === 'generate' ? 'generation' : 'LoRA training'} stopped (exit ${child.status ?? child.signal})`);
       }
       if (errors.length)
-        result.error = `${errors.join('; ')} on wasm, whose memory is limited to 4 GB: this shape's ${errors.length === 2 ? 'phases need' : 'phase needs'} a native backend`;
+        result.error = `${errors.join('; ')} on wasm (its memory is limited to 4 GB; the error above says what stopped it): this shape's ${errors.length === 2 ? 'phases need' : 'phase needs'} a native backend`;
       results.push(result);
     } finally {
       await rm(dir, { recursive: true, force: true });
