@@ -7,7 +7,7 @@
  * - load time (`loadHfPolicy`) and resident memory (RSS) after loading;
  * - generation tokens/s with the KV cache: 8 prompts × G = 4 of 16 tokens;
  * - LoRA training tokens/s: forward + backward + AdamW over the adapters (r 16, all linear
- *   projections) on 8 sequences of 16 + 48 tokens;
+ *   projections) on 4 sequences of 16 + 32 tokens, with the reference's log-probs as GRPO's KL term needs;
  * - the memory the adapter-off reference saves: a full fine-tune's reference is a copy of the
  *   weights once the policy has been updated (the bytes the backend holds for them, measured
  *   when they load); LoRA's reference shares them (the backend's bytes measured before and after
@@ -99,7 +99,7 @@ const NEW_TOKENS = Number(process.env.BENCH_HF_NEW_TOKENS ?? 32);
 const PROMPTS = 8;
 const GROUP = 4;
 const PROMPT_LEN = 16;
-const TRAIN = { batch: 8, prompt: 16, completion: 48, steps: Number(process.env.BENCH_HF_TRAIN_STEPS ?? 2) };
+const TRAIN = { batch: 4, prompt: 16, completion: 32, steps: Number(process.env.BENCH_HF_TRAIN_STEPS ?? 2) };
 const LORA = resolveLoraConfig({ r: 16, alpha: 32, targetModules: 'all-linear' });
 
 /** Streams a BF16 safetensors file of random weights (norm gains 1), one tensor at a time. */
@@ -141,23 +141,30 @@ async function writeRandomModel(dir: string, config: Record<string, unknown>): P
   return offset;
 }
 
+/** What a shape's child process reports, phase by phase (a later phase may fail). */
 interface ShapeResult {
   model: string;
-  params: number;
-  loadSeconds: number;
-  rssMiB: number;
-  weightsMiB: number;
-  generateTokensPerSec: number;
-  loraTrainTokensPerSec: number;
-  referenceSavedMiB: number;
-  loraReferenceMiB: number;
+  params?: number;
+  loadSeconds?: number;
+  rssMiB?: number;
+  weightsMiB?: number;
+  generateTokensPerSec?: number;
+  loraTrainTokensPerSec?: number;
+  referenceSavedMiB?: number;
+  loraReferenceMiB?: number;
+  /** RSS at the end of the training phase (its own process). */
+  trainRssMiB?: number;
+  error?: string;
 }
+
+/** Prints a phase's figures as one JSON line on stdout; the parent merges them. */
+const report = (figures: Partial<ShapeResult>) => console.log(JSON.stringify(figures));
 
 const MiB = 2 ** 20;
 const ids = (n: number, seed: number, vocab: number) => Array.from({ length: n }, (_, j) => 3 + ((seed * 7919 + j * 104729) % (vocab - 3)));
 
 /** One shape, in this process: what the module doc lists. */
-async function measure(name: string, dir: string): Promise<ShapeResult> {
+async function measure(name: string, dir: string, phase: 'generate' | 'train'): Promise<void> {
   await tf.setBackend('wasm');
   await tf.ready();
   const bytes0 = tf.memory().numBytes;
@@ -167,10 +174,17 @@ async function measure(name: string, dir: string): Promise<ShapeResult> {
   const weightsBytes = tf.memory().numBytes - bytes0;
   const rssMiB = process.memoryUsage().rss / MiB;
   const params = [...base.weights.values()].reduce((n, v) => n + v.size, 0);
-  const vocab = base.config.vocabSize;
   console.error(`${name}: loaded ${(params / 1e6).toFixed(1)}M parameters in ${loadSeconds.toFixed(1)} s`);
+  report({ model: name, params, loadSeconds, rssMiB, weightsMiB: weightsBytes / MiB });
 
   const policy: TransformerPolicy = base.withLora(LORA, 0);
+  if (phase === 'generate') await measureGeneration(name, policy, weightsBytes);
+  else await measureTraining(name, policy, weightsBytes);
+  policy.dispose();
+}
+
+async function measureGeneration(name: string, policy: TransformerPolicy, weightsBytes: number): Promise<void> {
+  const vocab = policy.config.vocabSize;
   const prompts = Array.from({ length: PROMPTS }, (_, i) => ids(PROMPT_LEN, i, vocab));
   await policy.generateFromIds(prompts.slice(0, 1), 1, { maxNewTokens: 2, temperature: 1, seed: 0 });
   const t1 = performance.now();
@@ -178,7 +192,17 @@ async function measure(name: string, dir: string): Promise<ShapeResult> {
   const genSeconds = (performance.now() - t1) / 1000;
   const generated = out.flat().reduce((n, c) => n + c.tokenIds.length, 0);
   console.error(`${name}: generated ${generated} tokens in ${genSeconds.toFixed(1)} s`);
+  report({ generateTokensPerSec: generated / genSeconds, rssMiB: process.memoryUsage().rss / MiB });
+  // The reference a LoRA run gets: the backend's bytes before and after creating it (the training phase measures again after a step).
+  const before = tf.memory().numBytes;
+  const reference = policy.referencePolicy();
+  const referenceBytes = tf.memory().numBytes - before;
+  report({ referenceSavedMiB: (weightsBytes - referenceBytes) / MiB, loraReferenceMiB: referenceBytes / MiB });
+  reference.dispose();
+}
 
+async function measureTraining(name: string, policy: TransformerPolicy, weightsBytes: number): Promise<void> {
+  const vocab = policy.config.vocabSize;
   const before = tf.memory().numBytes;
   const reference = policy.referencePolicy();
   const batch = {
@@ -214,29 +238,22 @@ async function measure(name: string, dir: string): Promise<ShapeResult> {
   // What the policy, its reference and the optimizer hold beyond the loaded weights: adapters and their two AdamW moments.
   const loraReferenceBytes = tf.memory().numBytes - before - 2 * adapterBytes;
   console.error(`${name}: ${TRAIN.steps} LoRA steps in ${trainSeconds.toFixed(1)} s`);
-  reference.dispose();
-  opt.dispose();
-  policy.dispose();
-  return {
-    model: name,
-    params,
-    loadSeconds,
-    rssMiB,
-    weightsMiB: weightsBytes / MiB,
-    generateTokensPerSec: generated / genSeconds,
+  report({
     loraTrainTokensPerSec: (TRAIN.steps * TRAIN.batch * (TRAIN.prompt + TRAIN.completion)) / trainSeconds,
     referenceSavedMiB: (weightsBytes - loraReferenceBytes) / MiB,
     loraReferenceMiB: loraReferenceBytes / MiB,
-  };
+    trainRssMiB: process.memoryUsage().rss / MiB,
+  });
+  reference.dispose();
+  opt.dispose();
 }
 
 const one = process.argv.indexOf('--one');
 if (one >= 0) {
-  const result = await measure(process.argv[one + 1]!, process.argv[one + 2]!);
-  console.log(JSON.stringify(result));
+  await measure(process.argv[one + 1]!, process.argv[one + 2]!, process.argv[one + 3] === 'train' ? 'train' : 'generate');
 } else {
   const names = (process.env.BENCH_HF_MODELS ?? DEFAULT_MODELS.join(',')).split(',');
-  const results: (ShapeResult | { model: string; error: string })[] = [];
+  const results: ShapeResult[] = [];
   for (const name of names) {
     const config = SHAPES[name];
     if (!config) throw new Error(`unknown shape ${name}; known: ${Object.keys(SHAPES).join(', ')}`);
@@ -244,18 +261,21 @@ if (one >= 0) {
     try {
       const fileBytes = await writeRandomModel(dir, config);
       console.error(`${name}: wrote ${(fileBytes / MiB).toFixed(0)} MiB of BF16 weights`);
-      const child = spawnSync(process.execPath, [...process.execArgv, fileURLToPath(import.meta.url), '--one', name, dir], {
-        encoding: 'utf8',
-        stdio: ['ignore', 'pipe', 'inherit'],
-        maxBuffer: 1 << 24,
-      });
-      const last = child.stdout.trim().split('\n').at(-1) ?? '';
-      if (child.status === 0 && last.startsWith('{')) results.push(JSON.parse(last) as ShapeResult);
-      else
-        results.push({
-          model: name,
-          error: `did not run on ${process.env.BENCH_BACKEND ?? 'wasm'} (exit ${child.status ?? child.signal}); wasm memory is limited to 4 GB — a shape this size needs a native backend`,
+      // Generation and training each in a process of their own: one phase's memory does not limit the other.
+      const result: ShapeResult = { model: name };
+      const errors: string[] = [];
+      for (const phase of ['generate', 'train'] as const) {
+        const child = spawnSync(process.execPath, [...process.execArgv, fileURLToPath(import.meta.url), '--one', name, dir, phase], {
+          encoding: 'utf8',
+          stdio: ['ignore', 'pipe', 'inherit'],
+          maxBuffer: 1 << 24,
         });
+        for (const line of child.stdout.split('\n')) if (line.startsWith('{')) Object.assign(result, JSON.parse(line) as Partial<ShapeResult>);
+        if (child.status !== 0) errors.push(`${phase === 'generate' ? 'generation' : 'LoRA training'} stopped (exit ${child.status ?? child.signal})`);
+      }
+      if (errors.length)
+        result.error = `${errors.join('; ')} on wasm (its memory is limited to 4 GB; the error above says what stopped it): this shape's ${errors.length === 2 ? 'phases need' : 'phase needs'} a native backend`;
+      results.push(result);
     } finally {
       await rm(dir, { recursive: true, force: true });
     }
@@ -264,12 +284,12 @@ if (one >= 0) {
   console.log(
     `${'model'.padEnd(14)}${'params'.padStart(9)}${'load s'.padStart(8)}${'RSS MiB'.padStart(9)}${'gen tok/s'.padStart(11)}${'LoRA train tok/s'.padStart(18)}${'ref saved MiB'.padStart(15)}`,
   );
+  const num = (v: number | undefined, digits: number, width: number) => (v === undefined ? '—' : v.toFixed(digits)).padStart(width);
   for (const r of results) {
-    if ('error' in r) console.log(`${r.model.padEnd(14)}  ${r.error}`);
-    else
-      console.log(
-        `${r.model.padEnd(14)}${`${(r.params / 1e6).toFixed(0)}M`.padStart(9)}${r.loadSeconds.toFixed(1).padStart(8)}${r.rssMiB.toFixed(0).padStart(9)}${r.generateTokensPerSec.toFixed(1).padStart(11)}${r.loraTrainTokensPerSec.toFixed(1).padStart(18)}${r.referenceSavedMiB.toFixed(0).padStart(15)}`,
-      );
+    console.log(
+      `${r.model.padEnd(14)}${(r.params === undefined ? '—' : `${(r.params / 1e6).toFixed(0)}M`).padStart(9)}${num(r.loadSeconds, 1, 8)}${num(r.rssMiB, 0, 9)}${num(r.generateTokensPerSec, 1, 11)}${num(r.loraTrainTokensPerSec, 1, 18)}${num(r.referenceSavedMiB, 0, 15)}`,
+    );
+    if (r.error) console.log(`  ${r.error}`);
   }
   console.log(JSON.stringify({ backend: 'wasm', newTokens: NEW_TOKENS, batch: PROMPTS, groupSize: GROUP, models: results }));
 }
