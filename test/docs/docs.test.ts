@@ -228,7 +228,9 @@ describe('docs code blocks', () => {
               const path_ = command === 'rm' ? positional.slice(0, 2) : positional.slice(0, 1);
               const help = await runCli(helpArgv(path_));
               if (help.code !== 0) problems.push(`${at}: \`grpo ${path_.join(' ')} --help\` exited ${help.code}: ${help.err.trim()}`);
-              for (const flag of flagsOf(args)) if (!helpHasFlag(help.out, flag)) problems.push(`${at}: \`grpo ${path_.join(' ')}\` has no option ${flag}`);
+              // --plugin is the program's own option (every command takes it), not the command's.
+              for (const flag of flagsOf(args).filter((f) => f !== '--plugin'))
+                if (!helpHasFlag(help.out, flag)) problems.push(`${at}: \`grpo ${path_.join(' ')}\` has no option ${flag}`);
             }
             continue;
           }

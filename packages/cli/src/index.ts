@@ -421,7 +421,10 @@ export function buildProgram(io: CliIo = defaultIo, commands: readonly CliComman
   for (const contributed of commands) {
     if (program.commands.some((c) => c.name() === contributed.name))
       throw new GrpoError(`a plugin contributes the command '${contributed.name}', which grpo already has`);
-    program.addCommand(contributed.create(io, { loadConfig: (flags) => resolveFromFlags(flags, undefined, true) }).exitOverride());
+    const command = contributed.create(io, { loadConfig: (flags) => resolveFromFlags(flags, undefined, true) });
+    // Help and usage errors of a plugin's command go through `io` too, like the built-in commands'.
+    for (const c of [command, ...command.commands]) c.configureOutput({ writeOut: io.out, writeErr: io.err });
+    program.addCommand(command.exitOverride());
   }
 
   program

@@ -1,11 +1,22 @@
 /** `grpo worker`: the CLI command this plugin ships (a `CliCommand` contribution). */
-import { assembleContainer, RewardFunction, selectNamed, TensorBackend, type CliCommand, type CliContext, type CliIo } from '@grpo/core';
+import {
+  assembleContainer,
+  Policy,
+  prepareContainer,
+  RewardFunction,
+  selectNamed,
+  TensorBackend,
+  type CliCommand,
+  type CliContext,
+  type CliIo,
+} from '@grpo/core';
 import { Command, InvalidArgumentError, Option } from 'commander';
 import { redisUrl } from './config.js';
 import { startRewardWorker } from './reward-worker.js';
+import { startRolloutWorker } from './rollouts.js';
 
 interface WorkerFlags {
-  role: 'reward';
+  role: 'reward' | 'rollout';
   redis?: string;
   concurrency: number;
   quiet?: boolean;
@@ -32,7 +43,11 @@ function untilStopped(): Promise<string> {
 function createWorkerCommand(io: CliIo, context: CliContext): Command {
   return new Command('worker')
     .description("run a worker that takes jobs of training runs from Redis (BullMQ): --role reward scores groups with the config's reward functions")
-    .addOption(new Option('--role <role>', 'what this worker does').choices(['reward']).makeOptionMandatory())
+    .addOption(
+      new Option('--role <role>', "'reward': score groups with the config's rewards; 'rollout': sample with the config's policy (generation.engine: 'workers')")
+        .choices(['reward', 'rollout'])
+        .makeOptionMandatory(),
+    )
     .option('--redis <url>', 'Redis URL (default: workers.redis, else $GRPO_REDIS_URL, else redis://127.0.0.1:6379)')
     .option('--concurrency <n>', 'jobs this process runs at once (async rewards that wait on I/O overlap)', positiveInt, 1)
     .option('-q, --quiet', 'no line per job')
@@ -45,23 +60,26 @@ function createWorkerCommand(io: CliIo, context: CliContext): Command {
     .action(async (_flags: WorkerFlags, cmd: Command) => {
       const flags = cmd.optsWithGlobals<WorkerFlags>();
       const config = await context.loadConfig(flags);
-      const container = await assembleContainer(config);
-      // Rewards may compute with tensors (a reward model): the run's backend first.
-      await selectNamed<TensorBackend>(container, TensorBackend, config.backend, 'tensor backend').setup();
-      const rewards = await container.getAllAsync<RewardFunction>(RewardFunction, { optional: true });
       const log = (line: string) => io.err(`${line}\n`);
-      const worker = await startRewardWorker({
-        url: redisUrl(config.workers, flags.redis),
-        workers: config.workers,
-        rewards,
-        concurrency: flags.concurrency,
-        log: flags.quiet ? (line) => !line.startsWith('job ') && log(line) : log,
-      });
+      const quietLog = flags.quiet ? (line: string) => !line.startsWith('job ') && log(line) : log;
+      const url = redisUrl(config.workers, flags.redis);
+      let worker: { close(): Promise<void> };
+      if (flags.role === 'rollout') {
+        // The backend set up and the policy built as for training; each job loads its weights version.
+        const container = await prepareContainer(config);
+        worker = await startRolloutWorker({ url, workers: config.workers, policy: await container.getAsync<Policy>(Policy), log: quietLog });
+      } else {
+        const container = await assembleContainer(config);
+        // Rewards may compute with tensors (a reward model): the run's backend first.
+        await selectNamed<TensorBackend>(container, TensorBackend, config.backend, 'tensor backend').setup();
+        const rewards = await container.getAllAsync<RewardFunction>(RewardFunction, { optional: true });
+        worker = await startRewardWorker({ url, workers: config.workers, rewards, concurrency: flags.concurrency, log: quietLog });
+      }
       const signal = await untilStopped();
       log(`${signal}: finishing the jobs in hand`);
       await worker.close();
     });
 }
 
-/** `grpo worker --role reward`: score groups from the run's queue with the config's reward functions. */
+/** `grpo worker --role reward|rollout`: score groups with the config's reward functions, or sample with its policy. */
 export const workerCommand: CliCommand = { name: 'worker', create: (io, context) => createWorkerCommand(io, context) };

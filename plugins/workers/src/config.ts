@@ -21,6 +21,13 @@ export const workersSchema = z
       .regex(/^[A-Za-z0-9_.-]+$/, { error: (issue) => `expected letters, digits, '_', '.' or '-', got ${field.show(issue.input)}` })
       .default('grpo')
       .describe("Name of the run's queues (`<queue>-rewards`); runs that share one Redis need different names."),
+    weightsDir: z
+      .string()
+      .min(1)
+      .optional()
+      .describe(
+        "Where the trainer publishes the policy's weights once per step, by version (`v<N>/`), for rollout workers (`generation.engine: 'workers'`); a directory every worker reads (shared storage across machines). Default: `<outputDir>/weights`.",
+      ),
     rewards: z.boolean().default(false).describe('Score training steps on reward workers (`grpo worker --role reward`) instead of in the trainer.'),
     attempts: int(1).default(3).describe('Tries per job: a job that fails (timeout, crash, lost worker) is retried on any worker up to this many times.'),
     backoffMs: int(0).default(1000).describe('Delay before the first retry; doubles with each further retry.'),
@@ -30,6 +37,11 @@ export const workersSchema = z
     lockMs: int(200)
       .default(30_000)
       .describe('How long a worker holds a job without renewing its lock: a worker that dies (kill -9) loses its jobs to the others after this.'),
+    rolloutLockMs: int(200)
+      .default(120_000)
+      .describe(
+        "A rollout worker's lock on its job: sampling blocks the worker's thread, so the lock cannot be renewed while it samples; longer than the longest generation.",
+      ),
     reconnectTimeoutMs: int(0).default(60_000).describe('How long the trainer waits for Redis to come back when the connection drops, before it stops.'),
     idleTimeoutMs: int(1)
       .default(600_000)
@@ -53,3 +65,6 @@ export function redisUrl(config: Pick<WorkersConfig, 'redis'>, flag?: string, en
 
 /** The queue a run's scoring jobs go through. */
 export const rewardQueueName = (config: Pick<WorkersConfig, 'queue'>) => `${config.queue}-rewards`;
+
+/** The queue a run's generation jobs go through (`generation.engine: 'workers'`). */
+export const rolloutQueueName = (config: Pick<WorkersConfig, 'queue'>) => `${config.queue}-rollouts`;
