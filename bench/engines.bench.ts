@@ -4,7 +4,7 @@
  * 128-token window) — generation tokens/s, weight-sync seconds (mean of 3 syncs), and the
  * engine–trainer mismatch (`mismatch/mismatch_kl` over every sampled token) — and the same on a
  * SmolLM2-135M-shaped random model (a smaller rollout: 2 prompts × 4, 16 new tokens; set
- * BENCH_SMOL=0 to skip it). The last line is one JSON object:
+ * BENCH_SMOL=0 to skip it; tfjs and llama.cpp only). The last line is one JSON object:
  * `{"engines": {"tfjs": {…}, "llama.cpp": {…}, "openai-http": {…}}, "smolLm2Shaped": {…}}`.
  * Machines and load differ: compare the engines within one run.
  */
@@ -73,16 +73,20 @@ async function measure(
 }
 
 /** The three engines over one policy; the HTTP one talks to an in-process `grpo serve` server on loopback. */
-async function allEngines(label: string, policy: Policy, prompts: string[], groupSize: number, sampling: SamplingOptions, threads?: number) {
+async function allEngines(label: string, policy: Policy, prompts: string[], groupSize: number, sampling: SamplingOptions, threads?: number, http = true) {
   const dir = await mkdtemp(path.join(os.tmpdir(), 'grpo-bench-engines-'));
   const served = await createServedCopy(policy, dir);
   const server = completionServer(served, { model: 'bench' });
   const url = await listen(server, '127.0.0.1', 0);
   const llama = new LlamaCppEngine({ threads });
   try {
-    return {
+    const inProcess = {
       tfjs: await measure(`${label} tfjs (in process)`, policyEngine(policy), policy, prompts, groupSize, sampling),
       'llama.cpp': await measure(`${label} llama.cpp`, llama, policy, prompts, groupSize, sampling),
+    };
+    if (!http) return inProcess;
+    return {
+      ...inProcess,
       'openai-http': await measure(
         `${label} openai-http (grpo serve)`,
         new OpenAiEngine({ baseUrl: url, logprobs: 'processed', sync: { kind: 'checkpoint', dir }, concurrency: 4 }),
@@ -121,10 +125,10 @@ console.log(`main job's rollout shape: 16 prompts × 8, up to ${maxNewTokens} ne
 const engines = await allEngines('main shape:', sft, prompts, 8, { maxNewTokens, temperature: 1, seed: 0 }, threads);
 sft.dispose();
 
-let smolLm2Shaped: Record<string, Figures> | undefined;
+let smolLm2Shaped: Partial<Record<string, Figures>> | undefined;
 if (process.env.BENCH_SMOL !== '0') {
   // SmolLM2-135M's shape (vocab 49152, 576 wide, 30 layers, 9 heads / 3 KV heads, FFN 1536), random weights.
-  const chars = Array.from({ length: 49_149 }, (_, i) => String.fromCodePoint(0x100 + i)).join(''); // + 3 special tokens
+  const chars = Array.from({ length: 49_148 }, (_, i) => String.fromCodePoint(0x100 + i)).join(''); // + 4 special tokens
   const smol = createPolicy({
     model: { vocabSize: 49_152, dModel: 576, nLayers: 30, nHeads: 9, nKvHeads: 3, ffnDim: 1536, maxSeqLen: 64, tiedEmbeddings: true },
     tokenizer: CharTokenizer.fromChars(chars),
@@ -132,7 +136,8 @@ if (process.env.BENCH_SMOL !== '0') {
   });
   const smolPrompts = [chars.slice(0, 8), chars.slice(100, 108)];
   console.log('SmolLM2-135M-shaped random model: 2 prompts × 4, 16 new tokens, temperature 1');
-  smolLm2Shaped = await allEngines('smol:', smol, smolPrompts, 4, { maxNewTokens: 16, temperature: 1, seed: 0 }, threads);
+  // Not through HTTP: grpo serve runs the same tfjs sampler, which is already the slowest here.
+  smolLm2Shaped = await allEngines('smol:', smol, smolPrompts, 4, { maxNewTokens: 16, temperature: 1, seed: 0 }, threads, false);
   smol.dispose();
 }
 
