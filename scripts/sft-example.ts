@@ -8,9 +8,17 @@
 import { mkdir, rm, cp } from 'node:fs/promises';
 import path from 'node:path';
 import { parseArgs } from 'node:util';
-import { evaluate } from '@grpo/core';
+import { evaluate, multiTurnGenerate, policyEngine, type EvaluateOptions } from '@grpo/core';
 import { setupBackend } from '@grpo/plugin-backend-wasm';
-import { finalAnswerExtractor, MATH_TASK_CHARS, MATH_TASK_TOOL_CHARS, mathTaskParts, sftExamples, taskAccuracy } from '@grpo/plugin-math-task';
+import {
+  calculatorEnvironment,
+  finalAnswerExtractor,
+  MATH_TASK_CHARS,
+  MATH_TASK_TOOL_CHARS,
+  mathTaskParts,
+  sftExamples,
+  taskAccuracy,
+} from '@grpo/plugin-math-task';
 import { CharTokenizer } from '@grpo/plugin-tokenizers';
 import { createPolicy, sft } from '@grpo/plugin-transformer';
 
@@ -55,6 +63,26 @@ const heldOut = sftExamples(evalRows.slice(0, 64), { tool });
 await rm(args.work!, { recursive: true, force: true });
 await mkdir(args.work!, { recursive: true });
 
+/** The calculator arm is measured with its tool: multi-turn trajectories, the calculator answering each call (as `npm run bench:tool-use` runs it). */
+const calculator = calculatorEnvironment();
+const withTool: Pick<EvaluateOptions, 'generate'> = tool
+  ? {
+      generate: (rows, prompts, groupSize, sampling) =>
+        multiTurnGenerate(
+          prompts.map((text, i) => ({ text, ids: policy.encodePrompt(text), row: rows[i]! })),
+          groupSize,
+          sampling,
+          {
+            engine: policyEngine(policy),
+            environment: calculator,
+            tokenizer,
+            options: { maxTurns: 8, maxTokens: 72, timeoutMs: 10_000, onError: 'raise' },
+            maxSeqLen: policy.maxSeqLen,
+          },
+        ),
+    }
+  : {};
+
 /** Thrown from the progress callback to end training once the target checkpoint exists. */
 class PickedCheckpoint extends Error {}
 const inRange = (acc: number) => acc >= num('min-acc') && acc <= num('max-acc');
@@ -79,15 +107,9 @@ try {
     },
     onProgress: async (step) => {
       const dir = path.join(args.work!, `step-${step}`);
-      if (tool) {
-        // The calculator arm is measured with its tool (multi-turn) by `npm run bench:tool-use`; here it only saves.
-        await policy.save(dir);
-        history.push({ step, greedy: Number.NaN, passAtK: Number.NaN, majAtK: Number.NaN, dir });
-        console.log(`step ${step}: saved ${dir} (${((performance.now() - started) / 1000).toFixed(0)}s)`);
-        return;
-      }
       const report = (
         await evaluate({
+          ...withTool,
           policy,
           rows: evalRows,
           render: (r) => r.prompt,
@@ -95,7 +117,7 @@ try {
           extractor: finalAnswerExtractor,
           k: 8,
           temperature: 1,
-          maxNewTokens: 48,
+          maxNewTokens: tool ? 24 : 48,
           seed: 1234,
         })
       ).accuracy!;
@@ -111,7 +133,7 @@ try {
 } catch (error) {
   if (!(error instanceof PickedCheckpoint)) throw error;
 }
-const pick = (tool ? undefined : history.find((h) => inRange(h.greedy))) ?? history.at(-1)!;
+const pick = history.find((h) => inRange(h.greedy)) ?? history.at(-1)!;
 await rm(out, { recursive: true, force: true });
 await cp(pick.dir, out, { recursive: true });
 console.log(`picked step ${pick.step} (greedy ${(pick.greedy * 100).toFixed(1)}%, pass@8 ${(pick.passAtK * 100).toFixed(1)}%) → ${out}`);

@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import { Rng } from '@grpo/core';
-import { calculatorEnvironment, evaluateExpression, generateProblem, toolSolution } from '../src/index.js';
+import { calculatorEnvironment, evaluateExpression, generateProblem, sftExamples, toolSolution } from '../src/index.js';
 
 const context = { row: { prompt: 'q' }, sample: 0, turn: 1, state: {}, signal: new AbortController().signal };
 
@@ -33,5 +33,12 @@ describe('the calculator tool', () => {
         expect(answer.observation).toBe(line.slice(cut));
       }
     }
+  });
+
+  it('gives the tool arm SFT examples that call the calculator (worked example)', () => {
+    const row = { prompt: 'q\n', solution: '23+15=38\n38*2=76\n#### 76', steps: ['23+15=38', '38*2=76'], answer: '76' };
+    expect(sftExamples([row], { tool: true })).toEqual([{ prompt: 'q\n', completion: '<<calc 23+15>>=38\n<<calc 38*2>>=76\n#### 76' }]);
+    expect(sftExamples([row])).toEqual([{ prompt: 'q\n', completion: row.solution }]);
+    expect(() => sftExamples([{ prompt: 'q\n', solution: '1+1=2\n#### 2' }], { tool: true })).toThrow(/needs each row's steps and answer/);
   });
 });
