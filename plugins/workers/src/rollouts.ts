@@ -49,6 +49,12 @@ export interface RedisRolloutEngineOptions {
 
 export class RedisRolloutEngine implements RolloutEngine {
   readonly name = 'workers';
+  /**
+   * Rollout workers run the trainer's own sampler (the same policy code) on the exact version the
+   * trainer published, so their log-probs are the trainer's: the off-policy correction stays off
+   * unless `generation.correction.enabled: 'on'` (e.g. workers on another tensor backend).
+   */
+  readonly trainerSampler = true;
   private client?: Redis;
   private queue?: Queue<RolloutJob, RolloutOutcome>;
   /** The version published last; -1 before the first. */
