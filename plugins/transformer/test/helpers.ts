@@ -1,5 +1,6 @@
 import * as tf from '@tensorflow/tfjs';
 import '@tensorflow/tfjs-backend-wasm';
+import type { TokenBatch } from '@grpo/core';
 import { CharTokenizer } from '@grpo/plugin-tokenizers';
 import type { TransformerConfig } from '../src/config.js';
 import { forwardHidden, lmHead, seqContext } from '../src/model.js';
@@ -14,6 +15,19 @@ export const CHARS = 'abcdefghijklmnopqrstuvwxyz .,!?0123456789';
 export function charTokenizer(): CharTokenizer {
   return CharTokenizer.fromChars(CHARS.split(''));
 }
+
+/** Two prompts with completions of different lengths (padding on both sides), in `TINY`'s vocabulary. */
+export const SAMPLE_BATCH: TokenBatch = {
+  prompts: [
+    [1, 5, 6],
+    [1, 7],
+  ],
+  completions: [[8, 9, 2], [10]],
+};
+
+/** The per-token log-probs of `SAMPLE_BATCH` under `model`, as arrays (tensors disposed). */
+export const sampleLogprobs = (model: { tokenLogProbs(b: TokenBatch): { logprobs: tf.Tensor2D } }): number[][] =>
+  tf.tidy(() => model.tokenLogProbs(SAMPLE_BATCH).logprobs.arraySync());
 
 export const TINY: ModelOptions = { dModel: 16, nLayers: 2, nHeads: 4, ffnDim: 24, maxSeqLen: 48 };
 

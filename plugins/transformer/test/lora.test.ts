@@ -2,13 +2,13 @@ import { mkdtemp, readFile, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import * as tf from '@tensorflow/tfjs';
-import { CheckpointError, type TokenBatch } from '@grpo/core';
+import { CheckpointError } from '@grpo/core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { LoraReferencePolicy } from '../src/index.js';
 import { exportModel, loadHfPolicy, loadPolicy, readPeftAdapter, resolveLoraConfig, type TransformerPolicy } from '../src/index.js';
 import { SafetensorsReader } from '../src/hf/safetensors.js';
 import { forwardHidden, lmHead, seqContext } from '../src/model.js';
-import { naiveLogits, tinyPolicy, useWasm, weightValues, TINY } from './helpers.js';
+import { naiveLogits, sampleLogprobs as logprobs, tinyPolicy, useWasm, weightValues, TINY } from './helpers.js';
 
 let dir: string;
 beforeAll(async () => {
@@ -19,14 +19,6 @@ afterAll(async () => {
   await rm(dir, { recursive: true, force: true });
 });
 
-const batch: TokenBatch = {
-  prompts: [
-    [1, 5, 6],
-    [1, 7],
-  ],
-  completions: [[8, 9, 2], [10]],
-};
-const logprobs = (m: { tokenLogProbs(b: TokenBatch): { logprobs: tf.Tensor2D } }) => tf.tidy(() => m.tokenLogProbs(batch).logprobs.arraySync());
 const ALL = resolveLoraConfig({ r: 4, alpha: 8, targetModules: 'all-linear' });
 
 /** A LoRA policy on `tinyPolicy`'s weights whose B matrices are set to non-zero values (as after training). */

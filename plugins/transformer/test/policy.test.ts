@@ -2,11 +2,11 @@ import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import * as tf from '@tensorflow/tfjs';
-import { assembleContainer, CheckpointError, ConfigError, PolicyFactory, Tokenizer, resolveConfig, type TokenBatch } from '@grpo/core';
+import { assembleContainer, CheckpointError, ConfigError, PolicyFactory, Tokenizer, resolveConfig } from '@grpo/core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { FrozenTransformerPolicy } from '../src/index.js';
 import transformer, { TransformerPolicy, createPolicy, loadPolicy, resolveModelConfig, weightShapes } from '../src/index.js';
-import { TINY, charTokenizer, tinyPolicy, useWasm, weightValues } from './helpers.js';
+import { sampleLogprobs as logprobs, TINY, charTokenizer, tinyPolicy, useWasm, weightValues } from './helpers.js';
 
 let dir: string;
 beforeAll(async () => {
@@ -16,15 +16,6 @@ beforeAll(async () => {
 afterAll(async () => {
   await rm(dir, { recursive: true, force: true });
 });
-
-const batch: TokenBatch = {
-  prompts: [
-    [1, 5, 6],
-    [1, 7],
-  ],
-  completions: [[8, 9, 2], [10]],
-};
-const logprobs = (m: { tokenLogProbs(b: TokenBatch): { logprobs: tf.Tensor2D } }) => tf.tidy(() => m.tokenLogProbs(batch).logprobs.arraySync());
 
 describe('config', () => {
   it('fills defaults like core (ffnDim ≈ 8/3·dModel rounded to 8) and reports every bad size at once', () => {
