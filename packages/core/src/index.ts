@@ -94,7 +94,7 @@ export * as field from './config/zod-helpers.js';
 export { configDir, configPath, prepareContainer, prepareRun, type PreparedRun, type PrepareRunOptions } from './run/prepare.js';
 export { LOCK_FILE, lockRunDirectory, RunLock, RunLockedError, type RunLockOwner } from './run/lock.js';
 export { describeDirectory, resolvePolicyCheckpoint, type CheckpointPathOptions } from './run/checkpoint-path.js';
-export { configChanges, formatChange, readRunRecord, RUN_CONFIG_FILE, runRecord, type ConfigChange, type RunRecord } from './run/record.js';
+export { configChanges, configDefaults, formatChange, readRunRecord, RUN_CONFIG_FILE, runRecord, type ConfigChange, type RunRecord } from './run/record.js';
 export { DEFAULT_MICRO_BATCH, policyEngine, selectEnvironment, Trainer, type RunDescription, type TrainerParts } from './trainer/trainer.js';
 export {
   checkEnvironment,

@@ -2,11 +2,13 @@ import { mkdir, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import { ContainerModule } from 'inversify';
 import { describe, expect, it } from 'vitest';
+import { z } from 'zod';
 import {
   assembleContainer,
   boundValues,
   CheckpointError,
   configChanges,
+  configDefaults,
   configToJson,
   ConfigNotFoundError,
   loadConfig,
@@ -42,6 +44,33 @@ describe('a run record and configChanges', () => {
     const cosine = (steps: number) => testConfig({ train: { lrSchedule: 'cosine', steps } }).then(configToJson);
     expect(configChanges(await cosine(10), await cosine(20))).toEqual([{ key: 'train.steps', before: '10', after: '20', training: true }]);
     expect(configChanges(a, a)).toEqual([]);
+  });
+
+  it('takes a key an older version did not record as unchanged while it keeps its default', async () => {
+    const plugin = (options: { seed: number; tool?: boolean }): GrpoPlugin => ({
+      meta: { name: 'task', version: '1.0.0', core: '^0.1.0' },
+      options: {
+        input: options,
+        value: { tool: false, ...options },
+        schema: z.strictObject({ seed: z.number().default(0), tool: z.boolean().default(false) }),
+      },
+      register: () => undefined,
+    });
+    const config = await testConfig({ train: { learningRate: 1e-4 } }, [plugin({ seed: 1 })]);
+    const current = configToJson(config);
+    // What a version without generation.correction and the task's `tool` option recorded.
+    const older = structuredClone(current) as { generation: Record<string, unknown>; plugins: Record<string, Record<string, unknown>>[] };
+    delete older.generation.correction;
+    delete older.plugins.at(-1)!['task@1.0.0']!.tool;
+    const defaults = configDefaults(config);
+    expect(configChanges(older, current, defaults)).toEqual([]);
+    // Without the defaults (or with a non-default value) the new keys are named.
+    expect(configChanges(older, current).map((c) => c.key)).toEqual(expect.arrayContaining(['generation.correction.mode', 'plugins[task].tool']));
+    const changed = configToJson(await testConfig({ generation: { correction: { mode: 'sequence_mask' } } }, [plugin({ seed: 1, tool: true })]));
+    expect(configChanges(older, changed, defaults)).toEqual([
+      { key: 'generation.correction.mode', before: undefined, after: '"sequence_mask"', training: true },
+      { key: 'plugins[task].tool', before: undefined, after: 'true', training: true },
+    ]);
   });
 });
 

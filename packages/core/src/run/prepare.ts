@@ -21,7 +21,7 @@ import { JsonlMetricsSink } from '../trainer/sinks.js';
 import { lockRunDirectory, type RunLock } from './lock.js';
 import { Trainer } from '../trainer/trainer.js';
 import { describeDirectory, resolvePolicyCheckpoint } from './checkpoint-path.js';
-import { configChanges, readRunRecord, RUN_CONFIG_FILE, runRecord, type ConfigChange, type RunRecord } from './record.js';
+import { configChanges, configDefaults, readRunRecord, RUN_CONFIG_FILE, runRecord, type ConfigChange, type RunRecord } from './record.js';
 
 /** The directory relative paths in a config are resolved against: the config file's (else the working directory). */
 export function configDir(config: ResolvedConfig): string {
@@ -137,7 +137,7 @@ export async function prepareRun(config: ResolvedConfig, options: PrepareRunOpti
     if (options.resume) {
       const recorded = await readRunRecord(outputDir);
       if (recorded) {
-        changes = configChanges(recorded.config, record.config);
+        changes = configChanges(recorded.config, record.config, configDefaults(config));
         const training = changes.filter((c) => c.training);
         if (training.length > 0 && !options.allowConfigChange) throw new ConfigChangeError(path.join(outputDir, RUN_CONFIG_FILE), training);
       }

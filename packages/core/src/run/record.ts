@@ -8,6 +8,7 @@ import { readFile } from 'node:fs/promises';
 import path from 'node:path';
 import * as tf from '@tensorflow/tfjs';
 import { configToJson } from '../config/load.js';
+import { configSchemaFor } from '../config/sections.js';
 import { DataError } from '../errors.js';
 import type { ResolvedConfig } from '../plugin/types.js';
 import { CORE_VERSION } from '../version.js';
@@ -52,6 +53,25 @@ export async function readRunRecord(runDir: string): Promise<RunRecord | undefin
   if (!record || typeof record !== 'object' || !record.config || typeof record.config !== 'object')
     throw new DataError(`${file}: expected a run's record { config, versions, seed, backend }`);
   return { versions: {}, seed: 0, backend: '', ...record } as RunRecord;
+}
+
+/**
+ * What `configToJson` would give for a config that sets nothing: core's and the plugins' section
+ * defaults, and each plugin's option defaults. A resume compares against it so that a key a newer
+ * version added (absent from an older run's record) counts as no change while it keeps its default
+ * (a new key's default reproduces what the version before it computed).
+ */
+export function configDefaults(config: ResolvedConfig): Record<string, unknown> {
+  const parsed = configSchemaFor(config.plugins).schema.safeParse({});
+  const sections = parsed.success ? (parsed.data as Record<string, unknown>) : {};
+  const plugins = config.plugins.map((p) => {
+    const schema = p.options?.schema;
+    // A factory called without options; schemas without a prefault take `{}` for that.
+    const options = schema && [schema.safeParse(undefined), schema.safeParse({})].find((r) => r.success);
+    const spec = `${p.meta.name}@${p.meta.version}`;
+    return options?.success && options.data !== undefined ? { [spec]: options.data } : spec;
+  });
+  return { ...sections, plugins };
 }
 
 /** One key whose value differs between two configs. */
@@ -112,19 +132,24 @@ function leaves(value: unknown, prefix: string, out: Map<string, string>): void 
  * Every key whose value differs between a run's recorded config and `current` (both as
  * `configToJson` gives them), each marked whether it alters training. Plugins are compared by name
  * and options (their versions are in the record's `versions`). `train.steps` alters training only
- * with a decaying learning-rate schedule, which spans the steps.
+ * with a decaying learning-rate schedule, which spans the steps. With `defaults`
+ * (`configDefaults`), a key the record lacks is no change while `current` holds its default: runs
+ * recorded by a version that did not have the key yet resume without `--allow-config-change`.
  */
-export function configChanges(recorded: Record<string, unknown>, current: Record<string, unknown>): ConfigChange[] {
+export function configChanges(recorded: Record<string, unknown>, current: Record<string, unknown>, defaults?: Record<string, unknown>): ConfigChange[] {
   const a = new Map<string, string>();
   const b = new Map<string, string>();
+  const d = new Map<string, string>();
   leaves(recorded, '', a);
   leaves(current, '', b);
+  if (defaults) leaves(defaults, '', d);
   const schedule = (b.get('train.lrSchedule') ?? a.get('train.lrSchedule') ?? '"constant"') !== '"constant"';
   const changes: ConfigChange[] = [];
   for (const key of new Set([...a.keys(), ...b.keys()])) {
     const before = a.get(key);
     const after = b.get(key);
     if (before === after) continue;
+    if (before === undefined && after !== undefined && d.get(key) === after) continue;
     const training = key === 'train.steps' ? schedule : !NOT_TRAINING.some((p) => under(key, p));
     changes.push({ key, before, after, training });
   }
