@@ -5,11 +5,13 @@
  *   `uint64 length · uint32 masked_crc32c(length) · data · uint32 masked_crc32c(data)`, little-endian,
  *   where `masked(crc) = ((crc >>> 15) | (crc << 17)) + 0xa282ead8` (mod 2³²) and CRC-32C is the
  *   Castagnoli polynomial (reflected 0x82f63b78).
- * - Protocol-buffer encoding (varints, tags `field << 3 | wire type`) of the few messages an
- *   event file needs: `Event` (tensorflow/core/util/event.proto), `Summary`, `SummaryMetadata`
+ * - The few protocol-buffer messages an event file needs (encoded with protobufjs's `Writer`;
+ *   the field numbers below): `Event` (tensorflow/core/util/event.proto), `Summary`, `SummaryMetadata`
  *   (tensorflow/core/framework/summary.proto), `TensorProto` and `TensorShapeProto`.
  */
+import protobuf from 'protobufjs/minimal.js';
 
+const { Writer } = protobuf;
 const CASTAGNOLI = 0x82f63b78;
 const TABLE = (() => {
   const table = new Uint32Array(256);
@@ -45,68 +47,6 @@ export function tfRecord(data: Uint8Array): Uint8Array {
   return out;
 }
 
-/** A protocol-buffer message being written: fields appended in order. */
-export class ProtoWriter {
-  private readonly parts: Uint8Array[] = [];
-  private size = 0;
-
-  private push(bytes: Uint8Array): this {
-    this.parts.push(bytes);
-    this.size += bytes.length;
-    return this;
-  }
-
-  private varint(value: bigint | number): this {
-    let v = BigInt.asUintN(64, BigInt(value));
-    const bytes: number[] = [];
-    while (v >= 0x80n) {
-      bytes.push(Number(v & 0x7fn) | 0x80);
-      v >>= 7n;
-    }
-    bytes.push(Number(v));
-    return this.push(Uint8Array.from(bytes));
-  }
-
-  private tag(field: number, wireType: 0 | 1 | 2 | 5): this {
-    return this.varint((field << 3) | wireType);
-  }
-
-  /** int32, int64, enum and bool fields (wire type 0). */
-  int(field: number, value: number | bigint): this {
-    return this.tag(field, 0).varint(value);
-  }
-
-  /** double (wire type 1). */
-  double(field: number, value: number): this {
-    const b = new Uint8Array(8);
-    new DataView(b.buffer).setFloat64(0, value, true);
-    return this.tag(field, 1).push(b);
-  }
-
-  /** float (wire type 5). */
-  float(field: number, value: number): this {
-    const b = new Uint8Array(4);
-    new DataView(b.buffer).setFloat32(0, value, true);
-    return this.tag(field, 5).push(b);
-  }
-
-  /** bytes, string and embedded messages (wire type 2). */
-  bytes(field: number, value: Uint8Array | string | ProtoWriter): this {
-    const data = typeof value === 'string' ? new TextEncoder().encode(value) : value instanceof ProtoWriter ? value.finish() : value;
-    return this.tag(field, 2).varint(data.length).push(data);
-  }
-
-  finish(): Uint8Array {
-    const out = new Uint8Array(this.size);
-    let offset = 0;
-    for (const p of this.parts) {
-      out.set(p, offset);
-      offset += p.length;
-    }
-    return out;
-  }
-}
-
 /** Field numbers of the messages written (from the .proto files named above). */
 const EVENT = { wallTime: 1, step: 2, fileVersion: 3, summary: 5, sessionLog: 7 } as const;
 const SUMMARY = { value: 1 } as const;
@@ -118,30 +58,67 @@ const DT_STRING = 7;
 /** `SessionLog.status`: START tells TensorBoard that a (resumed) run starts again at this step. */
 export const SESSION_START = 1;
 
+/** A field's key: its number and wire type (0 varint, 1 64-bit, 2 length-delimited, 5 32-bit). */
+const key = (field: number, wire: 0 | 1 | 2 | 5): number => (field << 3) | wire;
+
+/** An `Event` with its wall time and step, the rest written by `body`. */
+function event(wallTime: number, step: number | undefined, body: (w: protobuf.Writer) => unknown): Uint8Array {
+  const w = Writer.create().uint32(key(EVENT.wallTime, 1)).double(wallTime);
+  if (step !== undefined) w.uint32(key(EVENT.step, 0)).int64(step);
+  body(w);
+  return w.finish();
+}
+
 /** The first event of every file: `file_version: "brain.Event:2"`. */
 export function fileVersionEvent(wallTime: number): Uint8Array {
-  return new ProtoWriter().double(EVENT.wallTime, wallTime).bytes(EVENT.fileVersion, 'brain.Event:2').finish();
+  return event(wallTime, undefined, (w) => w.uint32(key(EVENT.fileVersion, 2)).string('brain.Event:2'));
 }
 
 /** An event with scalar summaries, one `simple_value` (float32) per tag. */
 export function scalarsEvent(wallTime: number, step: number, scalars: Readonly<Record<string, number>>): Uint8Array {
-  const summary = new ProtoWriter();
-  for (const [tag, value] of Object.entries(scalars)) summary.bytes(SUMMARY.value, new ProtoWriter().bytes(VALUE.tag, tag).float(VALUE.simpleValue, value));
-  return new ProtoWriter().double(EVENT.wallTime, wallTime).int(EVENT.step, step).bytes(EVENT.summary, summary).finish();
+  return event(wallTime, step, (w) => {
+    w.uint32(key(EVENT.summary, 2)).fork();
+    for (const [tag, value] of Object.entries(scalars))
+      w.uint32(key(SUMMARY.value, 2)).fork().uint32(key(VALUE.tag, 2)).string(tag).uint32(key(VALUE.simpleValue, 5)).float(value).ldelim();
+    w.ldelim();
+  });
 }
 
 /** An event with one text summary (the text plugin's scalar string tensor; TensorBoard renders it as Markdown). */
 export function textEvent(wallTime: number, step: number, tag: string, text: string): Uint8Array {
-  const metadata = new ProtoWriter().bytes(
-    METADATA.pluginData,
-    new ProtoWriter().bytes(PLUGIN_DATA.pluginName, 'text').bytes(PLUGIN_DATA.content, new Uint8Array()),
+  return event(wallTime, step, (w) =>
+    w
+      .uint32(key(EVENT.summary, 2))
+      .fork()
+      .uint32(key(SUMMARY.value, 2))
+      .fork()
+      .uint32(key(VALUE.tag, 2))
+      .string(tag)
+      .uint32(key(VALUE.metadata, 2))
+      .fork()
+      .uint32(key(METADATA.pluginData, 2))
+      .fork()
+      .uint32(key(PLUGIN_DATA.pluginName, 2))
+      .string('text')
+      .uint32(key(PLUGIN_DATA.content, 2))
+      .bytes(new Uint8Array())
+      .ldelim()
+      .ldelim()
+      .uint32(key(VALUE.tensor, 2))
+      .fork()
+      .uint32(key(TENSOR.dtype, 0))
+      .int32(DT_STRING)
+      .uint32(key(TENSOR.shape, 2))
+      .bytes(new Uint8Array())
+      .uint32(key(TENSOR.stringVal, 2))
+      .string(text)
+      .ldelim()
+      .ldelim()
+      .ldelim(),
   );
-  const tensor = new ProtoWriter().int(TENSOR.dtype, DT_STRING).bytes(TENSOR.shape, new Uint8Array()).bytes(TENSOR.stringVal, text);
-  const value = new ProtoWriter().bytes(VALUE.tag, tag).bytes(VALUE.metadata, metadata).bytes(VALUE.tensor, tensor);
-  return new ProtoWriter().double(EVENT.wallTime, wallTime).int(EVENT.step, step).bytes(EVENT.summary, new ProtoWriter().bytes(SUMMARY.value, value)).finish();
 }
 
 /** A `SessionLog` event: START at the first step a resumed run logs, so TensorBoard drops the old run's later points. */
 export function sessionStartEvent(wallTime: number, step: number): Uint8Array {
-  return new ProtoWriter().double(EVENT.wallTime, wallTime).int(EVENT.step, step).bytes(EVENT.sessionLog, new ProtoWriter().int(1, SESSION_START)).finish();
+  return event(wallTime, step, (w) => w.uint32(key(EVENT.sessionLog, 2)).fork().uint32(key(1, 0)).int32(SESSION_START).ldelim());
 }

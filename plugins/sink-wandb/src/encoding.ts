@@ -10,23 +10,14 @@
  * - each record a `wandb_internal.Record` protocol buffer (`wandb/proto/wandb_internal.proto`),
  *   of which this file writes the header, run, history, summary, exit and final records.
  */
+import zlib from 'node:zlib';
+import protobuf from 'protobufjs/minimal.js';
 
-const IEEE = 0xedb88320;
-const TABLE = (() => {
-  const table = new Uint32Array(256);
-  for (let n = 0; n < 256; n++) {
-    let c = n;
-    for (let k = 0; k < 8; k++) c = c & 1 ? (c >>> 1) ^ IEEE : c >>> 1;
-    table[n] = c >>> 0;
-  }
-  return table;
-})();
+const { Writer } = protobuf;
 
-/** zlib's CRC-32 (`zlib.crc32(bytes, start)`). */
+/** zlib's CRC-32 (`zlib.crc32(bytes, start)`): the log's chunk checksum. */
 export function crc32(bytes: Uint8Array, start = 0): number {
-  let crc = ~start >>> 0;
-  for (const b of bytes) crc = TABLE[(crc ^ b) & 0xff]! ^ (crc >>> 8);
-  return ~crc >>> 0;
+  return zlib.crc32(bytes, start);
 }
 
 export const BLOCK = 32 * 1024;
@@ -89,52 +80,6 @@ export class LogFramer {
   }
 }
 
-/** A protocol-buffer message being written: fields appended in order. */
-export class ProtoWriter {
-  private readonly parts: Uint8Array[] = [];
-  private size = 0;
-
-  private push(bytes: Uint8Array): this {
-    this.parts.push(bytes);
-    this.size += bytes.length;
-    return this;
-  }
-
-  private varint(value: bigint | number): this {
-    let v = BigInt.asUintN(64, BigInt(value));
-    const bytes: number[] = [];
-    while (v >= 0x80n) {
-      bytes.push(Number(v & 0x7fn) | 0x80);
-      v >>= 7n;
-    }
-    bytes.push(Number(v));
-    return this.push(Uint8Array.from(bytes));
-  }
-
-  /** int32, int64, enum and bool fields (wire type 0). */
-  int(field: number, value: number | bigint): this {
-    return this.varint(field << 3).varint(value);
-  }
-
-  /** bytes, string and embedded messages (wire type 2). */
-  bytes(field: number, value: Uint8Array | string | ProtoWriter): this {
-    const data = typeof value === 'string' ? new TextEncoder().encode(value) : value instanceof ProtoWriter ? value.finish() : value;
-    return this.varint((field << 3) | 2)
-      .varint(data.length)
-      .push(data);
-  }
-
-  finish(): Uint8Array {
-    const out = new Uint8Array(this.size);
-    let offset = 0;
-    for (const p of this.parts) {
-      out.set(p, offset);
-      offset += p.length;
-    }
-    return out;
-  }
-}
-
 /** Field numbers of `wandb_internal.Record` and the records written (wandb_internal.proto). */
 const RECORD = { num: 1, history: 2, summary: 3, config: 5, run: 17, exit: 18, final: 20, header: 21 } as const;
 const RUN = { runId: 1, entity: 2, project: 3, config: 4, group: 6, jobType: 7, displayName: 8, notes: 9, tags: 10, host: 13, startTime: 17 } as const;
@@ -150,16 +95,26 @@ export function valueJson(value: unknown): string {
   return JSON.stringify(value) ?? 'null';
 }
 
-const items = (field: number, entries: Iterable<[string, unknown]>, into = new ProtoWriter()): ProtoWriter => {
-  for (const [key, value] of entries) into.bytes(field, new ProtoWriter().bytes(ITEM.key, key).bytes(ITEM.valueJson, valueJson(value)));
-  return into;
-};
+/** A field's key: its number and wire type (0 varint, 2 length-delimited). */
+const key = (field: number, wire: 0 | 2): number => (field << 3) | wire;
 
-const record = (num: number, field: number, body: ProtoWriter): Uint8Array => new ProtoWriter().int(RECORD.num, num).bytes(field, body).finish();
+/** Repeated `{ key, value_json }` items under `field`. */
+function items(w: protobuf.Writer, field: number, entries: Iterable<[string, unknown]>): protobuf.Writer {
+  for (const [name, value] of entries)
+    w.uint32(key(field, 2)).fork().uint32(key(ITEM.key, 2)).string(name).uint32(key(ITEM.valueJson, 2)).string(valueJson(value)).ldelim();
+  return w;
+}
+
+/** A `Record` with its number and one record field, whose body `body` writes. */
+function record(num: number, field: number, body: (w: protobuf.Writer) => unknown): Uint8Array {
+  const w = Writer.create().uint32(key(RECORD.num, 0)).int64(num).uint32(key(field, 2)).fork();
+  body(w);
+  return w.ldelim().finish();
+}
 
 /** `HeaderRecord { version_info { producer } }`. */
 export function headerRecord(num: number, producer: string): Uint8Array {
-  return record(num, RECORD.header, new ProtoWriter().bytes(1, new ProtoWriter().bytes(1, producer)));
+  return record(num, RECORD.header, (w) => w.uint32(key(1, 2)).fork().uint32(key(1, 2)).string(producer).ldelim());
 }
 
 export interface RunInfo {
@@ -180,39 +135,41 @@ export interface RunInfo {
 
 /** `RunRecord`: the run's identity, start time and config. */
 export function runRecord(num: number, run: RunInfo): Uint8Array {
-  const body = new ProtoWriter().bytes(RUN.runId, run.runId);
-  if (run.entity) body.bytes(RUN.entity, run.entity);
-  body.bytes(RUN.project, run.project);
-  body.bytes(RUN.config, items(1, Object.entries(run.config)));
-  if (run.group) body.bytes(RUN.group, run.group);
-  if (run.jobType) body.bytes(RUN.jobType, run.jobType);
-  if (run.displayName) body.bytes(RUN.displayName, run.displayName);
-  if (run.notes) body.bytes(RUN.notes, run.notes);
-  for (const tag of run.tags ?? []) body.bytes(RUN.tags, tag);
-  if (run.host) body.bytes(RUN.host, run.host);
-  const seconds = Math.floor(run.startTime / 1000);
-  body.bytes(RUN.startTime, new ProtoWriter().int(1, seconds).int(2, Math.round((run.startTime - seconds * 1000) * 1e6)));
-  return record(num, RECORD.run, body);
+  return record(num, RECORD.run, (w) => {
+    const text = (field: number, value: string | undefined) => value && w.uint32(key(field, 2)).string(value);
+    w.uint32(key(RUN.runId, 2)).string(run.runId);
+    text(RUN.entity, run.entity);
+    w.uint32(key(RUN.project, 2)).string(run.project);
+    items(w.uint32(key(RUN.config, 2)).fork(), 1, Object.entries(run.config)).ldelim();
+    text(RUN.group, run.group);
+    text(RUN.jobType, run.jobType);
+    text(RUN.displayName, run.displayName);
+    text(RUN.notes, run.notes);
+    for (const tag of run.tags ?? []) w.uint32(key(RUN.tags, 2)).string(tag);
+    text(RUN.host, run.host);
+    // google.protobuf.Timestamp { seconds, nanos }
+    const seconds = Math.floor(run.startTime / 1000);
+    const nanos = Math.round((run.startTime - seconds * 1000) * 1e6);
+    w.uint32(key(RUN.startTime, 2)).fork().uint32(key(1, 0)).int64(seconds).uint32(key(2, 0)).int32(nanos).ldelim();
+  });
 }
 
 /** `HistoryRecord`: one row of the run's history (the step's metrics with `_step`, `_runtime`, `_timestamp`) at `step`. */
 export function historyRecord(num: number, step: number, row: Readonly<Record<string, unknown>>): Uint8Array {
-  const body = items(1, Object.entries(row));
-  body.bytes(2, new ProtoWriter().int(1, step));
-  return record(num, RECORD.history, body);
+  return record(num, RECORD.history, (w) => items(w, 1, Object.entries(row)).uint32(key(2, 2)).fork().uint32(key(1, 0)).int64(step).ldelim());
 }
 
 /** `SummaryRecord`: the run's summary values (by default the last value of each metric). */
 export function summaryRecord(num: number, summary: Readonly<Record<string, unknown>>): Uint8Array {
-  return record(num, RECORD.summary, items(1, Object.entries(summary)));
+  return record(num, RECORD.summary, (w) => items(w, 1, Object.entries(summary)));
 }
 
 /** `RunExitRecord { exit_code, runtime }`. */
 export function exitRecord(num: number, exitCode: number, runtimeSeconds: number): Uint8Array {
-  return record(num, RECORD.exit, new ProtoWriter().int(1, exitCode).int(2, Math.round(runtimeSeconds)));
+  return record(num, RECORD.exit, (w) => w.uint32(key(1, 0)).int32(exitCode).uint32(key(2, 0)).int32(Math.round(runtimeSeconds)));
 }
 
 /** `FinalRecord`: the log is complete. */
 export function finalRecord(num: number): Uint8Array {
-  return record(num, RECORD.final, new ProtoWriter());
+  return record(num, RECORD.final, () => undefined);
 }
