@@ -88,6 +88,8 @@ function methodConfig(
 ): { raw: GrpoConfigInput; plugins: GrpoPlugin[] } {
   const task = { seed: 0, trainSize: 20_000, testSize: 300 };
   const raw: GrpoConfigInput = {
+    // The figures of docs/results.md are wasm's (one thread per run, runs in parallel); native is the CLI's default.
+    backend: 'wasm',
     seed,
     outputDir,
     policy: { checkpoint: path.join(ROOT, 'plugins/math-task/checkpoints/sft') },

@@ -95,7 +95,7 @@ describe.skipIf(!hasScript)("Ctrl-C under the README's command (npm start, in a 
     expect(JSON.parse(readFileSync(path.join(run, 'config.json'), 'utf8'))).toMatchObject({
       config: { seed: 0, train: { steps: 5 } },
       seed: 0,
-      backend: 'wasm',
+      backend: 'native',
     });
 
     // --resume finds the checkpoint. With bash as npm's script shell, one key press reaches the CLI twice: still one Ctrl-C.

@@ -33,7 +33,8 @@ function linkModules(from: string, to: string): void {
 
 /**
  * A copy of this checkout as a fresh clone has it after `npm ci`: the files git knows (tracked,
- * and untracked ones it does not ignore — so uncommitted work is tested too) and no build output;
+ * and untracked ones it does not ignore — so uncommitted work is tested too) and no build output
+ * but the native backend's addon, which `npm ci` builds (when this checkout has it built);
  * its `node_modules` links third-party packages to this checkout's and the workspace packages
  * (`@grpo/*`, `create-grpo`) into the copy, as npm links workspaces. A command that needs a
  * `dist/` fails there. Remove it with `rmSync(dir, { recursive: true, force: true })` (links are
@@ -53,6 +54,12 @@ export function freshCheckout(prefix = 'grpo-fresh-'): string {
     if (!existsSync(source) || !lstatSync(source).isFile()) continue; // deleted in the working tree, or a link
     mkdirSync(path.dirname(path.join(dir, file)), { recursive: true });
     copyFileSync(source, path.join(dir, file));
+  }
+  // `npm ci` builds the native backend's addon (an ignored build output) where a compiler and OpenBLAS are present.
+  const addon = 'plugins/backend-native/build/Release/grpo_native.node';
+  if (existsSync(path.join(repo, addon))) {
+    mkdirSync(path.dirname(path.join(dir, addon)), { recursive: true });
+    copyFileSync(path.join(repo, addon), path.join(dir, addon));
   }
   linkModules(path.join(repo, 'node_modules'), path.join(dir, 'node_modules'));
   // Packages npm could not hoist sit in a workspace's own node_modules.

@@ -65,9 +65,9 @@ describe('grpo train', () => {
 
     const record = JSON.parse(await readFile(path.join(dir, 'run', 'config.json'), 'utf8')) as { versions: Record<string, string> };
     expect(record).toMatchObject({
-      config: { source: path.join(dir, '.grporc.json'), seed: 0, backend: 'wasm', train: { learningRate: 1e-4 }, algorithm: { kl: { beta: 0.04 } } },
+      config: { source: path.join(dir, '.grporc.json'), seed: 0, backend: 'native', train: { learningRate: 1e-4 }, algorithm: { kl: { beta: 0.04 } } },
       seed: 0,
-      backend: 'wasm',
+      backend: 'native',
       versions: { '@grpo/cli': '0.1.0', '@grpo/core': '0.1.0', '@grpo/plugin-math-task': '0.1.0', '@grpo/plugin-grpo': '0.1.0' },
     });
     expect(Object.keys(record.versions)).toEqual(expect.arrayContaining(['node', '@tensorflow/tfjs-core']));

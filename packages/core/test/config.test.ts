@@ -30,7 +30,7 @@ describe('loadConfig', () => {
     const config = await loadConfig({ cwd, defaults: [demo()] });
     expect(config.source).toBe('(defaults)');
     expect(config.train.groupSize).toBe(8);
-    expect(config.backend).toBe('wasm');
+    expect(config.backend).toBe('native');
     // The sections a default plugin owns get their defaults too.
     expect((config as unknown as { demo: unknown }).demo).toEqual({ mode: 'fast', rounds: 3 });
     expect(config.plugins.map((p) => p.meta.name)).toEqual(['grpo-plugin-demo']);

@@ -5,7 +5,7 @@ import * as tf from '@tensorflow/tfjs';
 export const TF_BACKEND_NAME = 'tensorflow';
 
 /** The way out every native-backend error offers. */
-export const ALTERNATIVE = "or set `backend: 'wasm'` in your config (the default; it needs no native library).";
+export const ALTERNATIVE = "or set `backend: 'wasm'` in your config (it needs no native library).";
 
 /**
  * Whether an import error says the package itself is missing (Node: `Cannot find package '…'`,

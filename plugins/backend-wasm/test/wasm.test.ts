@@ -38,7 +38,7 @@ describe('@grpo/plugin-backend-wasm', () => {
 
   it('binds a TensorBackend named wasm that the trainer can select', async () => {
     const plugin = backendWasm({ threads: 2 });
-    const config = await resolveConfig({ ...{}, plugins: [plugin] }, { source: 'test' });
+    const config = await resolveConfig({ backend: 'wasm', plugins: [plugin] }, { source: 'test' });
     expect(plugin.meta).toEqual({ name: '@grpo/plugin-backend-wasm', version: '0.1.0', core: '^0.1.0' });
     const container = await assembleContainer(config);
     const backend = selectNamed<TensorBackend>(container, TensorBackend, config.backend, 'backend');

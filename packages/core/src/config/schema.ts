@@ -43,8 +43,10 @@ export const coreConfigSchema = z.strictObject({
   backend: z
     .string()
     .min(1)
-    .default('wasm')
-    .describe('Tensor backend: `wasm` (default), `cpu`, `native`, `tfjs-node` or `tfjs-node-gpu`; see docs/backends.md.'),
+    .default('native')
+    .describe(
+      'Tensor backend: `native` (default: OpenBLAS, multi-threaded; runs on `wasm` with a one-line message when its addon is not built), `wasm` (bit-reproducible anywhere), `cpu`, `tfjs-node` or `tfjs-node-gpu`; see docs/backends.md.',
+    ),
   seed: int(0).default(0).describe('Seed of data order, sampling and fresh weights; the same seed and config give the same run.'),
   outputDir: z.string().min(1).default('runs/latest').describe('Run directory: metrics.jsonl, samples.jsonl, checkpoints/, report.html.'),
   policy: z
