@@ -14,15 +14,14 @@ import { CheckpointError, type Policy } from '@grpo/core';
 
 /** GGUF metadata value types. */
 const T = { UINT32: 4, INT32: 5, FLOAT32: 6, BOOL: 7, STRING: 8, ARRAY: 9 } as const;
+/** How a tensor's values are stored: `F32`, or `Q8_0` (ggml's 8-bit blocks, ~3.8× smaller). */
+export type GgmlType = 'F32' | 'Q8_0';
 /** ggml's tensor type ids (`enum ggml_type`). */
-const GGML_TYPE = { F32: 0, Q8_0: 8 } as const;
+const GGML_TYPE: Readonly<Record<GgmlType, number>> = { F32: 0, Q8_0: 8 };
 const ALIGNMENT = 32;
 /** Values per Q8_0 block (ggml's QK8_0); a block is an f16 scale and 32 int8 quants, 34 bytes. */
 export const Q8_0_BLOCK = 32;
 const Q8_0_BYTES = 2 + Q8_0_BLOCK;
-
-/** How a tensor's values are stored: `F32`, or `Q8_0` (ggml's 8-bit blocks, ~3.8× smaller). */
-export type GgmlType = keyof typeof GGML_TYPE;
 
 export type GgufValue =
   | { type: 'u32'; value: number }
