@@ -6,7 +6,7 @@
  * weight-sync seconds (mean of 3 syncs), and the engine–trainer mismatch (`mismatch/mismatch_kl`
  * over every sampled token) — for the in-process sampler, llama.cpp with F32 and with Q8_0 weights
  * and the HTTP engine; then the main job's wall time (BENCH_STEPS steps, 3 by default, s/step)
- * with the fastest in-process engine against the in-process sampler; and the same engine figures
+ * with the fastest in-process engine against the in-process sampler, their steps taken in turns; and the same engine figures
  * on a SmolLM2-135M-shaped random model (a smaller rollout: 2 prompts × 4, 16 new tokens; set
  * BENCH_SMOL=0 to skip it; tfjs and llama.cpp only). The last line is one JSON object:
  * `{"engines": {"tfjs": {…}, "llama.cpp": {…}, "llama.cpp-q8_0": {…}, "openai-http": {…}}, "mainJob": {…}, "smolLm2Shaped": {…}}`.
@@ -143,13 +143,14 @@ async function widenedSft(dir: string, maxSeqLen: number): Promise<Policy> {
   return createPolicyFromConfig(await resolveConfig({ policy: { checkpoint: dir } }, { source: 'bench', defaults: [transformer()] }));
 }
 
-/** Seconds per step of the main job (grpo.config.ts, fewer steps) with rollouts from `engine`; the first step (engine load) is left out. */
-async function mainJobSecondsPerStep(engine: 'policy' | 'llama.cpp' | 'llama.cpp-q8_0', steps: number, threads?: number): Promise<number> {
+type MainEngine = 'policy' | 'llama.cpp' | 'llama.cpp-q8_0';
+
+/** The main job's trainer (grpo.config.ts's settings) with rollouts from `engine`. */
+async function mainJobTrainer(engine: MainEngine, outputDir: string, threads?: number): Promise<Trainer> {
   const plugins = [
     mathTask({ seed: 0, trainSize: 20_000, testSize: 300 }),
     ...(engine === 'policy' ? [] : [llamaCppEngine({ ...(threads ? { threads } : {}), weightType: engine === 'llama.cpp' ? 'F32' : 'Q8_0' })]),
   ];
-  const outputDir = await mkdtemp(path.join(os.tmpdir(), 'grpo-bench-main-'));
   const config = await resolveConfig(
     {
       plugins,
@@ -157,24 +158,38 @@ async function mainJobSecondsPerStep(engine: 'policy' | 'llama.cpp' | 'llama.cpp
       outputDir,
       policy: { checkpoint: sftCheckpoint() },
       generation: { maxNewTokens: 40, temperature: 1, ...(engine === 'policy' ? {} : { engine: 'llama.cpp' }) },
-      train: { steps, promptsPerStep: 16, groupSize: 8, learningRate: 1e-4, maxGradNorm: 1, logSamplesEvery: 0, checkpointEvery: 0 },
+      train: { steps: 1000, promptsPerStep: 16, groupSize: 8, learningRate: 1e-4, maxGradNorm: 1, logSamplesEvery: 0, checkpointEvery: 0 },
       algorithm: { kl: { beta: 0.04 } },
     },
     { source: 'bench', defaults: defaultPlugins() },
   );
-  const trainer = await Trainer.fromContainer(await prepareContainer(config));
-  const seconds: number[] = [];
-  for (let s = 0; s <= steps; s++) {
-    const started = performance.now();
-    await trainer.trainStep();
-    if (s > 0) seconds.push((performance.now() - started) / 1000);
-  }
-  trainer.dispose();
-  trainer.policy.dispose();
+  return Trainer.fromContainer(await prepareContainer(config));
+}
+
+/**
+ * Seconds per step of the main job with each engine: their trainers take turns, step by step, so
+ * that a machine whose load drifts weighs on both alike; each one's first step (engine load, warm-up) is left out.
+ */
+async function mainJobSecondsPerStep(engines: readonly MainEngine[], steps: number, threads?: number): Promise<Record<string, number>> {
+  const outputDir = await mkdtemp(path.join(os.tmpdir(), 'grpo-bench-main-'));
+  const trainers = await Promise.all(engines.map((e) => mainJobTrainer(e, path.join(outputDir, e), threads)));
+  const seconds = engines.map((): number[] => []);
+  for (let s = 0; s <= steps; s++)
+    for (const [i, trainer] of trainers.entries()) {
+      const started = performance.now();
+      await trainer.trainStep();
+      if (s > 0) seconds[i]!.push((performance.now() - started) / 1000);
+    }
+  const out: Record<string, number> = {};
+  engines.forEach((e, i) => {
+    trainers[i]!.dispose();
+    trainers[i]!.policy.dispose();
+    const perStep = seconds[i]!.reduce((a, b) => a + b, 0) / seconds[i]!.length;
+    console.log(`main job with ${e}: ${seconds[i]!.map((x) => x.toFixed(1)).join(', ')} s per step (mean ${perStep.toFixed(2)})`);
+    out[e] = round(perStep, 3);
+  });
   await rm(outputDir, { recursive: true, force: true });
-  const perStep = seconds.reduce((a, b) => a + b, 0) / seconds.length;
-  console.log(`main job with ${engine}: ${seconds.map((x) => x.toFixed(1)).join(', ')} s per step (mean ${perStep.toFixed(2)})`);
-  return round(perStep, 3);
+  return out;
 }
 
 await setupBackend('wasm');
@@ -200,10 +215,7 @@ const fastest = candidates.sort((a, b) => engines[b].generateTokensPerSec - engi
 const mainJob = {
   steps,
   fastestEngine: fastest,
-  secondsPerStep: {
-    policy: await mainJobSecondsPerStep('policy', steps),
-    ...(fastest !== 'policy' ? { [fastest]: await mainJobSecondsPerStep(fastest, steps, threads) } : {}),
-  },
+  secondsPerStep: await mainJobSecondsPerStep(fastest === 'policy' ? ['policy'] : ['policy', fastest], steps, threads),
 };
 
 let smolLm2Shaped: Partial<Record<string, Figures>> | undefined;

@@ -75,7 +75,7 @@ describe('llama.cpp engine (node-llama-cpp 3.21.1, prebuilt CPU binary)', () => 
     policy.dispose();
   });
 
-  it("samples every sequence of a group from its own logits, EOS included (the SFT policy's rollouts, 16 prompts × 8)", async () => {
+  it("samples every sequence of a group from its own logits, EOS included (the SFT policy's rollouts, 12 prompts × 8)", async () => {
     // Regression: node-llama-cpp samples a batch's sequences in parallel threads, and llama.cpp
     // reorders a batch's output rows lazily and not thread-safely when the batch lists its sequences
     // out of id order; sequences then got each other's logits now and then (tokens the model gives
@@ -83,8 +83,8 @@ describe('llama.cpp engine (node-llama-cpp 3.21.1, prebuilt CPU binary)', () => 
     // machine (2 of 3 seeds in general); the EOS check failed on every run (node-llama-cpp swallowed
     // the EOS token).
     const policy = await sftPolicy();
-    const { train } = mathTaskParts({ seed: 0, trainSize: 16, testSize: 0 });
-    const ids = Array.from({ length: 16 }, (_, i) => policy.encodePrompt(train.get(i).prompt));
+    const { train } = mathTaskParts({ seed: 0, trainSize: 12, testSize: 0 });
+    const ids = Array.from({ length: 12 }, (_, i) => policy.encodePrompt(train.get(i).prompt));
     const engine = new LlamaCppEngine({ threads: 1 });
     engines.push(engine);
     await engine.syncWeights(policy);
@@ -101,10 +101,11 @@ describe('llama.cpp engine (node-llama-cpp 3.21.1, prebuilt CPU binary)', () => 
         if (c.finishReason === 'eos') expect(c.tokenIds.at(-1)).toBe(policy.tokenizer.eosId);
         else expect([c.finishReason, c.tokenIds.length]).toEqual(['length', maxNewTokens]);
       }
-      expect(groups.flat().filter((c) => c.finishReason === 'eos').length).toBeGreaterThan(100);
+      expect(groups.flat().filter((c) => c.finishReason === 'eos').length).toBeGreaterThan(80);
     }
     policy.dispose();
-  });
+    // ~15 s on an idle machine; a loaded one (load average 25 on 2 cores) took 75 s for 16 prompts.
+  }, 120_000);
 
   it('trains the tiny task through llama.cpp, reloading the weights after every update', async () => {
     const config = await tinyConfig({ generation: { engine: 'llama.cpp' } }, 'runs/llama-cpp-test', [llamaCppEngine({ threads: 1 })]);
