@@ -145,7 +145,7 @@ export class LlamaCppEngine implements RolloutEngine {
    * call after the decode (`output_reorder`), which is not thread-safe — and node-llama-cpp samples
    * the batch's sequences in parallel worker threads. Two samplers reordering at once leave two
    * sequences with each other's logits: a token the model gives e^-16 sampled at a probability near
-   * 1 (the mismatch_kl outlier of bench:engines, and `llama.cpp.test.ts`'s regression case). In id
+   * 1 (the mismatch_kl outlier of bench:engines, and the regression case in `engine.test.ts`). In id
    * order no reorder is needed, so none can race.
    */
   private async group(loaded: Loaded, ids: readonly number[], options: SamplingOptions, seed: number): Promise<Completion[]> {
@@ -164,7 +164,8 @@ export class LlamaCppEngine implements RolloutEngine {
     let active = sequences.map((_, g) => g);
     try {
       while (active.length) {
-        // next() runs each generator up to its decode request synchronously enough that the requests queue in this order.
+        // Each next() reaches its decode request after the same number of microtask turns, so the
+        // requests queue in this order; node-llama-cpp dispatches the batch on a later macrotask.
         const steps = await Promise.all(active.map((g) => iterators[g]!.next()));
         const still: number[] = [];
         steps.forEach((step, k) => {
