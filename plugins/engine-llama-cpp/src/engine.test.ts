@@ -1,14 +1,19 @@
 /**
  * The llama.cpp engine on real models: the stories260K Llama (../shared/models) exported to GGUF
- * must give llama2.c's own greedy continuations (goldens.json) — which checks every tensor's name,
- * layout and the rotary permutation — and the built-in task's char model trains through it, with
- * llama.cpp's log-probs within float noise of the trainer's after every weight reload.
+ * (F32 and Q8_0) must give llama2.c's own greedy continuations (goldens.json) — which checks every
+ * tensor's name, layout and the rotary permutation — the shipped SFT policy's samples must carry
+ * llama.cpp log-probs within float noise of the trainer's (each sequence sampled from its own
+ * logits), and the built-in task's char model trains through it after every weight reload.
  */
 import { readFileSync } from 'node:fs';
+import { stat } from 'node:fs/promises';
 import path from 'node:path';
+import * as tf from '@tensorflow/tfjs';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { resolveConfig, type Completion, type Policy } from '@grpo/core';
 import { setupBackend } from '@grpo/plugin-backend-wasm';
-import { loadHfPolicy } from '@grpo/plugin-transformer';
+import { mathTaskParts, sftCheckpoint } from '@grpo/plugin-math-task';
+import transformer, { createPolicyFromConfig, loadHfPolicy } from '@grpo/plugin-transformer';
 import { permuteRope, transpose } from './gguf.js';
 import { LlamaCppEngine } from './engine.js';
 import llamaCppEngine from './index.js';
@@ -32,20 +37,75 @@ describe('GGUF layout helpers', () => {
   });
 });
 
+/** |log π_engine − log π_trainer| of every sampled token, the trainer's log-probs from one forward pass. */
+function logpGaps(policy: Policy, ids: readonly number[][], groups: readonly Completion[][]): number[] {
+  const rows = groups.flatMap((group, i) => group.map((c) => ({ prompt: ids[i]!, c })));
+  const trainer = tf.tidy(() => policy.tokenLogProbs({ prompts: rows.map((r) => r.prompt), completions: rows.map((r) => r.c.tokenIds) }).logprobs.arraySync());
+  return rows.flatMap((r, k) => r.c.logprobs.map((lp, t) => Math.abs(lp - trainer[k]![t]!)));
+}
+
+async function sftPolicy(): Promise<Policy> {
+  const config = await resolveConfig({ policy: { checkpoint: sftCheckpoint() } }, { source: 'test', defaults: [transformer()] });
+  return createPolicyFromConfig(config);
+}
+
 describe('llama.cpp engine (node-llama-cpp 3.21.1, prebuilt CPU binary)', () => {
-  it("gives llama2.c's greedy tokens for stories260K exported to GGUF", async () => {
+  it.each(['F32', 'Q8_0'] as const)("gives llama2.c's greedy tokens for stories260K exported to GGUF (%s)", async (weightType) => {
     const goldens = JSON.parse(readFileSync(path.join(STORIES, 'goldens.json'), 'utf8')) as { prompts: { ids: number[]; greedy: number[] }[] };
     const policy = await loadHfPolicy(STORIES);
-    const engine = new LlamaCppEngine({ threads: 1 });
+    const dir = path.join(path.resolve(import.meta.dirname, '../../../runs'), `llama-cpp-test-${weightType}`);
+    const engine = new LlamaCppEngine({ threads: 1, weightType, dir });
     engines.push(engine);
     expect(await engine.health()).toMatchObject({ ok: true });
     await engine.syncWeights(policy);
-    for (const p of goldens.prompts) {
-      const completions = await engine.generate([{ text: '', ids: p.ids }], 1, { maxNewTokens: p.greedy.length, temperature: 0 });
-      expect(completions[0]![0]!.tokenIds).toEqual(p.greedy);
-    }
+    // Q8_0 quantises the matrices with 64-wide rows (34 bytes per 32 values); the 172-wide FFN down
+    // projection stays F32: the file is 0.43× the F32 one.
+    const size = (await stat(path.join(dir, 'policy-0.gguf'))).size;
+    expect(size).toBeGreaterThan(weightType === 'F32' ? 1_000_000 : 300_000);
+    expect(size).toBeLessThan(weightType === 'F32' ? 1_200_000 : 500_000);
+    const ids = goldens.prompts.map((p) => p.ids);
+    const groups = await engine.generate(
+      ids.map((x) => ({ text: '', ids: x })),
+      1,
+      { maxNewTokens: goldens.prompts[0]!.greedy.length, temperature: 0 },
+    );
+    groups.forEach((group, i) => expect(group[0]!.tokenIds).toEqual(goldens.prompts[i]!.greedy));
+    // Greedy log-probs against the trainer's (measured max: F32 0.0019, Q8_0 0.079 nats).
+    expect(Math.max(...logpGaps(policy, ids, groups))).toBeLessThan(weightType === 'F32' ? 0.01 : 0.25);
     policy.dispose();
   });
+
+  it("samples every sequence of a group from its own logits, EOS included (the SFT policy's rollouts, 12 prompts × 8)", async () => {
+    // Regression: node-llama-cpp samples a batch's sequences in parallel threads, and llama.cpp
+    // reorders a batch's output rows lazily and not thread-safely when the batch lists its sequences
+    // out of id order; sequences then got each other's logits now and then (tokens the model gives
+    // e^-12…e^-18 sampled at probabilities near 1). Before the fix both seeds failed on a loaded
+    // machine (2 of 3 seeds in general); the EOS check failed on every run (node-llama-cpp swallowed
+    // the EOS token).
+    const policy = await sftPolicy();
+    const { train } = mathTaskParts({ seed: 0, trainSize: 12, testSize: 0 });
+    const ids = Array.from({ length: 12 }, (_, i) => policy.encodePrompt(train.get(i).prompt));
+    const engine = new LlamaCppEngine({ threads: 1 });
+    engines.push(engine);
+    await engine.syncWeights(policy);
+    const maxNewTokens = 40;
+    for (const seed of [0, 1]) {
+      const groups = await engine.generate(
+        ids.map((x) => ({ text: '', ids: x })),
+        8,
+        { maxNewTokens, temperature: 1, seed },
+      );
+      // F32 GGUF with llama.cpp's f16 KV cache: measured max 0.013 nats.
+      expect(Math.max(...logpGaps(policy, ids, groups))).toBeLessThan(0.1);
+      for (const c of groups.flat()) {
+        if (c.finishReason === 'eos') expect(c.tokenIds.at(-1)).toBe(policy.tokenizer.eosId);
+        else expect([c.finishReason, c.tokenIds.length]).toEqual(['length', maxNewTokens]);
+      }
+      expect(groups.flat().filter((c) => c.finishReason === 'eos').length).toBeGreaterThan(80);
+    }
+    policy.dispose();
+    // ~15 s on an idle machine; a loaded one (load average 25 on 2 cores) took 75 s for 16 prompts.
+  }, 120_000);
 
   it('trains the tiny task through llama.cpp, reloading the weights after every update', async () => {
     const config = await tinyConfig({ generation: { engine: 'llama.cpp' } }, 'runs/llama-cpp-test', [llamaCppEngine({ threads: 1 })]);

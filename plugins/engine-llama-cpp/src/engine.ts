@@ -5,7 +5,7 @@
  * log-prob of each sampled token is llama.cpp's own (`confidence`, the probability under the
  * distribution it sampled from), so the trainer measures and corrects the difference.
  */
-import { mkdtemp, rm } from 'node:fs/promises';
+import { mkdir, mkdtemp, rm } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
 import {
@@ -19,8 +19,8 @@ import {
   type SamplingOptions,
   type Tokenizer,
 } from '@grpo/core';
-import { getLlama, type Llama, type LlamaContext, type LlamaModel } from 'node-llama-cpp';
-import { policyToGguf } from './gguf.js';
+import { getLlama, type Llama, type LlamaContext, type LlamaContextSequence, type LlamaModel } from 'node-llama-cpp';
+import { policyToGguf, type GgmlType } from './gguf.js';
 
 export interface LlamaCppEngineOptions {
   /** The engine's name for `generation.engine` (default `llama.cpp`). */
@@ -29,13 +29,20 @@ export interface LlamaCppEngineOptions {
   threads?: number;
   /** Directory for the GGUF files (default a temporary one, removed on close). */
   dir?: string;
+  /**
+   * Weight type of the exported GGUF (default `F32`). `Q8_0` is ggml's 8-bit block quantisation:
+   * a ~3.8× smaller file and faster matrix products, with probabilities that differ from the
+   * trainer's by more than float noise (the off-policy correction's case).
+   */
+  weightType?: GgmlType;
 }
 
 /** What one loaded model serves with. */
 interface Loaded {
   model: LlamaModel;
   context: LlamaContext;
-  sequences: number;
+  /** The context's sequences, in id order (sequences[g] has id g). */
+  sequences: LlamaContextSequence[];
   tokenizer: Tokenizer;
   contextSize: number;
 }
@@ -86,30 +93,36 @@ export class LlamaCppEngine implements RolloutEngine {
   /** Exports the policy to GGUF and (re)loads it; the previous model is freed. */
   async syncWeights(policy: Policy): Promise<void> {
     const llama = await this.runtime();
-    this.dir ??= this.options.dir ?? (await mkdtemp(path.join(os.tmpdir(), 'grpo-llama-cpp-')));
+    if (!this.dir) {
+      this.dir = this.options.dir ?? (await mkdtemp(path.join(os.tmpdir(), 'grpo-llama-cpp-')));
+      await mkdir(this.dir, { recursive: true });
+    }
     const file = path.join(this.dir, `policy-${this.version++ % 2}.gguf`);
     let started = performance.now();
-    await policyToGguf(policy, file);
+    await policyToGguf(policy, file, { type: this.options.weightType ?? 'F32' });
     const exportSeconds = (performance.now() - started) / 1000;
     started = performance.now();
     await this.unload();
     const contextSize = policy.maxSeqLen ?? 2048;
     const model = await llama.loadModel({ modelPath: file });
-    this.loaded = { model, context: await this.context(model, 1, contextSize), sequences: 1, tokenizer: policy.tokenizer, contextSize };
+    const context = await this.context(model, 1, contextSize);
+    this.loaded = { model, context, sequences: [context.getSequence()], tokenizer: policy.tokenizer, contextSize };
     this.lastSync = { exportSeconds, loadSeconds: (performance.now() - started) / 1000 };
   }
 
+  /** A context of `sequences` sequences of `contextSize` cells each (node-llama-cpp's `contextSize` is per sequence). */
   private context(model: LlamaModel, sequences: number, contextSize: number): Promise<LlamaContext> {
-    return model.createContext({ sequences, contextSize: contextSize * sequences, ...(this.options.threads ? { threads: this.options.threads } : {}) });
+    return model.createContext({ sequences, contextSize, ...(this.options.threads ? { threads: this.options.threads } : {}) });
   }
 
   async generate(requests: readonly GenerationRequest[], groupSize: number, options: SamplingOptions): Promise<Completion[][]> {
     const loaded = this.loaded;
     if (!loaded) throw new EngineError(`rollout engine '${this.name}' has no weights yet: syncWeights(policy) loads them`);
-    if (loaded.sequences !== groupSize) {
+    if (loaded.sequences.length !== groupSize) {
       await loaded.context.dispose();
       loaded.context = await this.context(loaded.model, groupSize, loaded.contextSize);
-      loaded.sequences = groupSize;
+      // A fresh context hands out sequence ids 0, 1, … in getSequence order: sequences[g] has id g.
+      loaded.sequences = Array.from({ length: groupSize }, () => loaded.context.getSequence());
     }
     const out: Completion[][] = [];
     // One prompt at a time; its G completions are G sequences evaluated together.
@@ -118,46 +131,61 @@ export class LlamaCppEngine implements RolloutEngine {
         throw new EngineError(
           `rollout engine '${this.name}': a prompt of ${request.ids.length} tokens + ${options.maxNewTokens} new ones exceeds the model's ${loaded.contextSize}`,
         );
-      out.push(
-        await Promise.all(Array.from({ length: groupSize }, (_, g) => this.complete(loaded, request.ids, options, (options.seed ?? 0) + i * groupSize + g))),
-      );
+      out.push(await this.group(loaded, request.ids, options, (options.seed ?? 0) + i * groupSize));
     }
     return out;
   }
 
-  private async complete(loaded: Loaded, ids: readonly number[], options: SamplingOptions, seed: number): Promise<Completion> {
-    const { tokenizer } = loaded;
-    const sequence = loaded.context.getSequence();
-    const tokenIds: number[] = [];
-    const logprobs: number[] = [];
-    let finishReason: Completion['finishReason'] = 'length';
-    try {
-      const evaluation = sequence.evaluateWithMetadata(
+  /**
+   * The G completions of one prompt, sequence g sampled with seed `seed + g`. The sequences advance
+   * in lockstep, each step's next tokens requested in ascending sequence id, so that every batch
+   * node-llama-cpp sends to llama.cpp lists its sequences in id order. Why: llama.cpp (non-unified
+   * KV cache, one stream per sequence) computes a batch whose sequences are out of id order in
+   * several micro-batches and reorders the output rows lazily, inside the first `llama_get_logits*`
+   * call after the decode (`output_reorder`), which is not thread-safe — and node-llama-cpp samples
+   * the batch's sequences in parallel worker threads. Two samplers reordering at once leave two
+   * sequences with each other's logits: a token the model gives e^-16 sampled at a probability near
+   * 1 (the mismatch_kl outlier of bench:engines, and the regression case in `engine.test.ts`). In id
+   * order no reorder is needed, so none can race.
+   */
+  private async group(loaded: Loaded, ids: readonly number[], options: SamplingOptions, seed: number): Promise<Completion[]> {
+    const { tokenizer, sequences } = loaded;
+    const completions = sequences.map(() => ({ tokenIds: [] as number[], logprobs: [] as number[], finishReason: 'length' as Completion['finishReason'] }));
+    const iterators = sequences.map((sequence, g) =>
+      sequence.evaluateWithMetadata(
         [...ids] as never,
         { confidence: true },
         // topK 0 and topP 1 switch them off (node-llama-cpp's defaults would truncate); minP likewise.
-        { temperature: options.temperature, topK: options.topK ?? 0, topP: options.topP ?? 1, minP: 0, seed },
-      );
-      for await (const { token, confidence } of evaluation) {
-        tokenIds.push(token as number);
-        logprobs.push(Math.log(confidence));
-        if (token === tokenizer.eosId) {
-          finishReason = 'eos';
-          break;
-        }
-        if (options.stop?.length) {
-          const text = textOf(tokenizer, tokenIds);
-          if (options.stop.some((s) => text.endsWith(s))) {
-            finishReason = 'stop';
-            break;
-          }
-        }
-        if (tokenIds.length >= options.maxNewTokens) break;
+        // yieldEogToken: node-llama-cpp otherwise ends on EOS without yielding it, so the completion
+        // would lack its EOS (and its log-prob) and read as cut at the length limit.
+        { temperature: options.temperature, topK: options.topK ?? 0, topP: options.topP ?? 1, minP: 0, seed: seed + g, yieldEogToken: true },
+      ),
+    );
+    let active = sequences.map((_, g) => g);
+    try {
+      while (active.length) {
+        // Each next() reaches its decode request after the same number of microtask turns, so the
+        // requests queue in this order; node-llama-cpp dispatches the batch on a later macrotask.
+        const steps = await Promise.all(active.map((g) => iterators[g]!.next()));
+        const still: number[] = [];
+        steps.forEach((step, k) => {
+          const g = active[k]!;
+          const c = completions[g]!;
+          if (step.done) return;
+          const { token, confidence } = step.value;
+          c.tokenIds.push(token as number);
+          c.logprobs.push(Math.log(confidence!));
+          if (token === tokenizer.eosId) c.finishReason = 'eos';
+          else if (options.stop?.length && options.stop.some((stop) => textOf(tokenizer, c.tokenIds).endsWith(stop))) c.finishReason = 'stop';
+          else if (c.tokenIds.length < options.maxNewTokens) still.push(g);
+        });
+        active = still;
       }
     } finally {
-      await sequence.dispose();
+      await Promise.all(iterators.map((it) => it.return()));
+      await Promise.all(sequences.map((sequence) => sequence.clearHistory()));
     }
-    return { tokenIds, text: textOf(tokenizer, tokenIds), logprobs, finishReason };
+    return completions.map((c) => ({ ...c, text: textOf(tokenizer, c.tokenIds) }));
   }
 
   private async unload(): Promise<void> {

@@ -1,7 +1,7 @@
 /**
  * A GGUF (v3) writer for Llama-architecture policies, enough for llama.cpp to load them: the
- * header's key–values, the tensor infos and the tensor data (F32), each aligned to 32 bytes
- * (ggml's GGUF spec). `policyToGguf` maps a GRPO.ts transformer checkpoint (`Policy.save`) onto
+ * header's key–values, the tensor infos and the tensor data (F32, or Q8_0: blocks of 32 int8
+ * values with an f16 scale), each aligned to 32 bytes (ggml's GGUF spec). `policyToGguf` maps a GRPO.ts transformer checkpoint (`Policy.save`) onto
  * llama.cpp's tensor names and layouts as its `convert_hf_to_gguf.py` does for Llama: projections
  * stored `[out, in]` row-major (GGUF dims `[in, out]`), and the rows of `wq`/`wk` permuted within
  * each head because llama.cpp's rotary embedding rotates adjacent pairs where Hugging Face's (and
@@ -14,8 +14,14 @@ import { CheckpointError, type Policy } from '@grpo/core';
 
 /** GGUF metadata value types. */
 const T = { UINT32: 4, INT32: 5, FLOAT32: 6, BOOL: 7, STRING: 8, ARRAY: 9 } as const;
-const GGML_F32 = 0;
+/** How a tensor's values are stored: `F32`, or `Q8_0` (ggml's 8-bit blocks, ~3.8× smaller). */
+export type GgmlType = 'F32' | 'Q8_0';
+/** ggml's tensor type ids (`enum ggml_type`). */
+const GGML_TYPE: Readonly<Record<GgmlType, number>> = { F32: 0, Q8_0: 8 };
 const ALIGNMENT = 32;
+/** Values per Q8_0 block (ggml's QK8_0); a block is an f16 scale and 32 int8 quants, 34 bytes. */
+export const Q8_0_BLOCK = 32;
+const Q8_0_BYTES = 2 + Q8_0_BLOCK;
 
 export type GgufValue =
   | { type: 'u32'; value: number }
@@ -31,6 +37,71 @@ export interface GgufTensor {
   /** ggml's dims, innermost first (a row-major `[rows, cols]` matrix is `[cols, rows]`). */
   readonly dims: readonly number[];
   readonly data: Float32Array;
+  /** Storage type (default F32); Q8_0 needs the innermost dim to be a multiple of 32. */
+  readonly type?: GgmlType;
+}
+
+/**
+ * The IEEE 754 half-precision bits of `x`, rounded to nearest even (subnormals and ±∞ included),
+ * as ggml's `GGML_FP32_TO_FP16` gives them; Node 20 has no Float16Array.
+ */
+export function f32ToF16(x: number): number {
+  const f = new Float32Array([x]);
+  const bits = new Uint32Array(f.buffer)[0]!;
+  const sign = (bits >>> 16) & 0x8000;
+  const exp = (bits >>> 23) & 0xff;
+  let mant = bits & 0x7fffff;
+  if (exp === 0xff) return sign | 0x7c00 | (mant ? 0x200 : 0); // ∞ or NaN
+  const e = exp - 127 + 15; // rebias
+  if (e >= 0x1f) return sign | 0x7c00; // overflow → ∞
+  if (e <= 0) {
+    // Subnormal half (or 0): shift the mantissa with its implicit 1 right by 1 − e more places.
+    if (e < -10) return sign;
+    mant |= 0x800000;
+    const shift = 14 - e;
+    let half = mant >>> shift;
+    const rest = mant & ((1 << shift) - 1);
+    const halfway = 1 << (shift - 1);
+    if (rest > halfway || (rest === halfway && half & 1)) half++;
+    return sign | half;
+  }
+  let half = (e << 10) | (mant >>> 13);
+  const rest = mant & 0x1fff;
+  // Round to nearest even; a carry out of the mantissa correctly bumps the exponent (up to ∞).
+  if (rest > 0x1000 || (rest === 0x1000 && half & 1)) half++;
+  return sign | half;
+}
+
+/**
+ * `values` quantised to ggml's Q8_0: per block of 32, the scale d = max|x| / 127 (stored as f16)
+ * and the quants round(x / d) as int8 — `quantize_row_q8_0_ref` of ggml-quants.c, described in
+ * ggml's docs; llama.cpp dequantises x ≈ d · q.
+ */
+export function quantizeQ8_0(values: Float32Array): Buffer {
+  if (values.length % Q8_0_BLOCK) throw new Error(`Q8_0 quantises blocks of ${Q8_0_BLOCK} values; got ${values.length}`);
+  const blocks = values.length / Q8_0_BLOCK;
+  const out = Buffer.alloc(blocks * Q8_0_BYTES);
+  for (let b = 0; b < blocks; b++) {
+    let amax = 0;
+    for (let j = 0; j < Q8_0_BLOCK; j++) amax = Math.max(amax, Math.abs(values[b * Q8_0_BLOCK + j]!));
+    const d = Math.fround(amax / 127);
+    const id = d ? Math.fround(1 / d) : 0;
+    const at = b * Q8_0_BYTES;
+    out.writeUInt16LE(f32ToF16(d), at);
+    // C's roundf: halves away from zero.
+    for (let j = 0; j < Q8_0_BLOCK; j++) {
+      const v = Math.fround(values[b * Q8_0_BLOCK + j]! * id);
+      out.writeInt8(Math.sign(v) * Math.round(Math.abs(v)), at + 2 + j);
+    }
+  }
+  return out;
+}
+
+/** The stored bytes of a tensor in its type. */
+function tensorBytes(t: GgufTensor): Buffer {
+  if ((t.type ?? 'F32') === 'F32') return Buffer.from(t.data.buffer, t.data.byteOffset, t.data.byteLength);
+  if (t.dims[0]! % Q8_0_BLOCK) throw new Error(`GGUF tensor ${t.name}: Q8_0 needs rows of a multiple of ${Q8_0_BLOCK} values, not ${t.dims[0]}`);
+  return quantizeQ8_0(t.data);
 }
 
 class Writer {
@@ -109,7 +180,7 @@ function writeValue(w: Writer, v: GgufValue): void {
   }
 }
 
-/** The bytes of a GGUF v3 file with these key–values and F32 tensors. */
+/** The bytes of a GGUF v3 file with these key–values and tensors (each in its `type`). */
 export function encodeGguf(metadata: Readonly<Record<string, GgufValue>>, tensors: readonly GgufTensor[]): Buffer {
   const w = new Writer();
   w.bytes(Buffer.from('GGUF', 'ascii'));
@@ -120,24 +191,26 @@ export function encodeGguf(metadata: Readonly<Record<string, GgufValue>>, tensor
     w.string(key);
     writeValue(w, value);
   }
+  for (const t of tensors)
+    if (t.dims.reduce((a, b) => a * b, 1) !== t.data.length)
+      throw new Error(`GGUF tensor ${t.name}: dims ${t.dims.join('×')} do not hold ${t.data.length} values`);
+  const data = tensors.map(tensorBytes);
   let offset = 0;
-  const offsets = tensors.map((t) => {
+  const offsets = data.map((bytes) => {
     const at = offset;
-    offset += Math.ceil(t.data.byteLength / ALIGNMENT) * ALIGNMENT;
+    offset += Math.ceil(bytes.length / ALIGNMENT) * ALIGNMENT;
     return at;
   });
   tensors.forEach((t, i) => {
-    if (t.dims.reduce((a, b) => a * b, 1) !== t.data.length)
-      throw new Error(`GGUF tensor ${t.name}: dims ${t.dims.join('×')} do not hold ${t.data.length} values`);
     w.string(t.name);
     w.u32(t.dims.length);
     for (const d of t.dims) w.u64(d);
-    w.u32(GGML_F32);
+    w.u32(GGML_TYPE[t.type ?? 'F32']);
     w.u64(offsets[i]!);
   });
   w.pad();
-  for (const t of tensors) {
-    w.bytes(Buffer.from(t.data.buffer, t.data.byteOffset, t.data.byteLength));
+  for (const bytes of data) {
+    w.bytes(bytes);
     w.pad();
   }
   return w.buffer();
@@ -220,13 +293,26 @@ function vocabulary(policy: Policy, size: number): { tokens: string[]; types: nu
   return { tokens, types };
 }
 
+export interface GgufExportOptions {
+  /** `general.name` (default `grpo-policy`). */
+  name?: string;
+  /**
+   * Weight type (default F32). `Q8_0` stores every matrix whose rows are a multiple of 32 values
+   * as Q8_0, as `llama-quantize … Q8_0` does; norms, and matrices with other row lengths, stay F32.
+   */
+  type?: GgmlType;
+}
+
 /**
- * Writes `policy` as a llama.cpp-loadable GGUF file (F32) at `file`: saves it to a temporary
- * directory (`Policy.save`, the transformer checkpoint layout) and converts that. Throws a
- * CheckpointError for what llama.cpp's `llama` architecture cannot express (QKV biases, QK norms,
- * rope scaling).
+ * Writes `policy` as a llama.cpp-loadable GGUF file (F32 or Q8_0) at `file`: saves it to a
+ * temporary directory (`Policy.save`, the transformer checkpoint layout) and converts that. Throws
+ * a CheckpointError for what llama.cpp's `llama` architecture cannot express (QKV biases, QK
+ * norms, rope scaling).
  */
-export async function policyToGguf(policy: Policy, file: string, name = 'grpo-policy'): Promise<void> {
+export async function policyToGguf(policy: Policy, file: string, options: GgufExportOptions = {}): Promise<void> {
+  const { name = 'grpo-policy', type = 'F32' } = options;
+  /** A matrix's storage type: Q8_0 where its rows split into whole blocks. */
+  const matrixType = (rowLength: number): GgmlType => (type === 'Q8_0' && rowLength % Q8_0_BLOCK === 0 ? 'Q8_0' : 'F32');
   const dir = await mkdtemp(path.join(os.tmpdir(), 'grpo-gguf-'));
   try {
     await policy.save(dir);
@@ -254,10 +340,10 @@ export async function policyToGguf(policy: Policy, file: string, name = 'grpo-po
       const [inDim, outDim] = shape as [number, number];
       let rows = transpose(data, inDim, outDim);
       if (permuteHeads) rows = permuteRope(rows, permuteHeads, inDim);
-      return { name: gguf, dims: [inDim, outDim], data: rows };
+      return { name: gguf, dims: [inDim, outDim], data: rows, type: matrixType(inDim) };
     };
     const vector = (ours: string, gguf: string): GgufTensor => ({ name: gguf, dims: [get(ours).data.length], data: get(ours).data });
-    const tensors: GgufTensor[] = [{ name: 'token_embd.weight', dims: [m.dModel, m.vocabSize], data: get('embed.weight').data }];
+    const tensors: GgufTensor[] = [{ name: 'token_embd.weight', dims: [m.dModel, m.vocabSize], data: get('embed.weight').data, type: matrixType(m.dModel) }];
     for (let i = 0; i < m.nLayers; i++) {
       const p = `layers.${i}`;
       const b = `blk.${i}`;
@@ -280,7 +366,8 @@ export async function policyToGguf(policy: Policy, file: string, name = 'grpo-po
     const metadata: Record<string, GgufValue> = {
       'general.architecture': { type: 'string', value: 'llama' },
       'general.name': { type: 'string', value: name },
-      'general.file_type': { type: 'u32', value: 0 },
+      // llama_ftype: 0 all F32, 7 mostly Q8_0.
+      'general.file_type': { type: 'u32', value: type === 'Q8_0' ? 7 : 0 },
       'llama.context_length': { type: 'u32', value: m.maxSeqLen },
       'llama.embedding_length': { type: 'u32', value: m.dModel },
       'llama.block_count': { type: 'u32', value: m.nLayers },

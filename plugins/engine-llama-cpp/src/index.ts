@@ -10,7 +10,20 @@ import { z } from 'zod';
 import { LlamaCppEngine } from './engine.js';
 
 export { LlamaCppEngine, type LlamaCppEngineOptions } from './engine.js';
-export { encodeGguf, permuteRope, policyToGguf, readSafetensors, transpose, type GgufTensor, type GgufValue } from './gguf.js';
+export {
+  encodeGguf,
+  f32ToF16,
+  permuteRope,
+  policyToGguf,
+  Q8_0_BLOCK,
+  quantizeQ8_0,
+  readSafetensors,
+  transpose,
+  type GgmlType,
+  type GgufExportOptions,
+  type GgufTensor,
+  type GgufValue,
+} from './gguf.js';
 
 export const meta = { name: '@grpo/plugin-engine-llama-cpp', version: '0.1.0', core: '^0.1.0' } as const;
 
@@ -19,6 +32,10 @@ export const llamaCppEngineOptionsSchema = z
     name: z.string().min(1).default('llama.cpp').describe('The engine name `generation.engine` selects.'),
     threads: z.number().int().positive().optional().describe("CPU threads llama.cpp uses (default: node-llama-cpp's choice)."),
     dir: z.string().min(1).optional().describe('Directory for the exported GGUF files (default a temporary one).'),
+    weightType: z
+      .enum(['F32', 'Q8_0'])
+      .default('F32')
+      .describe("Weight type of the exported GGUF: F32, or Q8_0 (ggml's 8-bit blocks; smaller and faster, further from the trainer's numbers)."),
   })
   .prefault({})
   .describe('@grpo/plugin-engine-llama-cpp options');
