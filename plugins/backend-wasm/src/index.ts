@@ -1,5 +1,5 @@
 // @grpo/plugin-backend-wasm: TensorFlow.js's WebAssembly backend, the default backend of GRPO.ts.
-import { availableParallelism } from 'node:os';
+import { availableParallelism } from '#node-io';
 import { BackendUnavailableError, definePlugin, field, TensorBackend } from '@grpo/core';
 import * as tf from '@tensorflow/tfjs';
 import { z } from 'zod';
