@@ -29,7 +29,9 @@ scope.onmessage = (event) => {
       if (!reward) throw new Error('no reward function loaded');
       const scores = await (await reward)(message.input);
       if (!Array.isArray(scores) || scores.length !== message.input.completions.length)
-        throw new Error(`expected an array of ${message.input.completions.length} scores (one per completion), got ${Array.isArray(scores) ? `${scores.length}` : typeof scores}`);
+        throw new Error(
+          `expected an array of ${message.input.completions.length} scores (one per completion), got ${Array.isArray(scores) ? `${scores.length}` : typeof scores}`,
+        );
       scope.postMessage({ ok: true, scores: scores as RewardScore[] });
     } catch (error) {
       scope.postMessage({ ok: false, message: error instanceof Error ? error.message : String(error) });

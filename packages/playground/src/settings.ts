@@ -46,4 +46,3 @@ export interface StepView {
   metrics: Record<string, number>;
   samples: SampleLog[];
 }
-

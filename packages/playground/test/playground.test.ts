@@ -21,7 +21,13 @@ const PROMPT = 'ann has 12 apples. she buys 30, sells 7. how many now?\n';
 
 interface Globals {
   playground: PagePlayground;
-  document: { getElementById(id: string): { getContext(kind: '2d'): { getImageData(x: number, y: number, w: number, h: number): { data: Uint8ClampedArray } }; width: number; height: number } };
+  document: {
+    getElementById(id: string): {
+      getContext(kind: '2d'): { getImageData(x: number, y: number, w: number, h: number): { data: Uint8ClampedArray } };
+      width: number;
+      height: number;
+    };
+  };
 }
 
 /** In the page: pixels of a chart's canvas within 40 (per channel) of its line colour — drawn data, not axes or title text. */
@@ -111,7 +117,10 @@ describe.skipIf(!hasChromium)('playground in headless Chromium', () => {
   }, 60_000);
 
   it('a reward that is always 1 takes effect: reward mean 1, every advantage 0', async () => {
-    await page.fill('#rewardCode', 'export default function reward(input: { completions: string[] }): number[] {\n  return input.completions.map(() => 1);\n}\n');
+    await page.fill(
+      '#rewardCode',
+      'export default function reward(input: { completions: string[] }): number[] {\n  return input.completions.map(() => 1);\n}\n',
+    );
     await page.click('#applyReward');
     await expect.poll(() => page.textContent('#rewardStatus')).toMatch(/yours/);
     expect(await page.isHidden('#rewardError')).toBe(true);
@@ -125,7 +134,7 @@ describe.skipIf(!hasChromium)('playground in headless Chromium', () => {
     expect(last.accuracy).toBeLessThan(1);
   }, 60_000);
 
-  it('downloads a checkpoint that Node loads with the page policy\'s exact log-probs', async () => {
+  it("downloads a checkpoint that Node loads with the page policy's exact log-probs", async () => {
     const inPage = await page.evaluate((prompt) => (globalThis as unknown as Globals).playground.nextTokenLogProbs(prompt), PROMPT);
     const [download] = await Promise.all([page.waitForEvent('download'), page.click('#download')]);
     const zip = path.join(work, 'policy.zip');
