@@ -15,7 +15,7 @@ export type ToWorker =
   | { type: 'files'; id: number };
 
 export type FromWorker =
-  | { type: 'ready'; backend: string; threads: number }
+  | { type: 'ready'; backend: string }
   | { type: 'step'; view: StepView }
   | { type: 'idle'; step: number }
   | { type: 'error'; message: string; where: 'reward' | 'setup' | 'step' }

@@ -57,7 +57,7 @@ async function reset(message: Extract<ToWorker, { type: 'reset' }>): Promise<voi
   const plugins: PluginEntry[] = [backendWebgl()];
   try {
     session = await Session.create({ files: await loadCheckpoint(), settings: message.settings, reward, plugins });
-    post({ type: 'ready', backend: tf.getBackend(), threads: 1 });
+    post({ type: 'ready', backend: tf.getBackend() });
   } catch (error) {
     post({ type: 'error', message: errorMessage(error), where: 'setup' });
   }
