@@ -10,7 +10,6 @@ import { resolveDifficulty, type DifficultyOption } from './difficulty.js';
 import { DEFAULT_TEST_FRACTION } from './generate.js';
 import { finalAnswerExtractor, stepCorrectness, taskAccuracy, type StepCorrectnessOptions, type TaskAccuracyOptions } from './rewards.js';
 
-
 export const PLUGIN_NAME = '@grpo/plugin-math-task';
 export const PLUGIN_VERSION = '0.1.0';
 

@@ -5,7 +5,9 @@ import type * as fs from 'node:fs/promises';
 import type * as path from 'node:path';
 
 const noFiles = (what: string) => (): Promise<never> =>
-  Promise.reject(new GrpoError(`${what} needs Node (file access); in a browser build tokenizers in memory (CharTokenizer.fromJSON, HfTokenizer.fromJSON, toFiles)`));
+  Promise.reject(
+    new GrpoError(`${what} needs Node (file access); in a browser build tokenizers in memory (CharTokenizer.fromJSON, HfTokenizer.fromJSON, toFiles)`),
+  );
 
 export const mkdir = noFiles('creating a directory') as unknown as typeof fs.mkdir;
 export const readFile = noFiles('reading a file') as unknown as typeof fs.readFile;

@@ -20,7 +20,13 @@ export const readdir = noFiles('listing a directory') as unknown as typeof fs.re
 export const readFile = noFiles('reading a file') as unknown as typeof fs.readFile;
 export const rm = noFiles('removing a file') as unknown as typeof fs.rm;
 export const readJsonFile = noFiles('reading a checkpoint file') as <T = unknown>(file: string) => Promise<T>;
-export const readSafetensorsFile = noFiles('reading a checkpoint file') as (file: string) => Promise<{ tensors: Record<string, StTensor>; metadata: Record<string, string> }>;
-export const writeDirAtomic = noFiles('writing a checkpoint directory') as (dir: string, files: Record<string, Uint8Array | string>, options?: object) => Promise<void>;
+export const readSafetensorsFile = noFiles('reading a checkpoint file') as (
+  file: string,
+) => Promise<{ tensors: Record<string, StTensor>; metadata: Record<string, string> }>;
+export const writeDirAtomic = noFiles('writing a checkpoint directory') as (
+  dir: string,
+  files: Record<string, Uint8Array | string>,
+  options?: object,
+) => Promise<void>;
 export const tmpdir: typeof os.tmpdir = () => '/tmp';
 export const join: typeof path.join = (...parts) => parts.filter(Boolean).join('/').replace(/\/+/g, '/');
