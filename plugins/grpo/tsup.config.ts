@@ -1,4 +1,4 @@
 import { defineConfig } from 'tsup';
-import { baseConfig } from '../../tsup.base.js';
+import { baseConfig, browserConfig } from '../../tsup.base.js';
 
-export default defineConfig({ ...baseConfig, entry: { index: 'src/index.ts', presets: 'src/presets.ts' } });
+export default defineConfig([{ ...baseConfig, entry: { index: 'src/index.ts', presets: 'src/presets.ts' } }, browserConfig({ browser: 'src/index.ts' })]);

@@ -1,4 +1,4 @@
 import { defineConfig } from 'tsup';
-import { baseConfig } from '../../tsup.base.js';
+import { baseConfig, browserConfig } from '../../tsup.base.js';
 
-export default defineConfig({ ...baseConfig, entry: ['src/index.ts'] });
+export default defineConfig([{ ...baseConfig, entry: ['src/index.ts'] }, browserConfig({ browser: 'src/browser.ts' })]);

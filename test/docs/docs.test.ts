@@ -140,6 +140,8 @@ const OTHER_COMMANDS = new Set(['npm', 'npx', 'export', 'nvidia-smi', 'ls', 'cat
 for (const tool of ['redis-server', 'redis-cli']) OTHER_COMMANDS.add(tool);
 // The logging tools the sink plugins' READMEs show (TensorBoard, and W&B's CLI installed with pip).
 for (const tool of ['tensorboard', 'pip', 'wandb']) OTHER_COMMANDS.add(tool);
+// Unpacking the playground's checkpoint download (docs/playground.md).
+OTHER_COMMANDS.add('unzip');
 const rootPackage = JSON.parse(readFileSync(path.join(root, 'package.json'), 'utf8')) as { scripts: Record<string, string> };
 
 /** Every ```sh line that calls the CLI: where it is and its arguments after `grpo`. */

@@ -87,6 +87,7 @@ export { assembleContainer, boundValues, flattenPlugins, selectNamed } from './p
 export { coreConfigSchema } from './config/schema.js';
 export type { ConfigSections, GrpoConfigInput, PolicySections, Section } from './config/schema.js';
 export { configSchemaFor, type SectionOwners } from './config/sections.js';
+export { resolvePluginConfig } from './config/resolve.js';
 export { configToJson, defineConfig, loadConfig, resolveConfig, type LoadConfigOptions, type ResolveConfigOptions } from './config/load.js';
 export * as field from './config/zod-helpers.js';
 

@@ -1,5 +1,5 @@
 // @grpo/plugin-backend-wasm: TensorFlow.js's WebAssembly backend: runs anywhere Node runs and gives the same numbers bit for bit everywhere.
-import { availableParallelism } from 'node:os';
+import { availableParallelism } from '#node-io';
 import { BackendUnavailableError, definePlugin, field, TensorBackend } from '@grpo/core';
 import * as tf from '@tensorflow/tfjs';
 import { z } from 'zod';

@@ -1,5 +1,4 @@
-import { mkdir, writeFile } from 'node:fs/promises';
-import { join } from 'node:path';
+import { join, mkdir, writeFile } from '#node-io';
 import { DataError, type Tokenizer } from '@grpo/core';
 
 /** Name of the file every tokenizer of this package writes into a checkpoint directory. */

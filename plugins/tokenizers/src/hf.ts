@@ -1,5 +1,4 @@
-import { mkdir, readFile, writeFile } from 'node:fs/promises';
-import { dirname, join } from 'node:path';
+import { dirname, join, mkdir, readFile, writeFile } from '#node-io';
 import { DataError, type ChatTemplate, type Tokenizer } from '@grpo/core';
 import { Tokenizer as HfTokenizerImpl } from '@huggingface/tokenizers';
 import { TOKENIZER_FILE } from './char.js';

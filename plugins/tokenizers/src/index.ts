@@ -8,7 +8,7 @@ import { loadTokenizer } from './load.js';
 export { CharTokenizer, TOKENIZER_FILE, type CharTokenizerJSON, type CharTokenizerOptions, type SpecialName } from './char.js';
 export { HfTokenizer, readTokenizerCompanions, TOKENIZER_CONFIG_FILE, type HfTokenizerOptions } from './hf.js';
 export { CHAT_TEMPLATE_FILE, JinjaChatTemplate } from './chat-template.js';
-export { loadTokenizer } from './load.js';
+export { loadTokenizer, tokenizerFromJson } from './load.js';
 
 export const meta = { name: '@grpo/plugin-tokenizers', version: '0.1.0', core: '^0.1.0' } as const;
 

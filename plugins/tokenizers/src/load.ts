@@ -1,8 +1,7 @@
-import { readFile } from 'node:fs/promises';
-import { join } from 'node:path';
+import { join, readFile } from '#node-io';
 import { CheckpointError, DataError, type Tokenizer } from '@grpo/core';
 import { CharTokenizer, TOKENIZER_FILE } from './char.js';
-import { HfTokenizer, readTokenizerCompanions } from './hf.js';
+import { HfTokenizer, readTokenizerCompanions, type HfTokenizerOptions } from './hf.js';
 
 async function readJson(file: string, required: boolean): Promise<unknown> {
   let text: string;
@@ -28,12 +27,20 @@ async function readJson(file: string, required: boolean): Promise<unknown> {
  */
 export async function loadTokenizer(dir: string): Promise<Tokenizer> {
   const file = join(dir, TOKENIZER_FILE);
-  const json = await readJson(file, true);
+  return tokenizerFromJson(await readJson(file, true), file, () => readTokenizerCompanions(dir));
+}
+
+/**
+ * `loadTokenizer` for a `tokenizer.json` already parsed (a browser has no directory to read):
+ * `companions` gives a Hugging Face tokenizer's `tokenizer_config.json` and chat template (none
+ * when absent). `file` is named in errors.
+ */
+export async function tokenizerFromJson(json: unknown, file: string, companions: () => Promise<HfTokenizerOptions> = async () => ({})): Promise<Tokenizer> {
   try {
     if (typeof json === 'object' && json !== null && !Array.isArray(json)) {
       const record = json as Record<string, unknown>;
       if (record.kind === 'char') return CharTokenizer.fromJSON(json, file);
-      if ('model' in record) return HfTokenizer.fromJSON(record, await readTokenizerCompanions(dir), file);
+      if ('model' in record) return HfTokenizer.fromJSON(record, await companions(), file);
     }
   } catch (error) {
     if (error instanceof DataError) throw new CheckpointError(error.message, { cause: error });

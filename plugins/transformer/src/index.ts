@@ -65,6 +65,7 @@ export {
   LoraReferencePolicy,
   createPolicy,
   loadPolicy,
+  policyFromFiles,
   CONFIG_FILE,
   WEIGHTS_FILE,
   CHECKPOINT_FORMAT,

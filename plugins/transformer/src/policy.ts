@@ -1,6 +1,4 @@
-import { mkdtemp, readdir, readFile, rm } from 'node:fs/promises';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
+import { join, mkdtemp, readdir, readFile, readJsonFile, readSafetensorsFile, rm, tmpdir, writeDirAtomic } from '#node-io';
 import * as tf from '@tensorflow/tfjs';
 import {
   CheckpointError,
@@ -14,8 +12,8 @@ import {
   type TokenLogProbs,
   type Tokenizer,
 } from '@grpo/core';
-import { loadTokenizer } from '@grpo/plugin-tokenizers';
-import { readJsonFile, readSafetensorsFile, writeDirAtomic, encodeSafetensors, type StTensor } from '@grpo/core/checkpoint';
+import { loadTokenizer, TOKENIZER_FILE, tokenizerFromJson } from '@grpo/plugin-tokenizers';
+import { decodeSafetensors, encodeSafetensors, type StTensor } from '@grpo/core/checkpoint';
 import { checkFinite, checkpointModelConfig, checkTensorsMatchConfig } from './checkpoint-checks.js';
 import { architectureDiff, resolveModelConfig, type ModelOptions, type TransformerConfig } from './config.js';
 import { decoder, encodePrompt, generate, generateFromIds, type ModelState } from './generate.js';
@@ -280,8 +278,16 @@ export class TransformerPolicy extends TransformerBase implements Policy {
 
   /** Weights, config and tokenizer; a LoRA policy adds its adapters in PEFT's files (`adapter_config.json`, `adapter_model.safetensors`). */
   override async save(dir: string): Promise<void> {
+    await writeDirAtomic(dir, await this.files());
+  }
+
+  /**
+   * The files `save` writes, in memory (name → content), for callers without a file system: a
+   * browser offers them as a download; `policyFromFiles` reads them back.
+   */
+  async files(): Promise<Record<string, Uint8Array | string>> {
     const lora = this.#lora;
-    await writeDirAtomic(dir, await this.checkpointFiles(lora && { config: lora.config, values: await adapterValues(lora.adapters) }));
+    return this.checkpointFiles(lora && { config: lora.config, values: await adapterValues(lora.adapters) });
   }
 
   /** Replaces the weights (and a LoRA policy's adapters) with a checkpoint's. */
@@ -488,9 +494,44 @@ export async function loadPolicy(dir: string): Promise<TransformerPolicy> {
   return new TransformerPolicy(cfg, tokenizer, weights, conventions, { config: lora, values: await readPeftWeights(dir, cfg, lora) });
 }
 
+/**
+ * A policy from a checkpoint's files in memory (name → bytes, as `TransformerPolicy.files()` gives
+ * them): `config.json`, `model.safetensors` and `tokenizer.json`, checked as `loadPolicy` checks a
+ * directory. For a browser, which has no directory; LoRA checkpoints need `loadPolicy`.
+ * `source` names the checkpoint in errors.
+ */
+export async function policyFromFiles(files: Readonly<Record<string, Uint8Array>>, source = '(checkpoint files)'): Promise<TransformerPolicy> {
+  const file = (name: string) => {
+    const bytes = files[name];
+    if (!bytes) throw new CheckpointError(`${join(source, name)}: missing (a checkpoint has ${CONFIG_FILE}, ${WEIGHTS_FILE} and ${TOKENIZER_FILE})`);
+    return bytes;
+  };
+  const json = (name: string): unknown => {
+    try {
+      return JSON.parse(new TextDecoder().decode(file(name))) as unknown;
+    } catch (error) {
+      if (error instanceof CheckpointError) throw error;
+      throw new CheckpointError(`${join(source, name)}: malformed JSON: ${(error as Error).message}`, { cause: error });
+    }
+  };
+  const { model: cfg, conventions, lora } = checkpointConfig(json(CONFIG_FILE), join(source, CONFIG_FILE));
+  if (lora) throw new CheckpointError(`${join(source, CONFIG_FILE)}: a LoRA checkpoint; load it from its directory with loadPolicy`);
+  const tokenizer = await tokenizerFromJson(json(TOKENIZER_FILE), join(source, TOKENIZER_FILE));
+  if (conventions ? tokenizer.vocabSize > cfg.vocabSize : tokenizer.vocabSize !== cfg.vocabSize)
+    throw new CheckpointError(`${join(source, CONFIG_FILE)}: vocabSize ${cfg.vocabSize} does not match the tokenizer's ${tokenizer.vocabSize} tokens`);
+  const weightsFile = join(source, WEIGHTS_FILE);
+  const { tensors } = decodeSafetensors(file(WEIGHTS_FILE), weightsFile);
+  return new TransformerPolicy(cfg, tokenizer, checkedWeights(tensors, cfg, weightsFile), conventions);
+}
+
 async function readCheckpoint(dir: string): Promise<{ model: TransformerConfig; conventions?: TokenConventions; lora?: LoraConfig }> {
   const file = join(dir, CONFIG_FILE);
-  const json = await readJsonFile<Partial<CheckpointConfig> | null>(file);
+  return checkpointConfig(await readJsonFile<unknown>(file), file);
+}
+
+/** `config.json` of a checkpoint, validated (`file` is named in errors). */
+function checkpointConfig(value: unknown, file: string): { model: TransformerConfig; conventions?: TokenConventions; lora?: LoraConfig } {
+  const json = value as Partial<CheckpointConfig> | null;
   if (
     typeof json !== 'object' ||
     json === null ||
@@ -524,6 +565,11 @@ function checkpointLora(value: unknown, file: string): LoraConfig {
 async function readWeights(dir: string, cfg: TransformerConfig): Promise<Map<string, Float32Array>> {
   const file = join(dir, WEIGHTS_FILE);
   const { tensors } = await readSafetensorsFile(file);
+  return checkedWeights(tensors, cfg, file);
+}
+
+/** The weights of `tensors`, checked against the config (names, shapes, dtype, finite values). */
+function checkedWeights(tensors: Record<string, StTensor>, cfg: TransformerConfig, file: string): Map<string, Float32Array> {
   checkTensorsMatchConfig(cfg, tensors, file, 'by-config');
   const expected = weightShapes(cfg);
   const names = new Set(expected.map(([n]) => n));
@@ -543,6 +589,10 @@ async function readWeights(dir: string, cfg: TransformerConfig): Promise<Map<str
 
 /** The files `tokenizer.save` writes, read back (so they can go into one atomic directory write). */
 export async function tokenizerFiles(tokenizer: Tokenizer): Promise<Record<string, Uint8Array>> {
+  // The tokenizers that can say their files in memory (what their `save` writes) need no directory.
+  const inMemory = (tokenizer as Partial<{ toFiles(): Record<string, string> }>).toFiles;
+  if (typeof inMemory === 'function')
+    return Object.fromEntries(Object.entries(inMemory.call(tokenizer)).map(([name, text]) => [name, new TextEncoder().encode(text)]));
   const tmp = await mkdtemp(join(tmpdir(), 'grpo-tok-'));
   try {
     await tokenizer.save(tmp);

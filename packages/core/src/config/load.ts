@@ -6,10 +6,11 @@ import { cosmiconfig, type Loader } from 'cosmiconfig';
 import { parse as parseYaml, YAMLParseError } from 'yaml';
 import { z } from 'zod';
 import { ConfigError, ConfigNotFoundError, type ConfigIssue } from '../errors.js';
-import { flattenPlugins, pluginShapeProblem } from '../plugin/container.js';
+import { flattenPlugins } from '../plugin/container.js';
 import type { GrpoPlugin, PluginEntry, ResolvedConfig } from '../plugin/types.js';
 import { pluginEntrySchema, type GrpoConfigInput } from './schema.js';
-import { configSchemaFor, formatIssues, validatePluginOptions } from './sections.js';
+import { resolvePluginConfig } from './resolve.js';
+import { formatIssues } from './sections.js';
 
 export const MODULE_NAME = 'grpo';
 
@@ -183,19 +184,7 @@ export async function resolveConfig(raw: unknown, options: ResolveConfigOptions 
     }
   };
   for (const [i, entry] of (entries.data ?? []).entries()) await visit(entry, `plugins[${i}]`);
-  const all = [...flattenPlugins(options.defaults ?? []), ...named];
-  for (const [i, plugin] of all.entries()) {
-    const problem = pluginShapeProblem(plugin);
-    if (problem) issues.push({ path: `plugins`, message: `plugin #${i + 1} ${problem}` });
-  }
-  if (issues.length) throw new ConfigError(source, issues);
-  const validated = validatePluginOptions(all);
-  issues.push(...validated.issues);
-  const { schema } = configSchemaFor(validated.plugins);
-  const parsed = schema.safeParse(raw);
-  if (!parsed.success) issues.push(...formatIssues(parsed.error));
-  if (issues.length || !parsed.success) throw new ConfigError(source, issues);
-  return { ...(parsed.data as Omit<ResolvedConfig, 'plugins' | 'source'>), plugins: validated.plugins, source } as ResolvedConfig;
+  return resolvePluginConfig(raw, [...flattenPlugins(options.defaults ?? []), ...named], source, issues);
 }
 
 export interface LoadConfigOptions extends Pick<ResolveConfigOptions, 'defaults'> {

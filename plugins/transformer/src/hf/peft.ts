@@ -12,9 +12,8 @@
  * Reading refuses every setting that would change the computation and is not implemented here
  * (DoRA, biases, per-layer ranks, `modules_to_save`, …), naming the file and the key.
  */
-import { join } from 'node:path';
+import { join, readJsonFile } from '#node-io';
 import { CheckpointError } from '@grpo/core';
-import { readJsonFile } from '@grpo/core/checkpoint';
 import type { TransformerConfig } from '../config.js';
 import { adapterSlots, LORA_MODULES, type AdapterValues, type LoraConfig, type LoraModule } from '../lora.js';
 import { SafetensorsReader } from './safetensors.js';

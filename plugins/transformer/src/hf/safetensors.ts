@@ -7,7 +7,7 @@
  * dtype is refused when read. (`@grpo/core/checkpoint` reads whole files of the F32/I32 tensors
  * GRPO.ts writes itself; this reader is for the dtypes and sizes of published models.)
  */
-import { open, type FileHandle } from 'node:fs/promises';
+import { open, type FileHandle } from '#node-io';
 import { CheckpointError } from '@grpo/core';
 
 /** Bytes per element of every dtype the format defines. */

@@ -5,8 +5,7 @@
  * `<|begin_of_text|>`; none for Qwen and SmolLM2). A directory without a tokenizer gets a
  * `NoTextTokenizer`: token ids only.
  */
-import { readFile } from 'node:fs/promises';
-import { join } from 'node:path';
+import { join, readFile } from '#node-io';
 import { CheckpointError, DataError, type Tokenizer } from '@grpo/core';
 import { HfTokenizer, loadTokenizer, TOKENIZER_FILE } from '@grpo/plugin-tokenizers';
 
