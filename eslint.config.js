@@ -3,7 +3,7 @@ import js from '@eslint/js';
 import tseslint from 'typescript-eslint';
 
 export default tseslint.config(
-  { ignores: ['**/dist/**', '**/node_modules/**', 'runs/**', '**/*.d.ts', 'test/fixtures/**', 'templates/**/node_modules/**'] },
+  { ignores: ['**/dist/**', '**/dist-browser/**', '**/node_modules/**', 'runs/**', '**/*.d.ts', 'test/fixtures/**', 'templates/**/node_modules/**'] },
   js.configs.recommended,
   ...tseslint.configs.recommended,
   {

@@ -15,8 +15,9 @@ export const baseConfig: Options = {
 /**
  * The browser build of a package (the `browser` condition of its exports): `entry` bundled for the
  * browser platform, so a package's `#node-io` import resolves to its browser module and esbuild
- * refuses any `node:` import that is left. Written beside the Node build (no clean: both share dist/).
+ * refuses any `node:` import that is left. Written to its own dist-browser/: tsup runs the builds of
+ * an array at once, and each cleans its own output directory first.
  */
 export function browserConfig(entry: Record<string, string>): Options {
-  return { ...baseConfig, entry, platform: 'browser', target: 'es2022', clean: false };
+  return { ...baseConfig, entry, platform: 'browser', target: 'es2022', outDir: 'dist-browser' };
 }
