@@ -177,7 +177,11 @@ export class RedisRolloutEngine implements RolloutEngine {
     const { queue } = await this.open();
     const version = this.version;
     const data: RolloutJob = { run: this.options.run, version, weights: this.refs.get(version)!, requests, groupSize, options };
-    const id = `${tag}-${generationKey(requests, groupSize, options)}`;
+    // The run in the id: runs never share results; within a run, the same generation asked with the same version is the same job.
+    const id = `${tag}-${createHash('sha256')
+      .update(`${this.options.run}:${generationKey(requests, groupSize, options)}`)
+      .digest('hex')
+      .slice(0, 24)}`;
     const result = runJobs(queue, [{ id, data }], {
       ...this.options,
       step: version,
