@@ -24,8 +24,11 @@ export interface SyncOptions {
  * (`RolloutEngine.lookahead`): the step's first generation exactly as `generate` will get it.
  */
 export interface PlannedGeneration {
+  /** The training step that will ask for it. */
   readonly step: number;
+  /** Its prompts, rendered and encoded as the rollout stage will give them. */
   readonly requests: readonly GenerationRequest[];
+  /** Completions per prompt (`train.groupSize`). */
   readonly groupSize: number;
   /** With the seed the step will sample with. */
   readonly options: SamplingOptions;
