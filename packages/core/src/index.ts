@@ -40,6 +40,7 @@ export {
   RolloutFilter,
   type EngineHealth,
   type GenerationRequest,
+  type PlannedGeneration,
   type ShapingContext,
   type SyncOptions,
 } from './contracts/rollout.js';

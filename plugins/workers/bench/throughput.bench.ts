@@ -2,8 +2,10 @@
  * `npm run bench:workers`: scoring throughput on reward workers (separate processes, one real
  * Redis on loopback) with an I/O-bound reward that waits 100 ms per sample, over 1, 2, 4, 8 and
  * 16 workers. Each round scores the same 64 groups of 4 samples through the trainer's
- * `RedisRewardScorer`. Last line: `{"throughput": {"1": samples/s, …}, "speedup": {…}, …}`.
- * `--plot <file.svg>` also draws measured against ideal throughput (docs/scale-out/throughput.svg).
+ * `RedisRewardScorer`. Then the main job's step time with its rollouts on rollout workers,
+ * synchronous against asynchronous (`pipeline.ts`; `--pipeline-steps n`, default 4; 0 skips it).
+ * Last line: `{"throughput": {"1": samples/s, …}, "speedup": {…}, …, "stepTime": {"sync": s, "async": s, …}, "asyncSpeedup": …}`.
+ * `--plot <file.svg>` also draws measured against ideal throughput (docs/scale-out-throughput.svg).
  */
 import { spawn, type ChildProcess } from 'node:child_process';
 import { mkdir, writeFile } from 'node:fs/promises';
@@ -15,8 +17,14 @@ import type { Rollout } from '@grpo/core';
 import { RedisRewardScorer, workersSchema } from '../src/index.js';
 import { startRedis } from '../test/redis-server.js';
 import { ioBoundReward, MS_PER_SAMPLE } from './io-reward.js';
+import { pipelineStepTimes } from './pipeline.js';
 
-const ROUNDS = [1, 2, 4, 8, 16];
+const flag = (name: string) => {
+  const at = process.argv.indexOf(name);
+  return at > 0 ? process.argv[at + 1] : undefined;
+};
+/** Reward workers per round (`--rounds 1,2`: fewer, for a quick look). */
+const ROUNDS = (flag('--rounds') ?? '1,2,4,8,16').split(',').map(Number);
 const GROUPS = 64;
 const GROUP_SIZE = 4;
 const here = path.dirname(fileURLToPath(import.meta.url));
@@ -28,8 +36,8 @@ const rollouts: Rollout[] = Array.from({ length: GROUPS }, (_, i) => ({
   completions: Array.from({ length: GROUP_SIZE }, (_, g) => ({ text: 'x'.repeat(i + g), tokenIds: [g], logprobs: [0], finishReason: 'eos' as const })),
 }));
 
-const plotAt = process.argv.indexOf('--plot');
-const plotFile = plotAt > 0 ? process.argv[plotAt + 1] : undefined;
+const plotFile = flag('--plot');
+const pipelineSteps = Number(flag('--pipeline-steps') ?? 4);
 
 /** Samples/s against workers, measured and ideal (workers × 1000 / ms per sample), on log–log axes. */
 async function plot(throughput: Record<string, number>, file: string): Promise<void> {
@@ -104,8 +112,24 @@ try {
   const speedup = Object.fromEntries(ROUNDS.map((n) => [n, Number((throughput[n]! / throughput[1]!).toFixed(2))]));
   const efficiency = Object.fromEntries(ROUNDS.map((n) => [n, Number((speedup[n]! / n).toFixed(3))]));
   if (plotFile) await plot(throughput, plotFile);
+  for (const w of workers) w.kill('SIGKILL');
+  let pipeline = {};
+  if (pipelineSteps > 0) {
+    console.log(`main job, ${pipelineSteps} steps, rollouts on rollout workers: synchronous against asynchronous`);
+    const { stepTime, stepTimes, rolloutWait } = await pipelineStepTimes(redis.url, pipelineSteps, (line) => console.log(line));
+    pipeline = { stepTime, stepTimes, rolloutWait, asyncSpeedup: Number((stepTime.sync! / stepTime.async!).toFixed(2)), pipelineSteps };
+  }
   console.log(
-    JSON.stringify({ throughput, speedup, efficiency, seconds, samplesPerRound: GROUPS * GROUP_SIZE, groupSize: GROUP_SIZE, msPerSample: MS_PER_SAMPLE }),
+    JSON.stringify({
+      throughput,
+      speedup,
+      efficiency,
+      seconds,
+      samplesPerRound: GROUPS * GROUP_SIZE,
+      groupSize: GROUP_SIZE,
+      msPerSample: MS_PER_SAMPLE,
+      ...pipeline,
+    }),
   );
 } finally {
   for (const w of workers) w.kill('SIGKILL');

@@ -10,6 +10,7 @@ import {
   type CliContext,
   type CliIo,
 } from '@grpo/core';
+import path from 'node:path';
 import { Command, InvalidArgumentError, Option } from 'commander';
 import { redisUrl } from './config.js';
 import { startRewardWorker } from './reward-worker.js';
@@ -23,6 +24,7 @@ interface WorkerFlags {
   config?: string;
   cwd?: string;
   plugin?: string[];
+  weightsDir?: string;
 }
 
 const positiveInt = (value: string) => {
@@ -51,6 +53,7 @@ function createWorkerCommand(io: CliIo, context: CliContext): Command {
     .option('--redis <url>', 'Redis URL (default: workers.redis, else $GRPO_REDIS_URL, else redis://127.0.0.1:6379)')
     .option('--concurrency <n>', 'jobs this process runs at once (async rewards that wait on I/O overlap)', positiveInt, 1)
     .option('-q, --quiet', 'no line per job')
+    .option('--weights-dir <dir>', "rollout workers: the trainer's workers.weightsDir as mounted on this machine (versions too large for Redis are read there)")
     .option('-c, --config <file>', 'the config the trainer runs (its plugins give the reward functions)')
     .option('--cwd <dir>', 'directory to search for a config (default: current directory)')
     .addHelpText(
@@ -67,7 +70,13 @@ function createWorkerCommand(io: CliIo, context: CliContext): Command {
       if (flags.role === 'rollout') {
         // The backend set up and the policy built as for training; each job loads its weights version.
         const container = await prepareContainer(config);
-        worker = await startRolloutWorker({ url, workers: config.workers, policy: await container.getAsync<Policy>(Policy), log: quietLog });
+        worker = await startRolloutWorker({
+          url,
+          workers: config.workers,
+          policy: await container.getAsync<Policy>(Policy),
+          ...(flags.weightsDir ? { weightsDir: path.resolve(flags.weightsDir) } : {}),
+          log: quietLog,
+        });
       } else {
         const container = await assembleContainer(config);
         // Rewards may compute with tensors (a reward model): the run's backend first.

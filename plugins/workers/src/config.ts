@@ -26,7 +26,17 @@ export const workersSchema = z
       .min(1)
       .optional()
       .describe(
-        "Where the trainer publishes the policy's weights once per step, by version (`v<N>/`), for rollout workers (`generation.engine: 'workers'`); a directory every worker reads (shared storage across machines). Default: `<outputDir>/weights`.",
+        "Where the trainer publishes the policy's weights once per step, by version (`v<N>/`), for rollout workers (`generation.engine: 'workers'`); a directory every worker reads (shared storage across machines) when a version is larger than `workers.redisWeightsMaxBytes`. Default: `<outputDir>/weights`.",
+      ),
+    maxStaleness: int(0)
+      .default(0)
+      .describe(
+        "Asynchronous training with rollout workers (`generation.engine: 'workers'`): they sample up to this many steps ahead with the weights of the step they were asked in, while the trainer scores and updates; rollouts more than this many policy versions old are dropped and sampled again (`async/stale_dropped`), the rest go through the off-policy correction (`generation.correction`). 0: synchronous, the in-process run exactly.",
+      ),
+    redisWeightsMaxBytes: int(0)
+      .default(64 * 1024 * 1024)
+      .describe(
+        'Policy versions up to this size (bytes, the saved files together) are published through Redis, larger ones only in `workers.weightsDir`; 0: always the directory.',
       ),
     rewards: z.boolean().default(false).describe('Score training steps on reward workers (`grpo worker --role reward`) instead of in the trainer.'),
     attempts: int(1).default(3).describe('Tries per job: a job that fails (timeout, crash, lost worker) is retried on any worker up to this many times.'),

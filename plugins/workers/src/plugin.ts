@@ -34,10 +34,17 @@ export const workers = definePlugin({
       })
       .inSingletonScope();
     bind<RolloutEngine>(RolloutEngine).toDynamicValue((ctx) => ctx.getAsync<RedisRolloutEngine>(Engine));
-    bind<TrainerHook>(TrainerHook).toDynamicValue(async (ctx) => {
-      const engine = await ctx.getAsync<RedisRolloutEngine>(Engine);
-      return { name: 'workers/close-rollouts', onTrainEnd: () => engine.close() };
-    });
+    if (config.generation.engine === 'workers')
+      // The checkpoint keeps the engine's version counter and the rollouts sampled ahead (asynchronous training).
+      bind<TrainerHook>(TrainerHook).toDynamicValue(async (ctx) => {
+        const engine = await ctx.getAsync<RedisRolloutEngine>(Engine);
+        return {
+          name: 'workers/rollouts',
+          onTrainEnd: () => engine.close(),
+          saveState: (dir) => engine.saveState(dir),
+          loadState: (dir) => engine.loadState(dir),
+        };
+      });
     if (!config.workers.rewards) return;
     const Scorer = Symbol('workers/scorer');
     bind<RedisRewardScorer>(Scorer)

@@ -1,61 +1,18 @@
 /**
  * Trainer and reward workers as separate processes on a real Redis (loopback): the metrics of a
- * run scored on workers equal the in-process run's; a worker killed with kill -9 mid-job loses
+ * run scored on workers equal the in-process run's, also with its rollouts sampled on a rollout
+ * worker (weights through Redis, or a directory); a worker killed with kill -9 mid-job loses
  * nothing (another worker takes the job) and nothing counts twice; Redis restarted mid-step (its
  * data lost) makes the trainer wait and enqueue again; Redis gone for good stops the trainer with
  * a message.
  */
-import { spawn, type ChildProcess } from 'node:child_process';
-import { existsSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { mkdtempSync, readdirSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
-import { fileURLToPath } from 'node:url';
+import { Redis } from 'ioredis';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { grpo, logLines, metrics, tinyConfig as config, until, type Proc } from './processes.js';
 import { startRedis, type RedisServer } from './redis-server.js';
-
-const here = path.dirname(fileURLToPath(import.meta.url));
-const root = path.resolve(here, '../../..');
-const bin = path.join(root, 'packages/cli/src/bin.ts');
-const config = path.join(here, 'fixtures/tiny.config.ts');
-const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
-
-interface Proc {
-  child: ChildProcess;
-  output: () => string;
-  exited: Promise<number | null>;
-}
-
-function grpo(args: string[], env: Record<string, string>): Proc {
-  const child = spawn(process.execPath, ['--conditions=source', '--import', 'tsx', bin, ...args], {
-    cwd: root,
-    env: { ...process.env, ...env },
-    stdio: ['ignore', 'pipe', 'pipe'],
-  });
-  let text = '';
-  child.stdout!.on('data', (d: Buffer) => (text += d.toString()));
-  child.stderr!.on('data', (d: Buffer) => (text += d.toString()));
-  const exited = new Promise<number | null>((resolve) => child.once('exit', (code) => resolve(code)));
-  return { child, output: () => text, exited };
-}
-
-async function until(what: string, test: () => boolean, timeoutMs = 60_000): Promise<void> {
-  const deadline = Date.now() + timeoutMs;
-  while (!test()) {
-    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
-    await sleep(25);
-  }
-}
-
-/** metrics.jsonl without what depends on the clock. */
-function metrics(dir: string): Record<string, number>[] {
-  return readFileSync(path.join(dir, 'metrics.jsonl'), 'utf8')
-    .trim()
-    .split('\n')
-    .map((line) => JSON.parse(line) as Record<string, number>)
-    .map((m) => Object.fromEntries(Object.entries(m).filter(([k]) => k !== 'step_time' && k !== 'tokens_per_sec' && !k.startsWith('timing/'))));
-}
-
-const logLines = (file: string) => (existsSync(file) ? readFileSync(file, 'utf8').trim().split('\n').filter(Boolean) : []);
 
 describe('trainer and reward workers as processes on a real Redis', () => {
   let redis: RedisServer;
@@ -107,13 +64,43 @@ describe('trainer and reward workers as processes on a real Redis', () => {
     for (const w of workers) expect(w.output()).toMatch(/: scored in/);
   }, 120_000);
 
-  it('samples on a rollout worker with the weights published per step by version: the same metrics as in process', async () => {
+  const weightKeys = async () => {
+    const client = new Redis(redis.url);
+    try {
+      return (await client.keys('grpo:grpo:*:weights:v*')).sort();
+    } finally {
+      client.disconnect();
+    }
+  };
+
+  it('trainer, 2 reward workers and 1 rollout worker, weights through Redis: the metrics of the in-process run', async () => {
+    const before = await weightKeys();
     const run = train('rollout-worker', { ROLLOUTS: '1' });
     expect(await run.exited, run.output()).toBe(0);
     expect(metrics(path.join(tmp, 'rollout-worker'))).toEqual(reference);
     // One generation per step, each with the version published after the step before.
     const versions = [...rolloutWorker.output().matchAll(/: 4 prompts × 4 with version (\d+) in/g)].map((m) => Number(m[1]));
     expect(versions).toEqual([0, 1, 2]);
+    // The tiny model is under workers.redisWeightsMaxBytes: its versions went through Redis (the last two kept).
+    const added = (await weightKeys()).filter((k) => !before.includes(k));
+    expect(added.map((k) => k.replace(/.*:v/, 'v'))).toEqual(['v1', 'v2']);
+  }, 120_000);
+
+  it('publishes the weights in workers.weightsDir only when they are over workers.redisWeightsMaxBytes: the same metrics', async () => {
+    const before = rolloutWorker.output().length;
+    const keys = await weightKeys();
+    const run = train('weights-dir', { ROLLOUTS: '1', WEIGHTS_IN_DIR: '1' });
+    expect(await run.exited, run.output()).toBe(0);
+    expect(metrics(path.join(tmp, 'weights-dir'))).toEqual(reference);
+    const versions = [
+      ...rolloutWorker
+        .output()
+        .slice(before)
+        .matchAll(/: 4 prompts × 4 with version (\d+) in/g),
+    ].map((m) => Number(m[1]));
+    expect(versions).toEqual([0, 1, 2]);
+    expect(await weightKeys()).toEqual(keys);
+    expect(readdirSync(path.join(tmp, 'weights-dir', 'weights')).sort()).toEqual(['v1', 'v2']);
   }, 120_000);
 
   it('retries elsewhere the job of a worker killed with kill -9, losing nothing and counting nothing twice', async () => {

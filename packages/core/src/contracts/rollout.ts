@@ -19,6 +19,21 @@ export interface SyncOptions {
   readonly signal: AbortSignal;
 }
 
+/**
+ * A generation the trainer will ask for in a later step, announced ahead to an asynchronous engine
+ * (`RolloutEngine.lookahead`): the step's first generation exactly as `generate` will get it.
+ */
+export interface PlannedGeneration {
+  /** The training step that will ask for it. */
+  readonly step: number;
+  /** Its prompts, rendered and encoded as the rollout stage will give them. */
+  readonly requests: readonly GenerationRequest[];
+  /** Completions per prompt (`train.groupSize`). */
+  readonly groupSize: number;
+  /** With the seed the step will sample with. */
+  readonly options: SamplingOptions;
+}
+
 /** An engine's answer to `health()`. */
 export interface EngineHealth {
   readonly ok: boolean;
@@ -43,6 +58,19 @@ export interface RolloutEngine {
    * correction is then off unless `generation.correction.enabled` says `on`.
    */
   readonly trainerSampler?: boolean;
+  /**
+   * Asynchronous engines: how many steps ahead they may sample (0 or absent: none, the
+   * synchronous path). Before each step's rollout the trainer announces the first generation of
+   * each of the next `lookahead` steps (`plan`, not past `train.steps`), so the engine samples them
+   * while the trainer scores and updates; a later `generate` with the same requests and options
+   * takes the planned result. Such results come from an older policy: the engine is then not
+   * `trainerSampler`, and the trainer corrects for the difference (`generation.correction`).
+   */
+  readonly lookahead?: number;
+  /** Steps `step + 1 … step + lookahead` (fewer at the end of the run), in order; already planned ones come again. */
+  plan?(generations: readonly PlannedGeneration[]): Promise<void>;
+  /** Figures of the generations since the last call (e.g. staleness), merged into the step's metrics after its rollouts. */
+  stepMetrics?(): Record<string, number>;
   /** `groupSize` completions per request, `[request][g]`, each of at most `options.maxNewTokens` tokens. */
   generate(requests: readonly GenerationRequest[], groupSize: number, options: SamplingOptions): Promise<Completion[][]>;
   /**

@@ -10,7 +10,7 @@ import { beforeAll, describe, expect, it } from 'vitest';
 import type { AdvantageEstimator, AggregationContext, Algorithm, LossAggregation, Objective } from '../contracts/algorithm.js';
 import { Algorithm as AlgorithmToken } from '../contracts/algorithm.js';
 import type { RewardFunction } from '../contracts/reward.js';
-import { RewardShaper, RolloutEngine, RolloutFilter } from '../contracts/rollout.js';
+import { RewardShaper, RolloutEngine, RolloutFilter, type PlannedGeneration } from '../contracts/rollout.js';
 import { ReferenceSchedule, UpdateParticipant } from '../contracts/update.js';
 import type { GrpoConfigInput } from '../config/schema.js';
 import type { GrpoPlugin } from '../plugin/types.js';
@@ -413,6 +413,30 @@ describe('an engine other than the trainer’s own sampler', () => {
       expect(metrics['mismatch/mismatch_kl']).toBeCloseTo(-Math.LN2, 5);
       trainer.dispose();
     }
+  });
+
+  it('announces to an engine that samples ahead the next steps’ first generations exactly as generate gets them later, never past train.steps', async () => {
+    const plans: PlannedGeneration[][] = [];
+    const asked: Omit<PlannedGeneration, 'step'>[] = [];
+    const policy = new FakePolicy({ chars: 'pqab', complete: (prompt, i) => TEXTS[(prompt === 'q' ? i + 2 : i) % 4]! });
+    const halving = halvingEngine(policy);
+    const engine: RolloutEngine = {
+      ...halving,
+      lookahead: 2,
+      plan: async (generations) => void plans.push([...generations]),
+      generate: (requests, groupSize, options) => {
+        asked.push({ requests, groupSize, options });
+        return halving.generate(requests, groupSize, options);
+      },
+    };
+    const plugin = algorithmPlugin({ estimator: placing, ...weightProbe([]) }, (bind) => bind(RolloutEngine).toConstantValue(engine));
+    const { trainer } = await trainerWith({ plugin, policy, config: { generation: { engine: 'halving' } as never, train: { steps: 4 } } });
+    for (let s = 0; s < 4; s++) await trainer.trainStep();
+    expect(plans.map((p) => p.map((g) => g.step))).toEqual([[1, 2], [2, 3], [3], []]);
+    // Each announcement is the generation of its step (rows of the next epochs, reshuffled; the step's seed).
+    for (const { step, ...generation } of plans.flat()) expect(generation).toEqual(asked[step]);
+    expect(new Set(asked.map((a) => a.options.seed)).size).toBe(4);
+    trainer.dispose();
   });
 
   it('fails loudly, naming the engine, when a weight sync runs over its timeout or the engine is unhealthy', async () => {

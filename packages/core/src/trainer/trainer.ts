@@ -13,7 +13,7 @@ import { TrainerHook } from '../contracts/events.js';
 import { MetricsSink } from '../contracts/metrics.js';
 import { Policy, type FrozenPolicy, type SamplingOptions } from '../contracts/policy.js';
 import { AnswerExtractor, RewardFunction, RewardScorer } from '../contracts/reward.js';
-import { RewardShaper, RolloutEngine, RolloutFilter } from '../contracts/rollout.js';
+import { RewardShaper, RolloutEngine, RolloutFilter, type PlannedGeneration } from '../contracts/rollout.js';
 import type { Stateful } from '../contracts/state.js';
 import { ReferenceSchedule, UpdateParticipant } from '../contracts/update.js';
 import { GrpoConfig, type ResolvedConfig } from '../plugin/types.js';
@@ -314,6 +314,9 @@ export class Trainer implements Checkpointable {
       topP: g.topP < 1 ? g.topP : undefined,
       stop: g.stop,
     };
+    const lookahead = parts.engine.lookahead ?? 0;
+    // Multi-turn steps generate turn by turn, so they cannot be announced ahead.
+    if (lookahead > 0 && parts.engine.plan && !parts.environment) await parts.engine.plan(this.planned(step, lookahead, sampling));
     const collected = await collect({
       nextRows: (count) => this.nextRows(count),
       rollout: (rows) =>
@@ -338,7 +341,7 @@ export class Trainer implements Checkpointable {
       promptsPerStep: train.promptsPerStep,
     });
     const { groups } = collected;
-    Object.assign(metrics, collected.metrics);
+    Object.assign(metrics, collected.metrics, parts.engine.stepMetrics?.());
     for (const h of parts.hooks ?? []) await h.onRollouts?.({ step, groups });
 
     let mark = performance.now();
@@ -413,6 +416,25 @@ export class Trainer implements Checkpointable {
     } finally {
       disposePrepared(prepared);
     }
+  }
+
+  /**
+   * The first generation of each of the next `lookahead` steps (not past `train.steps`), as they
+   * will be asked for when no filter refills a batch: the data order and the seeds are peeked at,
+   * not moved. A refill makes the next step's rows differ, and the engine then samples it anew.
+   */
+  private planned(step: number, lookahead: number, sampling: Omit<SamplingOptions, 'seed'>): PlannedGeneration[] {
+    const { steps, promptsPerStep, groupSize } = this.config.train;
+    const seeds = Rng.fromState(this.rng.getState());
+    seeds.seed(); // this step's own
+    const planned: PlannedGeneration[] = [];
+    for (let ahead = 1; ahead <= lookahead && step + ahead < steps; ahead++) {
+      const seed = seeds.seed();
+      const rows = this.order.take(this.cursor + ahead * promptsPerStep, promptsPerStep).map((i) => this.parts.dataset.get(i));
+      const requests = rows.map(this.render).map((text) => ({ text, ids: this.policy.encodePrompt(text) }));
+      planned.push({ step: step + ahead, requests, groupSize, options: { ...sampling, seed } });
+    }
+    return planned;
   }
 
   /** Whether this run corrects for the engine's numbers (`generation.correction.enabled`; `auto`: every engine but the trainer's own sampler). */
