@@ -100,6 +100,7 @@ const PROMPTS = 8;
 const GROUP = 4;
 const PROMPT_LEN = 16;
 const TRAIN = { batch: 4, prompt: 16, completion: 32, steps: Number(process.env.BENCH_HF_TRAIN_STEPS ?? 2) };
+const PHASES = (process.env.BENCH_HF_PHASES ?? 'generate,train').split(',') as ('generate' | 'train')[];
 const LORA = resolveLoraConfig({ r: 16, alpha: 32, targetModules: 'all-linear' });
 
 /** Streams a BF16 safetensors file of random weights (norm gains 1), one tensor at a time. */
@@ -264,7 +265,7 @@ if (one >= 0) {
       // Generation and training each in a process of their own: one phase's memory does not limit the other.
       const result: ShapeResult = { model: name };
       const errors: string[] = [];
-      for (const phase of ['generate', 'train'] as const) {
+      for (const phase of PHASES) {
         const child = spawnSync(process.execPath, [...process.execArgv, fileURLToPath(import.meta.url), '--one', name, dir, phase], {
           encoding: 'utf8',
           stdio: ['ignore', 'pipe', 'inherit'],
