@@ -8,6 +8,7 @@
 import * as tf from '@tensorflow/tfjs';
 import { beforeAll, describe, expect, it } from 'vitest';
 import { mm } from '../src/kernels.js';
+import { resolveModelConfig } from '../src/config.js';
 import { embed } from '../src/model.js';
 import { useWasm, TINY } from './helpers.js';
 
@@ -34,8 +35,8 @@ function allocations<T>(f: () => T): { result: T; sizes: number[] } {
 
 describe('memory of a recorded pass on wasm', () => {
   it('saves a frozen weight for the backward pass without copying it, and the gradient is right', () => {
-    const W = tf.variable(tf.randomNormal([256, 512], 0, 1, 'float32', 1), false); // 512 KiB
-    const x = tf.variable(tf.randomNormal([2, 256], 0, 1, 'float32', 2), true);
+    const W = tf.variable(tf.randomNormal<tf.Rank.R2>([256, 512], 0, 1, 'float32', 1), false); // 512 KiB
+    const x = tf.variable(tf.randomNormal<tf.Rank.R2>([2, 256], 0, 1, 'float32', 2), true);
     mm(x, W).dispose(); // the first product registers the kernels
     let sizes: number[] = [];
     const { value, grads } = tf.variableGrads(() => {
@@ -60,10 +61,10 @@ describe('memory of a recorded pass on wasm', () => {
   });
 
   it('embeds with a frozen table by gathering rows (no [tokens, vocab] one-hot), with the rows as values', () => {
-    const cfg = { ...TINY, vocabSize: 4096, dModel: 8 };
-    const table = tf.variable(tf.randomNormal([4096, 8], 0, 1, 'float32', 3), false);
+    const cfg = resolveModelConfig({ ...TINY, dModel: 8, nHeads: 2 }, 4096);
+    const table = tf.variable(tf.randomNormal<tf.Rank.R2>([4096, 8], 0, 1, 'float32', 3), false);
     const ids = Int32Array.from([5, 4095, 0, 17, 17, 1024]);
-    const a = tf.variable(tf.ones([8, 8]), true);
+    const a = tf.variable(tf.ones([8, 8]) as tf.Tensor2D, true);
     let sizes: number[] = [];
     let rows: number[][] = [];
     const { value, grads } = tf.variableGrads(() => {
