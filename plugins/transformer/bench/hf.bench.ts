@@ -288,7 +288,9 @@ if (one >= 0) {
       await rm(dir, { recursive: true, force: true });
     }
   }
-  console.log(`backend: ${BACKEND}; generation ${PROMPTS} prompts × G ${GROUP}, ${PROMPT_LEN} prompt tokens, ${NEW_TOKENS} new tokens; LoRA r ${LORA.r} all-linear, ${TRAIN.batch} sequences of ${TRAIN.prompt} + ${TRAIN.completion} tokens`);
+  console.log(
+    `backend: ${BACKEND}; generation ${PROMPTS} prompts × G ${GROUP}, ${PROMPT_LEN} prompt tokens, ${NEW_TOKENS} new tokens; LoRA r ${LORA.r} all-linear, ${TRAIN.batch} sequences of ${TRAIN.prompt} + ${TRAIN.completion} tokens`,
+  );
   console.log(
     `${'model'.padEnd(14)}${'params'.padStart(9)}${'load s'.padStart(8)}${'RSS MiB'.padStart(9)}${'gen tok/s'.padStart(11)}${'LoRA train tok/s'.padStart(18)}${'step s'.padStart(8)}${'ref saved MiB'.padStart(15)}`,
   );

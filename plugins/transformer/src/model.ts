@@ -13,7 +13,7 @@
 import * as tf from '@tensorflow/tfjs';
 import { Rng } from '@grpo/core';
 import { headDim, type Llama3RopeScaling, type TransformerConfig } from './config.js';
-import { bmm, decodeAttention, gatherRows, mm } from './kernels.js';
+import { bmm, decodeAttention, gatherRows, mm, mmTransposedB } from './kernels.js';
 
 export type WeightMap = Map<string, tf.Variable>;
 
@@ -359,8 +359,8 @@ export function embed(cfg: TransformerConfig, weights: WeightMap, ids: Int32Arra
 
 /** Output projection `[rows, d] → [rows, V]`. */
 export function lmHead(cfg: TransformerConfig, weights: WeightMap, hidden: tf.Tensor2D): tf.Tensor2D {
-  const out = cfg.tiedEmbeddings ? (w<tf.Rank.R2>(weights, 'embed.weight').transpose() as tf.Tensor2D) : w<tf.Rank.R2>(weights, 'lm_head.weight');
-  return mm(hidden, out);
+  if (cfg.tiedEmbeddings) return mmTransposedB(hidden, w<tf.Rank.R2>(weights, 'embed.weight'));
+  return mm(hidden, w<tf.Rank.R2>(weights, 'lm_head.weight'));
 }
 
 /**
