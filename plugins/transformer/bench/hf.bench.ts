@@ -103,7 +103,7 @@ const NEW_TOKENS = Number(process.env.BENCH_HF_NEW_TOKENS ?? 32);
 const PROMPTS = 8;
 const GROUP = 4;
 const PROMPT_LEN = 16;
-const TRAIN = { batch: 4, prompt: 16, completion: Number(process.env.BENCH_HF_TRAIN_COMPLETION ?? 32), steps: Number(process.env.BENCH_HF_TRAIN_STEPS ?? 2) };
+const TRAIN = { batch: Number(process.env.BENCH_HF_TRAIN_BATCH ?? 4), prompt: 16, completion: Number(process.env.BENCH_HF_TRAIN_COMPLETION ?? 32), steps: Number(process.env.BENCH_HF_TRAIN_STEPS ?? 2) };
 const PHASES = (process.env.BENCH_HF_PHASES ?? 'generate,train').split(',') as ('generate' | 'train')[];
 const LORA = resolveLoraConfig({ r: 16, alpha: 32, targetModules: 'all-linear' });
 
