@@ -1,6 +1,6 @@
 /**
  * `npm run bench:hf`: Hugging Face–shaped models through the real loader, on the default (wasm)
- * backend. For each shape it writes a random-weight model directory (BF16, as both are published; random bit patterns of magnitude 2⁻⁸…2⁻⁴)
+ * backend or, with `BENCH_HF_BACKEND=native`, on @grpo/plugin-backend-native. For each shape it writes a random-weight model directory (BF16, as both are published; random bit patterns of magnitude 2⁻⁸…2⁻⁴)
  * into a temporary directory, then measures in a child process of its own (so that a shape the
  * backend cannot hold is reported, not a crash of the benchmark):
  *
@@ -15,7 +15,9 @@
  *
  * The issue asks for 128 new tokens per completion; on 2 shared CPU cores with wasm that takes
  * minutes per shape, so the default is 32 and `BENCH_HF_NEW_TOKENS=128` runs the full figure.
- * `BENCH_HF_MODELS=smollm2-135m` runs one shape. Prints a table and, last, one JSON object.
+ * `BENCH_HF_MODELS=smollm2-135m` runs one shape; `BENCH_HF_PHASES=train` one phase;
+ * `BENCH_HF_TRAIN_BATCH` and `BENCH_HF_TRAIN_COMPLETION` set the training pass's sequences and
+ * completion tokens (4 and 32). Prints a table and, last, one JSON object.
  */
 import { spawnSync } from 'node:child_process';
 import { open, mkdtemp, rm, writeFile } from 'node:fs/promises';
@@ -103,7 +105,12 @@ const NEW_TOKENS = Number(process.env.BENCH_HF_NEW_TOKENS ?? 32);
 const PROMPTS = 8;
 const GROUP = 4;
 const PROMPT_LEN = 16;
-const TRAIN = { batch: Number(process.env.BENCH_HF_TRAIN_BATCH ?? 4), prompt: 16, completion: Number(process.env.BENCH_HF_TRAIN_COMPLETION ?? 32), steps: Number(process.env.BENCH_HF_TRAIN_STEPS ?? 2) };
+const TRAIN = {
+  batch: Number(process.env.BENCH_HF_TRAIN_BATCH ?? 4),
+  prompt: 16,
+  completion: Number(process.env.BENCH_HF_TRAIN_COMPLETION ?? 32),
+  steps: Number(process.env.BENCH_HF_TRAIN_STEPS ?? 2),
+};
 const PHASES = (process.env.BENCH_HF_PHASES ?? 'generate,train').split(',') as ('generate' | 'train')[];
 const LORA = resolveLoraConfig({ r: 16, alpha: 32, targetModules: 'all-linear' });
 
