@@ -5,11 +5,11 @@
  * template's rendering. `grpo sample --chat/--messages` renders the same way. A model without a
  * template refuses such a dataset with the file and line, and `--chat` with a clear error.
  */
-import { mkdir, mkdtemp, readFile, writeFile } from 'node:fs/promises';
+import { mkdir, mkdtemp, readFile, stat, utimes, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { setupBackend } from '@grpo/plugin-backend-wasm';
-import { beforeAll, describe, expect, it } from 'vitest';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { main } from '../../packages/cli/src/index.js';
 import { charTokenizerJson, randomHfWeights, writeHfModel } from '../../plugins/transformer/test/hf-fixtures.js';
 
@@ -173,6 +173,40 @@ describe('a dataset of messages with a chat-template model', () => {
     expect(refused.err).toBe(
       `grpo: --messages ${bad}: 'messages' [0].content is missing; expected a non-empty array of { "role": string, "content": string }\n`,
     );
+  });
+});
+
+describe('the cached "before" evaluation of a policy.huggingface model', () => {
+  const cacheBefore = process.env.GRPO_CACHE_DIR;
+  afterAll(() => {
+    if (cacheBefore === undefined) delete process.env.GRPO_CACHE_DIR;
+    else process.env.GRPO_CACHE_DIR = cacheBefore;
+  });
+
+  it('is reused for the same directory and recomputed when its chat_template changes (same size, same mtime)', async () => {
+    process.env.GRPO_CACHE_DIR = path.join(dir, 'eval-cache');
+    await writeModel('cached-model', { chat_template: CHATML });
+    const project = await writeConfig('cached', 'cached-model', { train: '../train.jsonl', eval: '../train.jsonl', evalSize: 2 });
+    const rc = path.join(project, '.grporc.json');
+    await writeFile(rc, JSON.stringify({ ...(JSON.parse(await readFile(rc, 'utf8')) as object), eval: { after: false } }));
+    const train = (out: string) => run(['train', '--cwd', project, '-o', out]);
+    const first = await train('run-a');
+    expect(first.code, first.err).toBe(0);
+    expect(first.out).toMatch(/^eval before: (?!.*cached).*$/m);
+    const second = await train('run-b');
+    expect(second.out).toMatch(/^eval before: .* \(cached: same checkpoint and evaluation; --no-eval-cache recomputes\)$/m);
+    // The template's loop variable renamed (same length), written with the file's old mtime: only its content differs.
+    const file = path.join(dir, 'cached-model', 'tokenizer_config.json');
+    const { mtime, size } = await stat(file);
+    const edited = (await readFile(file, 'utf8')).replaceAll('m.', 'x.').replace('for m in', 'for x in');
+    expect(edited).not.toContain('m.role');
+    expect(Buffer.byteLength(edited)).toBe(size);
+    await writeFile(file, edited);
+    await utimes(file, mtime, mtime);
+    const third = await train('run-c');
+    expect(third.code, third.err).toBe(0);
+    expect(third.out).toMatch(/^eval before: (?!.*cached).*$/m);
+    expect(third.err).toMatch(/^eval before: 2\/2 prompts/m);
   });
 });
 

@@ -144,6 +144,8 @@ const transformer = definePlugin({
     bind<PolicyFactory>(PolicyFactory).toConstantValue({
       name: 'transformer',
       create: ({ config, checkpoint, tokenizer }) => createPolicyFromConfig(config, tokenizer, checkpoint),
+      // The Hugging Face directory is read besides policy.checkpoint: its weights, config and tokenizer files (chat_template) set the policy.
+      sources: ({ config }) => (config.policy.huggingface === undefined ? [] : [configPath(config, config.policy.huggingface)]),
     });
   },
 });

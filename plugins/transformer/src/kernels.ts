@@ -126,10 +126,33 @@ export function gatherRows<T extends tf.Tensor>(x: T, indices: readonly number[]
   return tf.engine().runKernel(GATHER_ROWS, { x }, { indices: [...indices] }) as T;
 }
 
+/**
+ * wasm's `Identity` copies its input. tfjs runs it whenever it saves a tensor for the backward
+ * pass (`engine.clone`), so a recorded forward pass copied every weight and activation a gradient
+ * reads: at SmolLM2-135M's shape the copies of one LoRA step went past wasm's 4 GB heap.
+ * Tensors are immutable, so a new reference to the same data is equivalent (what the cpu
+ * backend and @grpo/plugin-backend-native do): same values, no copy.
+ */
+function shareIdentity(): void {
+  const wasm = tf.getKernel('Identity', 'wasm');
+  if (!wasm) return;
+  const copy = wasm.kernelFunc;
+  const share = ((args: { inputs: tf.NamedTensorInfoMap; backend: unknown; attrs?: tf.NamedAttrMap }) => {
+    const { x } = args.inputs as { x: tf.TensorInfo };
+    const backend = args.backend as { incRef?(dataId: object): void };
+    if (x.dtype === 'string' || typeof backend.incRef !== 'function') return copy(args as Parameters<tf.KernelFunc>[0]);
+    backend.incRef(x.dataId);
+    return { dataId: x.dataId, shape: [...x.shape], dtype: x.dtype };
+  }) as tf.KernelFunc;
+  tf.unregisterKernel('Identity', 'wasm');
+  tf.registerKernel({ ...wasm, kernelFunc: share });
+}
+
 let registered = false;
 function register(): void {
   if (registered) return;
   registered = true;
+  shareIdentity();
   tf.registerKernel({ kernelName: GATHER_ROWS, backendName: 'wasm', kernelFunc: gatherRowsKernel as tf.KernelFunc });
   tf.registerKernel({ kernelName: KERNEL, backendName: 'wasm', kernelFunc: xnnBatchMatMul as tf.KernelFunc });
   tf.registerGradient({
@@ -175,6 +198,18 @@ export function bmm<T extends tf.Tensor2D | tf.Tensor3D>(a: T, b: T): T {
 /** `a × b` for a rank-2 product; see `bmm`. */
 export function mm(a: tf.Tensor2D, b: tf.Tensor2D): tf.Tensor2D {
   return bmm(a, b);
+}
+
+/**
+ * `a × bᵀ` for `a` `[M, K]`, `b` `[P, K]` (a tied output embedding). On the wasm fast path an
+ * explicit transpose and `mm` (XNNPACK's product has no transposed form); on other backends
+ * `tf.matMul` with `transposeB`, whose kernel (sgemm's flag on @grpo/plugin-backend-native) and
+ * gradient read `b` in place instead of a `[K, P]` copy per forward pass (545 MiB for
+ * Qwen2.5-0.5B's embedding).
+ */
+export function mmTransposedB(a: tf.Tensor2D, b: tf.Tensor2D): tf.Tensor2D {
+  if (useFastPath()) return mm(a, b.transpose());
+  return tf.matMul(a, b, false, true);
 }
 
 /**

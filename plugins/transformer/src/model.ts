@@ -6,14 +6,14 @@
  * every extra off the computation is exactly GRPO.ts's original one, op for op.
  *
  * Layout choices for speed on tfjs-backend-wasm (see kernels.ts): every product is a 2-D
- * `mm` or a per-head `bmm`; token embedding is a one-hot matmul (wasm has no gradient for
+ * `mm` or a per-head `bmm`; a trainable token embedding is a one-hot matmul (wasm has no gradient for
  * `gather`); rotate-half is a product with a fixed `[hd, hd]` signed permutation instead of
  * slices (wasm's `slice` copies its whole input).
  */
 import * as tf from '@tensorflow/tfjs';
 import { Rng } from '@grpo/core';
 import { headDim, type Llama3RopeScaling, type TransformerConfig } from './config.js';
-import { bmm, decodeAttention, mm } from './kernels.js';
+import { bmm, decodeAttention, gatherRows, mm, mmTransposedB } from './kernels.js';
 
 export type WeightMap = Map<string, tf.Variable>;
 
@@ -344,16 +344,23 @@ function project(
   return out;
 }
 
-/** Token embedding as a one-hot product (differentiable on every backend). */
+/**
+ * Token embedding `[ids.length, d]`. A trainable embedding is a one-hot product (differentiable on
+ * every backend; wasm has no gradient for `gather`); a frozen one (LoRA's base, a reference
+ * policy) is a row gather with the same values, which needs no `[ids.length, vocab]` one-hot
+ * (37 MiB for 188 tokens of SmolLM2's 49,152-token vocabulary, held for the backward pass).
+ */
 export function embed(cfg: TransformerConfig, weights: WeightMap, ids: Int32Array): tf.Tensor2D {
+  const table = weights.get('embed.weight');
+  if (table && !table.trainable) return gatherRows(table as tf.Tensor as tf.Tensor2D, Array.from(ids));
   const oneHot = tf.oneHot(tf.tensor1d(ids, 'int32'), cfg.vocabSize).toFloat() as tf.Tensor2D;
   return mm(oneHot, w(weights, 'embed.weight'));
 }
 
 /** Output projection `[rows, d] → [rows, V]`. */
 export function lmHead(cfg: TransformerConfig, weights: WeightMap, hidden: tf.Tensor2D): tf.Tensor2D {
-  const out = cfg.tiedEmbeddings ? (w<tf.Rank.R2>(weights, 'embed.weight').transpose() as tf.Tensor2D) : w<tf.Rank.R2>(weights, 'lm_head.weight');
-  return mm(hidden, out);
+  if (cfg.tiedEmbeddings) return mmTransposedB(hidden, w<tf.Rank.R2>(weights, 'embed.weight'));
+  return mm(hidden, w<tf.Rank.R2>(weights, 'lm_head.weight'));
 }
 
 /**

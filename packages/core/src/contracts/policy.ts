@@ -103,4 +103,10 @@ export const PolicyFactory = Symbol.for('grpo.PolicyFactory');
 export interface PolicyFactory {
   readonly name: string;
   create(request: PolicyRequest): Promise<Policy>;
+  /**
+   * The files and directories (absolute paths) `create` reads for this request besides
+   * `request.checkpoint` (e.g. a Hugging Face model directory a config key names), so that what
+   * is cached from a policy (`grpo train`'s "before" evaluation) is keyed on their contents.
+   */
+  sources?(request: Omit<PolicyRequest, 'tokenizer'>): readonly string[];
 }

@@ -197,7 +197,7 @@ export function update(prepared: PreparedBatch, estimated: AdvantageBatch, conte
     for (const m of microBatches.filter((mb) => mb.start >= from && mb.end <= to)) {
       const kept: [string, tf.Scalar][] = [];
       const checks: tf.Scalar[] = [];
-      const { value, grads } = tf.variableGrads(() => microLoss(m, aggregationContext, kept, checks), allVars);
+      const { value, grads } = recordedPass(() => tf.variableGrads(() => microLoss(m, aggregationContext, kept, checks), allVars), m.end - m.start);
       batchLoss += value.dataSync()[0] ?? 0;
       value.dispose();
       if (!accumulated) accumulated = grads as Record<string, tf.Tensor>;
@@ -258,4 +258,26 @@ export function update(prepared: PreparedBatch, estimated: AdvantageBatch, conte
   const metrics = Object.fromEntries(Object.entries(sums).map(([k, v]) => [k, weight > 0 ? v / weight : 0]));
   for (const [k, v] of Object.entries(stepSums)) metrics[k] = v / Math.max(1, updates);
   return { loss: loss / Math.max(1, updates), gradNorm: gradNorm / Math.max(1, updates), lr, metrics, ...(skipped ? { skipped } : {}) };
+}
+
+/**
+ * Runs one micro-batch's forward and backward pass. A trap of WebAssembly there (`memory access
+ * out of bounds`, an abort) is, on the backends that keep tensors in a WebAssembly heap (`wasm`
+ * and @grpo/plugin-backend-native, at most 4 GB), that heap running out: the pass holds every
+ * layer's activations for the backward pass, so its memory grows with the sequences per pass.
+ * Said as what to change; the module cannot be used again in this process.
+ */
+export function recordedPass<T>(pass: () => T, sequences: number): T {
+  try {
+    return pass();
+  } catch (error) {
+    const trap = (globalThis as { WebAssembly?: { RuntimeError?: abstract new () => Error } }).WebAssembly?.RuntimeError;
+    if (!trap || !(error instanceof trap)) throw error;
+    throw new GrpoError(
+      `the forward/backward pass over a micro-batch of ${sequences} sequences stopped in WebAssembly (${error.message}): most likely the ` +
+        `tensor backend's WebAssembly heap (at most 4 GB, on the wasm and native backends) ran out. Lower train.microBatchSize ` +
+        `(sequences per pass; gradients are accumulated exactly) or generation.maxNewTokens, or use a smaller model`,
+      { cause: error },
+    );
+  }
 }
