@@ -17,6 +17,8 @@ export {
   PolicyFactory,
   type FrozenPolicy,
   type IdCompletion,
+  type TurnRequest,
+  type TurnSession,
   type LogProbModel,
   type PolicyRequest,
   type SamplingOptions,

@@ -87,12 +87,15 @@ export const DEFAULT_MICRO_BATCH = 32;
 /**
  * The in-process rollout engine: the policy's own sampler (`generation.engine: policy`). Prompts are
  * its own `encodePrompt(text)`, so it samples from the text; the turns of a multi-turn trajectory
- * (`continued` requests) it samples from the exact ids, with `Policy.generateFromIds`.
+ * (`continued` requests) it samples from the exact ids, with `Policy.generateFromIds`, or with the
+ * policy's `openTurns` session (the KV cache kept from turn to turn) when it has one.
  */
-export function policyEngine(policy: Pick<Policy, 'generate' | 'generateFromIds'>): RolloutEngine {
+export function policyEngine(policy: Pick<Policy, 'generate' | 'generateFromIds' | 'openTurns'>): RolloutEngine {
   return {
     name: 'policy',
     trainerSampler: true,
+    // The policy's own session carries the KV cache from turn to turn.
+    ...(policy.openTurns ? { openTurns: () => policy.openTurns!() } : {}),
     generate: async (requests, groupSize, options) => {
       if (!requests.some((r) => r.continued))
         return policy.generate(
