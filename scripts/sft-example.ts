@@ -9,6 +9,7 @@ import { mkdir, rm, cp } from 'node:fs/promises';
 import path from 'node:path';
 import { parseArgs } from 'node:util';
 import { evaluate, multiTurnGenerate, policyEngine, type EvaluateOptions } from '@grpo/core';
+import { setupBackend as setupNative } from '@grpo/plugin-backend-native';
 import { setupBackend } from '@grpo/plugin-backend-wasm';
 import {
   calculatorEnvironment,
@@ -41,11 +42,14 @@ const { values: args } = parseArgs({
     out: { type: 'string' },
     // The calculator arm: solutions call `<<calc a+b>>` (answered `=c`), two more characters in the vocabulary.
     tool: { type: 'boolean', default: false },
+    // `native` (OpenBLAS, ~1.4× faster on CPU) computes the same numbers as `wasm` up to float rounding.
+    backend: { type: 'string', default: 'wasm' },
   },
 });
 const num = (k: keyof typeof args) => Number(args[k]);
 
-await setupBackend('wasm');
+if (args.backend === 'native') await setupNative();
+else await setupBackend('wasm');
 const seed = num('seed');
 const tool = args.tool === true;
 const out = args.out ?? (tool ? 'plugins/math-task/checkpoints/sft-calc' : 'plugins/math-task/checkpoints/sft');
