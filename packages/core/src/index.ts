@@ -108,6 +108,7 @@ export {
   type MultiTurnRequest,
 } from './pipeline/multi-turn.js';
 export { callSyntax, defineTool, describeTools, toolEnvironment, type Tool, type ToolEnvironmentOptions } from './environment/tools.js';
+export { chatCallSyntax, chatToolEnvironment, chatToolSpecs, type ChatToolEnvironmentOptions } from './environment/chat-tools.js';
 export { accuracyReward, evaluate, passAndMajority, type AccuracyReport, type EvaluateOptions, type Evaluation } from './pipeline/evaluate.js';
 export { renderPrompt, type ChatRendering } from './pipeline/rollout.js';
 export {

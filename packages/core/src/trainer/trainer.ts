@@ -262,8 +262,17 @@ export class Trainer implements Checkpointable {
     return rows;
   }
 
-  private readonly render = (row: DatasetRow): string =>
-    renderPrompt(this.config.data.promptTemplate, row, this.config.data.promptField, { tokenizer: this.policy.tokenizer, ...this.config.data.chat });
+  private readonly render = (row: DatasetRow): string => {
+    const chat = this.config.data.chat;
+    // An environment's template variables (a chat tool environment's `tools`) come before the config's.
+    const fromEnvironment = this.parts.environment?.chatVariables;
+    const variables = fromEnvironment ? { ...fromEnvironment, ...chat?.variables } : chat?.variables;
+    return renderPrompt(this.config.data.promptTemplate, row, this.config.data.promptField, {
+      tokenizer: this.policy.tokenizer,
+      ...chat,
+      ...(variables ? { variables } : {}),
+    });
+  };
 
   /** How rollouts talk with the environment, when there is one. */
   private environmentOptions(): EnvironmentRunOptions {
