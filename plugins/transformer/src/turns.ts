@@ -138,12 +138,22 @@ export class TurnCache implements TurnSession {
     const eos = new Set(this.#options.eosIds);
     const sampler = { temperature: options.temperature, topK: options.topK, topP: options.topP };
     const V = cfg.vocabSize;
+    /**
+     * The decoding batch: `batch[i]` is the row of cache row i and of logits row i. When a quarter
+     * of the batch has finished, the finished rows are parked (their cache set aside at its
+     * column count) and the batch shrinks to the rest; at the end every row goes back into one
+     * cache, parked rows padded with holes to the final column count.
+     */
+    let batch = turns.map((_, k) => k);
+    let batchKv = this.#kv;
+    const parked: { rows: number[]; kv: LayerKv[] }[] = [];
     try {
       for (;;) {
         const values = (await logits.data()) as Float32Array;
-        seqs.forEach((s, k) => {
+        batch.forEach((k, i) => {
+          const s = seqs[k]!;
           if (s.finish) return;
-          const { token, logprob } = sampleToken(values.subarray(k * V, (k + 1) * V), sampler, s.rng);
+          const { token, logprob } = sampleToken(values.subarray(i * V, (i + 1) * V), sampler, s.rng);
           s.tokens.push(token);
           s.logprobs.push(logprob);
           if (eos.has(token)) s.finish = 'eos';
@@ -163,38 +173,82 @@ export class TurnCache implements TurnSession {
           }
         });
         // A finished row's last token stays unfed: the next turn feeds it with the observation.
-        const live = seqs.map((s) => !s.finish);
+        const live = batch.map((k) => !seqs[k]!.finish);
         if (!live.includes(true)) break;
+        if (live.filter(Boolean).length <= 0.75 * batch.length) {
+          const keep = batch.flatMap((_, i) => (live[i] ? [i] : []));
+          const done = batch.flatMap((_, i) => (live[i] ? [] : [i]));
+          const old = batchKv;
+          parked.push({ rows: done.map((i) => batch[i]!), kv: old.map((l) => ({ k: gatherRows(l.k, done), v: gatherRows(l.v, done) })) });
+          batchKv = old.map((l) => ({ k: gatherRows(l.k, keep), v: gatherRows(l.v, keep) }));
+          tf.dispose(old.flatMap((l) => [l.k, l.v]));
+          batch = keep.map((i) => batch[i]!);
+          live.length = 0;
+          live.push(...batch.map(() => true));
+        }
+        const m = batch.length;
         const L = this.#columns;
-        const step = new Int32Array(n).fill(padId);
-        const stepPositions = new Array<number>(n).fill(0);
-        const stepBias = new Float32Array(n * (L + 1)).fill(MASKED);
-        rows.forEach((row, k) => {
-          if (live[k]) {
-            step[k] = seqs[k]!.tokens.at(-1)!;
-            stepPositions[k] = row.fed.length;
+        const step = new Int32Array(m).fill(padId);
+        const stepPositions = new Array<number>(m).fill(0);
+        const stepBias = new Float32Array(m * (L + 1)).fill(MASKED);
+        batch.forEach((k, i) => {
+          const row = rows[k]!;
+          if (live[i]) {
+            step[i] = seqs[k]!.tokens.at(-1)!;
+            stepPositions[i] = row.fed.length;
           }
-          for (let c = 0; c < L; c++) if (row.valid[c]) stepBias[k * (L + 1) + c] = 0;
+          for (let c = 0; c < L; c++) if (row.valid[c]) stepBias[i * (L + 1) + c] = 0;
           // A finished row attends to its own new column only so that its (ignored) softmax stays finite.
-          stepBias[k * (L + 1) + L] = 0;
+          stepBias[i * (L + 1) + L] = 0;
         });
         const prev = logits;
-        const prevKv = this.#kv;
+        const prevKv = batchKv;
         const out = tf.tidy(() =>
-          decodeStep(cfg, this.#model.weights, this.#model.tables, step, stepPositions, prevKv, tf.tensor4d(stepBias, [n, 1, 1, L + 1]), this.#model.lora),
+          decodeStep(cfg, this.#model.weights, this.#model.tables, step, stepPositions, prevKv, tf.tensor4d(stepBias, [m, 1, 1, L + 1]), this.#model.lora),
         );
         logits = out.logits;
-        this.#kv = out.cache;
+        batchKv = out.cache;
         prev.dispose();
         tf.dispose(prevKv.flatMap((l) => [l.k, l.v]));
         this.#columns = L + 1;
-        rows.forEach((row, k) => {
-          row.valid.push(live[k]!);
-          if (live[k]) row.fed.push(step[k]!);
+        batch.forEach((k, i) => {
+          rows[k]!.valid.push(live[i]!);
+          if (live[i]) rows[k]!.fed.push(step[i]!);
         });
       }
     } finally {
       logits.dispose();
+      // One cache again, rows in request order; parked rows get hole columns up to the final count.
+      const C = this.#columns;
+      const order = [...batch, ...parked.flatMap((p) => p.rows)];
+      const position = new Array<number>(n);
+      order.forEach((k, i) => (position[k] = i));
+      for (const p of parked) for (const k of p.rows) rows[k]!.valid.push(...new Array<boolean>(C - rows[k]!.valid.length).fill(false));
+      const parts = [batchKv, ...parked.map((p) => p.kv)];
+      this.#kv =
+        parked.length === 0
+          ? batchKv
+          : tf.tidy(() =>
+              batchKv.map((_, l) => {
+                const join = (which: 'k' | 'v') => {
+                  const pieces = parts.map((kv) => {
+                    const t = kv[l]![which];
+                    const extra = C - t.shape[2];
+                    return extra > 0
+                      ? tf.pad(t, [
+                          [0, 0],
+                          [0, 0],
+                          [0, extra],
+                          [0, 0],
+                        ])
+                      : t;
+                  });
+                  return gatherRows(tf.concat(pieces, 0) as tf.Tensor4D, position);
+                };
+                return { k: join('k'), v: join('v') };
+              }),
+            );
+      if (parked.length > 0) tf.dispose(parts.flatMap((kv) => kv.flatMap((l) => [l.k, l.v])));
     }
     return seqs.map((s) => ({
       tokenIds: s.tokens,
