@@ -33,6 +33,8 @@ const { values: args } = parseArgs({
     'with-checkpoint': { type: 'string', default: sftCheckpoint({ tool: true }) },
     'without-checkpoint': { type: 'string', default: sftCheckpoint() },
     out: { type: 'string', default: 'runs/tool-use' },
+    // `native` (OpenBLAS) is faster on CPU; `wasm` (the default) is the main job's backend.
+    backend: { type: 'string', default: 'wasm' },
   },
 });
 const num = (k: keyof typeof args) => Number(args[k]);
@@ -47,6 +49,7 @@ function configOf(arm: Arm): GrpoConfigInput {
     policy: { checkpoint: path.resolve(tool ? args['with-checkpoint']! : args['without-checkpoint']!) },
     outputDir: path.resolve(args.out!, `${arm}-seed${args.seed}`),
     seed: num('seed'),
+    backend: args.backend as GrpoConfigInput['backend'],
     generation: tool ? { maxNewTokens: 24, temperature: 1, environment: { maxTurns: 8, maxTokens: 72 } } : { maxNewTokens: 40, temperature: 1 },
     train: { steps: num('steps'), promptsPerStep: num('prompts'), groupSize: num('group'), learningRate: 1e-4, maxGradNorm: 1, logSamplesEvery: 0 },
     algorithm: { kl: { beta: 0.04 } },

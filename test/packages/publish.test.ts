@@ -79,7 +79,7 @@ describe('publishing', () => {
     await mkdir(path.join(clone, 'templates/custom-reward/dist'), { recursive: true });
     await writeFile(path.join(clone, 'templates/custom-reward/dist/x.js'), '');
     const files = await packed(clone, 'packages/create-grpo');
-    for (const t of ['custom-estimator', 'custom-reward', 'math-reasoning'])
+    for (const t of ['custom-estimator', 'custom-reward', 'math-reasoning', 'tool-use'])
       expect(files).toEqual(expect.arrayContaining([`templates/${t}/package.json`, `templates/${t}/_gitignore`, `templates/${t}/grpo.config.ts`]));
     expect(files).toContain('templates/custom-reward/src/correct-steps.ts');
     expect(files.filter((f) => /\/(runs|dist|node_modules)\//.test(f))).toEqual([]);

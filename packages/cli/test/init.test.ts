@@ -53,7 +53,7 @@ describe('grpo init', () => {
   });
 
   it('the repository ships the three templates', () => {
-    expect(listTemplates(path.join(repo, 'templates')).map((t) => t.name)).toEqual(['custom-estimator', 'custom-reward', 'math-reasoning']);
+    expect(listTemplates(path.join(repo, 'templates')).map((t) => t.name)).toEqual(['custom-estimator', 'custom-reward', 'math-reasoning', 'tool-use']);
   });
 
   it('scaffolds a template: .gitignore renamed, package.json rewritten with the project name and file: links into this checkout', async () => {
@@ -185,7 +185,7 @@ describe('grpo init', () => {
     const cwd = await tempDir();
     const { code, err } = await run(['init', 'x', '--template', 'nope', '--cwd', cwd]);
     expect(code).toBe(1);
-    expect(err).toContain('unknown template "nope"; available: custom-estimator, custom-reward, math-reasoning');
+    expect(err).toContain('unknown template "nope"; available: custom-estimator, custom-reward, math-reasoning, tool-use');
     expect(await readdir(cwd)).toEqual([]);
   });
 

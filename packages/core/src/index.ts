@@ -17,6 +17,8 @@ export {
   PolicyFactory,
   type FrozenPolicy,
   type IdCompletion,
+  type TurnRequest,
+  type TurnSession,
   type LogProbModel,
   type PolicyRequest,
   type SamplingOptions,
@@ -108,6 +110,7 @@ export {
   type MultiTurnRequest,
 } from './pipeline/multi-turn.js';
 export { callSyntax, defineTool, describeTools, toolEnvironment, type Tool, type ToolEnvironmentOptions } from './environment/tools.js';
+export { chatCallSyntax, chatToolEnvironment, chatToolSpecs, type ChatToolEnvironmentOptions } from './environment/chat-tools.js';
 export { accuracyReward, evaluate, passAndMajority, type AccuracyReport, type EvaluateOptions, type Evaluation } from './pipeline/evaluate.js';
 export { renderPrompt, type ChatRendering } from './pipeline/rollout.js';
 export {

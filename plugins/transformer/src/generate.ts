@@ -107,6 +107,25 @@ export async function generate(
   })) as Completion[][];
 }
 
+/** Checks the sampling options and the prompts' ids; returns the non-empty stop strings. */
+export function checkSampling(cfg: TransformerConfig, promptIds: readonly (readonly number[])[], options: SamplingOptions, canDecode: boolean): string[] {
+  const { maxNewTokens, temperature, topK, topP } = options;
+  if (!Number.isInteger(maxNewTokens) || maxNewTokens < 1) throw new DataError(`maxNewTokens must be an integer ≥ 1, got ${maxNewTokens}`);
+  if (!(temperature >= 0) || !Number.isFinite(temperature)) throw new DataError(`temperature must be a finite number ≥ 0, got ${temperature}`);
+  if (topK !== undefined && !(Number.isInteger(topK) && topK >= 0)) throw new DataError(`topK must be an integer ≥ 0 (0 = off), got ${topK}`);
+  if (topP !== undefined && !(topP > 0 && topP <= 1)) throw new DataError(`topP must be in (0, 1], got ${topP}`);
+  const stops = (options.stop ?? []).filter((s) => s.length > 0);
+  if (stops.length && !canDecode) throw new DataError('stop strings need a tokenizer to decode completions; this policy has none');
+  promptIds.forEach((ids, i) => {
+    if (ids.length === 0) throw new DataError(`prompt ${i} is empty`);
+    const bad = ids.find((id) => !Number.isInteger(id) || id < 0 || id >= cfg.vocabSize);
+    if (bad !== undefined) throw new DataError(`prompt ${i}: token id ${bad} is outside the vocabulary [0, ${cfg.vocabSize})`);
+    if (ids.length >= cfg.maxSeqLen)
+      throw new DataError(`prompt ${i} has ${ids.length} tokens; the model's maxSeqLen (${cfg.maxSeqLen}) leaves no room to generate`);
+  });
+  return stops;
+}
+
 /**
  * Samples `groupSize` completions of each prompt given as token ids (used as they are). Without
  * `decode` the completions' `text` is null and stop strings cannot be used.
@@ -120,21 +139,8 @@ export async function generateFromIds(
 ): Promise<IdCompletion[][]> {
   const { cfg } = model;
   if (!Number.isInteger(groupSize) || groupSize < 1) throw new DataError(`groupSize must be an integer ≥ 1, got ${groupSize}`);
-  const { maxNewTokens, temperature, topK, topP } = options;
-  if (!Number.isInteger(maxNewTokens) || maxNewTokens < 1) throw new DataError(`maxNewTokens must be an integer ≥ 1, got ${maxNewTokens}`);
-  if (!(temperature >= 0) || !Number.isFinite(temperature)) throw new DataError(`temperature must be a finite number ≥ 0, got ${temperature}`);
-  if (topK !== undefined && !(Number.isInteger(topK) && topK >= 0)) throw new DataError(`topK must be an integer ≥ 0 (0 = off), got ${topK}`);
-  if (topP !== undefined && !(topP > 0 && topP <= 1)) throw new DataError(`topP must be in (0, 1], got ${topP}`);
-  const stops = (options.stop ?? []).filter((s) => s.length > 0);
-  if (stops.length && !decode) throw new DataError('stop strings need a tokenizer to decode completions; this policy has none');
+  const stops = checkSampling(cfg, promptIds, options, decode !== undefined);
   if (promptIds.length === 0) return [];
-  promptIds.forEach((ids, i) => {
-    if (ids.length === 0) throw new DataError(`prompt ${i} is empty`);
-    const bad = ids.find((id) => !Number.isInteger(id) || id < 0 || id >= cfg.vocabSize);
-    if (bad !== undefined) throw new DataError(`prompt ${i}: token id ${bad} is outside the vocabulary [0, ${cfg.vocabSize})`);
-    if (ids.length >= cfg.maxSeqLen)
-      throw new DataError(`prompt ${i} has ${ids.length} tokens; the model's maxSeqLen (${cfg.maxSeqLen}) leaves no room to generate`);
-  });
   const eos = new Set(eosIds);
   const Pmax = Math.max(...promptIds.map((p) => p.length));
   const seedRng = new Rng(options.seed ?? 0);
@@ -168,8 +174,8 @@ export async function generateFromIds(
       const r = fullLastLogits(model, promptIds, padId);
       const buffers = () =>
         r.kv.map((l) => ({
-          k: tf.zeros([tile.length, l.k.shape[1], maxNewTokens, l.k.shape[3]]),
-          v: tf.zeros([tile.length, l.v.shape[1], maxNewTokens, l.v.shape[3]]),
+          k: tf.zeros([tile.length, l.k.shape[1], options.maxNewTokens, l.k.shape[3]]),
+          v: tf.zeros([tile.length, l.v.shape[1], options.maxNewTokens, l.v.shape[3]]),
         }));
       return {
         logits: gatherRows(r.logits, tile),

@@ -240,6 +240,15 @@ export function leftPaddedContext(cfg: TransformerConfig, tables: RopeTables, T:
   return contextFor(cfg, tables, padLeft.length, T, positions, padLeft.length, causalBias(T, padLeft));
 }
 
+/**
+ * Context for T tokens per row at explicit rotary positions (`positions[b][t]`) with an explicit
+ * additive bias `[B, 1, T, S+T]` (a chunk that continues cached sequences, see `forwardHidden`'s `past`).
+ */
+export function chunkContext(cfg: TransformerConfig, tables: RopeTables, positions: readonly (readonly number[])[], bias: tf.Tensor4D): SeqContext {
+  const T = positions[0]?.length ?? 0;
+  return contextFor(cfg, tables, positions.length, T, positions.flat(), positions.length, bias);
+}
+
 function contextFor(cfg: TransformerConfig, tables: RopeTables, B: number, T: number, positions: number[], rows: number, bias: tf.Tensor4D): SeqContext {
   const hd = headDim(cfg);
   const q = ropeAt(tables, positions, 1 / Math.sqrt(hd));
@@ -280,6 +289,10 @@ export type LayerKv = {
 /**
  * Full-sequence forward pass over `x` `[B·T, d]` embeddings; returns the final hidden states
  * `[B·T, d]` (after the final norm) and, when `keepKv`, every layer's keys and values.
+ *
+ * With `past` (every layer's cached keys and values `[B, Hkv, S, hd]`) the T tokens continue
+ * those sequences: they attend to the S cached positions and to each other, `ctx.bias` is
+ * `[B, 1, T, S+T]`, and the keys and values kept are the cache extended to S+T.
  */
 export function forwardHidden(
   cfg: TransformerConfig,
@@ -288,6 +301,7 @@ export function forwardHidden(
   ctx: SeqContext,
   keepKv = false,
   lora?: LinearDelta,
+  past?: readonly LayerKv[],
 ): { hidden: tf.Tensor2D; kv: LayerKv[] } {
   const { B, T } = ctx;
   const H = cfg.nHeads;
@@ -301,13 +315,17 @@ export function forwardHidden(
     const h = rmsNorm(x, w(weights, `${p}.attn_norm.weight`), cfg.normEps);
     const toHeads = (t: tf.Tensor2D, heads: number) => t.reshape([B, T, heads, hd]).transpose([0, 2, 1, 3]) as tf.Tensor4D;
     const q = applyRope(toHeads(project(cfg, weights, h, p, lora, 'q', H), H), ctx.cosQ, ctx.sinQ, ctx.rot);
-    const k = applyRope(toHeads(project(cfg, weights, h, p, lora, 'k', Hkv), Hkv), ctx.cosK, ctx.sinK, ctx.rot);
-    const v = toHeads(project(cfg, weights, h, p, lora, 'v', Hkv), Hkv);
+    const kNew = applyRope(toHeads(project(cfg, weights, h, p, lora, 'k', Hkv), Hkv), ctx.cosK, ctx.sinK, ctx.rot);
+    const vNew = toHeads(project(cfg, weights, h, p, lora, 'v', Hkv), Hkv);
+    const cached = past?.[l];
+    const k = cached ? (tf.concat([cached.k, kNew], 2) as tf.Tensor4D) : kNew;
+    const v = cached ? (tf.concat([cached.v, vNew], 2) as tf.Tensor4D) : vNew;
     if (keepKv) kv.push({ k, v });
-    const kT = repeatKv(k.transpose([0, 1, 3, 2]) as tf.Tensor4D, H / Hkv).reshape([B * H, hd, T]) as tf.Tensor3D;
-    const vR = repeatKv(v, H / Hkv).reshape([B * H, T, hd]) as tf.Tensor3D;
-    const scores = bmm(q.reshape([B * H, T, hd]) as tf.Tensor3D, kT).reshape([B, H, T, T]);
-    const probs = tf.softmax(tf.add(scores, ctx.bias)).reshape([B * H, T, T]) as tf.Tensor3D;
+    const S = k.shape[2];
+    const kT = repeatKv(k.transpose([0, 1, 3, 2]) as tf.Tensor4D, H / Hkv).reshape([B * H, hd, S]) as tf.Tensor3D;
+    const vR = repeatKv(v, H / Hkv).reshape([B * H, S, hd]) as tf.Tensor3D;
+    const scores = bmm(q.reshape([B * H, T, hd]) as tf.Tensor3D, kT).reshape([B, H, T, S]);
+    const probs = tf.softmax(tf.add(scores, ctx.bias)).reshape([B * H, T, S]) as tf.Tensor3D;
     const att = bmm(probs, vR)
       .reshape([B, H, T, hd])
       .transpose([0, 2, 1, 3])

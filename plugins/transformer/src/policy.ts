@@ -11,6 +11,7 @@ import {
   type TokenBatch,
   type TokenLogProbs,
   type Tokenizer,
+  type TurnSession,
 } from '@grpo/core';
 import { loadTokenizer, TOKENIZER_FILE, tokenizerFromJson } from '@grpo/plugin-tokenizers';
 import { decodeSafetensors, encodeSafetensors, type StTensor } from '@grpo/core/checkpoint';
@@ -20,6 +21,7 @@ import { decoder, encodePrompt, generate, generateFromIds, type ModelState } fro
 import { peftFiles, readPeftWeights } from './hf/peft.js';
 import { NoTextTokenizer } from './hf/tokenizer.js';
 import { tokenLogProbs } from './logprobs.js';
+import { TurnCache } from './turns.js';
 import {
   adapterDelta,
   adapterValues,
@@ -248,6 +250,14 @@ export class TransformerPolicy extends TransformerBase implements Policy {
     const tokenizer = this.tokenizer;
     const decode = tokenizer instanceof NoTextTokenizer ? undefined : decoder(tokenizer);
     return generateFromIds(this.model, prompts, groupSize, options, { eosIds: this.#eosIds, padId: tokenizer.padId, decode });
+  }
+
+  /** A multi-turn session that carries each trajectory's KV cache from turn to turn (turns.ts). */
+  openTurns(): TurnSession {
+    this.checkAlive();
+    const tokenizer = this.tokenizer;
+    const decode = tokenizer instanceof NoTextTokenizer ? undefined : decoder(tokenizer);
+    return new TurnCache(this.model, { eosIds: this.#eosIds, padId: tokenizer.padId, decode });
   }
 
   /** Like `generate`, but recomputing the whole prefix at every step (no KV cache); for tests and benchmarks. */

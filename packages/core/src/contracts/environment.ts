@@ -51,6 +51,11 @@ export interface Environment<Row extends DatasetRow = DatasetRow> {
   readonly name: string;
   /** Stop strings that end a model turn (e.g. `>>` after a tool call), added to `generation.stop`. */
   readonly stop?: readonly string[];
+  /**
+   * Chat template variables for rendering prompts, under `data.chat.variables` (which wins on a
+   * clash): e.g. a chat tool environment's `tools`, which the template writes into the system prompt.
+   */
+  readonly chatVariables?: Readonly<Record<string, unknown>>;
   /** Starts an episode for one sample; returns the first observation, appended after the prompt (environment tokens), or nothing. */
   reset(row: Row, context: EnvironmentContext<Row>): string | undefined | Promise<string | undefined>;
   /** Answers the model's turn `completion`. */

@@ -29,6 +29,30 @@ export interface TokenLogProbs {
 /** A completion of `Policy.generateFromIds`: `text` is null when the policy has no tokenizer to decode with. */
 export type IdCompletion = Omit<Completion, 'text'> & { text: string | null };
 
+/** One trajectory's next turn, for `TurnSession.generate`. */
+export interface TurnRequest {
+  /** Which trajectory: the same key on every call of a session (a trajectory's cache is found by it). */
+  readonly key: number;
+  /** The trajectory's exact ids so far (prompt, the model's turns, the environment's tokens); usually the previous call's ids extended. */
+  readonly ids: readonly number[];
+}
+
+/**
+ * A multi-turn sampling session that keeps each trajectory's KV cache from one turn to the next:
+ * a turn prefills only the tokens its trajectory gained since the last call (the sampled turn's
+ * last token and the environment's observation) on top of that cache, instead of the whole
+ * prefix. A trajectory whose ids do not extend what the session has cached for its key is
+ * prefilled from scratch; trajectories left out of a call are forgotten. The completions are
+ * those `generateFromIds(turns.map((t) => t.ids), 1, options)` samples (same seeds, same
+ * tokens), up to float rounding in the log-probs.
+ */
+export interface TurnSession {
+  /** One completion per request, in order, of at most `options.maxNewTokens` tokens each. */
+  generate(turns: readonly TurnRequest[], options: SamplingOptions): Promise<IdCompletion[]>;
+  /** Frees the cache. */
+  dispose(): void;
+}
+
 /** Something that scores token sequences: the trainable policy and its frozen snapshots (π_old, π_ref). */
 export interface LogProbModel {
   /**
@@ -59,6 +83,8 @@ export interface Policy extends LogProbModel {
    * outputs given as ids (`grpo sample --ids`). `text` is null when the policy cannot decode.
    */
   generateFromIds?(prompts: readonly (readonly number[])[], groupSize: number, options: SamplingOptions): Promise<IdCompletion[][]>;
+  /** Optional capability: a multi-turn session that carries the KV cache across turns (multi-turn rollouts use it when present). */
+  openTurns?(): TurnSession;
   trainableVariables(): tf.Variable[];
   /** A frozen copy of the current weights (π_old, π_ref); disposing it frees its weights. */
   snapshot(): FrozenPolicy;

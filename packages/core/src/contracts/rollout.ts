@@ -1,5 +1,5 @@
 import type { Completion, ScoredGroup } from '../records.js';
-import type { Policy, SamplingOptions } from './policy.js';
+import type { Policy, SamplingOptions, TurnSession } from './policy.js';
 
 /** A prompt ready for generation: its rendered text and the exact token ids the policy conditions on. */
 export interface GenerationRequest {
@@ -73,6 +73,12 @@ export interface RolloutEngine {
   stepMetrics?(): Record<string, number>;
   /** `groupSize` completions per request, `[request][g]`, each of at most `options.maxNewTokens` tokens. */
   generate(requests: readonly GenerationRequest[], groupSize: number, options: SamplingOptions): Promise<Completion[][]>;
+  /**
+   * Optional: a multi-turn session that keeps each trajectory's KV cache between turns (see
+   * `TurnSession`). Multi-turn rollouts use it when the engine has it; without it every turn
+   * re-prefills the trajectory through `generate` (`continued` requests).
+   */
+  openTurns?(): TurnSession;
   /**
    * Brings the engine's weights up to the policy's (full weights, or a LoRA adapter the engine
    * loads). Called before the first rollout and after each update; core bounds it with

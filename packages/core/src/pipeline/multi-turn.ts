@@ -5,12 +5,14 @@
  * (0) and whose `turns` keep the per-turn rewards; the estimators see one trajectory per sample
  * and the objective leaves the environment's tokens out of the loss.
  *
- * Each turn re-prefills the whole prefix (prompt + trajectory so far) through the rollout engine:
- * the engine contract takes token ids in and gives token ids out, so any engine can serve turns,
- * but the KV cache is not carried from one turn to the next.
+ * With an engine that opens turn sessions (`RolloutEngine.openTurns`, the in-process policy's)
+ * the KV cache carries from one turn to the next: a turn prefills only the last sampled token and
+ * the observation on top of the trajectory's cache. Other engines re-prefill the whole prefix
+ * (prompt + trajectory so far) each turn through `generate` (token ids in, token ids out), and so
+ * does `kvCache: false`; both give the same tokens for the same seed.
  */
 import type { Environment, EnvironmentContext, EnvironmentStep } from '../contracts/environment.js';
-import type { SamplingOptions } from '../contracts/policy.js';
+import type { SamplingOptions, TurnSession } from '../contracts/policy.js';
 import type { RewardFunction } from '../contracts/reward.js';
 import type { GenerationRequest, RolloutEngine } from '../contracts/rollout.js';
 import type { Tokenizer } from '../contracts/tokenizer.js';
@@ -41,6 +43,8 @@ export interface MultiTurnContext {
   options: EnvironmentRunOptions;
   /** The policy's context length (`Policy.maxSeqLen`): a trajectory ends ('length') before prompt + trajectory would pass it. */
   maxSeqLen?: number;
+  /** Carry the KV cache across turns when the engine can (`RolloutEngine.openTurns`); default true. False re-prefills every turn. */
+  kvCache?: boolean;
 }
 
 /** A prompt of a multi-turn rollout: its dataset row, rendered text and exact ids. */
@@ -219,71 +223,88 @@ export async function multiTurnGenerate(
 
   const stop = [...new Set([...(sampling.stop ?? []), ...(env.stop ?? [])])];
   const seeds = new Rng(sampling.seed ?? 0);
-  for (let turn = 0; turn < options.maxTurns; turn++) {
-    for (const e of episodes)
-      if (!e.done && room(e) < 1) {
-        e.done = true;
-        e.finish = 'length';
-      }
-    const active = episodes.filter((e) => !e.done);
-    if (active.length === 0) break;
-    const budgets = active.map((e) => Math.min(sampling.maxNewTokens, room(e)));
-    const out = await engine.generate(
-      active.map((e) => {
-        const r = requests[e.request]!;
-        return { text: r.text + e.text, ids: [...r.ids, ...e.ids], continued: true };
-      }),
-      1,
-      { ...sampling, maxNewTokens: Math.max(...budgets), stop, seed: seeds.seed() },
-    );
-    if (out.length !== active.length || out.some((c) => c?.length !== 1))
-      throw new GrpoError(`rollout engine '${engine.name}' returned ${out.length} groups for ${active.length} trajectories (1 completion each expected)`);
-    const turnCompletions = active.map((e, k) => {
-      let c = out[k]![0]!;
-      // A trajectory with less budget left than the others: its own tokens are the prefix it would have sampled with that limit.
-      if (c.tokenIds.length > budgets[k]!) {
-        const tokenIds = c.tokenIds.slice(0, budgets[k]);
-        c = { tokenIds, logprobs: c.logprobs.slice(0, budgets[k]), text: tokenizer.decode(tokenIds, { skipSpecial: true }), finishReason: 'length' };
-      }
-      e.turns.push({ start: e.ids.length, end: e.ids.length + c.tokenIds.length, observationEnd: e.ids.length + c.tokenIds.length });
-      append(e, c.tokenIds, 1, c.logprobs);
-      e.text += c.text;
-      e.finish = c.finishReason;
-      return c;
-    });
-    await Promise.all(
-      active.map(async (e, k) => {
-        const c = turnCompletions[k]!;
-        const answered = await guarded(e, turn + 1, `step`, (ctx) => env.step(c.text, ctx), checkStep, c.text);
-        if (!answered) return;
-        const result = answered.value;
-        const record = e.turns.at(-1)!;
-        if (result.reward !== undefined) record.reward = result.reward;
-        if (result.metrics) record.metrics = { ...result.metrics };
-        // The model ended the conversation (EOS), or the environment did: nothing more is appended.
-        if (result.done || c.finishReason === 'eos') {
-          e.done = true;
-          return;
-        }
-        const observation = result.observation ?? '';
-        const ids = observation ? tokenizer.encode(observation) : [];
-        // Out of turns or out of tokens (no room left for the observation and one more model token): the trajectory is cut.
-        if (turn + 1 >= options.maxTurns || ids.length >= room(e)) {
-          e.done = true;
-          e.finish = 'length';
-          return;
-        }
-        append(e, ids, 0);
-        e.text += observation;
-        if (observation) record.observation = observation;
-        record.observationEnd = e.ids.length;
-      }),
-    );
+  const session = context.kvCache === false ? undefined : engine.openTurns?.();
+  try {
+    await turns(session);
+  } finally {
+    session?.dispose();
   }
 
   const out: Completion[][] = requests.map(() => []);
   for (const e of episodes) out[e.request]!.push({ tokenIds: e.ids, text: e.text, logprobs: e.logprobs, finishReason: e.finish, mask: e.mask, turns: e.turns });
   return out;
+
+  async function turns(session: TurnSession | undefined): Promise<void> {
+    for (let turn = 0; turn < options.maxTurns; turn++) {
+      for (const e of episodes)
+        if (!e.done && room(e) < 1) {
+          e.done = true;
+          e.finish = 'length';
+        }
+      const active = episodes.filter((e) => !e.done);
+      if (active.length === 0) break;
+      const budgets = active.map((e) => Math.min(sampling.maxNewTokens, room(e)));
+      const turnSampling = { ...sampling, maxNewTokens: Math.max(...budgets), stop, seed: seeds.seed() };
+      const out = session
+        ? (
+            await session.generate(
+              active.map((e) => ({ key: e.sample, ids: [...requests[e.request]!.ids, ...e.ids] })),
+              turnSampling,
+            )
+          ).map((c) => [{ ...c, text: c.text ?? '' }])
+        : await engine.generate(
+            active.map((e) => {
+              const r = requests[e.request]!;
+              return { text: r.text + e.text, ids: [...r.ids, ...e.ids], continued: true };
+            }),
+            1,
+            turnSampling,
+          );
+      if (out.length !== active.length || out.some((c) => c?.length !== 1))
+        throw new GrpoError(`rollout engine '${engine.name}' returned ${out.length} groups for ${active.length} trajectories (1 completion each expected)`);
+      const turnCompletions = active.map((e, k) => {
+        let c = out[k]![0]!;
+        // A trajectory with less budget left than the others: its own tokens are the prefix it would have sampled with that limit.
+        if (c.tokenIds.length > budgets[k]!) {
+          const tokenIds = c.tokenIds.slice(0, budgets[k]);
+          c = { tokenIds, logprobs: c.logprobs.slice(0, budgets[k]), text: tokenizer.decode(tokenIds, { skipSpecial: true }), finishReason: 'length' };
+        }
+        e.turns.push({ start: e.ids.length, end: e.ids.length + c.tokenIds.length, observationEnd: e.ids.length + c.tokenIds.length });
+        append(e, c.tokenIds, 1, c.logprobs);
+        e.text += c.text;
+        e.finish = c.finishReason;
+        return c;
+      });
+      await Promise.all(
+        active.map(async (e, k) => {
+          const c = turnCompletions[k]!;
+          const answered = await guarded(e, turn + 1, `step`, (ctx) => env.step(c.text, ctx), checkStep, c.text);
+          if (!answered) return;
+          const result = answered.value;
+          const record = e.turns.at(-1)!;
+          if (result.reward !== undefined) record.reward = result.reward;
+          if (result.metrics) record.metrics = { ...result.metrics };
+          // The model ended the conversation (EOS), or the environment did: nothing more is appended.
+          if (result.done || c.finishReason === 'eos') {
+            e.done = true;
+            return;
+          }
+          const observation = result.observation ?? '';
+          const ids = observation ? tokenizer.encode(observation) : [];
+          // Out of turns or out of tokens (no room left for the observation and one more model token): the trajectory is cut.
+          if (turn + 1 >= options.maxTurns || ids.length >= room(e)) {
+            e.done = true;
+            e.finish = 'length';
+            return;
+          }
+          append(e, ids, 0);
+          e.text += observation;
+          if (observation) record.observation = observation;
+          record.observationEnd = e.ids.length;
+        }),
+      );
+    }
+  }
 }
 
 /**

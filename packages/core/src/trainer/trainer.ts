@@ -87,12 +87,15 @@ export const DEFAULT_MICRO_BATCH = 32;
 /**
  * The in-process rollout engine: the policy's own sampler (`generation.engine: policy`). Prompts are
  * its own `encodePrompt(text)`, so it samples from the text; the turns of a multi-turn trajectory
- * (`continued` requests) it samples from the exact ids, with `Policy.generateFromIds`.
+ * (`continued` requests) it samples from the exact ids, with `Policy.generateFromIds`, or with the
+ * policy's `openTurns` session (the KV cache kept from turn to turn) when it has one.
  */
-export function policyEngine(policy: Pick<Policy, 'generate' | 'generateFromIds'>): RolloutEngine {
+export function policyEngine(policy: Pick<Policy, 'generate' | 'generateFromIds' | 'openTurns'>): RolloutEngine {
   return {
     name: 'policy',
     trainerSampler: true,
+    // The policy's own session carries the KV cache from turn to turn.
+    ...(policy.openTurns ? { openTurns: () => policy.openTurns!() } : {}),
     generate: async (requests, groupSize, options) => {
       if (!requests.some((r) => r.continued))
         return policy.generate(
@@ -259,8 +262,17 @@ export class Trainer implements Checkpointable {
     return rows;
   }
 
-  private readonly render = (row: DatasetRow): string =>
-    renderPrompt(this.config.data.promptTemplate, row, this.config.data.promptField, { tokenizer: this.policy.tokenizer, ...this.config.data.chat });
+  private readonly render = (row: DatasetRow): string => {
+    const chat = this.config.data.chat;
+    // An environment's template variables (a chat tool environment's `tools`) come before the config's.
+    const fromEnvironment = this.parts.environment?.chatVariables;
+    const variables = fromEnvironment ? { ...fromEnvironment, ...chat?.variables } : chat?.variables;
+    return renderPrompt(this.config.data.promptTemplate, row, this.config.data.promptField, {
+      tokenizer: this.policy.tokenizer,
+      ...chat,
+      ...(variables ? { variables } : {}),
+    });
+  };
 
   /** How rollouts talk with the environment, when there is one. */
   private environmentOptions(): EnvironmentRunOptions {
