@@ -19,6 +19,8 @@ export {
   PolicyFactory,
   type FrozenPolicy,
   type IdCompletion,
+  type TurnRequest,
+  type TurnSession,
   type LogProbModel,
   type PolicyRequest,
   type SamplingOptions,
@@ -42,6 +44,7 @@ export {
   RolloutFilter,
   type EngineHealth,
   type GenerationRequest,
+  type PlannedGeneration,
   type ShapingContext,
   type SyncOptions,
 } from './contracts/rollout.js';
@@ -104,6 +107,7 @@ export {
   type MultiTurnRequest,
 } from './pipeline/multi-turn.js';
 export { callSyntax, defineTool, describeTools, toolEnvironment, type Tool, type ToolEnvironmentOptions } from './environment/tools.js';
+export { chatCallSyntax, chatToolEnvironment, chatToolSpecs, type ChatToolEnvironmentOptions } from './environment/chat-tools.js';
 export { accuracyReward, evaluate, passAndMajority, type AccuracyReport, type EvaluateOptions, type Evaluation } from './pipeline/evaluate.js';
 export { renderPrompt, type ChatRendering } from './pipeline/rollout.js';
 export {
