@@ -26,11 +26,15 @@ interface Manifest {
   dependencies?: Record<string, string>;
 }
 
-const workspaces = ['packages', 'plugins'].flatMap((group) =>
+/** Workspaces that are applications, never published (the playground is a static site). */
+const APPS = new Set(['packages/playground']);
+
+const all = ['packages', 'plugins'].flatMap((group) =>
   readdirSync(path.join(repo, group))
     .filter((name) => existsSync(path.join(repo, group, name, 'package.json')))
     .map((name) => ({ dir: `${group}/${name}`, pkg: JSON.parse(readFileSync(path.join(repo, group, name, 'package.json'), 'utf8')) as Manifest })),
 );
+const workspaces = all.filter((w) => !APPS.has(w.dir));
 
 /** The files `npm pack` would put in the tarball of a workspace of `cwd`. */
 async function packed(cwd: string, workspace: string): Promise<string[]> {
@@ -58,10 +62,20 @@ describe('publishing', () => {
       expect(pkg.publishConfig, dir).toEqual({ access: 'public', provenance: true });
       expect(pkg.license, dir).toBe('MIT');
       expect(pkg.files, dir).toEqual(expect.arrayContaining(['dist', 'src']));
+      // Browser builds live in dist-browser/ (see tsup.base.ts): a package with a browser condition ships it.
+      if (JSON.stringify(pkg.exports ?? {}).includes('"browser"')) expect(pkg.files, dir).toContain('dist-browser');
       expect(Object.keys(pkg.exports ?? {}), dir).toContain('.');
       expect(pkg.name === 'create-grpo' || pkg.name.startsWith('@grpo/'), dir).toBe(true);
       for (const [dep, range] of Object.entries(pkg.dependencies ?? {})) if (versions.has(dep)) expect(range, `${dir}: ${dep}`).toBe(`^${versions.get(dep)}`);
     }
+    // Applications stay private, and no published package depends on one.
+    for (const dir of APPS) expect(all.find((w) => w.dir === dir)?.pkg.private, dir).toBe(true);
+    const apps = new Set(all.filter((w) => APPS.has(w.dir)).map((w) => w.pkg.name));
+    for (const { dir, pkg } of workspaces)
+      expect(
+        Object.keys(pkg.dependencies ?? {}).filter((d) => apps.has(d)),
+        dir,
+      ).toEqual([]);
   });
 
   it('@grpo/plugin-math-task ships its SFT policy, and sftCheckpoint() finds it', async () => {
