@@ -15,6 +15,9 @@ export default defineConfig({
   policy: { checkpoint: sftCheckpoint({ tool: true }) },
   outputDir: 'runs/latest',
   seed: 0,
+  // WebAssembly gives the same numbers on every machine, so the figures in README.md reproduce
+  // exactly; remove this line to train on the faster default `native` backend (OpenBLAS).
+  backend: 'wasm',
   // Turns of ≤ 24 tokens, ≤ 8 turns and ≤ 72 tokens per trajectory, the calculator's answers included.
   generation: { maxNewTokens: 24, temperature: 1, environment: { maxTurns: 8, maxTokens: 72 } },
   train: { steps: 30, promptsPerStep: 8, groupSize: 8, learningRate: 1e-4, logSamplesEvery: 5 },
