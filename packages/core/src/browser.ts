@@ -1,8 +1,8 @@
 // @grpo/core in a browser (the `browser` export condition): the same contracts, plugin system,
 // pipeline and trainer as the Node entry, without what needs Node — config files (cosmiconfig),
 // run directories, locks, the directory checkpointer, JSONL files and sinks, worker-thread rewards.
-// Resolve a config from plugin objects with `resolvePluginConfig`; keep this list a subset of
-// `index.ts` (test/packages/browser-entries.test.ts checks both).
+// Resolve a config from plugin objects with `resolvePluginConfig`. index.ts re-exports this whole
+// list and adds the Node-only parts, so a new export that runs anywhere goes here, once.
 
 // Contracts: a token and an interface of the same name (one import gives both).
 export { Algorithm, AdvantageEstimator, KlEstimator, LossAggregation, Objective } from './contracts/algorithm.js';
