@@ -86,7 +86,9 @@ describe('asynchronous training on rollout workers', () => {
 
   it('drops and counts the rollouts of a worker whose weights are beyond the bound, and samples them again', async () => {
     // Its own queue, weights in a directory: the stale worker reads a copy that holds version 0 only.
-    const extra = { QUEUE: 'stale', WEIGHTS_IN_DIR: '1', MAX_STALENESS: '1', STEPS: '4' };
+    // Enough tries that the trainer does not give up (it stops after `attempts` drops in a row)
+    // while this test kills the stale worker: that worker answers in milliseconds.
+    const extra = { QUEUE: 'stale', WEIGHTS_IN_DIR: '1', MAX_STALENESS: '1', STEPS: '4', ATTEMPTS: '1000' };
     const out = path.join(tmp, 'stale-run');
     const staleDir = path.join(tmp, 'stale-weights');
     const run = train('stale-run', extra);
