@@ -4,13 +4,16 @@
  * online rejection-sampling fine-tuning (RFT), GRPO with outcome supervision, GRPO with process
  * supervision (rule-checked step rewards) and PPO, and measures held-out greedy accuracy, maj@8
  * and pass@8, peak tensor memory and time per step. Runs go in parallel child processes (one
- * wasm thread each); results are appended to `runs/reproduce/results.jsonl` and summarised in
+ * wasm thread each, or the native backend's cores shared out); results are appended to
+ * `runs/reproduce/results.jsonl` and summarised, with 95% confidence intervals over the seeds, in
  * `docs/results.md`.
  *
  *   npm run bench:reproduce -- --steps 60 --seeds 0,1 --parallel 2
+ *   npm run bench:reproduce -- --steps 100 --seeds 0,1,2,3,4 --methods rft,grpo,grpo-process --test-size 1000 --backend native --eval-every 50
  */
 import { spawn } from 'node:child_process';
 import { appendFile, mkdir, readFile, stat, writeFile } from 'node:fs/promises';
+import { availableParallelism } from 'node:os';
 import path from 'node:path';
 import { parseArgs } from 'node:util';
 import * as tf from '@tensorflow/tfjs';
@@ -25,9 +28,11 @@ import {
   type StepSummary,
 } from '@grpo/core';
 import { defaultPlugins } from '@grpo/cli';
+import backendNative from '@grpo/plugin-backend-native';
 import mathTask from '@grpo/plugin-math-task';
 import ppo from '@grpo/plugin-ppo';
 import rewardModel from '@grpo/plugin-reward-model';
+import { confidenceInterval, pairedDifferences } from './reproduce-stats.js';
 import { writePlots } from './reproduce-plots.js';
 import { RM_ITERATION_TRAIN } from './rm-recipe.js';
 
@@ -46,6 +51,13 @@ const { values: args } = parseArgs({
     seeds: { type: 'string', default: '0,1' },
     methods: { type: 'string', default: METHODS.join(',') },
     parallel: { type: 'string', default: '2' },
+    // wasm: one thread per run, the same figures on every machine (those of docs/results.md's first tables).
+    // native: the CLI's default backend, its cores shared out between the parallel runs (see --threads).
+    backend: { type: 'string', default: 'wasm' },
+    // Native kernel threads per run (default: the machine's cores / --parallel).
+    threads: { type: 'string' },
+    // Held-out problems (the main job evaluates on 300; 1,000 halves the standard error's square).
+    'test-size': { type: 'string', default: '300' },
     // Held-out evaluations during each run (accuracy curves); also the iterative RM's iteration length.
     'eval-every': { type: 'string', default: '10' },
     // The learned outcome reward model of the grpo-rm arms (made by `npm run rm:example` when missing).
@@ -59,10 +71,17 @@ const { values: args } = parseArgs({
   },
 });
 
+const BACKENDS = ['wasm', 'native'] as const;
+type Backend = (typeof BACKENDS)[number];
+
 interface RunResult {
   method: Method;
   seed: number;
   steps: number;
+  /** Held-out problems evaluated (absent in records older than this option: 300). */
+  testSize?: number;
+  /** Tensor backend of the run (absent in older records: wasm). */
+  backend?: Backend;
   samplesPerStep: number;
   before: AccuracyReport;
   after: AccuracyReport;
@@ -85,11 +104,12 @@ function methodConfig(
   outputDir: string,
   rm: string,
   iteration: number,
+  testSize: number,
+  backend: Backend,
 ): { raw: GrpoConfigInput; plugins: GrpoPlugin[] } {
-  const task = { seed: 0, trainSize: 20_000, testSize: 300 };
+  const task = { seed: 0, trainSize: 20_000, testSize };
   const raw: GrpoConfigInput = {
-    // The figures of docs/results.md are wasm's (one thread per run, runs in parallel); native is the CLI's default.
-    backend: 'wasm',
+    backend,
     seed,
     outputDir,
     policy: { checkpoint: path.join(ROOT, 'plugins/math-task/checkpoints/sft') },
@@ -129,9 +149,25 @@ function methodConfig(
   }
 }
 
-async function runOne(method: Method, seed: number, steps: number, out: string, evalEvery: number, rm: string): Promise<RunResult> {
-  const { raw, plugins } = methodConfig(method, seed, steps, path.join(out, `${method}-seed${seed}`), rm, evalEvery);
-  const config = await resolveConfig({ ...raw, plugins }, { source: `bench:reproduce ${method}`, baseDir: ROOT, defaults: defaultPlugins() });
+interface RunSettings {
+  steps: number;
+  out: string;
+  evalEvery: number;
+  rm: string;
+  testSize: number;
+  backend: Backend;
+  threads: number;
+}
+
+async function runOne(method: Method, seed: number, settings: RunSettings): Promise<RunResult> {
+  const { steps, out, evalEvery, rm, testSize, backend, threads } = settings;
+  const { raw, plugins } = methodConfig(method, seed, steps, path.join(out, `${method}-seed${seed}`), rm, evalEvery, testSize, backend);
+  // The native backend with this run's share of the cores (the CLI's default plugin takes them all).
+  const defaults = [
+    ...defaultPlugins().filter((p) => !(p && 'meta' in p && p.meta.name === '@grpo/plugin-backend-native')),
+    backendNative({ threads, fallback: false }),
+  ];
+  const config = await resolveConfig({ ...raw, plugins }, { source: `bench:reproduce ${method}`, baseDir: ROOT, defaults });
   const container = await prepareContainer(config);
   const trainer = await Trainer.fromContainer(container);
   // The iterative reward model is a hook that trains after every `evalEvery` steps (trainStep does not call onStepEnd).
@@ -177,6 +213,8 @@ async function runOne(method: Method, seed: number, steps: number, out: string, 
     method,
     seed,
     steps,
+    testSize,
+    backend,
     samplesPerStep: 16 * 8,
     before,
     after,
@@ -209,6 +247,52 @@ async function runAll(jobs: { method: Method; seed: number }[], parallel: number
 const pct = (x: number) => `${(x * 100).toFixed(1)}%`;
 const mean = (xs: number[]) => xs.reduce((a, b) => a + b, 0) / xs.length;
 
+/** `51.2% [48.0, 54.4]`: the mean over seeds with its 95% interval (points), or one run's figure. */
+function withInterval(xs: number[]): string {
+  const ci = confidenceInterval(xs.map((x) => x * 100));
+  return xs.length > 1 ? `${ci.mean.toFixed(1)}% [${ci.low.toFixed(1)}, ${ci.high.toFixed(1)}]` : `${ci.mean.toFixed(1)}%`;
+}
+
+/** The comparisons DeepSeekMath makes, as paired differences over the seeds both arms ran. */
+const COMPARISONS: [Method, Method, string][] = [
+  ['grpo', 'rft', 'GRPO − online RFT'],
+  ['grpo-process', 'grpo', 'process − outcome supervision'],
+  ['grpo-rm-iterative', 'grpo-rm', 'iterative − fixed learned ORM'],
+  ['ppo', 'grpo', 'PPO − GRPO'],
+];
+
+/** Means with 95% intervals over the seeds, and the paired differences between arms (in points). */
+function intervals(results: RunResult[]): string {
+  const methods = METHODS.filter((m) => results.some((r) => r.method === m));
+  const figures: [string, (r: RunResult) => number][] = [
+    ['greedy', (r) => r.after.greedy],
+    ['maj@8', (r) => r.after.majAtK],
+    ['pass@8', (r) => r.after.passAtK],
+  ];
+  const means = methods.map((m) => {
+    const rs = results.filter((r) => r.method === m);
+    return `| ${m} | ${rs.length} | ${figures.map(([, f]) => withInterval(rs.map(f))).join(' | ')} |`;
+  });
+  const bySeed = (m: Method, f: (r: RunResult) => number) => new Map(results.filter((r) => r.method === m).map((r) => [r.seed, f(r) * 100]));
+  const diffs = COMPARISONS.filter(([a, b]) => methods.includes(a) && methods.includes(b)).map(([a, b, label]) => {
+    const cells = figures.map(([, f]) => {
+      const d = pairedDifferences(bySeed(a, f), bySeed(b, f));
+      const sign = (x: number) => `${x >= 0 ? '+' : ''}${x.toFixed(1)}`;
+      return d.n > 1 ? `${sign(d.mean)} [${sign(d.low)}, ${sign(d.high)}] (${d.differences.map(sign).join(', ')})` : sign(d.mean);
+    });
+    return `| ${label} | ${cells.join(' | ')} |`;
+  });
+  return [
+    '| method | seeds | greedy, mean [95% CI] | maj@8 | pass@8 |',
+    '|---|---|---|---|---|',
+    ...means,
+    '',
+    '| paired difference (points, same seeds) | greedy, mean [95% CI] (per seed) | maj@8 | pass@8 |',
+    '|---|---|---|---|',
+    ...diffs,
+  ].join('\n');
+}
+
 function summarise(results: RunResult[]): string {
   const methods = METHODS.filter((m) => results.some((r) => r.method === m));
   const rows = methods.map((m) => {
@@ -225,6 +309,8 @@ function summarise(results: RunResult[]): string {
     '| method | seed | held-out greedy accuracy by step |',
     '|---|---|---|',
     ...curves,
+    '',
+    intervals(results),
   ].join('\n');
 }
 
@@ -232,11 +318,14 @@ const steps = Number(args.steps);
 const evalEvery = Number(args['eval-every']);
 const out = path.resolve(ROOT, args.out!);
 const rmDir = path.resolve(ROOT, args.rm!);
+const testSize = Number(args['test-size']);
+const backend = args.backend as Backend;
+if (!BACKENDS.includes(backend)) throw new Error(`unknown backend '${backend}' (have ${BACKENDS.join(', ')})`);
+const parallel = Number(args.parallel);
+const threads = Number(args.threads ?? Math.max(1, Math.floor(availableParallelism() / parallel)));
 const resultsFile = path.join(out, 'results.jsonl');
 if (args.run) {
-  const { setupBackend } = await import('@grpo/plugin-backend-wasm');
-  await setupBackend('wasm');
-  const result = await runOne(args.run as Method, Number(args.seed ?? 0), steps, out, evalEvery, rmDir);
+  const result = await runOne(args.run as Method, Number(args.seed ?? 0), { steps, out, evalEvery, rm: rmDir, testSize, backend, threads });
   await appendFile(resultsFile, `${JSON.stringify(result)}\n`);
 } else {
   const methods = args.methods!.split(',') as Method[];
@@ -244,7 +333,7 @@ if (args.run) {
   const seeds = args.seeds!.split(',').map(Number);
   await mkdir(out, { recursive: true });
   // Runs already in results.jsonl with the same steps and evaluation interval are kept, so seeds can be added later.
-  const done = await readResults(resultsFile, steps, evalEvery);
+  const done = await readResults(resultsFile, steps, evalEvery, testSize, backend);
   await writeFile(resultsFile, done.map((r) => `${JSON.stringify(r)}\n`).join(''));
   const jobs = seeds
     .flatMap((seed) => methods.map((method) => ({ method, seed })))
@@ -258,18 +347,21 @@ if (args.run) {
       child.on('exit', (code) => (code === 0 ? resolve() : reject(new Error(`rm:example exited with ${code}`))));
     });
   }
-  await runAll(jobs, Number(args.parallel), ['--steps', String(steps), '--eval-every', String(evalEvery), '--out', out, '--rm', rmDir]);
-  const results = (await readResults(resultsFile, steps, evalEvery)).filter((r) => methods.includes(r.method) && seeds.includes(r.seed));
+  const forward = ['--steps', String(steps), '--eval-every', String(evalEvery), '--out', out, '--rm', rmDir];
+  forward.push('--test-size', String(testSize), '--backend', backend, '--threads', String(threads));
+  await runAll(jobs, parallel, forward);
+  const results = (await readResults(resultsFile, steps, evalEvery, testSize, backend)).filter((r) => methods.includes(r.method) && seeds.includes(r.seed));
   console.log(summarise(results));
   const plots = path.resolve(ROOT, args.plots!);
   await writePlots(results, plots);
   console.log(`plots → ${path.relative(ROOT, plots)}/`);
 }
 
-async function readResults(file: string, steps: number, evalEvery: number): Promise<RunResult[]> {
+async function readResults(file: string, steps: number, evalEvery: number, testSize: number, backend: Backend): Promise<RunResult[]> {
   if (!(await exists(file))) return [];
   const lines = (await readFile(file, 'utf8')).split('\n').filter((l) => l.trim());
   return lines
     .map((l) => JSON.parse(l) as RunResult)
-    .filter((r) => r.steps === steps && Array.isArray(r.curve) && (r.curve[1]?.step ?? steps) === Math.min(evalEvery, steps));
+    .filter((r) => r.steps === steps && Array.isArray(r.curve) && (r.curve[1]?.step ?? steps) === Math.min(evalEvery, steps))
+    .filter((r) => (r.testSize ?? 300) === testSize && (r.backend ?? 'wasm') === backend);
 }
