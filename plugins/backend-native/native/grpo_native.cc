@@ -1006,6 +1006,101 @@ napi_value JsDecodeAttention(napi_env env, napi_callback_info info) {
 }
 
 // ---------------------------------------------------------------------------------------------
+// Rotary embedding (the kernel `GrpoRope`), rotate-half layout, h = hd / 2, per row of hd values:
+//   forward:  out[j] = x[j]·c[j] − x[j+h]·s[j]       out[j+h] = x[j+h]·c[j+h] + x[j]·s[j+h]
+//   backward: dx[j]  = dy[j]·c[j] + dy[j+h]·s[j+h]   dx[j+h]  = dy[j+h]·c[j+h] − dy[j]·s[j]
+// Every product is rounded before the sum: the same float operations, in value, as
+// x·cos + (x·R)·sin with R the signed permutation (and its gradient), which the transformer
+// computes on other backends. Not multiversioned, so the compiler has no FMA to contract them into.
+
+struct RopeShape {
+  int64_t B, H, T, hd, R;  // x [B, H, T, hd]; cos, sin [R, 1, T, hd] with R = 1 or B
+};
+
+void RopeRows(int64_t from, int64_t to, const RopeShape& z, const float* x, const float* c, const float* s, float* out, bool backward) {
+  const int64_t h = z.hd / 2, perB = z.H * z.T;
+  for (int64_t q = from; q < to; q++) {
+    const int64_t b = q / perB, t = q % z.T;
+    const int64_t table = ((z.R == 1 ? 0 : b) * z.T + t) * z.hd;
+    const float* xr = x + q * z.hd;
+    const float* cr = c + table;
+    const float* sr = s + table;
+    float* o = out + q * z.hd;
+    if (!backward) {
+      for (int64_t j = 0; j < h; j++) {
+        const float a = xr[j] * cr[j], r = xr[j + h] * sr[j];
+        o[j] = a - r;
+      }
+      for (int64_t j = 0; j < h; j++) {
+        const float a = xr[j + h] * cr[j + h], r = xr[j] * sr[j + h];
+        o[j + h] = a + r;
+      }
+    } else {
+      for (int64_t j = 0; j < h; j++) {
+        const float a = xr[j] * cr[j], r = xr[j + h] * sr[j + h];
+        o[j] = a + r;
+      }
+      for (int64_t j = 0; j < h; j++) {
+        const float a = xr[j + h] * cr[j + h], r = xr[j] * sr[j];
+        o[j + h] = a - r;
+      }
+    }
+  }
+}
+
+// rope(heap, shape: Float64Array [B, H, T, hd, R, backward], offsets: Float64Array [x, cos, sin, out])
+napi_value JsRope(napi_env env, napi_callback_info info) {
+  Args args(env, info, 3);
+  if (!args.ok) return nullptr;
+  size_t heapBytes = 0;
+  uint8_t* heap = args.Heap(0, &heapBytes);
+  if (!args.ok) return nullptr;
+  const double* sv;
+  const double* ov;
+  {
+    napi_typedarray_type type;
+    size_t length;
+    void* data;
+    napi_value buffer;
+    size_t byteOffset;
+    if (napi_get_typedarray_info(env, args.argv[1], &type, &length, &data, &buffer, &byteOffset) != napi_ok || type != napi_float64_array || length != 6) {
+      napi_throw_type_error(env, nullptr, "grpo_native: rope expects a Float64Array of 6 sizes");
+      return nullptr;
+    }
+    sv = static_cast<const double*>(data);
+    if (napi_get_typedarray_info(env, args.argv[2], &type, &length, &data, &buffer, &byteOffset) != napi_ok || type != napi_float64_array || length != 4) {
+      napi_throw_type_error(env, nullptr, "grpo_native: rope expects a Float64Array of 4 offsets");
+      return nullptr;
+    }
+    ov = static_cast<const double*>(data);
+  }
+  const RopeShape z{static_cast<int64_t>(sv[0]), static_cast<int64_t>(sv[1]), static_cast<int64_t>(sv[2]), static_cast<int64_t>(sv[3]),
+                    static_cast<int64_t>(sv[4])};
+  const bool backward = sv[5] != 0;
+  if (z.B < 0 || z.H < 1 || z.T < 0 || z.hd < 2 || z.hd % 2 != 0 || (z.R != 1 && z.R != z.B)) {
+    napi_throw_range_error(env, nullptr, "grpo_native: bad rope sizes");
+    return nullptr;
+  }
+  const int64_t rows = z.B * z.H * z.T;
+  if (rows == 0) return nullptr;
+  int64_t off[4];
+  for (int i = 0; i < 4; i++) off[i] = static_cast<int64_t>(ov[i]);
+  const int64_t tableBytes = 4 * z.R * z.T * z.hd, xBytes = 4 * rows * z.hd;
+  if (!InBounds(env, heapBytes, off[0], xBytes) || !InBounds(env, heapBytes, off[1], tableBytes) || !InBounds(env, heapBytes, off[2], tableBytes) ||
+      !InBounds(env, heapBytes, off[3], xBytes))
+    return nullptr;
+  const auto f = [&](int i) { return reinterpret_cast<float*>(heap + off[i]); };
+  const double work = static_cast<double>(rows) * z.hd;
+  if (pool.size() == 1 || work < parallel_min_flops || rows == 1) {
+    RopeRows(0, rows, z, f(0), f(1), f(2), f(3), backward);
+    return nullptr;
+  }
+  const int tasks = static_cast<int>(std::min<int64_t>(rows, pool.size() * 4));
+  pool.Run(tasks, [&](int t) { RopeRows(rows * t / tasks, rows * (t + 1) / tasks, z, f(0), f(1), f(2), f(3), backward); });
+  return nullptr;
+}
+
+// ---------------------------------------------------------------------------------------------
 // Configuration.
 
 napi_value JsSetThreads(napi_env env, napi_callback_info info) {
@@ -1058,6 +1153,7 @@ napi_value Init(napi_env env, napi_value exports) {
       {"softmax", nullptr, JsSoftmax, nullptr, nullptr, nullptr, napi_default, nullptr},
       {"transpose", nullptr, JsTranspose, nullptr, nullptr, nullptr, napi_default, nullptr},
       {"decodeAttention", nullptr, JsDecodeAttention, nullptr, nullptr, nullptr, napi_default, nullptr},
+      {"rope", nullptr, JsRope, nullptr, nullptr, nullptr, napi_default, nullptr},
       {"setThreads", nullptr, JsSetThreads, nullptr, nullptr, nullptr, napi_default, nullptr},
       {"setParallelThreshold", nullptr, JsSetParallelThreshold, nullptr, nullptr, nullptr, napi_default, nullptr},
       {"info", nullptr, JsInfo, nullptr, nullptr, nullptr, napi_default, nullptr},

@@ -45,6 +45,11 @@ export interface NativeAddon {
    * genV, kNew, vNew, pads, rowPrompt, out]`.
    */
   decodeAttention(heap: ArrayBufferLike, shape: Float64Array, offsets: Float64Array): void;
+  /**
+   * The rotary embedding (the kernel `GrpoRope`, see backend.ts) or its gradient: `shape` is
+   * `[B, H, T, hd, R, backward]`, `offsets` the byte offsets of `[x, cos, sin, out]`.
+   */
+  rope(heap: ArrayBufferLike, shape: Float64Array, offsets: Float64Array): void;
   /** Threads of the addon's pool (the caller included). */
   setThreads(threads: number): void;
   /** Work (multiply-adds or elements) below which a kernel runs on one thread. */

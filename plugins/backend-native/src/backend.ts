@@ -343,6 +343,33 @@ function makeDecodeAttention(addon: NativeAddon): Kernel {
   };
 }
 
+/**
+ * The kernel `GrpoRope` that @grpo/plugin-transformer uses for rotary embeddings when the active
+ * backend has it: `x` `[B, H, T, hd]`, `cos`/`sin` `[R, 1, T, hd]` with R = 1 or B (rotate-half
+ * layout). Returns `x·cos + rotate_half(x)·sin`, or with the attribute `backward` its gradient
+ * `dy·cos + rotate_halfᵀ(dy·sin)` for `x` = dy. One pass instead of a product with a signed
+ * permutation, two products and a sum, with the same float results.
+ */
+export const ROPE = 'GrpoRope';
+
+function makeRope(addon: NativeAddon): Kernel {
+  return (args) => {
+    const { x, cos, sin } = args.inputs as Record<'x' | 'cos' | 'sin', tf.TensorInfo>;
+    const { backward } = (args.attrs ?? {}) as { backward?: boolean };
+    const backend = args.backend as WasmBackendInternals;
+    const [B, H, T, hd] = x.shape as [number, number, number, number];
+    const R = cos.shape[0] as number;
+    const table = [R, 1, T, hd];
+    if (x.shape.length !== 4 || [cos, sin].some((t) => t.shape.length !== 4 || t.shape.some((n, i) => n !== table[i])) || (R !== 1 && R !== B))
+      throw new Error(`${ROPE}: expected x [B, H, T, hd] and cos, sin [1 or B, 1, T, hd], got [${x.shape}], [${cos.shape}], [${sin.shape}]`);
+    if ([x, cos, sin].some((t) => t.dtype !== 'float32')) throw new Error(`${ROPE}: float32 inputs only`);
+    const out = backend.makeOutput([B, H, T, hd], 'float32');
+    const offsets = new Float64Array([offset(backend, x), offset(backend, cos), offset(backend, sin), offset(backend, out)]);
+    addon.rope(backend.wasm.HEAPU8.buffer, new Float64Array([B, H, T, hd, R, backward ? 1 : 0]), offsets);
+    return out;
+  };
+}
+
 let registered = false;
 
 /**
@@ -363,6 +390,7 @@ export function registerNativeBackend(addon: NativeAddon): void {
     [tf.Softmax]: makeSoftmax(addon),
     [tf.Transpose]: makeTranspose(addon),
     [DECODE_ATTENTION]: makeDecodeAttention(addon),
+    [ROPE]: makeRope(addon),
   };
   for (const [name, op] of Object.entries(BINARY)) own[name] = makeBinary(addon, name, op);
   for (const [name, op] of Object.entries(UNARY)) own[name] = makeUnary(addon, name, op);

@@ -304,6 +304,57 @@ describe.skipIf(reason !== undefined)('@grpo/plugin-backend-native kernels', () 
     expect(tf.memory().numTensors).toBe(before);
   });
 
+  it('applies rotary embeddings (GrpoRope) like float64 and bit for bit like the permutation product, forward and gradient', () => {
+    const rope = (x: tf.Tensor, cos: tf.Tensor, sin: tf.Tensor, backward: boolean) =>
+      tf.engine().runKernel('GrpoRope', { x, cos, sin }, { backward }) as tf.Tensor;
+    const bits = (t: tf.Tensor) => Array.from(new Uint32Array(new Float32Array(t.dataSync()).buffer));
+    const before = tf.memory().numTensors;
+    for (const [B, H, T, hd, R] of [
+      [3, 2, 5, 8, 1],
+      [3, 2, 5, 8, 3],
+      [4, 3, 1, 32, 4],
+    ] as const) {
+      const x = values(B * H * T * hd, 11 + T);
+      const cos = values(R * T * hd, 12 + T);
+      const sin = values(R * T * hd, 13 + T);
+      const dy = values(B * H * T * hd, 14 + T);
+      // float64: out[j] = x[j]·c[j] − x[j+h]·s[j], out[j+h] = x[j+h]·c[j+h] + x[j]·s[j+h]; the gradient is its transpose.
+      const h = hd / 2;
+      const forward64 = new Float64Array(x.length);
+      const backward64 = new Float64Array(x.length);
+      for (let q = 0; q < B * H * T; q++) {
+        const tb = ((R === 1 ? 0 : Math.floor(q / (H * T))) * T + (q % T)) * hd;
+        for (let j = 0; j < h; j++) {
+          const [x1, x2, g1, g2] = [x[q * hd + j]!, x[q * hd + j + h]!, dy[q * hd + j]!, dy[q * hd + j + h]!];
+          const [c1, c2, s1, s2] = [cos[tb + j]!, cos[tb + j + h]!, sin[tb + j]!, sin[tb + j + h]!];
+          forward64[q * hd + j] = x1 * c1 - x2 * s1;
+          forward64[q * hd + j + h] = x2 * c2 + x1 * s2;
+          backward64[q * hd + j] = g1 * c1 + g2 * s2;
+          backward64[q * hd + j + h] = g2 * c2 - g1 * s1;
+        }
+      }
+      tf.tidy(() => {
+        const xt = tf.tensor4d(x, [B, H, T, hd]);
+        const ct = tf.tensor4d(cos, [R, 1, T, hd]);
+        const st = tf.tensor4d(sin, [R, 1, T, hd]);
+        const dyt = tf.tensor4d(dy, [B, H, T, hd]);
+        const out = rope(xt, ct, st, false);
+        const grad = rope(dyt, ct, st, true);
+        expectClose(out.dataSync(), forward64, 1e-6, `rope [${B},${H},${T},${hd}] R ${R}`);
+        expectClose(grad.dataSync(), backward64, 1e-6, `rope gradient [${B},${H},${T},${hd}] R ${R}`);
+        // The composed path the transformer takes without the kernel: x·cos + (x·P)·sin, P the signed permutation.
+        const p = new Float32Array(hd * hd);
+        for (let j = 0; j < h; j++) [p[(j + h) * hd + j], p[j * hd + j + h]] = [-1, 1];
+        const perm = tf.tensor2d(p, [hd, hd]);
+        const composed = (y: tf.Tensor) => tf.add(tf.mul(y, ct), tf.mul(tf.matMul(y.reshape([-1, hd]) as tf.Tensor2D, perm).reshape([B, H, T, hd]), st));
+        expect(bits(out)).toEqual(bits(composed(xt)));
+        expect(bits(grad)).toEqual(bits(tf.grad((y: tf.Tensor) => tf.sum(tf.mul(composed(y), dyt)))(xt)));
+      });
+    }
+    expect(() => tf.tidy(() => rope(tf.zeros([2, 1, 3, 4]), tf.zeros([3, 1, 3, 4]), tf.zeros([3, 1, 3, 4]), false))).toThrow(/GrpoRope: expected/);
+    expect(tf.memory().numTensors).toBe(before);
+  });
+
   it('decodes with the shared-prompt cache exactly like recomputing every prefix', async () => {
     const tokenizer = CharTokenizer.fromChars('abcdefgh'.split(''));
     const policy = createPolicy({ model: { dModel: 32, nLayers: 2, nHeads: 4, nKvHeads: 2, maxSeqLen: 40 }, tokenizer, seed: 3 });

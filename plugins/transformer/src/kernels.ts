@@ -227,6 +227,26 @@ export function mmTransposedB(a: tf.Tensor2D, b: tf.Tensor2D): tf.Tensor2D {
  */
 export const DECODE_ATTENTION = 'GrpoDecodeAttention';
 
+/**
+ * Rotary embedding in one pass, when the active backend provides the kernel `GrpoRope`
+ * (@grpo/plugin-backend-native does): `x` `[B, H, T, hd]`, `cos`/`sin` `[1 or B, 1, T, hd]`,
+ * returns `x·cos + rotate_half(x)·sin` with rotate_half(x) = `[−x₂, x₁]`; with the attribute
+ * `backward`, the gradient with respect to x of that for an upstream gradient passed as `x`.
+ */
+export const ROPE = 'GrpoRope';
+
+/** Whether the active backend has the `GrpoRope` kernel (see `ROPE`). */
+export function hasRope(): boolean {
+  return tf.getKernel(ROPE, tf.getBackend()) !== undefined;
+}
+
+/** See `ROPE`; only call it when `hasRope()`. Differentiable in `x` (the tables are constants). */
+export function ropeKernel(x: tf.Tensor4D, cos: tf.Tensor4D, sin: tf.Tensor4D): tf.Tensor4D {
+  const run = (input: tf.Tensor, backward: boolean) => tf.engine().runKernel(ROPE, { x: input, cos, sin }, { backward }) as tf.Tensor4D;
+  const f = (input: tf.Tensor | tf.GradSaveFunc) => ({ value: run(input as tf.Tensor, false), gradFunc: (dy: tf.Tensor) => run(dy, true) });
+  return tf.customGrad(f)(x) as tf.Tensor4D;
+}
+
 /** Whether the active backend has the `GrpoDecodeAttention` kernel (see `decodeAttention`). */
 export function hasDecodeAttention(): boolean {
   return tf.getKernel(DECODE_ATTENTION, tf.getBackend()) !== undefined;

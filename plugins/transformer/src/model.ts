@@ -13,7 +13,7 @@
 import * as tf from '@tensorflow/tfjs';
 import { Rng } from '@grpo/core';
 import { headDim, type Llama3RopeScaling, type TransformerConfig } from './config.js';
-import { bmm, decodeAttention, gatherRows, mm, mmTransposedB } from './kernels.js';
+import { bmm, decodeAttention, gatherRows, hasRope, mm, mmTransposedB, ropeKernel } from './kernels.js';
 
 export type WeightMap = Map<string, tf.Variable>;
 
@@ -266,8 +266,9 @@ function contextFor(cfg: TransformerConfig, tables: RopeTables, B: number, T: nu
   };
 }
 
-/** x·cos + rotate_half(x)·sin for x `[B, H, T, hd]`. */
+/** x·cos + rotate_half(x)·sin for x `[B, H, T, hd]` (one kernel where the backend has it, with the same float results). */
 function applyRope(x: tf.Tensor4D, cos: tf.Tensor4D, sin: tf.Tensor4D, rot: tf.Tensor2D): tf.Tensor4D {
+  if (hasRope()) return ropeKernel(x, cos, sin);
   const [B, H, T, hd] = x.shape;
   const rotated = mm(x.reshape([B * H * T, hd]), rot).reshape([B, H, T, hd]);
   return tf.add(tf.mul(x, cos), tf.mul(rotated, sin));
@@ -409,7 +410,9 @@ export function decodeStep(
   const rot = rotateHalfMatrix(hd);
   const rq = ropeAt(tables, positions, 1 / Math.sqrt(hd));
   const rk = ropeAt(tables, positions);
+  const fused = hasRope();
   const rope = (x: tf.Tensor2D, heads: number, t: { cos: tf.Tensor2D; sin: tf.Tensor2D }) => {
+    if (fused) return ropeKernel(x.reshape([Bt, heads, 1, hd]), t.cos.reshape([Bt, 1, 1, hd]), t.sin.reshape([Bt, 1, 1, hd])).reshape([Bt, heads, hd]);
     const x3 = x.reshape([Bt, heads, hd]);
     const rotated = mm(x.reshape([Bt * heads, hd]), rot).reshape([Bt, heads, hd]);
     return tf.add(tf.mul(x3, t.cos.reshape([Bt, 1, hd])), tf.mul(rotated, t.sin.reshape([Bt, 1, hd])));
