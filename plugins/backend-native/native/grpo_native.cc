@@ -1101,6 +1101,81 @@ napi_value JsRope(napi_env env, napi_callback_info info) {
 }
 
 // ---------------------------------------------------------------------------------------------
+// SwiGLU (the kernels `GrpoSwiGlu` and `GrpoSwiGluGrad`): out = (g·σ(g))·u and its gradient,
+// with σ computed by this file's Sigmoid kernel over the whole tensor (so every σ(g) equals the
+// Sigmoid kernel's, whose vector and scalar paths depend on the position mod 8) and every other
+// operation rounded one at a time in the order tfjs's gradients take (Multiply, Sigmoid: dy·σ(1−σ),
+// Sub), so the results equal the composed ops'. Not multiversioned: no FMA to contract into.
+
+void SwiGluRange(int64_t from, int64_t to, const float* g, const float* u, float* out) {
+  for (int64_t i = from; i < to; i++) {
+    const float gate = g[i] * out[i];  // out holds σ(g)
+    out[i] = gate * u[i];
+  }
+}
+
+void SwiGluGradRange(int64_t from, int64_t to, const float* g, const float* u, const float* dy, float* dg, float* du) {
+  for (int64_t i = from; i < to; i++) {
+    const float s = dg[i];  // dg holds σ(g)
+    const float gate = g[i] * s;
+    const float dgate = dy[i] * u[i];
+    du[i] = dy[i] * gate;
+    const float direct = dgate * s;
+    const float ds = dgate * g[i];
+    const float oneMinus = 1.0f - s;
+    const float slope = s * oneMinus;
+    const float through = ds * slope;
+    dg[i] = direct + through;
+  }
+}
+
+template <typename F>
+void ForRange(int64_t n, F f) {
+  if (pool.size() == 1 || n < parallel_min_flops) {
+    f(0, n);
+    return;
+  }
+  const int tasks = pool.size() * 2;
+  pool.Run(tasks, [&](int t) { f(n * t / tasks, n * (t + 1) / tasks); });
+}
+
+// swiGlu(heap, n, offsets: Float64Array [g, u, out]) or, with dy, swiGluGrad(heap, n, [g, u, dy, dg, du])
+napi_value JsSwiGlu(napi_env env, napi_callback_info info) {
+  Args args(env, info, 3);
+  if (!args.ok) return nullptr;
+  size_t heapBytes = 0;
+  uint8_t* heap = args.Heap(0, &heapBytes);
+  const int64_t n = args.Int(1);
+  if (!args.ok) return nullptr;
+  napi_typedarray_type type;
+  size_t length;
+  void* data;
+  napi_value buffer;
+  size_t byteOffset;
+  if (napi_get_typedarray_info(env, args.argv[2], &type, &length, &data, &buffer, &byteOffset) != napi_ok || type != napi_float64_array ||
+      (length != 3 && length != 5)) {
+    napi_throw_type_error(env, nullptr, "grpo_native: swiGlu expects a Float64Array of 3 or 5 offsets");
+    return nullptr;
+  }
+  if (n <= 0) return nullptr;
+  const double* ov = static_cast<const double*>(data);
+  float* p[5];
+  for (size_t i = 0; i < length; i++) {
+    const int64_t off = static_cast<int64_t>(ov[i]);
+    if (!InBounds(env, heapBytes, off, 4 * n)) return nullptr;
+    p[i] = reinterpret_cast<float*>(heap + off);
+  }
+  if (length == 3) {
+    Unary<kSigmoid>(p[0], p[2], n);
+    ForRange(n, [&](int64_t from, int64_t to) { SwiGluRange(from, to, p[0], p[1], p[2]); });
+  } else {
+    Unary<kSigmoid>(p[0], p[3], n);
+    ForRange(n, [&](int64_t from, int64_t to) { SwiGluGradRange(from, to, p[0], p[1], p[2], p[3], p[4]); });
+  }
+  return nullptr;
+}
+
+// ---------------------------------------------------------------------------------------------
 // Configuration.
 
 napi_value JsSetThreads(napi_env env, napi_callback_info info) {
@@ -1154,6 +1229,7 @@ napi_value Init(napi_env env, napi_value exports) {
       {"transpose", nullptr, JsTranspose, nullptr, nullptr, nullptr, napi_default, nullptr},
       {"decodeAttention", nullptr, JsDecodeAttention, nullptr, nullptr, nullptr, napi_default, nullptr},
       {"rope", nullptr, JsRope, nullptr, nullptr, nullptr, napi_default, nullptr},
+      {"swiGlu", nullptr, JsSwiGlu, nullptr, nullptr, nullptr, napi_default, nullptr},
       {"setThreads", nullptr, JsSetThreads, nullptr, nullptr, nullptr, napi_default, nullptr},
       {"setParallelThreshold", nullptr, JsSetParallelThreshold, nullptr, nullptr, nullptr, napi_default, nullptr},
       {"info", nullptr, JsInfo, nullptr, nullptr, nullptr, napi_default, nullptr},

@@ -50,6 +50,11 @@ export interface NativeAddon {
    * `[B, H, T, hd, R, backward]`, `offsets` the byte offsets of `[x, cos, sin, out]`.
    */
   rope(heap: ArrayBufferLike, shape: Float64Array, offsets: Float64Array): void;
+  /**
+   * SwiGLU over `n` elements (the kernels `GrpoSwiGlu` and `GrpoSwiGluGrad`, see backend.ts):
+   * `offsets` `[g, u, out]` for `out = (g·σ(g))·u`, or `[g, u, dy, dg, du]` for its gradient.
+   */
+  swiGlu(heap: ArrayBufferLike, n: number, offsets: Float64Array): void;
   /** Threads of the addon's pool (the caller included). */
   setThreads(threads: number): void;
   /** Work (multiply-adds or elements) below which a kernel runs on one thread. */

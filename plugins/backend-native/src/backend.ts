@@ -370,6 +370,31 @@ function makeRope(addon: NativeAddon): Kernel {
   };
 }
 
+/**
+ * The kernels `GrpoSwiGlu` (inputs `gate`, `up` of one shape: `(gate·σ(gate))·up`) and
+ * `GrpoSwiGluGrad` (inputs `gate`, `up`, `dy`: the gradients for `gate` and `up`) that
+ * @grpo/plugin-transformer uses for its feed-forward layer when the active backend has them: one
+ * pass each instead of three ops forward and nine backward, with the same float results.
+ */
+export const SWIGLU = 'GrpoSwiGlu';
+export const SWIGLU_GRAD = 'GrpoSwiGluGrad';
+
+function makeSwiGlu(addon: NativeAddon, grad: boolean): Kernel {
+  const name = grad ? SWIGLU_GRAD : SWIGLU;
+  return (args) => {
+    const inputs = args.inputs as Record<'gate' | 'up' | 'dy', tf.TensorInfo>;
+    const operands = grad ? [inputs.gate, inputs.up, inputs.dy] : [inputs.gate, inputs.up];
+    const backend = args.backend as WasmBackendInternals;
+    const shape = inputs.gate.shape;
+    if (operands.some((t) => !t || t.dtype !== 'float32' || t.shape.length !== shape.length || t.shape.some((n, i) => n !== shape[i])))
+      throw new Error(`${name}: expected float32 inputs of one shape, got ${operands.map((t) => `[${t?.shape}]`).join(', ')}`);
+    const outputs = (grad ? [0, 1] : [0]).map(() => backend.makeOutput([...shape], 'float32'));
+    const n = size(shape);
+    if (n > 0) addon.swiGlu(backend.wasm.HEAPU8.buffer, n, new Float64Array([...operands, ...outputs].map((t) => offset(backend, t))));
+    return grad ? outputs : outputs[0]!;
+  };
+}
+
 let registered = false;
 
 /**
@@ -391,6 +416,8 @@ export function registerNativeBackend(addon: NativeAddon): void {
     [tf.Transpose]: makeTranspose(addon),
     [DECODE_ATTENTION]: makeDecodeAttention(addon),
     [ROPE]: makeRope(addon),
+    [SWIGLU]: makeSwiGlu(addon, false),
+    [SWIGLU_GRAD]: makeSwiGlu(addon, true),
   };
   for (const [name, op] of Object.entries(BINARY)) own[name] = makeBinary(addon, name, op);
   for (const [name, op] of Object.entries(UNARY)) own[name] = makeUnary(addon, name, op);

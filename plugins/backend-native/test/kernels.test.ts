@@ -355,6 +355,50 @@ describe.skipIf(reason !== undefined)('@grpo/plugin-backend-native kernels', () 
     expect(tf.memory().numTensors).toBe(before);
   });
 
+  it('computes SwiGLU (GrpoSwiGlu, GrpoSwiGluGrad) like float64 and bit for bit like the composed ops, forward and gradient', () => {
+    const bits = (t: tf.Tensor) => Array.from(new Uint32Array(new Float32Array(t.dataSync()).buffer));
+    const before = tf.memory().numTensors;
+    // 1,037 elements: the Sigmoid kernel's vector and scalar paths both run; 300,003 also splits over the threads.
+    for (const n of [1037, 300_003]) {
+      const g = values(n, 21).map((v) => v * 8);
+      const u = values(n, 22);
+      const dy = values(n, 23);
+      const sig = (v: number) => 1 / (1 + Math.exp(-v));
+      tf.tidy(() => {
+        const [gt, ut, dyt] = [g, u, dy].map((v) => tf.tensor2d(v, [1, n]));
+        const out = tf.engine().runKernel('GrpoSwiGlu', { gate: gt!, up: ut! }) as tf.Tensor;
+        const [dg, du] = tf.engine().runKernel('GrpoSwiGluGrad', { gate: gt!, up: ut!, dy: dyt! }) as unknown as tf.Tensor[];
+        // float64: d/dg of g·σ(g)·u is u·(σ + g·σ·(1 − σ)).
+        expectClose(
+          out.dataSync(),
+          Array.from(g, (v, i) => v * sig(v) * u[i]!),
+          1e-5,
+          `swiGlu n=${n}`,
+        );
+        expectClose(
+          dg!.dataSync(),
+          Array.from(g, (v, i) => dy[i]! * u[i]! * (sig(v) + v * sig(v) * (1 - sig(v)))),
+          1e-5,
+          `swiGlu gradient (gate) n=${n}`,
+        );
+        expectClose(
+          du!.dataSync(),
+          Array.from(g, (v, i) => dy[i]! * v * sig(v)),
+          1e-5,
+          `swiGlu gradient (up) n=${n}`,
+        );
+        // The ops the transformer composes without the kernels, and tfjs's gradients of them.
+        const composed = (a: tf.Tensor, b: tf.Tensor) => tf.mul(tf.mul(a, tf.sigmoid(a)), b);
+        expect(bits(out)).toEqual(bits(composed(gt!, ut!)));
+        const [cg, cu] = tf.grads((a: tf.Tensor, b: tf.Tensor) => tf.sum(tf.mul(composed(a, b), dyt!)))([gt!, ut!]);
+        expect(bits(dg!)).toEqual(bits(cg!));
+        expect(bits(du!)).toEqual(bits(cu!));
+      });
+    }
+    expect(() => tf.tidy(() => tf.engine().runKernel('GrpoSwiGlu', { gate: tf.zeros([2, 3]), up: tf.zeros([3, 2]) }))).toThrow(/GrpoSwiGlu: expected/);
+    expect(tf.memory().numTensors).toBe(before);
+  });
+
   it('decodes with the shared-prompt cache exactly like recomputing every prefix', async () => {
     const tokenizer = CharTokenizer.fromChars('abcdefgh'.split(''));
     const policy = createPolicy({ model: { dModel: 32, nLayers: 2, nHeads: 4, nKvHeads: 2, maxSeqLen: 40 }, tokenizer, seed: 3 });

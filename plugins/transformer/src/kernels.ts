@@ -242,9 +242,40 @@ export function hasRope(): boolean {
 
 /** See `ROPE`; only call it when `hasRope()`. Differentiable in `x` (the tables are constants). */
 export function ropeKernel(x: tf.Tensor4D, cos: tf.Tensor4D, sin: tf.Tensor4D): tf.Tensor4D {
-  const run = (input: tf.Tensor, backward: boolean) => tf.engine().runKernel(ROPE, { x: input, cos, sin }, { backward }) as tf.Tensor4D;
-  const f = (input: tf.Tensor | tf.GradSaveFunc) => ({ value: run(input as tf.Tensor, false), gradFunc: (dy: tf.Tensor) => run(dy, true) });
+  const run = (input: tf.Tensor, tables: tf.Tensor[], backward: boolean) =>
+    tf.engine().runKernel(ROPE, { x: input, cos: tables[0]!, sin: tables[1]! }, { backward }) as tf.Tensor4D;
+  const f = (input: tf.Tensor | tf.GradSaveFunc, save: tf.Tensor | tf.GradSaveFunc) => {
+    // Saved (kept) for the backward pass, like the inputs of tfjs's own ops.
+    (save as tf.GradSaveFunc)([cos, sin]);
+    return { value: run(input as tf.Tensor, [cos, sin], false), gradFunc: (dy: tf.Tensor, saved: tf.Tensor[]) => run(dy, saved, true) };
+  };
   return tf.customGrad(f)(x) as tf.Tensor4D;
+}
+
+/**
+ * SwiGLU's product `(gate·σ(gate))·up` in one pass, when the active backend provides the kernels
+ * `GrpoSwiGlu` and `GrpoSwiGluGrad` (@grpo/plugin-backend-native does): `gate`, `up` of one shape.
+ */
+export const SWIGLU = 'GrpoSwiGlu';
+export const SWIGLU_GRAD = 'GrpoSwiGluGrad';
+
+/** Whether the active backend has the SwiGLU kernels (see `SWIGLU`). */
+export function hasSwiGlu(): boolean {
+  const backend = tf.getBackend();
+  return tf.getKernel(SWIGLU, backend) !== undefined && tf.getKernel(SWIGLU_GRAD, backend) !== undefined;
+}
+
+/** See `SWIGLU`; only call it when `hasSwiGlu()`. Differentiable in both inputs. */
+export function swiGluKernel<T extends tf.Tensor>(gate: T, up: T): T {
+  const f = (...args: (tf.Tensor | tf.GradSaveFunc)[]) => {
+    const [g, u, save] = args as [tf.Tensor, tf.Tensor, tf.GradSaveFunc];
+    save([g, u]);
+    return {
+      value: tf.engine().runKernel(SWIGLU, { gate: g, up: u }) as tf.Tensor,
+      gradFunc: (dy: tf.Tensor, saved: tf.Tensor[]) => tf.engine().runKernel(SWIGLU_GRAD, { gate: saved[0]!, up: saved[1]!, dy }) as unknown as tf.Tensor[],
+    };
+  };
+  return tf.customGrad(f)(gate, up) as T;
 }
 
 /** Whether the active backend has the `GrpoDecodeAttention` kernel (see `decodeAttention`). */

@@ -13,7 +13,7 @@
 import * as tf from '@tensorflow/tfjs';
 import { Rng } from '@grpo/core';
 import { headDim, type Llama3RopeScaling, type TransformerConfig } from './config.js';
-import { bmm, decodeAttention, gatherRows, hasRope, mm, mmTransposedB, ropeKernel } from './kernels.js';
+import { bmm, decodeAttention, gatherRows, hasRope, hasSwiGlu, mm, mmTransposedB, ropeKernel, swiGluKernel } from './kernels.js';
 
 export type WeightMap = Map<string, tf.Variable>;
 
@@ -199,8 +199,10 @@ export function rmsNorm(x: tf.Tensor2D, gain: tf.Tensor1D, eps: number): tf.Tens
   return tf.mul(tf.mul(x, tf.rsqrt(tf.add(ms, eps))), gain);
 }
 
-function silu(x: tf.Tensor): tf.Tensor {
-  return tf.mul(x, tf.sigmoid(x));
+/** SwiGLU's `silu(gate)·up` (one kernel where the backend has it, with the same float results). */
+function swiGlu(gate: tf.Tensor2D, up: tf.Tensor2D): tf.Tensor2D {
+  if (hasSwiGlu()) return swiGluKernel(gate, up);
+  return tf.mul(tf.mul(gate, tf.sigmoid(gate)), up);
 }
 
 /** Per-call attention context for a full-sequence pass over `[B, T]` tokens. */
@@ -333,9 +335,9 @@ export function forwardHidden(
       .reshape([N, H * hd]) as tf.Tensor2D;
     x = tf.add(x, linear(weights, `${p}.attn.wo`, att, lora));
     const h2 = rmsNorm(x, w(weights, `${p}.mlp_norm.weight`), cfg.normEps);
-    const gate = silu(linear(weights, `${p}.mlp.w1`, h2, lora));
+    const gate = linear(weights, `${p}.mlp.w1`, h2, lora);
     const up = linear(weights, `${p}.mlp.w3`, h2, lora);
-    x = tf.add(x, linear(weights, `${p}.mlp.w2`, tf.mul(gate, up) as tf.Tensor2D, lora));
+    x = tf.add(x, linear(weights, `${p}.mlp.w2`, swiGlu(gate, up), lora));
   }
   return { hidden: rmsNorm(x, w(weights, 'norm.weight'), cfg.normEps), kv };
 }
@@ -453,9 +455,9 @@ export function decodeStep(
     }
     x = tf.add(x, linear(weights, `${p}.attn.wo`, att, lora));
     const h2 = rmsNorm(x, w(weights, `${p}.mlp_norm.weight`), cfg.normEps);
-    const gate = silu(linear(weights, `${p}.mlp.w1`, h2, lora));
+    const gate = linear(weights, `${p}.mlp.w1`, h2, lora);
     const up = linear(weights, `${p}.mlp.w3`, h2, lora);
-    x = tf.add(x, linear(weights, `${p}.mlp.w2`, tf.mul(gate, up) as tf.Tensor2D, lora));
+    x = tf.add(x, linear(weights, `${p}.mlp.w2`, swiGlu(gate, up), lora));
   }
   const hidden = rmsNorm(x, w(weights, 'norm.weight'), cfg.normEps);
   return { logits: lmHead(cfg, weights, hidden), cache: next };
