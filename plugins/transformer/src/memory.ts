@@ -129,6 +129,8 @@ export interface PassOptions {
   trainableEmbedding?: boolean;
   /** Whether the optimizer's moments exist already (they are then part of what is resident). */
   optimizerResident?: boolean;
+  /** The `wasm` backend's tied output head: a transposed copy of the embedding and XNNPACK's packing of it (kernels.ts `mmTransposedB`). */
+  transposedHead?: boolean;
 }
 
 /**
@@ -146,7 +148,7 @@ export function passBytes(cfg: TransformerConfig, sequences: number, length: num
   const layers = N * ((cfg.nLayers * layerFloats(cfg, lora) + 3 * cfg.dModel + 3) * (training ? k.training : k.forward) + embedding) * FLOAT;
   const attention = cfg.nLayers * (training ? a.training : a.forward) * sequences * cfg.nHeads * length * length * FLOAT;
   const perToken = v.forward + (options.entropy ? v.entropy : 0) + (training ? v.backward : 0);
-  const vocabulary = N * V * perToken * FLOAT;
+  const vocabulary = (N * V * perToken + (options.transposedHead ? 2 * V * cfg.dModel : 0)) * FLOAT;
   const trainable = options.trainableParams * FLOAT;
   return total({
     layers,
@@ -168,6 +170,8 @@ export interface GenerationShape {
   /** The backend's decoding-attention kernel (kernels.ts): preallocated caches, prompts stored once. */
   preallocated: boolean;
   lora?: LoraConfig;
+  /** See `PassOptions.transposedHead`: every step's head transposes the embedding. */
+  transposedHead?: boolean;
 }
 
 /**
@@ -181,6 +185,7 @@ export function generationBytes(cfg: TransformerConfig, shape: GenerationShape):
   const V = cfg.vocabSize;
   const kv = cfg.nKvHeads * headDim(cfg);
   const L = cfg.nLayers;
+  const head = shape.transposedHead ? 2 * V * cfg.dModel : 0;
   const perLayer = layerFloats(cfg, shape.lora);
   // Keys and values of every layer for `rows` sequences of `len` positions.
   const caches = (rows: number, len: number) => 2 * L * rows * kv * len * FLOAT;
@@ -189,7 +194,7 @@ export function generationBytes(cfg: TransformerConfig, shape: GenerationShape):
   const prefill = total({
     layers: P * T * (L * perLayer + 4 * cfg.dModel + 3) * FLOAT * k.forward,
     attention: L * a.forward * P * cfg.nHeads * T * T * FLOAT,
-    vocabulary: (P + n) * V * FLOAT,
+    vocabulary: ((P + n) * V + head) * FLOAT,
     gradients: 0,
     optimizer: 0,
     cache: made,
@@ -199,7 +204,7 @@ export function generationBytes(cfg: TransformerConfig, shape: GenerationShape):
   const decode = total({
     layers: n * (L * perLayer + 4 * cfg.dModel + 3) * FLOAT * k.forward,
     attention: L * a.forward * n * cfg.nHeads * (T + M) * FLOAT,
-    vocabulary: 2 * n * V * FLOAT,
+    vocabulary: (2 * n * V + head) * FLOAT,
     gradients: 0,
     optimizer: 0,
     cache,
@@ -210,34 +215,48 @@ export function generationBytes(cfg: TransformerConfig, shape: GenerationShape):
 /** The backends whose tensors live in tfjs-backend-wasm's heap. */
 const HEAP_BACKENDS = new Set(['wasm', 'native']);
 
-/** Where the heap stands: its limit, the bytes in use (tensors) and its current size; undefined off the wasm-heap backends. */
+/** Where the heap stands: its limit, the bytes in use and its current size; undefined off the wasm-heap backends. */
 export interface HeapRoom {
   backend: string;
   limit: number;
+  /** Tensor bytes (`tf.memory().numBytes`) and, on `wasm`, XNNPACK's packed weights. */
   inUse: number;
   heapSize?: number;
 }
 
-export function heapRoom(): HeapRoom | undefined {
+/**
+ * The heap of the active backend. On `wasm`, XNNPACK keeps a packed copy of every weight matrix
+ * it has multiplied by for as long as the weight lives (outside the tensors tfjs counts):
+ * `packedBytes`, the bytes of those matrices, is counted as in use there.
+ */
+export function heapRoom(packedBytes = 0): HeapRoom | undefined {
   const backend = tf.getBackend();
   if (!HEAP_BACKENDS.has(backend)) return undefined;
   const heap = (tf.backend() as { wasm?: { HEAPU8?: Uint8Array } }).wasm?.HEAPU8?.buffer.byteLength;
-  return { backend, limit: WASM_HEAP_LIMIT, inUse: tf.memory().numBytes, ...(heap !== undefined ? { heapSize: heap } : {}) };
+  const inUse = tf.memory().numBytes + (backend === 'wasm' ? packedBytes : 0);
+  return { backend, limit: WASM_HEAP_LIMIT, inUse, ...(heap !== undefined ? { heapSize: heap } : {}) };
+}
+
+/** The bytes of the matrices the layers multiply by (and an untied output head): what XNNPACK packs on `wasm`. */
+export function projectionBytes(cfg: TransformerConfig): number {
+  return weightShapes(cfg)
+    .filter(([name, shape]) => shape.length === 2 && name !== 'embed.weight')
+    .reduce((n, [, [a, b]]) => n + (a as number) * (b as number) * FLOAT, 0);
 }
 
 export const gib = (bytes: number) => `${(bytes / GiB).toFixed(1)} GiB`;
 
 /**
  * Throws a `GrpoError` before a pass whose estimate does not fit beside what is in use: what was
- * estimated, the limit, and `fix(n)`'s advice for the largest `n` below `size` whose estimate
- * (`estimate(n)`) fits (or that none does).
+ * estimated, the limit, and `fix(n, fits)`'s advice for the largest `n` below `size` whose
+ * estimate (`estimate(n)`, `fits` as "~2.1 GiB") fits, or `fix(undefined, '')` when none does.
  */
 export function checkFits(
   room: HeapRoom | undefined,
   what: string,
   size: number,
   estimate: (n: number) => number,
-  fix: (n: number | undefined) => string,
+  fix: (n: number | undefined, fits: string) => string,
 ): void {
   if (!room) return;
   const free = room.limit - room.inUse;
@@ -247,7 +266,7 @@ export function checkFits(
   for (let k = size - 1; k >= 1 && best === undefined; k--) if (estimate(k) <= free) best = k;
   throw new GrpoError(
     `${what} needs ~${gib(need)}, over the 4 GiB WebAssembly heap of the '${room.backend}' backend (${gib(room.inUse)} in use): ` +
-      (best === undefined ? fix(undefined) : `${fix(best)} (fits, ~${gib(estimate(best))})`),
+      fix(best, best === undefined ? '' : `~${gib(estimate(best))}`),
   );
 }
 

@@ -37,7 +37,17 @@ import {
 } from './lora.js';
 import { initWeights, makeVariables, ropeTables, weightShapes, type WeightMap } from './model.js';
 import { hasDecodeAttention } from './kernels.js';
-import { adapterParameterCount, checkFits, describeModel, generationBytes, heapRoom, parameterCount, passBytes, type PassOptions } from './memory.js';
+import {
+  adapterParameterCount,
+  checkFits,
+  describeModel,
+  generationBytes,
+  heapRoom,
+  parameterCount,
+  passBytes,
+  projectionBytes,
+  type PassOptions,
+} from './memory.js';
 
 export const WEIGHTS_FILE = 'model.safetensors';
 export const CONFIG_FILE = 'config.json';
@@ -245,21 +255,28 @@ export class TransformerPolicy extends TransformerBase implements Policy {
 
   /** Refuses, before it runs, a generation the wasm heap cannot hold (memory.ts): a rejected promise, or undefined when it fits. */
   #checkGeneration(promptIds: readonly (readonly number[])[], groupSize: number, options: SamplingOptions): Promise<never> | undefined {
-    const room = heapRoom();
+    const room = heapRoom(projectionBytes(this.config));
     if (!room || promptIds.length === 0) return undefined;
     const promptLength = Math.max(...promptIds.map((p) => p.length));
     const maxNewTokens = Math.max(1, Math.min(options.maxNewTokens, this.config.maxSeqLen - promptLength));
-    const shape = { groupSize, promptLength, maxNewTokens, preallocated: hasDecodeAttention(), ...(this.#lora ? { lora: this.#lora.config } : {}) };
+    const shape = {
+      groupSize,
+      promptLength,
+      maxNewTokens,
+      preallocated: hasDecodeAttention(),
+      transposedHead: room.backend === 'wasm' && this.config.tiedEmbeddings,
+      ...(this.#lora ? { lora: this.#lora.config } : {}),
+    };
     try {
       checkFits(
         room,
         `sampling ${promptIds.length} prompts × G ${groupSize} of ${promptLength} + ${maxNewTokens} tokens with ${describeModel(this.config)}`,
         promptIds.length,
         (n) => generationBytes(this.config, { ...shape, prompts: n }).total,
-        (n) =>
+        (n, fits) =>
           n === undefined
             ? 'even one prompt does not fit; lower generation.maxNewTokens or train.groupSize, or use a smaller model'
-            : `sample at most ${n} prompts at a time (train.promptsPerStep, or the evaluation's batch), or lower generation.maxNewTokens`,
+            : `sample at most ${n} prompts at a time (${fits}; train.promptsPerStep, or the evaluation's batch), or lower generation.maxNewTokens`,
       );
     } catch (error) {
       return Promise.reject(error as Error);
@@ -516,21 +533,23 @@ export class LoraReferencePolicy implements FrozenPolicy {
  * are added); otherwise `pass.trainableParams` is ignored. Off the wasm-heap backends it does nothing.
  */
 function checkPassMemory(cfg: TransformerConfig, batch: TokenBatch, pass: PassOptions): void {
-  const room = heapRoom();
+  const room = heapRoom(projectionBytes(cfg));
   const rows = batch.prompts.length;
   if (!room || rows === 0) return;
   const training = tf.engine().isTapeOn() && pass.trainableParams > 0;
+  const transposedHead = room.backend === 'wasm' && cfg.tiedEmbeddings;
+  // The pass reads every token of the longest row but its last (logprobs.ts `packBatch`).
   const length = Math.max(1, ...batch.prompts.map((p, b) => p.length + (batch.completions[b]?.length ?? 0) - 1));
-  const options: PassOptions = { ...pass, trainableParams: training ? pass.trainableParams : 0 };
+  const options: PassOptions = { ...pass, trainableParams: training ? pass.trainableParams : 0, transposedHead };
   checkFits(
     room,
-    `${training ? 'a training pass' : 'a log-prob pass'} of ${rows} × ${length} tokens through ${describeModel(cfg)}`,
+    `${training ? 'a training pass' : 'a log-prob pass'} of ${rows} × ${length + 1} tokens through ${describeModel(cfg)}`,
     rows,
     (n) => passBytes(cfg, n, length, options).total,
-    (n) =>
+    (n, fits) =>
       n === undefined
-        ? `even one sequence of ${length} tokens does not fit; shorten the sequences (generation.maxNewTokens, the prompts) or use a smaller model`
-        : `set train.microBatchSize to ${n} (sequences per pass; gradients are accumulated exactly)`,
+        ? `even one sequence of ${length + 1} tokens does not fit; shorten the sequences (generation.maxNewTokens, the prompts) or use a smaller model`
+        : `set train.microBatchSize to ${n} (${fits}; sequences per pass, the gradient is accumulated exactly)`,
   );
 }
 

@@ -16,6 +16,7 @@ import {
   layerFloats,
   parameterCount,
   passBytes,
+  projectionBytes,
   WASM_HEAP_LIMIT,
   type HeapRoom,
 } from '../src/memory.js';
@@ -70,9 +71,17 @@ describe('the estimate, worked by hand for a tiny configuration', () => {
     expect(training.total).toBeCloseTo(30789.6 + 1440 + 8448 + 896 + 896, 6);
     // Once the moments exist they are resident, not needed again.
     expect(passBytes(CFG, 2, 3, { trainableParams: 112, entropy: true, lora: LORA, optimizerResident: true }).optimizer).toBe(0);
+    // On wasm the tied head multiplies by a transposed copy of the embedding, which XNNPACK packs: 2·V·d floats more.
+    expect(passBytes(CFG, 2, 3, { trainableParams: 0, transposedHead: true }).vocabulary).toBe(3840 + 2 * 32 * 8 * 4);
     // A full fine-tune's embedding is a one-hot product: 2·V more floats per token, not scaled.
     const full = passBytes(CFG, 2, 3, { trainableParams: 1448, trainableEmbedding: true });
     expect(full.layers).toBeCloseTo(6 * (591 * 1.9 + 2 * 32 + 8) * 4, 6);
+  });
+
+  it('counts the matrices XNNPACK packs on wasm: the layers’ projections, not the embedding', () => {
+    // wq 8·8, wk 8·4, wv 8·4, wo 8·8, w1, w3, w2 8·16 each: 576 floats a layer.
+    expect(projectionBytes(CFG)).toBe(2 * 576 * 4);
+    expect(projectionBytes({ ...CFG, tiedEmbeddings: false })).toBe(2 * 576 * 4 + 8 * 32 * 4);
   });
 
   it('estimates a generation: the larger of the prefill and a decoding step at full length', () => {
@@ -95,17 +104,17 @@ describe('the estimate, worked by hand for a tiny configuration', () => {
 
 describe('checkFits', () => {
   const room: HeapRoom = { backend: 'native', limit: 4 * GiB, inUse: 1.9 * GiB };
-  const fix = (n: number | undefined) => (n === undefined ? 'nothing fits' : `set train.microBatchSize to ${n}`);
+  const fix = (n: number | undefined, fits: string) => (n === undefined ? 'nothing fits' : `set train.microBatchSize to ${n} (${fits})`);
 
   it('says what was estimated, the limit, what is in use and the largest size that fits', () => {
     expect(() => checkFits(room, 'a training pass of 4 × 48 tokens', 4, (n) => n * 1.2 * GiB, fix)).toThrow(
       new GrpoError(
         "a training pass of 4 × 48 tokens needs ~4.8 GiB, over the 4 GiB WebAssembly heap of the 'native' backend (1.9 GiB in use): " +
-          'set train.microBatchSize to 1 (fits, ~1.2 GiB)',
+          'set train.microBatchSize to 1 (~1.2 GiB)',
       ),
     );
     // 3 × 0.6 = 1.8 GiB fits in the 2.1 GiB left, 4 × 0.6 does not.
-    expect(() => checkFits(room, 'x', 8, (n) => n * 0.6 * GiB, fix)).toThrow(/set train\.microBatchSize to 3 \(fits, ~1\.8 GiB\)$/);
+    expect(() => checkFits(room, 'x', 8, (n) => n * 0.6 * GiB, fix)).toThrow(/set train\.microBatchSize to 3 \(~1\.8 GiB\)$/);
     expect(() => checkFits(room, 'x', 2, () => 3 * GiB, fix)).toThrow(/in use\): nothing fits$/);
   });
 
@@ -116,9 +125,9 @@ describe('checkFits', () => {
 });
 
 describe('the transformer policy on wasm', () => {
-  it('reads the heap: its limit, the tensor bytes in use and its size', () => {
-    const room = heapRoom()!;
-    expect(room).toMatchObject({ backend: 'wasm', limit: WASM_HEAP_LIMIT, inUse: tf.memory().numBytes });
+  it('reads the heap: its limit, the bytes in use (tensors and, on wasm, the packed weights) and its size', () => {
+    const room = heapRoom(1000)!;
+    expect(room).toMatchObject({ backend: 'wasm', limit: WASM_HEAP_LIMIT, inUse: tf.memory().numBytes + 1000 });
     expect(room.heapSize).toBeGreaterThan(0);
   });
 
@@ -133,7 +142,7 @@ describe('the transformer policy on wasm', () => {
     const policy = tinyPolicy(LONG, 1, 0);
     const vars = policy.trainableVariables();
     const before = tf.memory().numTensors;
-    const batch = rows(48, 1001);
+    const batch = rows(48, 1000);
     let caught: unknown;
     try {
       tf.variableGrads(() => tf.mean(policy.tokenLogProbs(batch, { entropy: true }).logprobs) as tf.Scalar, vars);
@@ -144,18 +153,18 @@ describe('the transformer policy on wasm', () => {
     expect(caught).toBeInstanceOf(GrpoError);
     const message = (caught as Error).message;
     expect(message).toMatch(
-      /^a training pass of 48 × 1000 tokens through a 5 k-parameter transformer \(2 layers, d 16, vocabulary \d+\) needs ~[\d.]+ GiB, over the 4 GiB WebAssembly heap of the 'wasm' backend \([\d.]+ GiB in use\): set train\.microBatchSize to \d+ \(sequences per pass; gradients are accumulated exactly\) \(fits, ~[\d.]+ GiB\)$/,
+      /^a training pass of 48 × 1000 tokens through a 5 k-parameter transformer \(2 layers, d 16, vocabulary \d+\) needs ~[\d.]+ GiB, over the 4 GiB WebAssembly heap of the 'wasm' backend \([\d.]+ GiB in use\): set train\.microBatchSize to \d+ \(~[\d.]+ GiB; sequences per pass, the gradient is accumulated exactly\)$/,
     );
     // The size it names is the largest whose estimate fits beside what is in use.
     const n = Number(/microBatchSize to (\d+)/.exec(message)![1]);
-    const free = WASM_HEAP_LIMIT - tf.memory().numBytes;
+    const free = WASM_HEAP_LIMIT - tf.memory().numBytes - projectionBytes(policy.config);
     const estimate = (k: number) =>
-      passBytes(policy.config, k, 1000, { trainableParams: parameterCount(policy.config), entropy: true, trainableEmbedding: true }).total;
+      passBytes(policy.config, k, 999, { trainableParams: parameterCount(policy.config), entropy: true, trainableEmbedding: true, transposedHead: true }).total;
     expect(estimate(n)).toBeLessThanOrEqual(free);
     expect(estimate(n + 1)).toBeGreaterThan(free);
     // The same pass outside a gradient (π_old's or π_ref's log-probs) holds no gradients and fits.
-    const { logprobs } = tf.tidy(() => ({ logprobs: policy.tokenLogProbs(rows(1, 1001)).logprobs }));
-    expect(logprobs.shape).toEqual([1, 999]);
+    const { logprobs } = tf.tidy(() => ({ logprobs: policy.tokenLogProbs(rows(1, 1000)).logprobs }));
+    expect(logprobs.shape).toEqual([1, 998]);
     logprobs.dispose();
     policy.dispose();
   });
@@ -165,7 +174,7 @@ describe('the transformer policy on wasm', () => {
     const prompts = Array.from({ length: 64 }, (_, p) => Array.from({ length: 1000 }, (_, i) => 3 + ((p + i) % 30)));
     const before = tf.memory().numTensors;
     await expect(policy.generateFromIds(prompts, 8, { maxNewTokens: 8, temperature: 1 })).rejects.toThrow(
-      /^sampling 64 prompts × G 8 of 1000 \+ 8 tokens with a 5 k-parameter transformer .* needs ~[\d.]+ GiB, over the 4 GiB WebAssembly heap of the 'wasm' backend \([\d.]+ GiB in use\): sample at most \d+ prompts at a time \(train\.promptsPerStep, or the evaluation's batch\), or lower generation\.maxNewTokens \(fits, ~[\d.]+ GiB\)$/,
+      /^sampling 64 prompts × G 8 of 1000 \+ 8 tokens with a 5 k-parameter transformer .* needs ~[\d.]+ GiB, over the 4 GiB WebAssembly heap of the 'wasm' backend \([\d.]+ GiB in use\): sample at most \d+ prompts at a time \(~[\d.]+ GiB; train\.promptsPerStep, or the evaluation's batch\), or lower generation\.maxNewTokens$/,
     );
     expect(tf.memory().numTensors).toBe(before);
     policy.dispose();
