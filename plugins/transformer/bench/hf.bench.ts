@@ -106,6 +106,14 @@ const TINY = {
 };
 const DEFAULT_MODELS = Object.keys(SHAPES);
 SHAPES.tiny = TINY;
+/**
+ * Small shapes each dominated by one term of the memory estimate (src/memory.ts), for calibrating
+ * it with `BENCH_HF_PHASES=memory`: the layers' activations, the vocabulary, and (with long
+ * sequences, e.g. `BENCH_HF_TRAIN_COMPLETION=240`) the attention scores.
+ */
+SHAPES['calib-layers'] = { ...TINY, num_hidden_layers: 4, vocab_size: 64 };
+SHAPES['calib-vocab'] = { ...TINY, num_hidden_layers: 1, vocab_size: 16384 };
+SHAPES['calib-attention'] = { ...TINY, num_attention_heads: 8, head_dim: 8, vocab_size: 64 };
 
 /** `native` (the default backend, @grpo/plugin-backend-native: OpenBLAS products on the wasm heap) or `wasm`. */
 const BACKEND = process.env.BENCH_HF_BACKEND ?? 'native';

@@ -36,7 +36,8 @@ export const WASM_HEAP_LIMIT = 4294901760;
 /**
  * Calibration: what the passes hold on the heap (its allocations metered, `bench/heap-meter.ts`)
  * in multiples of the tensors counted here, on small configurations each dominated by one term
- * and on SmolLM2-135M's shape (`npm run bench:hf` with `BENCH_HF_PHASES=memory`). A forward pass
+ * (bench:hf's `calib-*` shapes) and on SmolLM2-135M's and Qwen2.5-0.5B's shapes (`npm run
+ * bench:hf` with `BENCH_HF_PHASES=memory`; docs/lora-hf.md has the comparison). A forward pass
  * holds what `layerFloats` lists, 3 score-sized tensors per layer and 5 vocabulary-sized ones per
  * token (7 with the entropy). A training pass also holds gradients of most of them until its
  * backward pass ends: about 1.9 × the layer tensors, 5 score-sized and 4 more vocabulary-sized.
