@@ -36,6 +36,18 @@ import {
   type LoraConfig,
 } from './lora.js';
 import { initWeights, makeVariables, ropeTables, weightShapes, type WeightMap } from './model.js';
+import { hasDecodeAttention } from './kernels.js';
+import {
+  adapterParameterCount,
+  checkFits,
+  describeModel,
+  generationBytes,
+  heapRoom,
+  parameterCount,
+  passBytes,
+  projectionBytes,
+  type PassOptions,
+} from './memory.js';
 
 export const WEIGHTS_FILE = 'model.safetensors';
 export const CONFIG_FILE = 'config.json';
@@ -101,6 +113,7 @@ abstract class TransformerBase {
 
   tokenLogProbs(batch: TokenBatch, options?: { entropy?: boolean }): TokenLogProbs {
     this.checkAlive();
+    checkPassMemory(this.config, batch, { trainableParams: 0, entropy: !!options?.entropy });
     return tokenLogProbs(this.model, batch, this.tokenizer.padId, options);
   }
 
@@ -216,9 +229,59 @@ export class TransformerPolicy extends TransformerBase implements Policy {
   override tokenLogProbs(batch: TokenBatch, options?: { entropy?: boolean }): TokenLogProbs {
     this.checkAlive();
     const lora = this.#lora;
+    checkPassMemory(this.config, batch, {
+      trainableParams: lora ? adapterParameterCount(this.config, lora.config) : parameterCount(this.config),
+      entropy: !!options?.entropy,
+      trainableEmbedding: !lora,
+      optimizerResident: this.#optimizerResident(),
+      ...(lora ? { lora: lora.config } : {}),
+    });
     if (!lora || lora.config.dropout === 0) return tokenLogProbs(this.model, batch, this.tokenizer.padId, options);
     const scale = loraScale(lora.config);
     return tokenLogProbs(this.model, batch, this.tokenizer.padId, options, (ids) => adapterDelta(lora.adapters, scale, lora.config.dropout, ids, lora.seed));
+  }
+
+  /**
+   * Whether AdamW's moments for the trainable variables exist already, for the memory check: they
+   * are made at the first update, which gives the first trainable variable new data.
+   */
+  #optimizerResident(): boolean {
+    const first = this.trainableVariables()[0];
+    if (!first) return true;
+    this.#initialData ??= first.dataId;
+    return first.dataId !== this.#initialData;
+  }
+  #initialData: object | undefined;
+
+  /** Refuses, before it runs, a generation the wasm heap cannot hold (memory.ts): a rejected promise, or undefined when it fits. */
+  #checkGeneration(promptIds: readonly (readonly number[])[], groupSize: number, options: SamplingOptions): Promise<never> | undefined {
+    const room = heapRoom(projectionBytes(this.config));
+    if (!room || promptIds.length === 0) return undefined;
+    const promptLength = Math.max(...promptIds.map((p) => p.length));
+    const maxNewTokens = Math.max(1, Math.min(options.maxNewTokens, this.config.maxSeqLen - promptLength));
+    const shape = {
+      groupSize,
+      promptLength,
+      maxNewTokens,
+      preallocated: hasDecodeAttention(),
+      transposedHead: room.backend === 'wasm' && this.config.tiedEmbeddings,
+      ...(this.#lora ? { lora: this.#lora.config } : {}),
+    };
+    try {
+      checkFits(
+        room,
+        `sampling ${promptIds.length} prompts × G ${groupSize} of ${promptLength} + ${maxNewTokens} tokens with ${describeModel(this.config)}`,
+        promptIds.length,
+        (n) => generationBytes(this.config, { ...shape, prompts: n }).total,
+        (n, fits) =>
+          n === undefined
+            ? 'even one prompt does not fit; lower generation.maxNewTokens or train.groupSize, or use a smaller model'
+            : `sample at most ${n} prompts at a time (${fits}; train.promptsPerStep, or the evaluation's batch), or lower generation.maxNewTokens`,
+      );
+    } catch (error) {
+      return Promise.reject(error as Error);
+    }
+    return undefined;
   }
 
   /** Every token that ends a completion: the tokenizer's EOS, `conventions.eosIds` and the chat template's end-of-turn tokens. */
@@ -238,6 +301,12 @@ export class TransformerPolicy extends TransformerBase implements Policy {
 
   generate(prompts: readonly string[], groupSize: number, options: SamplingOptions): Promise<Completion[][]> {
     this.checkAlive();
+    const refused = this.#checkGeneration(
+      prompts.map((p) => this.encodePrompt(p)),
+      groupSize,
+      options,
+    );
+    if (refused) return refused;
     return generate(this.model, this.tokenizer, prompts, groupSize, options, { encode: (p) => this.encodePrompt(p), eosIds: this.#eosIds });
   }
 
@@ -249,6 +318,8 @@ export class TransformerPolicy extends TransformerBase implements Policy {
     this.checkAlive();
     const tokenizer = this.tokenizer;
     const decode = tokenizer instanceof NoTextTokenizer ? undefined : decoder(tokenizer);
+    const refused = this.#checkGeneration(prompts, groupSize, options);
+    if (refused) return refused;
     return generateFromIds(this.model, prompts, groupSize, options, { eosIds: this.#eosIds, padId: tokenizer.padId, decode });
   }
 
@@ -405,6 +476,7 @@ export class LoraReferencePolicy implements FrozenPolicy {
       tables: model.tables,
       ...(this.#adapters ? { lora: adapterDelta(this.#adapters, loraScale(this.lora)) } : {}),
     };
+    checkPassMemory(model.cfg, batch, { trainableParams: 0, entropy: !!options?.entropy, ...(this.#adapters ? { lora: this.lora } : {}) });
     return tokenLogProbs(state, batch, this.policy.tokenizer.padId, options);
   }
 
@@ -452,6 +524,33 @@ export class LoraReferencePolicy implements FrozenPolicy {
   private checkAlive(): void {
     if (this.#disposed) throw new Error('this reference policy has been disposed');
   }
+}
+
+/**
+ * Refuses, before it runs, a log-prob pass over `batch` that the wasm heap cannot hold beside what
+ * is in use (memory.ts), saying which `train.microBatchSize` fits. A pass under a gradient tape
+ * is a training pass (its activations are kept for the backward pass, gradients and AdamW's state
+ * are added); otherwise `pass.trainableParams` is ignored. Off the wasm-heap backends it does nothing.
+ */
+function checkPassMemory(cfg: TransformerConfig, batch: TokenBatch, pass: PassOptions): void {
+  const room = heapRoom(projectionBytes(cfg));
+  const rows = batch.prompts.length;
+  if (!room || rows === 0) return;
+  const training = tf.engine().isTapeOn() && pass.trainableParams > 0;
+  const transposedHead = room.backend === 'wasm' && cfg.tiedEmbeddings;
+  // The pass reads every token of the longest row but its last (logprobs.ts `packBatch`).
+  const length = Math.max(1, ...batch.prompts.map((p, b) => p.length + (batch.completions[b]?.length ?? 0) - 1));
+  const options: PassOptions = { ...pass, trainableParams: training ? pass.trainableParams : 0, transposedHead };
+  checkFits(
+    room,
+    `${training ? 'a training pass' : 'a log-prob pass'} of ${rows} × ${length + 1} tokens through ${describeModel(cfg)}`,
+    rows,
+    (n) => passBytes(cfg, n, length, options).total,
+    (n, fits) =>
+      n === undefined
+        ? `even one sequence of ${length + 1} tokens does not fit; shorten the sequences (generation.maxNewTokens, the prompts) or use a smaller model`
+        : `set train.microBatchSize to ${n} (${fits}; sequences per pass, the gradient is accumulated exactly)`,
+  );
 }
 
 /** Frozen variables sharing `adapters`' current tensors (no copy until the originals are updated). */
