@@ -660,6 +660,22 @@ bool ReadLayout(napi_env env, napi_value value, Layout* l, bool two) {
   return true;
 }
 
+// A Float64Array argument of `length` values (or of `alt` values when alt > 0): its data, or null
+// after throwing a TypeError that names the function and what it expects.
+const double* ReadDoubles(napi_env env, napi_value value, size_t length, const char* what, size_t* got = nullptr, size_t alt = 0) {
+  napi_typedarray_type type;
+  size_t n;
+  void* data;
+  napi_value buffer;
+  size_t byteOffset;
+  if (napi_get_typedarray_info(env, value, &type, &n, &data, &buffer, &byteOffset) != napi_ok || type != napi_float64_array || (n != length && (alt == 0 || n != alt))) {
+    napi_throw_type_error(env, nullptr, what);
+    return nullptr;
+  }
+  if (got) *got = n;
+  return static_cast<const double*>(data);
+}
+
 // Bytes spanned by an operand with these strides (its largest offset + 1 element).
 int64_t Span(const Layout& l, const int64_t* stride) {
   int64_t last = 0;
@@ -949,25 +965,10 @@ napi_value JsDecodeAttention(napi_env env, napi_callback_info info) {
   size_t heapBytes = 0;
   uint8_t* heap = args.Heap(0, &heapBytes);
   if (!args.ok) return nullptr;
-  const double* sv;
-  const double* ov;
-  size_t sl, ol;
-  {
-    napi_typedarray_type type;
-    void* data;
-    napi_value buffer;
-    size_t byteOffset;
-    if (napi_get_typedarray_info(env, args.argv[1], &type, &sl, &data, &buffer, &byteOffset) != napi_ok || type != napi_float64_array || sl != 8) {
-      napi_throw_type_error(env, nullptr, "grpo_native: decodeAttention expects a Float64Array of 8 sizes");
-      return nullptr;
-    }
-    sv = static_cast<const double*>(data);
-    if (napi_get_typedarray_info(env, args.argv[2], &type, &ol, &data, &buffer, &byteOffset) != napi_ok || type != napi_float64_array || ol != 10) {
-      napi_throw_type_error(env, nullptr, "grpo_native: decodeAttention expects a Float64Array of 10 offsets");
-      return nullptr;
-    }
-    ov = static_cast<const double*>(data);
-  }
+  const double* sv = ReadDoubles(env, args.argv[1], 8, "grpo_native: decodeAttention expects a Float64Array of 8 sizes");
+  if (!sv) return nullptr;
+  const double* ov = ReadDoubles(env, args.argv[2], 10, "grpo_native: decodeAttention expects a Float64Array of 10 offsets");
+  if (!ov) return nullptr;
   DecodeShape z{static_cast<int64_t>(sv[0]), static_cast<int64_t>(sv[1]), static_cast<int64_t>(sv[2]), static_cast<int64_t>(sv[3]),
                 static_cast<int64_t>(sv[4]), static_cast<int64_t>(sv[5]), static_cast<int64_t>(sv[6]), static_cast<int64_t>(sv[7])};
   if (z.n <= 0) return nullptr;
@@ -1055,25 +1056,10 @@ napi_value JsRope(napi_env env, napi_callback_info info) {
   size_t heapBytes = 0;
   uint8_t* heap = args.Heap(0, &heapBytes);
   if (!args.ok) return nullptr;
-  const double* sv;
-  const double* ov;
-  {
-    napi_typedarray_type type;
-    size_t length;
-    void* data;
-    napi_value buffer;
-    size_t byteOffset;
-    if (napi_get_typedarray_info(env, args.argv[1], &type, &length, &data, &buffer, &byteOffset) != napi_ok || type != napi_float64_array || length != 6) {
-      napi_throw_type_error(env, nullptr, "grpo_native: rope expects a Float64Array of 6 sizes");
-      return nullptr;
-    }
-    sv = static_cast<const double*>(data);
-    if (napi_get_typedarray_info(env, args.argv[2], &type, &length, &data, &buffer, &byteOffset) != napi_ok || type != napi_float64_array || length != 4) {
-      napi_throw_type_error(env, nullptr, "grpo_native: rope expects a Float64Array of 4 offsets");
-      return nullptr;
-    }
-    ov = static_cast<const double*>(data);
-  }
+  const double* sv = ReadDoubles(env, args.argv[1], 6, "grpo_native: rope expects a Float64Array of 6 sizes");
+  if (!sv) return nullptr;
+  const double* ov = ReadDoubles(env, args.argv[2], 4, "grpo_native: rope expects a Float64Array of 4 offsets");
+  if (!ov) return nullptr;
   const RopeShape z{static_cast<int64_t>(sv[0]), static_cast<int64_t>(sv[1]), static_cast<int64_t>(sv[2]), static_cast<int64_t>(sv[3]),
                     static_cast<int64_t>(sv[4])};
   const bool backward = sv[5] != 0;
@@ -1147,18 +1133,10 @@ napi_value JsSwiGlu(napi_env env, napi_callback_info info) {
   uint8_t* heap = args.Heap(0, &heapBytes);
   const int64_t n = args.Int(1);
   if (!args.ok) return nullptr;
-  napi_typedarray_type type;
-  size_t length;
-  void* data;
-  napi_value buffer;
-  size_t byteOffset;
-  if (napi_get_typedarray_info(env, args.argv[2], &type, &length, &data, &buffer, &byteOffset) != napi_ok || type != napi_float64_array ||
-      (length != 3 && length != 5)) {
-    napi_throw_type_error(env, nullptr, "grpo_native: swiGlu expects a Float64Array of 3 or 5 offsets");
-    return nullptr;
-  }
+  size_t length = 0;
+  const double* ov = ReadDoubles(env, args.argv[2], 3, "grpo_native: swiGlu expects a Float64Array of 3 or 5 offsets", &length, 5);
+  if (!ov) return nullptr;
   if (n <= 0) return nullptr;
-  const double* ov = static_cast<const double*>(data);
   float* p[5];
   for (size_t i = 0; i < length; i++) {
     const int64_t off = static_cast<int64_t>(ov[i]);
