@@ -26,55 +26,17 @@ import { loraDiff, loraMismatch, loraSchema, resolveLoraConfig } from './lora.js
 import { createPolicy, loadPolicy, type TransformerPolicy } from './policy.js';
 import { exportCommand } from './export.js';
 
-export {
-  resolveModelConfig,
-  defaultFfnDim,
-  modelSchema,
-  huggingfaceSchema,
-  type TransformerConfig,
-  type ModelOptions,
-  type ArchitectureExtras,
-  type Llama3RopeScaling,
-} from './config.js';
+// Everything the browser build exports (browser.ts), and what reads files and directories.
+export * from './browser.js';
+export { huggingfaceSchema } from './config.js';
 export { HF_ARCHITECTURES, type HfArchitecture } from './hf/config.js';
 export { NoTextTokenizer } from './hf/tokenizer.js';
 export { isHfModelDir, loadHfPolicy } from './hf/load.js';
-export { weightShapes, type LinearDelta } from './model.js';
-export {
-  loraSchema,
-  resolveLoraConfig,
-  loraScale,
-  initAdapterValues,
-  adapterSlots,
-  LORA_MODULES,
-  type LoraConfig,
-  type LoraModule,
-  type LoraOptions,
-  type AdapterSlot,
-  type AdapterValues,
-} from './lora.js';
 export { peftFiles, peftKey, readPeftAdapter, ADAPTER_CONFIG_FILE, ADAPTER_WEIGHTS_FILE } from './hf/peft.js';
 export { exportModel, exportCommand, type ExportOptions, type ExportFormat } from './export.js';
 export type { FloatDtype } from './hf/write.js';
-export { bmm, mm } from './kernels.js';
-export { encodePrompt } from './generate.js';
-export { samplingLogProbs, sampleToken, type SamplerOptions } from './sampling.js';
-export {
-  TransformerPolicy,
-  FrozenTransformerPolicy,
-  LoraReferencePolicy,
-  createPolicy,
-  loadPolicy,
-  policyFromFiles,
-  CONFIG_FILE,
-  WEIGHTS_FILE,
-  CHECKPOINT_FORMAT,
-  type CheckpointConfig,
-  type TokenConventions,
-  type LoraInit,
-} from './policy.js';
+export { loadPolicy } from './policy.js';
 export { ScalarHeadModel, SCALAR_FORMAT, type ScoreAlignment } from './scalar-head.js';
-export { sft, sftLoss, type SftExample, type SftOptions, type SftResult, type SftStepRecord } from './sft.js';
 
 export const meta = { name: '@grpo/plugin-transformer', version: '0.1.0', core: '^0.1.0' } as const;
 
