@@ -17,7 +17,7 @@ import * as tf from '@tensorflow/tfjs';
 import { DataError, Rng, type Completion, type FinishReason, type IdCompletion, type SamplingOptions, type Tokenizer } from '@grpo/core';
 import type { TransformerConfig } from './config.js';
 import { decodeStep, forwardHidden, leftPaddedContext, lmHead, type LayerKv, type LinearDelta, type RopeTables, type WeightMap } from './model.js';
-import { sampleToken } from './sampling.js';
+import { sampleToken, type SamplerOptions } from './sampling.js';
 import { gatherRows, hasDecodeAttention } from './kernels.js';
 
 export interface ModelState {
@@ -38,17 +38,56 @@ export function encodePrompt(tokenizer: Tokenizer, prompt: string, prefix: reado
   return hasPrefix ? ids : [...prefix, ...ids];
 }
 
-interface SeqState {
+interface SeqState extends Decoding {
   prompt: number;
   promptLen: number;
   /** Left padding of its prompt in the prefill batch. */
   pad: number;
+}
+
+/** What a decoding step needs of a sequence: its sampled tokens so far and why it finished. */
+export interface Decoding {
   limit: number;
   rng: Rng;
   tokens: number[];
   logprobs: number[];
   text: string;
   finish?: FinishReason;
+}
+
+/** How a decoding step samples and when a sequence ends. */
+export interface DecodingRules {
+  sampler: SamplerOptions;
+  eos: ReadonlySet<number>;
+  /** Stop strings (matched on the decoded text when `decode` is given). */
+  stops: readonly string[];
+  decode?: (ids: readonly number[]) => string;
+}
+
+/**
+ * Samples one token for `s` from its row of logits and records it; sets `s.finish` at an EOS
+ * token, a stop string (the text cut after the earliest) or the length limit.
+ */
+export function decodeToken(s: Decoding, logits: ArrayLike<number>, rules: DecodingRules): void {
+  const { token, logprob } = sampleToken(logits, rules.sampler, s.rng);
+  s.tokens.push(token);
+  s.logprobs.push(logprob);
+  if (rules.eos.has(token)) {
+    s.finish = 'eos';
+    return;
+  }
+  let cut = -1;
+  if (rules.decode && rules.stops.length) {
+    s.text = rules.decode(s.tokens);
+    for (const stop of rules.stops) {
+      const found = s.text.indexOf(stop);
+      if (found >= 0 && (cut < 0 || found + stop.length < cut)) cut = found + stop.length;
+    }
+  }
+  if (cut >= 0) {
+    s.text = s.text.slice(0, cut);
+    s.finish = 'stop';
+  } else if (s.tokens.length >= s.limit) s.finish = 'length';
 }
 
 /** Left-padded logits of the last position for `rows` of token ids (full recompute, no cache). */
@@ -158,7 +197,7 @@ export async function generateFromIds(
         text: '',
       });
   });
-  const sampler = { temperature: options.temperature, topK: options.topK, topP: options.topP };
+  const rules: DecodingRules = { sampler: { temperature: options.temperature, topK: options.topK, topP: options.topP }, eos, stops, decode };
 
   // With the backend's decoding-attention kernel (see kernels.ts), each prompt's keys and values
   // stay stored once for all its samples, and those of the generated tokens go into buffers
@@ -204,24 +243,7 @@ export async function generateFromIds(
       rows.forEach((si, r) => {
         const s = seqs[si] as SeqState;
         const at = slot[r] as number;
-        const { token, logprob } = sampleToken(values.subarray(at * V, (at + 1) * V), sampler, s.rng);
-        s.tokens.push(token);
-        s.logprobs.push(logprob);
-        if (eos.has(token)) s.finish = 'eos';
-        else {
-          let cut = -1;
-          if (decode && stops.length) {
-            s.text = decode(s.tokens);
-            for (const stop of stops) {
-              const found = s.text.indexOf(stop);
-              if (found >= 0 && (cut < 0 || found + stop.length < cut)) cut = found + stop.length;
-            }
-          }
-          if (cut >= 0) {
-            s.text = s.text.slice(0, cut);
-            s.finish = 'stop';
-          } else if (s.tokens.length >= s.limit) s.finish = 'length';
-        }
+        decodeToken(s, values.subarray(at * V, (at + 1) * V), rules);
         if (!s.finish) keep.push(r);
         else slotSeq[at] = -1;
       });

@@ -15,10 +15,9 @@
  */
 import * as tf from '@tensorflow/tfjs';
 import { Rng, type IdCompletion, type FinishReason, type SamplingOptions, type TurnRequest, type TurnSession } from '@grpo/core';
-import { checkSampling, type ModelState } from './generate.js';
+import { checkSampling, decodeToken, type DecodingRules, type ModelState } from './generate.js';
 import { gatherRows } from './kernels.js';
 import { chunkContext, decodeStep, forwardHidden, lmHead, type LayerKv } from './model.js';
-import { sampleToken } from './sampling.js';
 
 const MASKED = -1e9;
 
@@ -135,8 +134,12 @@ export class TurnCache implements TurnSession {
       text: '',
       finish: undefined as FinishReason | undefined,
     }));
-    const eos = new Set(this.#options.eosIds);
-    const sampler = { temperature: options.temperature, topK: options.topK, topP: options.topP };
+    const rules: DecodingRules = {
+      sampler: { temperature: options.temperature, topK: options.topK, topP: options.topP },
+      eos: new Set(this.#options.eosIds),
+      stops,
+      decode,
+    };
     const V = cfg.vocabSize;
     /**
      * The decoding batch: `batch[i]` is the row of cache row i and of logits row i. When a quarter
@@ -153,24 +156,7 @@ export class TurnCache implements TurnSession {
         batch.forEach((k, i) => {
           const s = seqs[k]!;
           if (s.finish) return;
-          const { token, logprob } = sampleToken(values.subarray(i * V, (i + 1) * V), sampler, s.rng);
-          s.tokens.push(token);
-          s.logprobs.push(logprob);
-          if (eos.has(token)) s.finish = 'eos';
-          else {
-            let cut = -1;
-            if (decode && stops.length) {
-              s.text = decode(s.tokens);
-              for (const stop of stops) {
-                const found = s.text.indexOf(stop);
-                if (found >= 0 && (cut < 0 || found + stop.length < cut)) cut = found + stop.length;
-              }
-            }
-            if (cut >= 0) {
-              s.text = s.text.slice(0, cut);
-              s.finish = 'stop';
-            } else if (s.tokens.length >= s.limit) s.finish = 'length';
-          }
+          decodeToken(s, values.subarray(i * V, (i + 1) * V), rules);
         });
         // A finished row's last token stays unfed: the next turn feeds it with the observation.
         const live = batch.map((k) => !seqs[k]!.finish);
