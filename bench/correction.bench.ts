@@ -2,12 +2,13 @@
  * `npm run bench:correction`: does the off-policy correction matter when the rollout engine's
  * numbers are not the trainer's? The main job's config (shipped SFT policy, built-in math task)
  * trained with rollouts from a Q8_0-quantised llama.cpp engine, with `generation.correction` on
- * (token_truncate, cap 3) and off, against the in-process sampler (`policy`, no mismatch). Per arm
- * and seed: held-out greedy accuracy before and after, the mean mismatch figures over the steps,
- * and seconds per step. Each run appends a line to `runs/correction/results.jsonl`; the last line
+ * (token_truncate, cap 3; arm `on`) and off (`off`), against the in-process sampler (`policy`, no
+ * mismatch); `f32` (not run by default) is an F32 llama.cpp engine without correction: llama.cpp's
+ * kernels and random numbers without the quantisation. Per arm and seed: held-out greedy accuracy
+ * before and after, the mean mismatch figures over the steps, and seconds per step. Each run appends a line to `runs/correction/results.jsonl`; the last line
  * printed is one JSON object with every run of this invocation.
  *
- *   npm run bench:correction -- --arms policy,on,off --seeds 0,1 --steps 10
+ *   npm run bench:correction -- --arms policy,on,off,f32 --seeds 0,1 --steps 10
  */
 import { appendFile, mkdir } from 'node:fs/promises';
 import path from 'node:path';
@@ -18,13 +19,13 @@ import { setupBackend } from '@grpo/plugin-backend-wasm';
 import llamaCppEngine from '@grpo/plugin-engine-llama-cpp';
 import mathTask from '@grpo/plugin-math-task';
 
-const ARMS = ['policy', 'on', 'off'] as const;
+const ARMS = ['policy', 'on', 'off', 'f32'] as const;
 type Arm = (typeof ARMS)[number];
 const ROOT = path.resolve(import.meta.dirname, '..');
 
 const { values: args } = parseArgs({
   options: {
-    arms: { type: 'string', default: ARMS.join(',') },
+    arms: { type: 'string', default: 'policy,on,off' },
     seeds: { type: 'string', default: '0,1' },
     steps: { type: 'string', default: '10' },
     // Held-out prompts for the greedy accuracy (the main job's test split has 300).
@@ -50,7 +51,7 @@ async function run(arm: Arm, seed: number, steps: number) {
     generation: {
       maxNewTokens: 40,
       temperature: 1,
-      ...(arm === 'policy' ? {} : { engine: 'llama.cpp', correction: { enabled: arm } }),
+      ...(arm === 'policy' ? {} : { engine: 'llama.cpp', correction: { enabled: arm === 'on' ? 'on' : 'off' } }),
     },
     train: { steps, promptsPerStep: 16, groupSize: 8, learningRate: 1e-4, maxGradNorm: 1, logSamplesEvery: 0, checkpointEvery: 0 },
     algorithm: { kl: { beta: 0.04 } },
@@ -58,7 +59,7 @@ async function run(arm: Arm, seed: number, steps: number) {
   };
   const plugins = [
     mathTask({ seed: 0, trainSize: 20_000, testSize: 300 }),
-    ...(arm === 'policy' ? [] : [llamaCppEngine({ threads: Number(args.threads), weightType: 'Q8_0' })]),
+    ...(arm === 'policy' ? [] : [llamaCppEngine({ threads: Number(args.threads), weightType: arm === 'f32' ? 'F32' : 'Q8_0' })]),
   ];
   const config = await resolveConfig({ ...raw, plugins }, { source: `bench:correction ${arm}`, baseDir: ROOT, defaults: defaultPlugins() });
   const trainer = await Trainer.fromContainer(await prepareContainer(config));
