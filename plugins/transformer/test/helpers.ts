@@ -1,5 +1,9 @@
+import { mkdtemp, rm } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import * as tf from '@tensorflow/tfjs';
 import '@tensorflow/tfjs-backend-wasm';
+import { afterAll, beforeAll } from 'vitest';
 import type { TokenBatch } from '@grpo/core';
 import { CharTokenizer } from '@grpo/plugin-tokenizers';
 import type { TransformerConfig } from '../src/config.js';
@@ -9,6 +13,19 @@ import { createPolicy, type FrozenTransformerPolicy, type ModelOptions, type Tra
 export async function useWasm(): Promise<void> {
   await tf.setBackend('wasm');
   await tf.ready();
+}
+
+/** A test file's temporary directory (`dir.path`), on the wasm backend: made before its tests, removed after them. */
+export function wasmTempDir(prefix: string): { readonly path: string } {
+  const dir = { path: '' };
+  beforeAll(async () => {
+    await useWasm();
+    dir.path = await mkdtemp(join(tmpdir(), prefix));
+  });
+  afterAll(async () => {
+    if (dir.path) await rm(dir.path, { recursive: true, force: true });
+  });
+  return dir;
 }
 
 export const CHARS = 'abcdefghijklmnopqrstuvwxyz .,!?0123456789';

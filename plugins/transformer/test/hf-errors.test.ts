@@ -3,25 +3,17 @@
  * file and the field or tensor at fault; and the half-precision decoding against bit patterns from
  * the IEEE 754 and bfloat16 definitions.
  */
-import { readFile, rm, truncate, writeFile, mkdtemp } from 'node:fs/promises';
-import { tmpdir } from 'node:os';
+import { readFile, rm, truncate, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { CheckpointError } from '@grpo/core';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import { loadHfPolicy } from '../src/index.js';
 import { parseHfConfig } from '../src/hf/config.js';
 import { toFloat32 } from '../src/hf/safetensors.js';
 import { randomHfWeights, safetensorsBytes, writeHfModel, type HfWeights } from './hf-fixtures.js';
-import { useWasm } from './helpers.js';
+import { wasmTempDir } from './helpers.js';
 
-let root: string;
-beforeAll(async () => {
-  await useWasm();
-  root = await mkdtemp(join(tmpdir(), 'grpo-hf-errors-'));
-});
-afterAll(async () => {
-  await rm(root, { recursive: true, force: true });
-});
+const tmp = wasmTempDir('grpo-hf-errors-');
 
 const config = {
   architectures: ['Qwen2ForCausalLM'],
@@ -41,7 +33,7 @@ let n = 0;
 async function refusal(
   change: { config?: Record<string, unknown>; weights?: (w: HfWeights) => void; shards?: number; after?: (dir: string) => Promise<void> } = {},
 ): Promise<{ error: CheckpointError; dir: string }> {
-  const dir = join(root, `m${++n}`);
+  const dir = join(tmp.path, `m${++n}`);
   const cfg = { ...config, ...change.config };
   const weights = randomHfWeights(config, 1, 'F32');
   change.weights?.(weights);

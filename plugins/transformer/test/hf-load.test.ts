@@ -4,8 +4,6 @@
  * Llama 3's rotary scaling, GQA, tied and untied embeddings, sharding, F32/F16/BF16 — checked
  * against the independent float64 reference of hf-reference.ts, logits and greedy tokens.
  */
-import { mkdtemp, rm } from 'node:fs/promises';
-import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import * as tf from '@tensorflow/tfjs';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -13,16 +11,9 @@ import { loadHfPolicy, loadPolicy, type TransformerPolicy } from '../src/index.j
 import { readHfTokenizer } from '../src/hf/tokenizer.js';
 import { charTokenizerJson, randomHfWeights, templateWithBos, writeHfModel, type FixtureDtype, type HfWeights } from './hf-fixtures.js';
 import { referenceLogits } from './hf-reference.js';
-import { logitsAt, useWasm } from './helpers.js';
+import { logitsAt, wasmTempDir } from './helpers.js';
 
-let root: string;
-beforeAll(async () => {
-  await useWasm();
-  root = await mkdtemp(join(tmpdir(), 'grpo-hf-load-'));
-});
-afterAll(async () => {
-  await rm(root, { recursive: true, force: true });
-});
+const tmp = wasmTempDir('grpo-hf-load-');
 
 const base = {
   hidden_size: 16,
@@ -134,7 +125,7 @@ function referenceGreedy(config: Record<string, unknown>, weights: HfWeights, id
 describe.each(FIXTURES)('$what', (fx) => {
   let policy: TransformerPolicy;
   let weights: HfWeights;
-  const dir = () => join(root, fx.what.split(':')[0]!.replace(/\W+/g, '-'));
+  const dir = () => join(tmp.path, fx.what.split(':')[0]!.replace(/\W+/g, '-'));
 
   beforeAll(async () => {
     weights = randomHfWeights(fx.config, 7, fx.dtype);
@@ -172,7 +163,7 @@ describe('what the features change', () => {
   it('llama3 rope scaling matters: the reference without it is far from the loaded model', async () => {
     const fx = FIXTURES[2]!;
     const weights = randomHfWeights(fx.config, 7, fx.dtype);
-    const policy = await loadHfPolicy(join(root, 'Llama-3'));
+    const policy = await loadHfPolicy(join(tmp.path, 'Llama-3'));
     const unscaled = referenceLogits({ ...fx.config, rope_scaling: null }, weights, IDS);
     expect(maxAbsDiff(logitsAt(policy, IDS), unscaled)).toBeGreaterThan(1e-2);
     policy.dispose();
@@ -180,7 +171,7 @@ describe('what the features change', () => {
 
   it('gradients reach the biases and q/k norms; a training step leaks no tensors', async () => {
     for (const name of ['Qwen2', 'Qwen3']) {
-      const policy = await loadHfPolicy(join(root, name));
+      const policy = await loadHfPolicy(join(tmp.path, name));
       const before = tf.memory().numTensors;
       const { grads, value } = tf.variableGrads(
         () => tf.tidy(() => tf.neg(tf.sum(policy.tokenLogProbs({ prompts: [[3, 17, 9]], completions: [[30, 4, 2]] }).logprobs))) as tf.Scalar,
@@ -200,7 +191,7 @@ describe('what the features change', () => {
 describe('a loaded model saved as a GRPO.ts checkpoint', () => {
   it('loads back with the same architecture, prompt and stop conventions and bit-identical logits', async () => {
     const fx = FIXTURES[0]!;
-    const dir = join(root, 'with-tokenizer');
+    const dir = join(tmp.path, 'with-tokenizer');
     await writeHfModel(dir, fx.config, randomHfWeights(fx.config, 11, 'F32'), {
       generationConfig: fx.generationConfig,
       files: { 'tokenizer.json': JSON.stringify(charTokenizerJson()), 'tokenizer_config.json': JSON.stringify({ eos_token: '</s>', bos_token: '<s>' }) },
@@ -226,7 +217,7 @@ describe('a loaded model saved as a GRPO.ts checkpoint', () => {
 describe('a model with more embedding rows than tokens (vocab_size 40, tokenizer 32)', () => {
   it('decodes completions without the ids that have no text, as transformers does', async () => {
     const fx = FIXTURES[0]!;
-    const dir = join(root, 'padded-vocab');
+    const dir = join(tmp.path, 'padded-vocab');
     const weights = randomHfWeights(fx.config, 13, 'F32');
     weights.get('lm_head.weight')!.values.fill(0); // uniform next-token distribution
     await writeHfModel(dir, fx.config, weights, {
@@ -255,7 +246,7 @@ describe('how prompts start (readHfTokenizer)', () => {
     ['add_bos_token: true without a post-processor', null, { add_bos_token: true, bos_token: '<s>' }, [3]],
   ];
   it.each(cases)('%s', async (what, post, config, prefix) => {
-    const dir = join(root, `tok-${what.replace(/\W+/g, '-')}`);
+    const dir = join(tmp.path, `tok-${what.replace(/\W+/g, '-')}`);
     await writeHfModel(dir, { ...base, architectures: ['LlamaForCausalLM'] }, new Map(), {
       files: { 'tokenizer.json': JSON.stringify(charTokenizerJson(post)), 'tokenizer_config.json': JSON.stringify({ eos_token: '</s>', ...config }) },
     });
