@@ -2,9 +2,10 @@ import { mkdtemp } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import * as tf from '@tensorflow/tfjs';
-import { DirectoryCheckpointer, JsonlMetricsSink, readMetrics } from '@grpo/core';
+
 import { nativeUnavailableReason, setupBackend as setupNative } from '@grpo/plugin-backend-native';
 import { beforeAll, describe, expect, it } from 'vitest';
+import { straightAndResumed } from './exact-resume.js';
 import { tinyConfig, tinyTrainer, useWasm, withoutTimings } from './tiny-task.js';
 
 beforeAll(useWasm);
@@ -78,34 +79,9 @@ for (const { name, unavailable, setup } of backends) {
       const dir = await mkdtemp(path.join(tmpdir(), 'grpo-resume-'));
       const config = tinyConfig({ train: { steps: 4, checkpointEvery: 2 }, algorithm: { kl: { beta: 0.04, refResetEvery: 3 } } }, dir);
 
-      const straight = await tinyTrainer(config);
-      const straightSink = new JsonlMetricsSink(path.join(dir, 'straight'));
-      await straight.train({ sinks: [straightSink] });
-      straight.dispose();
-
-      // First half: stop after step 2 as Ctrl-C would, then resume in a fresh process-like setup.
-      const controller = new AbortController();
-      const first = await tinyTrainer(config);
-      const checkpointer = new DirectoryCheckpointer(path.join(dir, 'resumed', 'checkpoints'));
-      const firstSink = new JsonlMetricsSink(path.join(dir, 'resumed'));
-      await first.train({
-        checkpointer,
-        sinks: [firstSink, { name: 'stop-after-2', log: (step) => void (step === 1 && controller.abort()) }],
-        signal: controller.signal,
-      });
-      expect(first.step).toBe(2);
-      first.dispose();
-
-      const second = await tinyTrainer(config);
-      const latest = await checkpointer.latest();
-      expect(latest).toMatch(/step-000002$/);
-      expect((await checkpointer.restore(latest!, second)).step).toBe(2);
-      const secondSink = new JsonlMetricsSink(path.join(dir, 'resumed'), { resumeStep: 2 });
-      await second.train({ checkpointer, sinks: [secondSink] });
-      second.dispose();
-
-      const a = (await readMetrics(straightSink.file)).map(withoutTimings);
-      const b = (await readMetrics(secondSink.file)).map(withoutTimings);
+      const runs = await straightAndResumed(() => tinyTrainer(config), dir, 2);
+      const a = runs.straight.map(withoutTimings);
+      const b = runs.resumed.map(withoutTimings);
       expect(b.map((m) => m.step)).toEqual([0, 1, 2, 3]);
       expect(b).toEqual(a);
     });

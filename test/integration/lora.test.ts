@@ -2,10 +2,11 @@ import { mkdtemp } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import * as tf from '@tensorflow/tfjs';
-import { assembleContainer, DirectoryCheckpointer, JsonlMetricsSink, Policy, readMetrics, Trainer, type ResolvedConfig } from '@grpo/core';
+import { assembleContainer, Policy, Trainer, type ResolvedConfig } from '@grpo/core';
 import { CharTokenizer } from '@grpo/plugin-tokenizers';
 import { createPolicy, LoraReferencePolicy, resolveLoraConfig, type TransformerPolicy } from '@grpo/plugin-transformer';
 import { beforeAll, describe, expect, it } from 'vitest';
+import { straightAndResumed } from './exact-resume.js';
 import { tinyConfig, useWasm, withoutTimings } from './tiny-task.js';
 
 beforeAll(useWasm);
@@ -51,34 +52,16 @@ describe('GRPO with LoRA (tiny transformer on wasm)', () => {
     const dir = await mkdtemp(path.join(tmpdir(), 'grpo-lora-resume-'));
     const config = tinyConfig({ train: { steps: 4, checkpointEvery: 2, learningRate: 1e-2 }, algorithm: { kl: { beta: 0.04, refResetEvery: 3 } } }, dir);
 
-    const straight = await loraTrainer(config);
-    const straightSink = new JsonlMetricsSink(path.join(dir, 'straight'));
-    await straight.train({ sinks: [straightSink] });
-    const straightAdapters = values(straight.policy.trainableVariables());
-    straight.dispose();
-
-    const controller = new AbortController();
-    const first = await loraTrainer(config);
-    const checkpointer = new DirectoryCheckpointer(path.join(dir, 'resumed', 'checkpoints'));
-    const firstSink = new JsonlMetricsSink(path.join(dir, 'resumed'));
-    await first.train({
-      checkpointer,
-      sinks: [firstSink, { name: 'stop-after-2', log: (step) => void (step === 1 && controller.abort()) }],
-      signal: controller.signal,
-    });
-    expect(first.step).toBe(2);
-    first.dispose();
-
-    const second = await loraTrainer(config);
-    const latest = await checkpointer.latest();
-    expect((await checkpointer.restore(latest!, second)).step).toBe(2);
-    const secondSink = new JsonlMetricsSink(path.join(dir, 'resumed'), { resumeStep: 2 });
-    await second.train({ checkpointer, sinks: [secondSink] });
-    expect(values(second.policy.trainableVariables())).toEqual(straightAdapters);
-    second.dispose();
-
-    const a = (await readMetrics(straightSink.file)).map(withoutTimings);
-    const b = (await readMetrics(secondSink.file)).map(withoutTimings);
+    const adapters: Record<string, number[][]> = {};
+    const runs = await straightAndResumed(
+      () => loraTrainer(config),
+      dir,
+      2,
+      (which, trainer) => (adapters[which] = values(trainer.policy.trainableVariables())),
+    );
+    expect(adapters.resumed).toEqual(adapters.straight);
+    const a = runs.straight.map(withoutTimings);
+    const b = runs.resumed.map(withoutTimings);
     expect(b.map((m) => m.step)).toEqual([0, 1, 2, 3]);
     expect(b).toEqual(a);
     expect(a.some((m) => (m.kl ?? 0) !== 0)).toBe(true);

@@ -2,21 +2,13 @@ import { mkdtemp } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import * as tf from '@tensorflow/tfjs';
-import {
-  assembleContainer,
-  DirectoryCheckpointer,
-  JsonlMetricsSink,
-  Policy,
-  readMetrics,
-  Trainer,
-  type GrpoConfigInput,
-  type ResolvedConfig,
-} from '@grpo/core';
+import { assembleContainer, Policy, Trainer, type GrpoConfigInput, type ResolvedConfig } from '@grpo/core';
 import type { CriticParticipant } from '@grpo/plugin-ppo';
 import ppo, { TransformerValueModel, type PpoOptions } from '@grpo/plugin-ppo';
 import { CharTokenizer } from '@grpo/plugin-tokenizers';
 import { createPolicy, type TransformerPolicy } from '@grpo/plugin-transformer';
 import { beforeAll, describe, expect, it } from 'vitest';
+import { straightAndResumed } from './exact-resume.js';
 import { tinyConfig, useWasm, withoutTimings } from './tiny-task.js';
 
 beforeAll(useWasm);
@@ -129,32 +121,9 @@ describe('PPO training loop (tiny transformer on wasm)', () => {
       dir,
     );
 
-    const straight = await ppoTrainer(config);
-    const straightSink = new JsonlMetricsSink(path.join(dir, 'straight'));
-    await straight.trainer.train({ sinks: [straightSink] });
-    straight.dispose();
-
-    const controller = new AbortController();
-    const first = await ppoTrainer(config);
-    const checkpointer = new DirectoryCheckpointer(path.join(dir, 'resumed', 'checkpoints'));
-    const firstSink = new JsonlMetricsSink(path.join(dir, 'resumed'));
-    await first.trainer.train({
-      checkpointer,
-      sinks: [firstSink, { name: 'stop-after-2', log: (step) => void (step === 1 && controller.abort()) }],
-      signal: controller.signal,
-    });
-    expect(first.trainer.step).toBe(2);
-    first.dispose();
-
-    const second = await ppoTrainer(config);
-    const latest = await checkpointer.latest();
-    expect((await checkpointer.restore(latest!, second.trainer)).step).toBe(2);
-    const secondSink = new JsonlMetricsSink(path.join(dir, 'resumed'), { resumeStep: 2 });
-    await second.trainer.train({ checkpointer, sinks: [secondSink] });
-    second.dispose();
-
-    const a = (await readMetrics(straightSink.file)).map(deterministic);
-    const b = (await readMetrics(secondSink.file)).map(deterministic);
+    const runs = await straightAndResumed(() => ppoTrainer(config), dir, 2);
+    const a = runs.straight.map(deterministic);
+    const b = runs.resumed.map(deterministic);
     expect(b.map((m) => m.step)).toEqual([0, 1, 2, 3]);
     // β moved (the observed KL is far from the target) and the resumed run continues from the saved β.
     expect(a[3]!['kl_in_reward/beta']).not.toBe(0.05);
