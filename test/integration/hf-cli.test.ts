@@ -5,16 +5,13 @@
  * code and no stack trace.
  */
 import { readFileSync } from 'node:fs';
-import { mkdir, mkdtemp, writeFile } from 'node:fs/promises';
+import { writeFile } from 'node:fs/promises';
 import path from 'node:path';
-import { fileURLToPath } from 'node:url';
 import { setupBackend } from '@grpo/plugin-backend-wasm';
-import { MATH_TASK_CHARS } from '@grpo/plugin-math-task';
 import { beforeAll, describe, expect, it } from 'vitest';
-import { main } from '../../packages/cli/src/index.js';
-import { charTokenizerJson, randomHfWeights, templateWithBos, writeHfModel } from '../../plugins/transformer/test/hf-fixtures.js';
+import { writeHfModel } from '../../plugins/transformer/test/hf-fixtures.js';
+import { repoRoot, repoTempDir, runCli, writeMathHfModel } from './cli-fixtures.js';
 
-const repoRoot = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../..');
 const STORIES = path.resolve(repoRoot, '../shared/models/stories260k');
 const goldens = JSON.parse(readFileSync(path.join(STORIES, 'goldens.json'), 'utf8')) as { prompts: { ids: number[]; greedy: number[] }[] };
 
@@ -22,42 +19,15 @@ let dir: string;
 /** A directory with no config, so the CLI runs on its defaults. */
 let bare: string;
 
-async function run(argv: string[]) {
-  let out = '';
-  let err = '';
-  const code = await main(argv, { out: (t) => void (out += t), err: (t) => void (err += t) });
-  return { code, out, err };
-}
+const run = runCli;
 
 beforeAll(async () => {
   await setupBackend('wasm');
-  // Inside the repo so that the JSON config's plugin names resolve to the workspace packages.
-  const base = path.resolve(repoRoot, 'node_modules/.cache/grpo-tests');
-  await mkdir(base, { recursive: true });
-  dir = await mkdtemp(path.join(base, 'hf-cli-'));
-  bare = await mkdtemp(path.join(base, 'hf-cli-bare-'));
+  dir = await repoTempDir('hf-cli-');
+  bare = await repoTempDir('hf-cli-bare-');
   await writeFile(path.join(bare, 'package.json'), '{"name":"bare","private":true}');
   // A tiny Qwen2-style model with a character tokenizer over the math task's characters.
-  const vocab = 4 + MATH_TASK_CHARS.length;
-  const config = {
-    architectures: ['Qwen2ForCausalLM'],
-    hidden_size: 16,
-    intermediate_size: 24,
-    num_hidden_layers: 1,
-    num_attention_heads: 2,
-    num_key_value_heads: 1,
-    vocab_size: vocab + 3,
-    max_position_embeddings: 128,
-    tie_word_embeddings: true,
-    eos_token_id: 2,
-  };
-  await writeHfModel(path.join(dir, 'model'), config, randomHfWeights(config, 5, 'BF16', 0.1), {
-    dtype: 'BF16',
-    files: {
-      'tokenizer.json': JSON.stringify(charTokenizerJson(templateWithBos(), MATH_TASK_CHARS)),
-      'tokenizer_config.json': JSON.stringify({ eos_token: '</s>', pad_token: '<pad>' }),
-    },
-  });
+  await writeMathHfModel(path.join(dir, 'model'));
   await writeFile(
     path.join(dir, '.grporc.json'),
     JSON.stringify({

@@ -3,52 +3,22 @@
  * `grpo export --format peft` (the adapter alone) and `--format hf` (merged), which the Hugging
  * Face loader reads back with the logits of the trained LoRA policy.
  */
-import { mkdir, mkdtemp, readdir, readFile, writeFile } from 'node:fs/promises';
+import { mkdir, readdir, readFile, writeFile } from 'node:fs/promises';
 import path from 'node:path';
-import { fileURLToPath } from 'node:url';
 import * as tf from '@tensorflow/tfjs';
 import { setupBackend } from '@grpo/plugin-backend-wasm';
-import { MATH_TASK_CHARS } from '@grpo/plugin-math-task';
 import { loadHfPolicy, loadPolicy } from '@grpo/plugin-transformer';
 import { beforeAll, describe, expect, it } from 'vitest';
-import { main } from '../../packages/cli/src/index.js';
-import { charTokenizerJson, randomHfWeights, templateWithBos, writeHfModel } from '../../plugins/transformer/test/hf-fixtures.js';
+import { repoTempDir, runCli, writeMathHfModel } from './cli-fixtures.js';
 
-const repoRoot = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../..');
 let dir: string;
 
-async function run(argv: string[]) {
-  let out = '';
-  let err = '';
-  const code = await main(argv, { out: (t) => void (out += t), err: (t) => void (err += t) });
-  return { code, out, err };
-}
-
-const hfConfig = {
-  architectures: ['Qwen2ForCausalLM'],
-  hidden_size: 16,
-  intermediate_size: 24,
-  num_hidden_layers: 1,
-  num_attention_heads: 2,
-  num_key_value_heads: 1,
-  vocab_size: 4 + MATH_TASK_CHARS.length + 3,
-  max_position_embeddings: 128,
-  tie_word_embeddings: true,
-  eos_token_id: 2,
-};
+const run = runCli;
 
 beforeAll(async () => {
   await setupBackend('wasm');
-  const base = path.resolve(repoRoot, 'node_modules/.cache/grpo-tests');
-  await mkdir(base, { recursive: true });
-  dir = await mkdtemp(path.join(base, 'lora-cli-'));
-  await writeHfModel(path.join(dir, 'model'), hfConfig, randomHfWeights(hfConfig, 5, 'BF16', 0.1), {
-    dtype: 'BF16',
-    files: {
-      'tokenizer.json': JSON.stringify(charTokenizerJson(templateWithBos(), MATH_TASK_CHARS)),
-      'tokenizer_config.json': JSON.stringify({ eos_token: '</s>', pad_token: '<pad>' }),
-    },
-  });
+  dir = await repoTempDir('lora-cli-');
+  await writeMathHfModel(path.join(dir, 'model'));
   await writeFile(
     path.join(dir, '.grporc.json'),
     JSON.stringify({
