@@ -35,7 +35,7 @@ export const calculatorTool = defineTool({
  * The calculator as an environment named `calculator` (`mathTask({ tool: true })` binds it). It
  * answers `<<calc 23*7>>` with `=161` and the line's end, as the SFT solutions have it: left open,
  * the model went on writing digits after the answer in 14% of sampled trajectories of
- * `checkpoints/sft-calc` (`=6` then `8`, read as `=68`), and GRPO spent its steps unlearning that.
+ * the earlier two-stage `checkpoints/sft-calc` (`=6` then `8`, read as `=68`), and GRPO spent its steps unlearning that.
  */
 export function calculatorEnvironment(): Environment {
   return toolEnvironment({ name: 'calculator', tools: [calculatorTool], resultEnd: '\n' });
