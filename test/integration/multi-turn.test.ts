@@ -183,6 +183,20 @@ describe('multi-turn rollouts (tiny transformer, wasm)', () => {
     });
     expect(environmentPositions).toBeGreaterThan(0);
     expect(nonZeroModel).toBeGreaterThan(0);
+    // The model's tokens of EVERY turn, not only the last turn's, carry the trajectory's advantage: worked by hand,
+    // seq-mean-token-mean at ρ = 1 with π_ref = π_θ (the k3 term's gradient is 1 − e^(ref − logp) = 0) gives each
+    // model token ∂loss/∂logp_t = −A_i / (|o_i| · G), |o_i| the trajectory's model tokens, G = 8 trajectories.
+    let laterTurnTokens = 0;
+    samples.forEach((s, i) => {
+      const completion = scored.groups[Math.floor(i / 4)]!.completions[i % 4]!;
+      const modelTokens = completion.mask!.reduce((a, m) => a + m, 0);
+      for (const [k, turn] of completion.turns!.entries())
+        for (let t = turn.start; t < turn.end; t++) {
+          expect(captured.probe![i]![t]!).toBeCloseTo(-estimated.advantages[i]![t]! / (modelTokens * samples.length), 6);
+          if (k > 0 && estimated.advantages[i]![t] !== 0) laterTurnTokens++;
+        }
+    });
+    expect(laterTurnTokens).toBeGreaterThan(0);
     probe.dispose();
     reference.dispose();
     policy.dispose();

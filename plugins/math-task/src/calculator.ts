@@ -23,7 +23,7 @@ export function evaluateExpression(expression: string): number {
   return total + sign * term;
 }
 
-/** The task's calculator: `<<calc 23*7>>` is answered `=161`. */
+/** The task's calculator: `<<calc 23*7>>` is answered `=161` (the environment ends the line). */
 export const calculatorTool = defineTool({
   name: 'calc',
   description: 'integer arithmetic with + - * (e.g. <<calc 23*7>> answers =161)',
@@ -31,7 +31,12 @@ export const calculatorTool = defineTool({
   run: (expression: string) => evaluateExpression(expression),
 });
 
-/** The calculator as an environment named `calculator` (`mathTask({ tool: true })` binds it). */
+/**
+ * The calculator as an environment named `calculator` (`mathTask({ tool: true })` binds it). It
+ * answers `<<calc 23*7>>` with `=161` and the line's end, as the SFT solutions have it: left open,
+ * the model went on writing digits after the answer in 14% of sampled trajectories of
+ * the earlier two-stage `checkpoints/sft-calc` (`=6` then `8`, read as `=68`), and GRPO spent its steps unlearning that.
+ */
 export function calculatorEnvironment(): Environment {
-  return toolEnvironment({ name: 'calculator', tools: [calculatorTool] });
+  return toolEnvironment({ name: 'calculator', tools: [calculatorTool], resultEnd: '\n' });
 }

@@ -12,10 +12,11 @@ describe('the calculator tool', () => {
     expect(evaluateExpression(' 5 - 8 ')).toBe(-3);
   });
 
-  it('answers <<calc 23*7>> with =161 and reports a malformed expression to the model', async () => {
+  it('answers <<calc 23*7>> with =161 and the end of the line, and reports a malformed expression to the model', async () => {
     const env = calculatorEnvironment();
     expect(env.name).toBe('calculator');
-    expect(await env.step('<<calc 23*7>>', context)).toMatchObject({ done: false, observation: '=161' });
+    // The newline ends the number: the model cannot extend the calculator's answer with digits of its own.
+    expect(await env.step('<<calc 23*7>>', context)).toMatchObject({ done: false, observation: '=161\n' });
     expect(await env.step('<<calc 23/7>>', context)).toMatchObject({ observation: expect.stringMatching(/^=error: bad argument "23\/7"/) });
   });
 
@@ -26,11 +27,11 @@ describe('the calculator tool', () => {
       const row = generateProblem(rng);
       const text = toolSolution(row);
       expect(text.split('\n').at(-1)).toBe(`#### ${row.answer}`);
-      // Replaying the solution: each call's text up to >> gets exactly the = part the solution has.
+      // Replaying the solution: each call's text up to >> gets exactly the rest of its line, newline included.
       for (const line of text.split('\n').slice(0, -1)) {
         const cut = line.indexOf('>>') + 2;
         const answer = await env.step(line.slice(0, cut), context);
-        expect(answer.observation).toBe(line.slice(cut));
+        expect(answer.observation).toBe(`${line.slice(cut)}\n`);
       }
     }
   });

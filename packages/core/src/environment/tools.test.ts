@@ -36,6 +36,12 @@ describe('toolEnvironment', () => {
     expect(await env.step('<<upper hi there>>', context)).toMatchObject({ done: false, observation: '=HI THERE' });
   });
 
+  it('ends every answer with resultEnd, errors too', async () => {
+    const lines = toolEnvironment({ tools: [add], resultEnd: '\n' });
+    expect(await lines.step('<<add 23,7>>', context)).toMatchObject({ done: false, observation: '=30\n' });
+    expect(await lines.step('<<mul 2,3>>', context)).toMatchObject({ observation: '=error: no tool named "mul" (have add)\n' });
+  });
+
   it('ends the episode on a turn without a call', async () => {
     expect(await env.step('#### 30', context)).toEqual({ done: true, metrics: { 'tools/calls': 0, 'tools/errors': 0 } });
     expect(await env.step('', context)).toMatchObject({ done: true });

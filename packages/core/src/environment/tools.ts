@@ -37,6 +37,12 @@ export interface ToolEnvironmentOptions {
   /** The environment's name (its reward, errors and `generation.environment.name`); default `tools`. */
   readonly name?: string;
   readonly tools: readonly Tool<unknown>[];
+  /**
+   * Text after every answer (`=result` and `=error: …`); default none. Give what follows a result in
+   * the model's training text (`'\n'` when each call sits on its own line): without it nothing ends
+   * the number, and a sampled digit after `=6` reads as `=68`, the model overwriting the tool.
+   */
+  readonly resultEnd?: string;
 }
 
 const NAME = /^[A-Za-z][A-Za-z0-9_]*$/;
@@ -74,7 +80,7 @@ export function toolEnvironment(options: ToolEnvironmentOptions): Environment {
       const raw = space < 0 ? '' : call.slice(space + 1);
       const answer = (text: string, error: boolean): EnvironmentStep => ({
         done: false,
-        observation: `${result}${error ? `error: ${text}` : text}`,
+        observation: `${result}${error ? `error: ${text}` : text}${options.resultEnd ?? ''}`,
         metrics: { 'tools/calls': 1, 'tools/errors': error ? 1 : 0 },
       });
       const tool = tools.get(name);
