@@ -216,7 +216,8 @@ export interface SeqContext {
   sinK: tf.Tensor4D;
   /** Additive attention bias broadcastable to `[B, H, T, T]`: `[1|B, 1, T, T]`. */
   bias: tf.Tensor4D;
-  rot: tf.Tensor2D;
+  /** rotate-half as a signed permutation; absent where the backend has the `GrpoRope` kernel. */
+  rot?: tf.Tensor2D;
 }
 
 export function causalBias(T: number, padLeft?: readonly number[]): tf.Tensor4D {
@@ -264,13 +265,13 @@ function contextFor(cfg: TransformerConfig, tables: RopeTables, B: number, T: nu
     cosK: k.cos.reshape(shape),
     sinK: k.sin.reshape(shape),
     bias,
-    rot: rotateHalfMatrix(hd),
+    ...(hasRope() ? {} : { rot: rotateHalfMatrix(hd) }),
   };
 }
 
 /** x·cos + rotate_half(x)·sin for x `[B, H, T, hd]` (one kernel where the backend has it, with the same float results). */
-function applyRope(x: tf.Tensor4D, cos: tf.Tensor4D, sin: tf.Tensor4D, rot: tf.Tensor2D): tf.Tensor4D {
-  if (hasRope()) return ropeKernel(x, cos, sin);
+function applyRope(x: tf.Tensor4D, cos: tf.Tensor4D, sin: tf.Tensor4D, rot: tf.Tensor2D | undefined): tf.Tensor4D {
+  if (!rot) return ropeKernel(x, cos, sin);
   const [B, H, T, hd] = x.shape;
   const rotated = mm(x.reshape([B * H * T, hd]), rot).reshape([B, H, T, hd]);
   return tf.add(tf.mul(x, cos), tf.mul(rotated, sin));
@@ -409,12 +410,11 @@ export function decodeStep(
   const Hkv = cfg.nKvHeads;
   const rep = H / Hkv;
   const hd = headDim(cfg);
-  const rot = rotateHalfMatrix(hd);
+  const rot = hasRope() ? undefined : rotateHalfMatrix(hd);
   const rq = ropeAt(tables, positions, 1 / Math.sqrt(hd));
   const rk = ropeAt(tables, positions);
-  const fused = hasRope();
   const rope = (x: tf.Tensor2D, heads: number, t: { cos: tf.Tensor2D; sin: tf.Tensor2D }) => {
-    if (fused) return ropeKernel(x.reshape([Bt, heads, 1, hd]), t.cos.reshape([Bt, 1, 1, hd]), t.sin.reshape([Bt, 1, 1, hd])).reshape([Bt, heads, hd]);
+    if (!rot) return ropeKernel(x.reshape([Bt, heads, 1, hd]), t.cos.reshape([Bt, 1, 1, hd]), t.sin.reshape([Bt, 1, 1, hd])).reshape([Bt, heads, hd]);
     const x3 = x.reshape([Bt, heads, hd]);
     const rotated = mm(x.reshape([Bt * heads, hd]), rot).reshape([Bt, heads, hd]);
     return tf.add(tf.mul(x3, t.cos.reshape([Bt, 1, hd])), tf.mul(rotated, t.sin.reshape([Bt, 1, hd])));
