@@ -4,7 +4,7 @@
  * independently in float64.
  */
 import { describe, expect, it } from 'vitest';
-import { encodeGguf, f32ToF16, Q8_0_BLOCK, quantizeQ8_0 } from './gguf.js';
+import { encodeGguf, f32ToF16, Q4_0_BLOCK, Q8_0_BLOCK, quantizeQ4_0, quantizeQ8_0 } from './gguf.js';
 
 /** An f16 bit pattern's value, straight from the format: (−1)^s · 2^(e−15) · 1.m, or 2^−14 · 0.m. */
 function f16Value(bits: number): number {
@@ -89,5 +89,46 @@ describe('quantizeQ8_0', () => {
     const dataStart = Math.ceil((at + 32) / 32) * 32;
     expect(file.length).toBe(dataStart + Math.ceil((2 * 34) / 32) * 32);
     expect(file.subarray(dataStart, dataStart + 68).equals(quantizeQ8_0(data))).toBe(true);
+  });
+});
+
+describe('quantizeQ4_0', () => {
+  it('writes blocks of an f16 scale m/−8 (m the value of largest magnitude) and 4-bit quants min(15, ⌊x/d + 8.5⌋), value j low and j + 16 high', () => {
+    const x = new Float32Array(3 * Q4_0_BLOCK);
+    // Block 0: x_j = j − 8 and x_{16+j} = (j − 8)/2, so m = −8, d = 1: quants j and ⌊j/2 + 4.5⌋.
+    for (let j = 0; j < 16; j++) [x[j], x[16 + j]] = [j - 8, (j - 8) / 2];
+    // Block 1: 0.5 but x_5 = 2 (m = 2, d = −0.25: quant 0), x_20 = −1 (quant 12) and x_31 = −1.9
+    // (⌊7.6 + 8.5⌋ = 16, clamped to 15). Block 2: zeros (d = 0, every quant 8).
+    x.fill(0.5, 32, 64);
+    [x[32 + 5], x[32 + 20], x[32 + 31]] = [2, -1, -1.9];
+    const bytes = quantizeQ4_0(x);
+    expect(bytes.length).toBe(3 * 18);
+    expect(bytes.readUInt16LE(0)).toBe(0x3c00); // f16 1.0
+    expect([...bytes.subarray(2, 18)]).toEqual(Array.from({ length: 16 }, (_, j) => j | ((4 + Math.floor((j + 1) / 2)) << 4)));
+    expect(bytes.readUInt16LE(18)).toBe(0xb400); // f16 −0.25
+    const low = Array.from({ length: 16 }, (_, j) => (j === 5 ? 0 : 6));
+    const high = Array.from({ length: 16 }, (_, j) => (j === 4 ? 12 : j === 15 ? 15 : 6));
+    expect([...bytes.subarray(20, 36)]).toEqual(low.map((l, j) => l | (high[j]! << 4)));
+    expect(bytes.readUInt16LE(36)).toBe(0x8000); // −0: 0 / −8 in IEEE arithmetic, as C computes it
+    expect([...bytes.subarray(38, 54)]).toEqual(Array.from({ length: 16 }, () => 0x88));
+    // Dequantised d·(q − 8) recovers block 0 within half a step (the odd halves round up).
+    const d = f16Value(bytes.readUInt16LE(0));
+    for (let j = 0; j < 16; j++) {
+      expect(d * ((bytes[2 + j]! & 15) - 8)).toBe(x[j]);
+      expect(d * ((bytes[2 + j]! >> 4) - 8) - x[16 + j]!).toBe(j % 2 ? 0.5 : 0);
+    }
+  });
+
+  it('refuses lengths that are not whole blocks, stores type 2 with 18 bytes per block', () => {
+    expect(() => quantizeQ4_0(new Float32Array(40))).toThrow(/blocks of 32/);
+    expect(() => encodeGguf({}, [{ name: 'w', dims: [48, 2], data: new Float32Array(96), type: 'Q4_0' }])).toThrow(/w: Q4_0 needs rows of a multiple of 32/);
+    const data = new Float32Array(64).map((_, i) => i / 64 - 0.3);
+    const file = encodeGguf({}, [{ name: 'w', dims: [32, 2], data, type: 'Q4_0' }]);
+    let at = 4 + 4 + 8 + 8;
+    at += 8 + Number(file.readBigUInt64LE(at));
+    expect(file.readUInt32LE(at + 20)).toBe(2); // GGML_TYPE_Q4_0
+    const dataStart = Math.ceil((at + 32) / 32) * 32;
+    expect(file.length).toBe(dataStart + Math.ceil((2 * 18) / 32) * 32);
+    expect(file.subarray(dataStart, dataStart + 36).equals(quantizeQ4_0(data))).toBe(true);
   });
 });

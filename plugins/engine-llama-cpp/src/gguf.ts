@@ -1,7 +1,7 @@
 /**
  * A GGUF (v3) writer for Llama-architecture policies, enough for llama.cpp to load them: the
- * header's key–values, the tensor infos and the tensor data (F32, or Q8_0: blocks of 32 int8
- * values with an f16 scale), each aligned to 32 bytes (ggml's GGUF spec). `policyToGguf` maps a GRPO.ts transformer checkpoint (`Policy.save`) onto
+ * header's key–values, the tensor infos and the tensor data (F32; Q8_0: blocks of 32 int8
+ * values with an f16 scale; Q4_0: blocks of 32 4-bit values with an f16 scale), each aligned to 32 bytes (ggml's GGUF spec). `policyToGguf` maps a GRPO.ts transformer checkpoint (`Policy.save`) onto
  * llama.cpp's tensor names and layouts as its `convert_hf_to_gguf.py` does for Llama: projections
  * stored `[out, in]` row-major (GGUF dims `[in, out]`), and the rows of `wq`/`wk` permuted within
  * each head because llama.cpp's rotary embedding rotates adjacent pairs where Hugging Face's (and
@@ -14,14 +14,22 @@ import { CheckpointError, type Policy } from '@grpo/core';
 
 /** GGUF metadata value types. */
 const T = { UINT32: 4, INT32: 5, FLOAT32: 6, BOOL: 7, STRING: 8, ARRAY: 9 } as const;
-/** How a tensor's values are stored: `F32`, or `Q8_0` (ggml's 8-bit blocks, ~3.8× smaller). */
-export type GgmlType = 'F32' | 'Q8_0';
+/**
+ * How a tensor's values are stored: `F32`, `Q8_0` (ggml's 8-bit blocks, ~3.8× smaller) or `Q4_0`
+ * (its 4-bit blocks, ~7.1× smaller and the coarsest of the three).
+ */
+export type GgmlType = 'F32' | 'Q8_0' | 'Q4_0';
 /** ggml's tensor type ids (`enum ggml_type`). */
-const GGML_TYPE: Readonly<Record<GgmlType, number>> = { F32: 0, Q8_0: 8 };
+const GGML_TYPE: Readonly<Record<GgmlType, number>> = { F32: 0, Q4_0: 2, Q8_0: 8 };
+/** llama.cpp's `llama_ftype` of a file whose matrices are mostly of a type. */
+const LLAMA_FTYPE: Readonly<Record<GgmlType, number>> = { F32: 0, Q4_0: 2, Q8_0: 7 };
 const ALIGNMENT = 32;
 /** Values per Q8_0 block (ggml's QK8_0); a block is an f16 scale and 32 int8 quants, 34 bytes. */
 export const Q8_0_BLOCK = 32;
 const Q8_0_BYTES = 2 + Q8_0_BLOCK;
+/** Values per Q4_0 block (ggml's QK4_0); a block is an f16 scale and 16 bytes of 4-bit quants, 18 bytes. */
+export const Q4_0_BLOCK = 32;
+const Q4_0_BYTES = 2 + Q4_0_BLOCK / 2;
 
 export type GgufValue =
   | { type: 'u32'; value: number }
@@ -37,7 +45,7 @@ export interface GgufTensor {
   /** ggml's dims, innermost first (a row-major `[rows, cols]` matrix is `[cols, rows]`). */
   readonly dims: readonly number[];
   readonly data: Float32Array;
-  /** Storage type (default F32); Q8_0 needs the innermost dim to be a multiple of 32. */
+  /** Storage type (default F32); Q8_0 and Q4_0 need the innermost dim to be a multiple of 32. */
   readonly type?: GgmlType;
 }
 
@@ -97,11 +105,45 @@ export function quantizeQ8_0(values: Float32Array): Buffer {
   return out;
 }
 
+/**
+ * `values` quantised to ggml's Q4_0: per block of 32, the value of largest magnitude m (sign kept)
+ * gives the scale d = m / −8 (stored as f16), and each value x becomes the 4-bit q = min(15,
+ * ⌊x / d + 8.5⌋), so that llama.cpp dequantises x ≈ d · (q − 8). The 16 bytes after the scale hold
+ * value j in the low nibble of byte j and value j + 16 in its high nibble — ggml's
+ * `quantize_row_q4_0_ref` and `block_q4_0` layout, written from their definition.
+ */
+export function quantizeQ4_0(values: Float32Array): Buffer {
+  if (values.length % Q4_0_BLOCK) throw new Error(`Q4_0 quantises blocks of ${Q4_0_BLOCK} values; got ${values.length}`);
+  const blocks = values.length / Q4_0_BLOCK;
+  const half = Q4_0_BLOCK / 2;
+  const out = Buffer.alloc(blocks * Q4_0_BYTES);
+  for (let b = 0; b < blocks; b++) {
+    const x = values.subarray(b * Q4_0_BLOCK, (b + 1) * Q4_0_BLOCK);
+    let amax = 0;
+    let max = 0;
+    for (const v of x)
+      if (Math.abs(v) > amax) {
+        amax = Math.abs(v);
+        max = v;
+      }
+    // The sign makes the extreme value land on q = 0 (−8 · d): the 16 levels run −8…7.
+    const d = Math.fround(max / -8);
+    const id = d ? Math.fround(1 / d) : 0;
+    const at = b * Q4_0_BYTES;
+    out.writeUInt16LE(f32ToF16(d), at);
+    // C's (int8_t) cast truncates towards 0; x / d + 8.5 ≥ 0.5 here, so that is ⌊·⌋.
+    const q = (v: number) => Math.min(15, Math.trunc(Math.fround(Math.fround(v * id) + 8.5)));
+    for (let j = 0; j < half; j++) out[at + 2 + j] = q(x[j]!) | (q(x[j + half]!) << 4);
+  }
+  return out;
+}
+
 /** The stored bytes of a tensor in its type. */
 function tensorBytes(t: GgufTensor): Buffer {
-  if ((t.type ?? 'F32') === 'F32') return Buffer.from(t.data.buffer, t.data.byteOffset, t.data.byteLength);
-  if (t.dims[0]! % Q8_0_BLOCK) throw new Error(`GGUF tensor ${t.name}: Q8_0 needs rows of a multiple of ${Q8_0_BLOCK} values, not ${t.dims[0]}`);
-  return quantizeQ8_0(t.data);
+  const type = t.type ?? 'F32';
+  if (type === 'F32') return Buffer.from(t.data.buffer, t.data.byteOffset, t.data.byteLength);
+  if (t.dims[0]! % Q8_0_BLOCK) throw new Error(`GGUF tensor ${t.name}: ${type} needs rows of a multiple of ${Q8_0_BLOCK} values, not ${t.dims[0]}`);
+  return type === 'Q8_0' ? quantizeQ8_0(t.data) : quantizeQ4_0(t.data);
 }
 
 class Writer {
@@ -297,22 +339,24 @@ export interface GgufExportOptions {
   /** `general.name` (default `grpo-policy`). */
   name?: string;
   /**
-   * Weight type (default F32). `Q8_0` stores every matrix whose rows are a multiple of 32 values
-   * as Q8_0, as `llama-quantize … Q8_0` does; norms, and matrices with other row lengths, stay F32.
+   * Weight type (default F32). `Q8_0` (or `Q4_0`) stores every matrix whose rows are a multiple of
+   * 32 values in that type, as `llama-quantize … Q8_0` does; norms, and matrices with other row
+   * lengths, stay F32. (`llama-quantize … Q4_0` would keep the output matrix at 6 bits; here every
+   * matrix gets 4, the larger mismatch being the point of the option.)
    */
   type?: GgmlType;
 }
 
 /**
- * Writes `policy` as a llama.cpp-loadable GGUF file (F32 or Q8_0) at `file`: saves it to a
+ * Writes `policy` as a llama.cpp-loadable GGUF file (F32, Q8_0 or Q4_0) at `file`: saves it to a
  * temporary directory (`Policy.save`, the transformer checkpoint layout) and converts that. Throws
  * a CheckpointError for what llama.cpp's `llama` architecture cannot express (QKV biases, QK
  * norms, rope scaling).
  */
 export async function policyToGguf(policy: Policy, file: string, options: GgufExportOptions = {}): Promise<void> {
   const { name = 'grpo-policy', type = 'F32' } = options;
-  /** A matrix's storage type: Q8_0 where its rows split into whole blocks. */
-  const matrixType = (rowLength: number): GgmlType => (type === 'Q8_0' && rowLength % Q8_0_BLOCK === 0 ? 'Q8_0' : 'F32');
+  /** A matrix's storage type: the quantised type where its rows split into whole blocks. */
+  const matrixType = (rowLength: number): GgmlType => (type !== 'F32' && rowLength % Q8_0_BLOCK === 0 ? type : 'F32');
   const dir = await mkdtemp(path.join(os.tmpdir(), 'grpo-gguf-'));
   try {
     await policy.save(dir);
@@ -366,8 +410,7 @@ export async function policyToGguf(policy: Policy, file: string, options: GgufEx
     const metadata: Record<string, GgufValue> = {
       'general.architecture': { type: 'string', value: 'llama' },
       'general.name': { type: 'string', value: name },
-      // llama_ftype: 0 all F32, 7 mostly Q8_0.
-      'general.file_type': { type: 'u32', value: type === 'Q8_0' ? 7 : 0 },
+      'general.file_type': { type: 'u32', value: LLAMA_FTYPE[type] },
       'llama.context_length': { type: 'u32', value: m.maxSeqLen },
       'llama.embedding_length': { type: 'u32', value: m.dModel },
       'llama.block_count': { type: 'u32', value: m.nLayers },

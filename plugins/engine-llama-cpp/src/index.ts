@@ -15,7 +15,9 @@ export {
   f32ToF16,
   permuteRope,
   policyToGguf,
+  Q4_0_BLOCK,
   Q8_0_BLOCK,
+  quantizeQ4_0,
   quantizeQ8_0,
   readSafetensors,
   transpose,
@@ -33,9 +35,11 @@ export const llamaCppEngineOptionsSchema = z
     threads: z.number().int().positive().optional().describe("CPU threads llama.cpp uses (default: node-llama-cpp's choice)."),
     dir: z.string().min(1).optional().describe('Directory for the exported GGUF files (default a temporary one).'),
     weightType: z
-      .enum(['F32', 'Q8_0'])
+      .enum(['F32', 'Q8_0', 'Q4_0'])
       .default('F32')
-      .describe("Weight type of the exported GGUF: F32, or Q8_0 (ggml's 8-bit blocks; smaller and faster, further from the trainer's numbers)."),
+      .describe(
+        "Weight type of the exported GGUF: F32, Q8_0 (ggml's 8-bit blocks) or Q4_0 (its 4-bit blocks); the quantised ones are smaller and faster, and further from the trainer's numbers.",
+      ),
   })
   .prefault({})
   .describe('@grpo/plugin-engine-llama-cpp options');
