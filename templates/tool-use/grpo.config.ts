@@ -7,7 +7,7 @@ export default defineConfig({
   plugins: [
     // The built-in arithmetic task: prompts, held-out problems and the `task_accuracy` reward.
     mathTask({ seed: 0, trainSize: 5_000, testSize: 100 }),
-    // Your tool: the policy's `<<calc 23*7>>` is answered `=161`.
+    // Your tool: the policy's `<<calc 23*7>>` is answered `=161` and a newline.
     calculator(),
   ],
   // The shipped tool SFT policy: the same model size as the main job's, trained on solutions

@@ -19,7 +19,7 @@ export function calculate(expression: string): number {
 
 /**
  * The tool: the policy writes `<<calc 23*7>>`, its turn stops at `>>`, and the environment
- * answers `=161`; a bad argument is answered `=error: …`, which the policy reads too. `input`
+ * answers `=161` and the line's end; a bad argument is answered `=error: …`, which the policy reads too. `input`
  * checks (and here trims) the raw argument before `run` gets it.
  */
 export const calc = defineTool({
@@ -44,7 +44,11 @@ export const calculatorOptions = z
 export const calculator = definePlugin({
   meta: { name: 'grpo-plugin-calculator', version: '0.1.0', core: '^0.1.0' },
   options: calculatorOptions,
-  register: ({ bind, options }) => void bind<Environment>(Environment).toConstantValue(toolEnvironment({ name: options.name ?? 'calculator', tools: [calc] })),
+  // `resultEnd`: the tool SFT policy's solutions put each call on its own line (`<<calc 18+42>>=60`
+  // then a newline); ending the answer there keeps a sampled digit from extending the number
+  // (`=6` then `8` would read as `=68`).
+  register: ({ bind, options }) =>
+    void bind<Environment>(Environment).toConstantValue(toolEnvironment({ name: options.name ?? 'calculator', tools: [calc], resultEnd: '\n' })),
 });
 
 export default calculator;

@@ -24,7 +24,11 @@ describe('calculator', () => {
     expect(env!.name).toBe('calculator');
     expect(env!.stop).toEqual(['>>']);
     await checkEnvironment(env!, { prompt: 'a question' }, 1000);
-    expect(await env!.step('first <<calc 23*7>>', context(1))).toEqual({ done: false, observation: '=161', metrics: { 'tools/calls': 1, 'tools/errors': 0 } });
+    expect(await env!.step('first <<calc 23*7>>', context(1))).toEqual({
+      done: false,
+      observation: '=161\n',
+      metrics: { 'tools/calls': 1, 'tools/errors': 0 },
+    });
     const bad = await env!.step('<<calc 2/3>>', context(2));
     expect(bad.observation).toMatch(/^=error: bad argument "2\/3" for calc/);
     expect(bad.metrics).toEqual({ 'tools/calls': 1, 'tools/errors': 1 });
