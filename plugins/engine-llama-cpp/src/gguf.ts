@@ -138,12 +138,19 @@ export function quantizeQ4_0(values: Float32Array): Buffer {
   return out;
 }
 
+/** Each quantised type's block length (the row length must be a multiple of it) and encoder. */
+const QUANTISED: Readonly<Record<Exclude<GgmlType, 'F32'>, { block: number; quantize: (values: Float32Array) => Buffer }>> = {
+  Q8_0: { block: Q8_0_BLOCK, quantize: quantizeQ8_0 },
+  Q4_0: { block: Q4_0_BLOCK, quantize: quantizeQ4_0 },
+};
+
 /** The stored bytes of a tensor in its type. */
 function tensorBytes(t: GgufTensor): Buffer {
   const type = t.type ?? 'F32';
   if (type === 'F32') return Buffer.from(t.data.buffer, t.data.byteOffset, t.data.byteLength);
-  if (t.dims[0]! % Q8_0_BLOCK) throw new Error(`GGUF tensor ${t.name}: ${type} needs rows of a multiple of ${Q8_0_BLOCK} values, not ${t.dims[0]}`);
-  return type === 'Q8_0' ? quantizeQ8_0(t.data) : quantizeQ4_0(t.data);
+  const { block, quantize } = QUANTISED[type];
+  if (t.dims[0]! % block) throw new Error(`GGUF tensor ${t.name}: ${type} needs rows of a multiple of ${block} values, not ${t.dims[0]}`);
+  return quantize(t.data);
 }
 
 class Writer {
@@ -356,7 +363,7 @@ export interface GgufExportOptions {
 export async function policyToGguf(policy: Policy, file: string, options: GgufExportOptions = {}): Promise<void> {
   const { name = 'grpo-policy', type = 'F32' } = options;
   /** A matrix's storage type: the quantised type where its rows split into whole blocks. */
-  const matrixType = (rowLength: number): GgmlType => (type !== 'F32' && rowLength % Q8_0_BLOCK === 0 ? type : 'F32');
+  const matrixType = (rowLength: number): GgmlType => (type !== 'F32' && rowLength % QUANTISED[type].block === 0 ? type : 'F32');
   const dir = await mkdtemp(path.join(os.tmpdir(), 'grpo-gguf-'));
   try {
     await policy.save(dir);
