@@ -16,7 +16,7 @@ import {
 } from '@grpo/core';
 import grpo from '@grpo/plugin-grpo';
 import { CharTokenizer } from '@grpo/plugin-tokenizers';
-import { createPolicy } from '@grpo/plugin-transformer';
+import { createPolicy, type TransformerPolicy } from '@grpo/plugin-transformer';
 
 /**
  * A task a fresh tiny transformer learns in seconds: the reward is the fraction of the letter
@@ -63,13 +63,17 @@ export async function useWasm(): Promise<void> {
   if (tf.getBackend() !== 'wasm') await setupBackend('wasm');
 }
 
-/** A trainer over a fresh tiny policy (same seed → same initial weights), with optional extra hooks and rewards. */
+/** The tiny task's fresh policy: the same weights on every call. */
+export function tinyPolicy(): TransformerPolicy {
+  return createPolicy({ model: { dModel: 32, nLayers: 1, nHeads: 2, maxSeqLen: 16 }, tokenizer: CharTokenizer.fromChars('abcd'), seed: 11 });
+}
+
+/** A trainer over a fresh tiny policy (same seed → same initial weights) or `extra.policy`, with optional extra hooks and rewards. */
 export async function tinyTrainer(
   config: ResolvedConfig | Promise<ResolvedConfig>,
-  extra: { hooks?: TrainerHook[]; rewards?: RewardFunction[] } = {},
+  extra: { hooks?: TrainerHook[]; rewards?: RewardFunction[]; policy?: Policy } = {},
 ): Promise<Trainer> {
-  const tokenizer = CharTokenizer.fromChars('abcd');
-  const policy = createPolicy({ model: { dModel: 32, nLayers: 1, nHeads: 2, maxSeqLen: 16 }, tokenizer, seed: 11 });
+  const policy = extra.policy ?? tinyPolicy();
   const container = await assembleContainer(await config);
   container.bind(Policy).toConstantValue(policy);
   for (const hook of extra.hooks ?? []) container.bind(TrainerHook).toConstantValue(hook);

@@ -3,7 +3,9 @@
  * policy plugin builds), for evaluating checkpoints with OpenAI clients and as the real server the
  * HTTP rollout engine is tested against. It speaks the subset of vLLM's `/v1/completions` a
  * token-in/token-out RL client needs (docs/engines.md lists the fields), plus SGLang's
- * `/update_weights_from_disk` so a trainer can make it reload a checkpoint it wrote.
+ * `/update_weights_from_disk` so a trainer can make it reload a checkpoint it wrote, and vLLM's
+ * `/v1/load_lora_adapter` for a policy that trains LoRA adapters (the trainer sends the adapters
+ * alone). The server holds one adapter at a time, on its base: requests name it as `model`.
  *
  * Requests are served one at a time (one model, one sampler): the policy is not re-entrant.
  */
@@ -95,10 +97,25 @@ export function completionServer(policy: Policy, options: ServeOptions): http.Se
     return next;
   };
   let served = 0;
+  /** The LoRA adapter loaded last (`lora_name`), and the names it replaced. */
+  let adapter: string | undefined;
+  const replaced = new Set<string>();
+  const current = () => adapter ?? options.model;
+
+  const checkModel = (model: unknown) => {
+    if (typeof model !== 'string' || model === current()) return;
+    if (model === options.model)
+      throw new HttpError(
+        400,
+        `The base model \`${model}\` is not served alone while the LoRA adapter \`${adapter}\` is loaded (grpo serve holds one adapter on its base): request \`${adapter}\``,
+      );
+    if (replaced.has(model))
+      throw new HttpError(404, `The LoRA adapter \`${model}\` was replaced by \`${current()}\` (grpo serve holds one adapter at a time)`, 'NotFoundError');
+    throw new HttpError(404, `The model \`${model}\` does not exist (this server serves \`${current()}\`)`, 'NotFoundError');
+  };
 
   const completions = async (body: Json): Promise<Json> => {
-    if (typeof body.model === 'string' && body.model !== options.model)
-      throw new HttpError(404, `The model \`${body.model}\` does not exist (this server serves \`${options.model}\`)`, 'NotFoundError');
+    checkModel(body.model);
     const prompts = promptsOf(body.prompt);
     const { n, ...sampling } = samplingFromRequest(body, options);
     const groups = await serial(async () =>
@@ -116,7 +133,7 @@ export function completionServer(policy: Policy, options: ServeOptions): http.Se
       id: `cmpl-${++served}`,
       object: 'text_completion',
       created: Math.floor(Date.now() / 1000),
-      model: options.model,
+      model: current(),
       choices: groups.flatMap((group, p) => group.map((c, g) => choiceOf(c, p * n + g, sampling.stop ?? [], body))),
       usage: { prompt_tokens: promptTokens, completion_tokens: completionTokens, total_tokens: promptTokens + completionTokens },
     };
@@ -126,14 +143,41 @@ export function completionServer(policy: Policy, options: ServeOptions): http.Se
     if (typeof body.model_path !== 'string' || !body.model_path) throw new HttpError(400, '`model_path` must name a checkpoint directory');
     const dir = body.model_path;
     await serial(() => policy.load(dir));
+    // The checkpoint (adapters and all) is now the model served under the base name.
+    if (adapter !== undefined) replaced.add(adapter);
+    adapter = undefined;
     return { success: true, message: `loaded ${dir}` };
+  };
+
+  const loadAdapter = async (body: Json): Promise<Json> => {
+    const { lora_name: name, lora_path: dir } = body;
+    if (typeof name !== 'string' || !name || typeof dir !== 'string' || !dir)
+      throw new HttpError(400, '`lora_name` must name the adapter and `lora_path` its directory (adapter_config.json, adapter_model.safetensors)');
+    if (name === options.model) throw new HttpError(400, `\`lora_name\` must differ from the base model's name \`${options.model}\``);
+    if (!policy.loadAdapter)
+      throw new HttpError(
+        400,
+        "this server's policy has no LoRA adapters to load into: serve a checkpoint trained with policy.lora, or a config that sets policy.lora",
+      );
+    await serial(() => policy.loadAdapter!(dir));
+    if (adapter !== undefined && adapter !== name) replaced.add(adapter);
+    replaced.delete(name);
+    adapter = name;
+    return { success: true, message: `LoRA adapter '${name}' loaded from ${dir}` };
   };
 
   const routes: Record<string, (body: Json) => Promise<Json>> = {
     'GET /health': async () => ({ status: 'ok' }),
-    'GET /v1/models': async () => ({ object: 'list', data: [{ id: options.model, object: 'model', owned_by: 'grpo' }] }),
+    'GET /v1/models': async () => ({
+      object: 'list',
+      data: [
+        { id: options.model, object: 'model', owned_by: 'grpo', root: options.model, parent: null },
+        ...(adapter ? [{ id: adapter, object: 'model', owned_by: 'grpo', root: adapter, parent: options.model }] : []),
+      ],
+    }),
     'POST /v1/completions': completions,
     'POST /update_weights_from_disk': reload,
+    'POST /v1/load_lora_adapter': loadAdapter,
   };
 
   return http.createServer((req, res) => {

@@ -4,8 +4,9 @@
  * `return_token_ids`, `return_tokens_as_token_ids` and `logprobs: 0`). Requests are bounded by a
  * timeout, retried with exponential backoff on network errors, 408, 429 and 5xx, and at most
  * `concurrency` are in flight. Weight sync writes the policy to a shared directory and asks the
- * server to reload it (SGLang's and `grpo serve`'s `/update_weights_from_disk`), or loads a LoRA
- * adapter (vLLM's `/v1/load_lora_adapter`) that `saveAdapter` writes.
+ * server to reload it (SGLang's and `grpo serve`'s `/update_weights_from_disk`), or, for a policy
+ * that trains LoRA adapters, writes the adapters alone (`Policy.saveAdapter`) and has the server
+ * load them (vLLM's and `grpo serve`'s `/v1/load_lora_adapter`).
  */
 import path from 'node:path';
 import {
@@ -30,10 +31,14 @@ export type WeightSync =
       readonly endpoint?: string;
     }
   | {
-      /** `saveAdapter(policy, dir/step-N)`, then POST `endpoint` `{ lora_name, lora_path }`; requests then name the adapter as `model`. */
+      /**
+       * The adapters alone into `dir/step-N` (`saveAdapter`, by default the policy's own
+       * `Policy.saveAdapter`), then POST `endpoint` `{ lora_name, lora_path }`; requests then name
+       * the adapter (`<name>-<N>`) as `model`.
+       */
       readonly kind: 'lora';
       readonly dir: string;
-      readonly saveAdapter: (policy: Policy, dir: string) => Promise<void>;
+      readonly saveAdapter?: (policy: Policy, dir: string) => Promise<void>;
       readonly name?: string;
       readonly endpoint?: string;
     };
@@ -206,7 +211,12 @@ export class OpenAiEngine implements RolloutEngine {
       await this.call(sync.endpoint ?? '/update_weights_from_disk', { model_path: dir }, signal);
       return;
     }
-    await sync.saveAdapter(policy, dir);
+    const save = sync.saveAdapter ?? (policy.saveAdapter && ((p: Policy, d: string) => p.saveAdapter!(d)));
+    if (!save)
+      throw new EngineError(
+        `rollout engine '${this.name}': weight sync 'lora' sends the policy's LoRA adapters, and this policy trains all its weights: set policy.lora, or use sync 'checkpoint'`,
+      );
+    await save(policy, dir);
     const name = `${sync.name ?? 'grpo'}-${this.syncs}`;
     await this.call(sync.endpoint ?? '/v1/load_lora_adapter', { lora_name: name, lora_path: dir }, signal);
     this.adapter = name;

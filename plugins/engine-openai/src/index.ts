@@ -24,13 +24,20 @@ export const openAiEngineOptionsSchema = z
     concurrency: z.number().int().positive().default(4).describe('Requests in flight at most.'),
     logprobs: z.enum(['raw', 'processed']).default('raw').describe("What the server's logprobs are: vLLM's raw_logprobs (default) or processed_logprobs."),
     sync: z
-      .enum(['none', 'checkpoint'])
+      .enum(['none', 'checkpoint', 'lora'])
       .default('none')
       .describe(
-        'Weight sync: none, or checkpoint (save to syncDir, then POST syncEndpoint {model_path}). LoRA sync is set in TS configs with new OpenAiEngine().',
+        'Weight sync: none; checkpoint (save the policy to syncDir, then POST syncEndpoint {model_path}); or lora (save only the LoRA adapters of a policy.lora policy to syncDir, then POST syncEndpoint {lora_name, lora_path} and request that adapter).',
       ),
-    syncDir: z.string().min(1).optional().describe('Directory the server can read, for sync: checkpoint (default <outputDir>/engine-weights).'),
-    syncEndpoint: z.string().min(1).default('/update_weights_from_disk').describe('Reload endpoint of sync: checkpoint.'),
+    syncDir: z.string().min(1).optional().describe('Directory the server can read, for sync: checkpoint or lora (default <outputDir>/engine-weights).'),
+    syncEndpoint: z
+      .string()
+      .min(1)
+      .optional()
+      .describe(
+        'Endpoint of the sync: default /update_weights_from_disk (checkpoint, SGLang and grpo serve) or /v1/load_lora_adapter (lora, vLLM and grpo serve).',
+      ),
+    loraName: z.string().min(1).default('grpo').describe('Adapter names of sync: lora are <loraName>-<N>, N counting the syncs.'),
   })
   .describe('@grpo/plugin-engine-openai options');
 
@@ -47,13 +54,14 @@ const openAiEngine = definePlugin({
           new OpenAiEngine({
             ...options,
             sync:
-              options.sync === 'checkpoint'
-                ? {
-                    kind: 'checkpoint',
+              options.sync === 'none'
+                ? { kind: 'none' }
+                : {
+                    kind: options.sync,
                     dir: configPath(config, options.syncDir ?? path.join(config.outputDir, 'engine-weights')),
-                    endpoint: options.syncEndpoint,
-                  }
-                : { kind: 'none' },
+                    ...(options.syncEndpoint ? { endpoint: options.syncEndpoint } : {}),
+                    ...(options.sync === 'lora' ? { name: options.loraName } : {}),
+                  },
           }),
       )
       .inSingletonScope();

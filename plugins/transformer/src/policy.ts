@@ -18,7 +18,7 @@ import { decodeSafetensors, encodeSafetensors, type StTensor } from '@grpo/core/
 import { checkFinite, checkpointModelConfig, checkTensorsMatchConfig } from './checkpoint-checks.js';
 import { architectureDiff, resolveModelConfig, type ModelOptions, type TransformerConfig } from './config.js';
 import { decoder, encodePrompt, generate, generateFromIds, type ModelState } from './generate.js';
-import { peftFiles, readPeftWeights } from './hf/peft.js';
+import { ADAPTER_CONFIG_FILE, peftFiles, readPeftConfig, readPeftWeights } from './hf/peft.js';
 import { NoTextTokenizer } from './hf/tokenizer.js';
 import { tokenLogProbs } from './logprobs.js';
 import { TurnCache } from './turns.js';
@@ -191,6 +191,14 @@ export class TransformerPolicy extends TransformerBase implements Policy {
   readonly #eosIds: readonly number[];
   /** A LoRA policy's adapters (the base weights are then frozen). */
   readonly #lora: { config: LoraConfig; adapters: AdapterMap; seed: number } | undefined;
+  /**
+   * A LoRA policy's adapters alone, in PEFT's files (`adapter_config.json`,
+   * `adapter_model.safetensors`): all that changes from one update to the next, what rollout
+   * engines and workers are sent (core's `Policy.saveAdapter`). Absent without adapters.
+   */
+  readonly saveAdapter?: (dir: string) => Promise<void>;
+  /** Replaces the adapters with PEFT files of the same setup (r, alpha, modules); the base weights stay. Absent without adapters. */
+  readonly loadAdapter?: (dir: string) => Promise<void>;
 
   /**
    * With `lora` only its adapters train (`trainableVariables`); the base weights are frozen and
@@ -212,6 +220,17 @@ export class TransformerPolicy extends TransformerBase implements Policy {
       const adapters = makeAdapters(config, lora.config, lora.values ?? initAdapterValues(config, lora.config, seed), true, `lora${++instances}`);
       this.#lora = { config: lora.config, adapters, seed };
       this.model.lora = adapterDelta(adapters, loraScale(lora.config));
+      this.saveAdapter = async (dir) => {
+        this.checkAlive();
+        await writeDirAtomic(dir, peftFiles(this.config, lora.config, await adapterValues(adapters)));
+      };
+      this.loadAdapter = async (dir) => {
+        this.checkAlive();
+        const diff = loraDiff(await readPeftConfig(dir), lora.config);
+        if (diff.length)
+          throw new CheckpointError(`${join(dir, ADAPTER_CONFIG_FILE)}: this adapter differs from the policy's policy.lora (${diff.join(', ')})`);
+        this.#assignAdapters(await readPeftWeights(dir, this.config, lora.config));
+      };
     }
   }
 
@@ -376,9 +395,12 @@ export class TransformerPolicy extends TransformerBase implements Policy {
     await super.load(dir);
     const lora = this.#lora;
     if (!lora) return;
-    const values = await readPeftWeights(dir, this.config, lora.config);
+    this.#assignAdapters(await readPeftWeights(dir, this.config, lora.config));
+  }
+
+  #assignAdapters(values: AdapterValues): void {
     tf.tidy(() => {
-      for (const [name, { a, b }] of lora.adapters) {
+      for (const [name, { a, b }] of this.#lora!.adapters) {
         const v = values.get(name)!;
         a.assign(tf.tensor(v.a, a.shape, 'float32'));
         b.assign(tf.tensor(v.b, b.shape, 'float32'));

@@ -1,4 +1,4 @@
-import { mkdtemp, readFile, rm } from 'node:fs/promises';
+import { mkdtemp, readdir, readFile, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import * as tf from '@tensorflow/tfjs';
@@ -184,6 +184,30 @@ describe('LoRA policy', () => {
     expect(logprobs(loaded)).toEqual(logprobs(policy));
     loaded.dispose();
     policy.dispose();
+  });
+
+  it('saveAdapter writes the adapters alone; loadAdapter puts them on another copy of the base, which then scores as the policy does', async () => {
+    const lora = resolveLoraConfig({ r: 4, alpha: 16, targetModules: ['q_proj', 'v_proj', 'down_proj'] });
+    const policy = trainedLora(lora);
+    const out = join(dir, 'adapter-only');
+    await policy.saveAdapter!(out);
+    expect((await readdir(out)).sort()).toEqual(['adapter_config.json', 'adapter_model.safetensors']);
+    // The same base with fresh adapters (B = 0: the base model) until the trained ones are loaded.
+    const copy = tinyPolicy(TINY, 3).withLora(lora, 9);
+    expect(logprobs(copy)).not.toEqual(logprobs(policy));
+    await copy.loadAdapter!(out);
+    expect(logprobs(copy)).toEqual(logprobs(policy));
+    // A different setup is refused, naming the file and what differs.
+    const other = tinyPolicy(TINY, 3).withLora(resolveLoraConfig({ r: 2, alpha: 16, targetModules: ['q_proj', 'v_proj', 'down_proj'] }), 9);
+    await expect(other.loadAdapter!(out)).rejects.toThrow(CheckpointError);
+    await expect(other.loadAdapter!(out)).rejects.toThrow(
+      /adapter-only[/\\]adapter_config\.json: this adapter differs from the policy's policy\.lora \(r 4 ≠ 2/,
+    );
+    // A policy that trains all its weights has no adapter to save or load.
+    const plain = tinyPolicy(TINY, 3);
+    expect(plain.saveAdapter).toBeUndefined();
+    expect(plain.loadAdapter).toBeUndefined();
+    for (const p of [policy, copy, other, plain]) p.dispose();
   });
 
   it('refuses PEFT settings it does not implement, naming the key', async () => {

@@ -13,6 +13,6 @@ export {
   type RolloutOutcome,
   type RolloutWorkerOptions,
 } from './rollouts.js';
-export { locateWeights, WeightsPublisher, type LocatedWeights, type PublisherOptions, type WeightsRef } from './weights.js';
+export { locateWeights, WeightsPublisher, type LocatedWeights, type Published, type PublisherOptions, type WeightsRef } from './weights.js';
 export { runJobs, WorkersError, type Finished, type WaitOptions } from './wait.js';
 export { workerCommand } from './command.js';

@@ -38,14 +38,16 @@ import type { Redis } from 'ioredis';
 import { rolloutQueueName, type WorkersConfig } from './config.js';
 import { connectRedis, showUrl } from './redis.js';
 import { runJobs, WorkersError, type Finished } from './wait.js';
-import { locateWeights, WeightsPublisher, type LocatedWeights, type WeightsRef } from './weights.js';
+import { adapterBaseOf, locateWeights, WeightsPublisher, type LocatedWeights, type Published, type WeightsRef } from './weights.js';
 
 /** One generation: the prompts of a step (or of a refill round), sampled with the named policy version. */
 export interface RolloutJob {
   readonly run: string;
   readonly version: number;
-  /** Where that version's weights are (`Policy.save` files). */
+  /** Where that version's weights are (`Policy.save` files, or a LoRA policy's adapters alone). */
   readonly weights: WeightsRef;
+  /** For an adapter-only version: the whole-model version its adapters go on. */
+  readonly base?: Published['base'];
   readonly requests: readonly GenerationRequest[];
   readonly groupSize: number;
   readonly options: SamplingOptions;
@@ -107,7 +109,7 @@ export class RedisRolloutEngine implements RolloutEngine {
   private queue?: Queue<RolloutJob, RolloutOutcome>;
   /** The version published last; -1 before the first. */
   private version = -1;
-  private readonly refs = new Map<number, WeightsRef>();
+  private readonly refs = new Map<number, Published>();
   private readonly publisher: WeightsPublisher;
   private readonly planned = new Map<string, Planned>();
   private readonly staleness: number[] = [];
@@ -176,7 +178,8 @@ export class RedisRolloutEngine implements RolloutEngine {
   private async submit(requests: readonly GenerationRequest[], groupSize: number, options: SamplingOptions, tag: string): Promise<Submitted> {
     const { queue } = await this.open();
     const version = this.version;
-    const data: RolloutJob = { run: this.options.run, version, weights: this.refs.get(version)!, requests, groupSize, options };
+    const { ref, base } = this.refs.get(version)!;
+    const data: RolloutJob = { run: this.options.run, version, weights: ref, ...(base ? { base } : {}), requests, groupSize, options };
     // The run in the id: runs never share results; within a run, the same generation asked with the same version is the same job.
     const id = `${tag}-${createHash('sha256')
       .update(`${this.options.run}:${generationKey(requests, groupSize, options)}`)
@@ -330,19 +333,46 @@ export async function startRolloutWorker(options: RolloutWorkerOptions): Promise
   const weightsClient = await connectRedis(url, { maxRetriesPerRequest: null });
   const cacheDir = path.join(tmpdir(), `grpo-rollout-worker-${process.pid}`);
   let loaded: LocatedWeights | undefined;
+  /** The publication of the whole-model version the policy holds (adapter-only versions go on it). */
+  let loadedBase: string | undefined;
+  const where = { client: weightsClient, cacheDir, weightsDir: options.weightsDir };
+  /** Loads a version: a whole model, or adapters alone onto the base they were trained on (loaded first when not held). */
+  const load = async (located: LocatedWeights, job: RolloutJob) => {
+    const baseOf = await adapterBaseOf(located.dir);
+    if (baseOf === undefined) {
+      await policy.load(located.dir);
+      loadedBase = located.publication;
+      return;
+    }
+    if (!policy.loadAdapter)
+      throw new GrpoError(
+        `policy version ${located.version} holds only LoRA adapters, and this worker's policy trains none: start the worker with the trainer's config (its policy.lora)`,
+      );
+    if (loadedBase !== baseOf) {
+      const base = job.base && (await locateWeights(job.base.ref, job.base.version, where));
+      if (!base || base.publication !== baseOf)
+        throw new GrpoError(
+          `the whole-model version that policy version ${located.version}'s adapters go on (publication ${baseOf}) is not where this worker looks: give it the trainer's workers.weightsDir or Redis`,
+        );
+      loadedBase = undefined;
+      await policy.load(base.dir);
+      loadedBase = baseOf;
+    }
+    await policy.loadAdapter(located.dir);
+  };
   const worker = new Worker<RolloutJob, RolloutOutcome>(
     rolloutQueueName(workers),
     async (job: Job<RolloutJob, RolloutOutcome>) => {
       const { version, weights, requests, groupSize, options: sampling } = job.data;
       const started = performance.now();
       try {
-        const located = await locateWeights(weights, version, { client: weightsClient, cacheDir, weightsDir: options.weightsDir });
+        const located = await locateWeights(weights, version, where);
         if (located.version !== version)
           options.log?.(
             `job ${job.id}: policy version ${version} is not where this worker looks; sampling with version ${located.version}, the newest it sees`,
           );
         if (loaded?.publication !== located.publication) {
-          await policy.load(located.dir);
+          await load(located, job.data);
           // Only what came from Redis is this worker's to remove.
           if (loaded?.dir.startsWith(cacheDir) && loaded.dir !== located.dir) await rm(loaded.dir, { recursive: true, force: true });
           loaded = located;
@@ -358,6 +388,7 @@ export async function startRolloutWorker(options: RolloutWorkerOptions): Promise
         return { version: located.version, completions, worker: id };
       } catch (error) {
         loaded = undefined;
+        loadedBase = undefined;
         options.log?.(`job ${job.id} (start ${job.attemptsStarted}) failed: ${errorMessage(error)}`);
         if (error instanceof GrpoError) throw new Error(`${error.message} (on rollout worker ${id})`);
         throw error;

@@ -6,6 +6,11 @@
  * its version is (`WeightsRef`); a worker that cannot see that version (a lagging replica of the
  * directory, a key Redis lost) samples with the newest older version it can see, and says so in
  * its result: the trainer's staleness bound decides whether those rollouts are used.
+ *
+ * A policy that trains LoRA adapters (`Policy.saveAdapter`) changes only them: the first version
+ * a trainer publishes is the whole model (the base), every later one the adapters alone, marked
+ * with the base's publication (`.base`), which is kept as long as the run publishes. A worker
+ * loads the base once and then only adapters.
  */
 import { randomUUID } from 'node:crypto';
 import { existsSync } from 'node:fs';
@@ -21,6 +26,8 @@ export type WeightsRef = { readonly kind: 'dir'; readonly dir: string } | { read
 const FALLBACK_VERSIONS = 64;
 /** A file (and a hash field) naming each publication, so a worker never mistakes a republished version (a resumed run) for the one it holds. */
 const PUBLICATION = '.publication';
+/** In a version holding only adapters: the publication of the whole-model version they go on. */
+const BASE = '.base';
 /** Published versions in Redis expire after a day, whatever happens to the trainer. */
 const REDIS_TTL_S = 24 * 3600;
 
@@ -57,20 +64,35 @@ export interface PublisherOptions {
   keep: number;
 }
 
+/** A published version: where it is and, when it holds only adapters, where the whole-model version they go on is. */
+export interface Published {
+  /** Where the version's files are. */
+  readonly ref: WeightsRef;
+  /** For a version that holds only adapters: the whole-model version they go on, and where it is. */
+  readonly base?: { readonly version: number; readonly ref: WeightsRef };
+}
+
 /** The trainer's side: publishes each version and removes those no job can still ask for. */
 export class WeightsPublisher {
+  /** The whole-model version later adapter-only versions go on (a LoRA policy's first publication). */
+  private base?: { version: number; publication: string; ref: WeightsRef };
+
   constructor(private readonly options: PublisherOptions) {}
 
   dir(version: number): string {
     return path.join(this.options.weightsDir, `v${version}`);
   }
 
-  async publish(policy: Policy, version: number, client: Redis): Promise<WeightsRef> {
+  async publish(policy: Policy, version: number, client: Redis): Promise<Published> {
     const { weightsDir, maxRedisBytes, prefix, keep } = this.options;
     await mkdir(weightsDir, { recursive: true });
     const dir = this.dir(version);
-    await policy.save(dir);
-    await writeFile(path.join(dir, PUBLICATION), `${version}-${randomUUID()}`);
+    const base = policy.saveAdapter ? this.base : undefined;
+    if (base) await policy.saveAdapter!(dir);
+    else await policy.save(dir);
+    const publication = `${version}-${randomUUID()}`;
+    await writeFile(path.join(dir, PUBLICATION), publication);
+    if (base) await writeFile(path.join(dir, BASE), base.publication);
     let ref: WeightsRef = { kind: 'dir', dir };
     if (maxRedisBytes > 0) {
       const files = await readFiles(dir);
@@ -80,12 +102,13 @@ export class WeightsPublisher {
         ref = { kind: 'redis', prefix, bytes };
       }
     }
+    if (policy.saveAdapter && !base) this.base = { version, publication, ref };
     const old = version - keep;
-    if (old >= 0) {
+    if (old >= 0 && old !== this.base?.version) {
       await rm(this.dir(old), { recursive: true, force: true });
       await client.del(`${prefix}${old}`);
     }
-    return ref;
+    return { ref, ...(base ? { base: { version: base.version, ref: base.ref } } : {}) };
   }
 }
 
@@ -98,6 +121,9 @@ export interface LocatedWeights {
 }
 
 const publicationOf = async (dir: string) => readFile(path.join(dir, PUBLICATION), 'utf8').catch(() => dir);
+
+/** The publication of the whole-model version a version's adapters go on; undefined for a whole-model version. */
+export const adapterBaseOf = async (dir: string): Promise<string | undefined> => readFile(path.join(dir, BASE), 'utf8').catch(() => undefined);
 
 /**
  * The worker's side: the directory of `version` (from Redis into `cacheDir` when the ref says

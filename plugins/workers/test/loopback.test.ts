@@ -103,6 +103,49 @@ describe('trainer and reward workers as processes on a real Redis', () => {
     expect(readdirSync(path.join(tmp, 'weights-dir', 'weights')).sort()).toEqual(['v1', 'v2']);
   }, 120_000);
 
+  it('a LoRA policy: version 0 is the whole model, later ones only its adapters; the metrics of the in-process LoRA run', async () => {
+    const lora = { LORA: '1', REWARD_DELAY_MS: '0' };
+    const inProcess = grpo(['train', '--config', config, '-o', path.join(tmp, 'lora-in-process'), '--no-eval'], { GRPO_REDIS_URL: redis.url, ...lora });
+    expect(await inProcess.exited, inProcess.output()).toBe(0);
+    const loraReference = metrics(path.join(tmp, 'lora-in-process'));
+    expect(loraReference).not.toEqual(reference);
+    // A LoRA worker of its own: the running one holds the full model's policy.
+    const loraWorker = grpo(['worker', '--role', 'rollout', '--config', config], { ...env, ...lora, QUEUE: 'grpo-lora' });
+    workers.push(loraWorker);
+    await until('the LoRA rollout worker', () => /rollout worker /.test(loraWorker.output()));
+    for (const [name, extra] of [
+      ['lora-dir', { WEIGHTS_IN_DIR: '1' }],
+      ['lora-redis', {}],
+    ] as const) {
+      const run = grpo(['train', '--config', config, '-o', path.join(tmp, name), '--no-eval'], {
+        ...env,
+        ...lora,
+        ...extra,
+        ROLLOUTS: '1',
+        QUEUE: 'grpo-lora',
+      });
+      trainers.push(run);
+      expect(await run.exited, run.output()).toBe(0);
+      expect(metrics(path.join(tmp, name)), name).toEqual(loraReference);
+    }
+    // The base stays while the run publishes; later versions are the adapters alone, marked with the base they go on.
+    const dir = path.join(tmp, 'lora-dir', 'weights');
+    expect(readdirSync(dir).sort()).toEqual(['v0', 'v1', 'v2']);
+    expect(readdirSync(path.join(dir, 'v0'))).toContain('model.safetensors');
+    for (const v of ['v1', 'v2'])
+      expect(readdirSync(path.join(dir, v)).sort()).toEqual(['.base', '.publication', 'adapter_config.json', 'adapter_model.safetensors']);
+    const client = new Redis(redis.url);
+    try {
+      const keys = (await client.keys('grpo:grpo-lora:*:weights:v*')).sort();
+      expect(keys.map((k) => k.replace(/.*:v/, 'v'))).toEqual(['v0', 'v1', 'v2']);
+      expect((await client.hkeys(keys[2]!)).sort()).toEqual(['.base', '.publication', 'adapter_config.json', 'adapter_model.safetensors']);
+    } finally {
+      client.disconnect();
+    }
+    // Both runs sampled on the LoRA worker: versions 0, 1, 2 each.
+    expect([...loraWorker.output().matchAll(/with version (\d+) in/g)].map((m) => Number(m[1]))).toEqual([0, 1, 2, 0, 1, 2]);
+  }, 180_000);
+
   it('retries elsewhere the job of a worker killed with kill -9, losing nothing and counting nothing twice', async () => {
     const log = env.REWARD_LOG!;
     const before = logLines(log).length;

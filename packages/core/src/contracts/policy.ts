@@ -98,6 +98,16 @@ export interface Policy extends LogProbModel {
   save(dir: string): Promise<void>;
   /** Replaces this policy's weights with a checkpoint's (validated: same architecture and tokenizer). */
   load(dir: string): Promise<void>;
+  /**
+   * Optional capability of a policy that trains adapters on a frozen base (LoRA): only the
+   * adapters change from one update to the next, so rollout engines and workers are sent them
+   * instead of the whole model. `saveAdapter` writes the adapters alone into `dir` (for LoRA,
+   * PEFT's `adapter_config.json` and `adapter_model.safetensors`, what vLLM's
+   * `/v1/load_lora_adapter` reads); a policy that trains all its weights has neither method.
+   */
+  saveAdapter?(dir: string): Promise<void>;
+  /** Optional capability, with `saveAdapter`: replaces the adapters with ones `saveAdapter` wrote (same setup); the base stays. */
+  loadAdapter?(dir: string): Promise<void>;
   dispose(): void;
 }
 
