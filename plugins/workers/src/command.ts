@@ -2,8 +2,10 @@
 import {
   assembleContainer,
   Policy,
+  policyEngine,
   prepareContainer,
   RewardFunction,
+  RolloutEngine,
   selectNamed,
   TensorBackend,
   type CliCommand,
@@ -46,7 +48,10 @@ function createWorkerCommand(io: CliIo, context: CliContext): Command {
   return new Command('worker')
     .description("run a worker that takes jobs of training runs from Redis (BullMQ): --role reward scores groups with the config's reward functions")
     .addOption(
-      new Option('--role <role>', "'reward': score groups with the config's rewards; 'rollout': sample with the config's policy (generation.engine: 'workers')")
+      new Option(
+        '--role <role>',
+        "'reward': score groups with the config's rewards; 'rollout': sample with the config's policy, on workers.rolloutEngine (generation.engine: 'workers')",
+      )
         .choices(['reward', 'rollout'])
         .makeOptionMandatory(),
     )
@@ -70,10 +75,16 @@ function createWorkerCommand(io: CliIo, context: CliContext): Command {
       if (flags.role === 'rollout') {
         // The backend set up and the policy built as for training; each job loads its weights version.
         const container = await prepareContainer(config);
+        const policy = await container.getAsync<Policy>(Policy);
+        // The engine workers.rolloutEngine names, among core's in-process one and those the config's plugins bind (as the trainer chooses generation.engine).
+        const engines = [policyEngine(policy), ...(await container.getAllAsync<RolloutEngine>(RolloutEngine, { optional: true }))];
+        const engine = selectNamed<RolloutEngine>({ getAll: <U>() => engines as U[] }, RolloutEngine, config.workers.rolloutEngine, 'rollout engine');
         worker = await startRolloutWorker({
           url,
           workers: config.workers,
-          policy: await container.getAsync<Policy>(Policy),
+          policy,
+          engine,
+          syncTimeoutSeconds: config.generation.syncTimeoutSeconds,
           ...(flags.weightsDir ? { weightsDir: path.resolve(flags.weightsDir) } : {}),
           log: quietLog,
         });

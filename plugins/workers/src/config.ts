@@ -38,6 +38,14 @@ export const workersSchema = z
       .describe(
         'Policy versions up to this size (bytes, the saved files together) are published through Redis, larger ones only in `workers.weightsDir`; 0: always the directory.',
       ),
+    rolloutEngine: z
+      .string()
+      .min(1)
+      .refine((name) => name !== 'workers', { error: "a rollout worker cannot sample on rollout workers: name the engine it runs ('policy', 'llama.cpp', …)" })
+      .default('policy')
+      .describe(
+        "The rollout engine a rollout worker samples with, by `generation.engine`'s names: `policy` (the policy's own sampler: a synchronous run is the in-process run exactly) or an engine a plugin of the config binds (`llama.cpp`, `openai-http`, …), which gets each version's weights through its own `syncWeights`. Any engine but `policy` puts the off-policy correction on by default.",
+      ),
     rewards: z.boolean().default(false).describe('Score training steps on reward workers (`grpo worker --role reward`) instead of in the trainer.'),
     attempts: int(1).default(3).describe('Tries per job: a job that fails (timeout, crash, lost worker) is retried on any worker up to this many times.'),
     backoffMs: int(0).default(1000).describe('Delay before the first retry; doubles with each further retry.'),

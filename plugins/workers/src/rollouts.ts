@@ -24,6 +24,7 @@ import { hostname, tmpdir } from 'node:os';
 import path from 'node:path';
 import {
   CheckpointError,
+  checkEngineHealth,
   errorMessage,
   GrpoError,
   type Completion,
@@ -32,6 +33,8 @@ import {
   type Policy,
   type RolloutEngine,
   type SamplingOptions,
+  policyEngine,
+  syncEngineWeights,
 } from '@grpo/core';
 import { Queue, Worker, type Job } from 'bullmq';
 import type { Redis } from 'ioredis';
@@ -133,12 +136,13 @@ export class RedisRolloutEngine implements RolloutEngine {
   }
 
   /**
-   * Synchronous workers run the trainer's own sampler (the same policy code) on the exact version
-   * the trainer published, so their log-probs are the trainer's: no off-policy correction unless
-   * `generation.correction.enabled: 'on'`. Asynchronous ones sample with older weights: corrected.
+   * Synchronous workers on the `policy` engine run the trainer's own sampler (the same policy
+   * code) on the exact version the trainer published, so their log-probs are the trainer's: no
+   * off-policy correction unless `generation.correction.enabled: 'on'`. Asynchronous ones sample
+   * with older weights, and other engines (`workers.rolloutEngine`) with other numerics: corrected.
    */
   get trainerSampler(): boolean {
-    return this.maxStaleness === 0;
+    return this.maxStaleness === 0 && this.options.workers.rolloutEngine === 'policy';
   }
 
   /** Steps sampled ahead: `workers.maxStaleness`. */
@@ -319,6 +323,13 @@ export interface RolloutWorkerOptions {
   workers: WorkersConfig;
   /** The config's policy; each job's version is loaded into it before sampling. */
   policy: Policy;
+  /**
+   * What samples (`workers.rolloutEngine`); the policy's own sampler when absent. An engine with
+   * `syncWeights` gets the policy after each version is loaded, under `syncTimeoutSeconds`.
+   */
+  engine?: RolloutEngine;
+  /** `generation.syncTimeoutSeconds`: the longest an engine's weight sync may take (default 600). */
+  syncTimeoutSeconds?: number;
   /** The trainer's `workers.weightsDir` as mounted on this machine, when elsewhere. */
   weightsDir?: string;
   log?: (line: string) => void;
@@ -327,6 +338,10 @@ export interface RolloutWorkerOptions {
 /** Starts a rollout worker: one job at a time (the policy holds one version). */
 export async function startRolloutWorker(options: RolloutWorkerOptions): Promise<{ readonly id: string; close(): Promise<void> }> {
   const { workers, url, policy } = options;
+  const engine = options.engine ?? policyEngine(policy);
+  await checkEngineHealth(engine);
+  /** Whether the engine holds the policy's weights (it is synced after each version loaded). */
+  let engineInSync = !engine.syncWeights;
   const id = `${hostname()}:${process.pid}`;
   const probe = await connectRedis(url, { maxRetriesPerRequest: null });
   // Weights are read on a connection of their own: the worker's blocks while it waits for jobs.
@@ -372,18 +387,19 @@ export async function startRolloutWorker(options: RolloutWorkerOptions): Promise
             `job ${job.id}: policy version ${version} is not where this worker looks; sampling with version ${located.version}, the newest it sees`,
           );
         if (loaded?.publication !== located.publication) {
+          engineInSync = !engine.syncWeights;
           await load(located, job.data);
           // Only what came from Redis is this worker's to remove.
           if (loaded?.dir.startsWith(cacheDir) && loaded.dir !== located.dir) await rm(loaded.dir, { recursive: true, force: true });
           loaded = located;
         }
-        const completions = await policy.generate(
-          requests.map((r) => r.text),
-          groupSize,
-          sampling,
-        );
+        if (!engineInSync) {
+          await syncEngineWeights(engine, policy, options.syncTimeoutSeconds ?? 600);
+          engineInSync = true;
+        }
+        const completions = await engine.generate(requests, groupSize, sampling);
         options.log?.(
-          `job ${job.id} (start ${job.attemptsStarted}): ${requests.length} prompts × ${groupSize} with version ${located.version} in ${Math.round(performance.now() - started)} ms`,
+          `job ${job.id} (start ${job.attemptsStarted}): ${requests.length} prompts × ${groupSize} with version ${located.version} in ${Math.round(performance.now() - started)} ms on ${engine.name}`,
         );
         return { version: located.version, completions, worker: id };
       } catch (error) {
@@ -405,11 +421,12 @@ export async function startRolloutWorker(options: RolloutWorkerOptions): Promise
   );
   worker.on('error', (error) => options.log?.(`worker error: ${errorMessage(error)}`));
   await worker.waitUntilReady();
-  options.log?.(`rollout worker ${id} on ${showUrl(url)}, queue ${rolloutQueueName(workers)}`);
+  options.log?.(`rollout worker ${id} on ${showUrl(url)}, queue ${rolloutQueueName(workers)}, engine ${engine.name}`);
   return {
     id,
     close: async () => {
       await worker.close();
+      await engine.close?.();
       probe.disconnect();
       weightsClient.disconnect();
       await rm(cacheDir, { recursive: true, force: true });

@@ -146,6 +146,26 @@ describe('trainer and reward workers as processes on a real Redis', () => {
     expect([...loraWorker.output().matchAll(/with version (\d+) in/g)].map((m) => Number(m[1]))).toEqual([0, 1, 2, 0, 1, 2]);
   }, 180_000);
 
+  it('a rollout worker sampling on llama.cpp (workers.rolloutEngine): the run with the llama.cpp engine in the trainer, corrected alike', async () => {
+    const llama = { ROLLOUT_ENGINE: 'llama.cpp', REWARD_DELAY_MS: '0', QUEUE: 'grpo-llama' };
+    const inProcess = grpo(['train', '--config', config, '-o', path.join(tmp, 'llama-in-process'), '--no-eval'], { GRPO_REDIS_URL: redis.url, ...llama });
+    const llamaWorker = grpo(['worker', '--role', 'rollout', '--config', config], { ...env, ...llama });
+    workers.push(llamaWorker);
+    expect(await inProcess.exited, inProcess.output()).toBe(0);
+    const llamaReference = metrics(path.join(tmp, 'llama-in-process'));
+    // llama.cpp is not the trainer's sampler: its log-probs go through the correction, in both runs.
+    for (const m of llamaReference) {
+      expect(Math.abs(m['mismatch/mismatch_kl']!)).toBeLessThan(1e-3);
+      expect(m['sampling/importance_sampling_ratio/mean']).toBeCloseTo(1, 2);
+    }
+    await until('the llama.cpp rollout worker', () => /rollout worker .*engine llama\.cpp/.test(llamaWorker.output()));
+    const run = grpo(['train', '--config', config, '-o', path.join(tmp, 'llama-worker'), '--no-eval'], { ...env, ...llama, ROLLOUTS: '1' });
+    trainers.push(run);
+    expect(await run.exited, run.output()).toBe(0);
+    expect(metrics(path.join(tmp, 'llama-worker'))).toEqual(llamaReference);
+    expect([...llamaWorker.output().matchAll(/with version (\d+) in \d+ ms on llama\.cpp/g)].map((m) => Number(m[1]))).toEqual([0, 1, 2]);
+  }, 180_000);
+
   it('retries elsewhere the job of a worker killed with kill -9, losing nothing and counting nothing twice', async () => {
     const log = env.REWARD_LOG!;
     const before = logLines(log).length;
