@@ -6,7 +6,8 @@
  * mismatch); `f32` (not run by default) is an F32 llama.cpp engine without correction: llama.cpp's
  * kernels and random numbers without the quantisation. `--quant Q4_0` gives the `on`/`off` arms a
  * 4-bit engine instead (a mismatch some 15× Q8_0's). Per arm and seed: held-out greedy accuracy
- * before and after, the mean mismatch figures over the steps, and seconds per step. Each run appends a line to `runs/correction/results.jsonl`; the last line
+ * before and after, the mean mismatch figures over the steps, the per-step reward, KL and gradient
+ * norm (`trajectory`), and seconds per step. Each run appends a line to `runs/correction/results.jsonl`; the last line
  * printed is one JSON object with every run of this invocation.
  *
  *   npm run bench:correction -- --arms policy,on,off,f32 --seeds 0,1 --steps 10
@@ -38,6 +39,8 @@ const { values: args } = parseArgs({
     out: { type: 'string', default: 'runs/correction' },
   },
 });
+
+const TRAJECTORY = ['reward', 'kl', 'grad_norm'] as const;
 
 const MISMATCH = [
   'mismatch/mismatch_kl',
@@ -71,12 +74,15 @@ async function run(arm: Arm, seed: number, steps: number) {
   const accuracy = async () => (await trainer.evaluate({ requireAccuracy: true, limit, k: 0 })).accuracy!.greedy;
   const before = await accuracy();
   const sums: Record<string, number> = {};
+  // Per step, for stability: the batch's mean reward, the KL to π_ref and the gradient norm.
+  const trajectory: Record<(typeof TRAJECTORY)[number], number[]> = { reward: [], kl: [], grad_norm: [] };
   const stepSeconds: number[] = [];
   for (let s = 0; s < steps; s++) {
     const started = performance.now();
     const { metrics } = await trainer.trainStep();
     stepSeconds.push((performance.now() - started) / 1000);
     for (const key of [...MISMATCH, 'reward']) if (metrics[key] !== undefined) sums[key] = (sums[key] ?? 0) + metrics[key]!;
+    for (const key of TRAJECTORY) trajectory[key].push(Number((metrics[key] ?? NaN).toPrecision(4)));
     process.stderr.write(
       `${arm} seed ${seed}: step ${s + 1}/${steps} reward ${(metrics.reward ?? 0).toFixed(3)} mismatch_kl ${metrics['mismatch/mismatch_kl']?.toExponential(2) ?? '-'} ${stepSeconds.at(-1)!.toFixed(1)} s\n`,
     );
@@ -95,6 +101,7 @@ async function run(arm: Arm, seed: number, steps: number) {
     after,
     means,
     secondsPerStep: Number((rest.reduce((a, b) => a + b, 0) / Math.max(1, rest.length)).toFixed(2)),
+    trajectory,
   };
   console.log(JSON.stringify(result));
   await mkdir(path.join(ROOT, args.out!), { recursive: true });
