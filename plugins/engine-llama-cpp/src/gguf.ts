@@ -319,6 +319,61 @@ export async function readSafetensors(file: string): Promise<Map<string, { shape
   return out;
 }
 
+/** The transformer's weight of each PEFT module name (`layers.N.<weight>`). */
+const LORA_WEIGHTS: Record<string, string> = {
+  q_proj: 'attn.wq',
+  k_proj: 'attn.wk',
+  v_proj: 'attn.wv',
+  o_proj: 'attn.wo',
+  gate_proj: 'mlp.w1',
+  up_proj: 'mlp.w3',
+  down_proj: 'mlp.w2',
+};
+
+/**
+ * A policy that trains LoRA adapters saves its frozen base (`model.safetensors`) and the adapters
+ * in PEFT's files beside it; llama.cpp is given what the policy computes, the merged weights
+ * W + s·A·B (s = alpha / r, or alpha / √r with rsLoRA), summed in float64. PEFT stores
+ * `lora_A.weight` as `[r, in]` (our A transposed) and `lora_B.weight` as `[out, r]`. Nothing to do
+ * without `adapter_config.json`.
+ */
+async function mergeLoraAdapters(dir: string, weights: Map<string, { shape: number[]; data: Float32Array }>): Promise<void> {
+  const configFile = path.join(dir, 'adapter_config.json');
+  let config: { r?: unknown; lora_alpha?: unknown; use_rslora?: unknown };
+  try {
+    config = JSON.parse(await readFile(configFile, 'utf8')) as typeof config;
+  } catch (error) {
+    if ((error as NodeJS.ErrnoException).code === 'ENOENT') return;
+    throw new CheckpointError(`${configFile}: ${(error as Error).message}`);
+  }
+  const { r, lora_alpha: alpha } = config;
+  if (typeof r !== 'number' || typeof alpha !== 'number') throw new CheckpointError(`${configFile}: expected numbers r and lora_alpha`);
+  const scale = config.use_rslora === true ? alpha / Math.sqrt(r) : alpha / r;
+  const file = path.join(dir, 'adapter_model.safetensors');
+  const adapters = await readSafetensors(file);
+  for (const [key, a] of adapters) {
+    const m = /^base_model\.model\.model\.layers\.(\d+)\.(?:self_attn|mlp)\.(\w+)\.lora_A\.weight$/.exec(key);
+    if (!m) continue;
+    const name = `layers.${m[1]}.${LORA_WEIGHTS[m[2]!] ?? m[2]}`;
+    const w = weights.get(name);
+    const b = adapters.get(key.replace('lora_A', 'lora_B'));
+    if (!w || !b) throw new CheckpointError(`${file}: ${key} has no ${w ? 'lora_B partner' : `base weight ${name}`}`);
+    const [inDim, outDim] = w.shape as [number, number];
+    if (a.shape.join() !== `${r},${inDim}` || b.shape.join() !== `${outDim},${r}`)
+      throw new CheckpointError(
+        `${file}: ${key} is [${a.shape.join(', ')}] and its lora_B [${b.shape.join(', ')}], for a [${inDim}, ${outDim}] weight at r ${r}`,
+      );
+    const merged = new Float32Array(w.data.length);
+    for (let i = 0; i < inDim; i++)
+      for (let j = 0; j < outDim; j++) {
+        let acc = 0;
+        for (let k = 0; k < r; k++) acc += a.data[k * inDim + i]! * b.data[j * r + k]!;
+        merged[i * outDim + j] = w.data[i * outDim + j]! + scale * acc;
+      }
+    weights.set(name, { shape: w.shape, data: merged });
+  }
+}
+
 /** Token names for the GGUF vocabulary (for reading only): each id's decoded text when it is unique and non-empty, else `<id:N>`; specials are control tokens. */
 function vocabulary(policy: Policy, size: number): { tokens: string[]; types: number[] } {
   const t = policy.tokenizer;
@@ -378,6 +433,7 @@ export async function policyToGguf(policy: Policy, file: string, options: GgufEx
         `the GGUF export writes plain Llama models; this policy has ${m.qkvBias ? 'QKV biases' : m.qkNorm ? 'QK norms' : 'rope scaling'}`,
       );
     const weights = await readSafetensors(path.join(dir, 'model.safetensors'));
+    await mergeLoraAdapters(dir, weights);
     const get = (n: string) => {
       const t = weights.get(n);
       if (!t) throw new CheckpointError(`${path.join(dir, 'model.safetensors')} has no tensor ${n}`);

@@ -369,7 +369,6 @@ export async function startRolloutWorker(options: RolloutWorkerOptions): Promise
         throw new GrpoError(
           `the whole-model version that policy version ${located.version}'s adapters go on (publication ${baseOf}) is not where this worker looks: give it the trainer's workers.weightsDir or Redis`,
         );
-      loadedBase = undefined;
       await policy.load(base.dir);
       loadedBase = baseOf;
     }
