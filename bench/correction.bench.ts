@@ -5,7 +5,7 @@
  * (token_truncate, cap 3; arm `on`) and off (`off`), against the in-process sampler (`policy`, no
  * mismatch); `f32` (not run by default) is an F32 llama.cpp engine without correction: llama.cpp's
  * kernels and random numbers without the quantisation. `--quant Q4_0` gives the `on`/`off` arms a
- * 4-bit engine instead (a mismatch some 15× Q8_0's). Per arm and seed: held-out greedy accuracy
+ * 4-bit engine instead (a mismatch some 80× Q8_0's). Per arm and seed: held-out greedy accuracy
  * before and after, the mean mismatch figures over the steps, the per-step reward, KL and gradient
  * norm (`trajectory`), and seconds per step. Each run appends a line to `runs/correction/results.jsonl`; the last line
  * printed is one JSON object with every run of this invocation.
