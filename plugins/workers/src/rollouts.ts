@@ -340,8 +340,8 @@ export async function startRolloutWorker(options: RolloutWorkerOptions): Promise
   const { workers, url, policy } = options;
   const engine = options.engine ?? policyEngine(policy);
   await checkEngineHealth(engine);
-  /** Whether the engine holds the policy's weights (it is synced after each version loaded). */
-  let engineInSync = !engine.syncWeights;
+  /** The publication the engine was last given (an engine with `syncWeights` is given each version the policy loads). */
+  let engineHolds: string | undefined;
   const id = `${hostname()}:${process.pid}`;
   const probe = await connectRedis(url, { maxRetriesPerRequest: null });
   // Weights are read on a connection of their own: the worker's blocks while it waits for jobs.
@@ -386,15 +386,14 @@ export async function startRolloutWorker(options: RolloutWorkerOptions): Promise
             `job ${job.id}: policy version ${version} is not where this worker looks; sampling with version ${located.version}, the newest it sees`,
           );
         if (loaded?.publication !== located.publication) {
-          engineInSync = !engine.syncWeights;
           await load(located, job.data);
           // Only what came from Redis is this worker's to remove.
           if (loaded?.dir.startsWith(cacheDir) && loaded.dir !== located.dir) await rm(loaded.dir, { recursive: true, force: true });
           loaded = located;
         }
-        if (!engineInSync) {
+        if (engine.syncWeights && engineHolds !== located.publication) {
           await syncEngineWeights(engine, policy, options.syncTimeoutSeconds ?? 600);
-          engineInSync = true;
+          engineHolds = located.publication;
         }
         const completions = await engine.generate(requests, groupSize, sampling);
         options.log?.(
@@ -404,6 +403,7 @@ export async function startRolloutWorker(options: RolloutWorkerOptions): Promise
       } catch (error) {
         loaded = undefined;
         loadedBase = undefined;
+        engineHolds = undefined;
         options.log?.(`job ${job.id} (start ${job.attemptsStarted}) failed: ${errorMessage(error)}`);
         if (error instanceof GrpoError) throw new Error(`${error.message} (on rollout worker ${id})`);
         throw error;
